@@ -1,0 +1,87 @@
+// Channel: calls a service through one target, and implements protobuf's RpcChannel so
+// generated stubs work:
+//
+//   auto channel = krpc::Channel::Create("static://127.0.0.1:7000", {});
+//   krpc::examples::EchoService_Stub stub(channel->get());
+//   krpc::Controller cntl;
+//   stub.Echo(&cntl, &req, &resp, nullptr);          // blocking
+//   stub.Echo(&cntl, &req, &resp, done);             // callback (runs on an I/O thread)
+//   auto f = krpc::CallFuture(&cntl, [&](auto* d) { stub.Echo(&cntl, &req, &resp, d); });
+//
+// Targets: "host:port", "static://h1:p1,h2:p2", "zk://zk1:2181,zk2:2181/krpc" (discovery; the
+// service is named by the method called). Thread-safe; share one channel across threads.
+#pragma once
+
+#include <google/protobuf/service.h>
+
+#include <chrono>
+#include <functional>
+#include <future>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "krpc/controller.h"
+#include "krpc/status.h"
+
+namespace krpc {
+
+class OptionSet;
+class ClientRuntime;
+
+struct ChannelOptions {
+  int timeout_ms = 1000;                   // rpc_timeout_ms: default deadline of a call (all attempts)
+  int connect_timeout_ms = 200;
+  uint32_t max_body_bytes = 4u << 20;
+  int heartbeat_interval_ms = 5000;        // PING after this long without sending
+  int heartbeat_miss_limit = 3;            // close after interval*(limit+1) without receiving
+  int reconnect_backoff_initial_ms = 1000;
+  double reconnect_backoff_multiplier = 1.6;
+  double reconnect_backoff_jitter = 0.2;
+  int reconnect_backoff_max_ms = 30000;
+
+  // Registers the fields under their own names (rpc_timeout_ms for timeout_ms).
+  void Register(OptionSet& options);
+};
+
+// State of one endpoint as the channel sees it.
+struct EndpointInfo {
+  std::string address;       // "host:port"
+  std::string state;         // "idle" | "connecting" | "ready" | "backoff" | "shutdown"
+  uint64_t inflight = 0;
+  uint64_t connects = 0;     // successful connections made
+  uint64_t connect_failures = 0;
+};
+
+class Channel : public google::protobuf::RpcChannel, public std::enable_shared_from_this<Channel> {
+ public:
+  // `runtime` supplies I/O threads (and the ZooKeeper session for zk:// targets); a channel
+  // makes its own single-threaded runtime when none is given.
+  static StatusOr<std::shared_ptr<Channel>> Create(const std::string& target, ChannelOptions options,
+                                                   std::shared_ptr<ClientRuntime> runtime = nullptr);
+  ~Channel() override;
+
+  // google::protobuf::RpcChannel. `controller` must be a krpc::Controller. With done ==
+  // nullptr the call blocks; otherwise it returns at once and `done` runs on an I/O thread.
+  void CallMethod(const google::protobuf::MethodDescriptor* method, google::protobuf::RpcController* controller,
+                  const google::protobuf::Message* request, google::protobuf::Message* response,
+                  google::protobuf::Closure* done) override;
+
+  // Endpoint states, for status pages and `krpc status`.
+  std::vector<EndpointInfo> Endpoints() const;
+  const std::string& target() const;
+  // Fails pending calls with UNAVAILABLE and closes every connection. Idempotent.
+  void Shutdown();
+
+  struct Impl;
+
+ private:
+  explicit Channel(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+// Runs `invoke` with a `done` closure and returns a future of the call's status.
+std::future<Status> CallFuture(Controller* controller,
+                               const std::function<void(google::protobuf::Closure* done)>& invoke);
+
+}  // namespace krpc

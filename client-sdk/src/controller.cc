@@ -1,0 +1,127 @@
+#include "krpc/controller.h"
+
+#include <algorithm>
+
+#include "call_data.h"
+#include "subchannel.h"
+#include "transport.h"
+
+namespace krpc {
+namespace impl {
+
+void CallData::ResetCall() {
+  method = nullptr;
+  request = nullptr;
+  response = nullptr;
+  done = nullptr;
+  sink = nullptr;
+  status = Status();
+  remote.clear();
+  subchannel.reset();
+  attempts = 0;
+  std::lock_guard lock(mu);
+  finished = false;
+  canceled = false;
+  on_cancel = nullptr;
+  transport.reset();
+  call_id = 0;
+}
+
+void CallData::Finish(Status s) {
+  status = std::move(s);
+  end = Clock::now();
+  if (done) {
+    {
+      std::lock_guard lock(mu);
+      finished = true;
+    }
+    done->Run();  // the caller may destroy the controller from here on
+    return;
+  }
+  std::lock_guard lock(mu);  // notify under the lock: the waiter frees `cv` once it returns
+  finished = true;
+  cv.notify_one();
+}
+
+void CallData::Wait() {
+  std::unique_lock lock(mu);
+  cv.wait(lock, [this] { return finished; });
+}
+
+}  // namespace impl
+
+Controller::Controller() : d_(std::make_unique<impl::CallData>()) {}
+Controller::~Controller() = default;
+
+void Controller::set_timeout(std::chrono::milliseconds timeout) {
+  d_->timeout = timeout;
+  d_->timeout_set = true;
+}
+
+void Controller::set_deadline(Clock::time_point deadline) {
+  d_->deadline = deadline;
+  d_->deadline_set = true;
+}
+
+void Controller::AddMetadata(std::string key, std::string value) {
+  std::transform(key.begin(), key.end(), key.begin(), [](unsigned char c) { return std::tolower(c); });
+  d_->metadata.emplace_back(std::move(key), std::move(value));
+}
+
+void Controller::set_request_key(uint64_t key) {
+  d_->request_key = key;
+  d_->has_request_key = true;
+}
+
+void Controller::set_idempotent(bool idempotent) { d_->idempotent = idempotent; }
+
+const Status& Controller::status() const { return d_->status; }
+
+std::chrono::microseconds Controller::latency() const {
+  return std::chrono::duration_cast<std::chrono::microseconds>(d_->end - d_->start);
+}
+
+const std::string& Controller::remote() const { return d_->remote; }
+int Controller::attempts() const { return d_->attempts; }
+
+void Controller::Reset() {
+  d_->ResetCall();
+  d_->metadata.clear();
+  d_->timeout_set = d_->deadline_set = d_->has_request_key = d_->idempotent = false;
+}
+
+void Controller::SetFailed(const std::string& reason) { d_->status = Status(StatusCode::kUnknown, reason); }
+
+bool Controller::IsCanceled() const {
+  std::lock_guard lock(d_->mu);
+  return d_->canceled;
+}
+
+void Controller::NotifyOnCancel(google::protobuf::Closure* callback) {
+  {
+    std::lock_guard lock(d_->mu);
+    if (!d_->canceled) {
+      d_->on_cancel = callback;
+      return;
+    }
+  }
+  callback->Run();
+}
+
+void Controller::StartCancel() {
+  std::shared_ptr<impl::Transport> transport;
+  uint64_t call_id = 0;
+  google::protobuf::Closure* cb = nullptr;
+  {
+    std::lock_guard lock(d_->mu);
+    if (d_->canceled || d_->finished) return;
+    d_->canceled = true;
+    transport = d_->transport.lock();
+    call_id = d_->call_id;
+    cb = std::exchange(d_->on_cancel, nullptr);
+  }
+  if (transport) transport->Cancel(call_id);
+  if (cb) cb->Run();
+}
+
+}  // namespace krpc

@@ -1,0 +1,372 @@
+#include "transport.h"
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/write.hpp>
+
+#include "krpc/log.h"
+
+namespace krpc::impl {
+namespace asio = boost::asio;
+using codec::DecodeStatus;
+using codec::FrameType;
+
+namespace {
+constexpr auto kDeadlineGranularity = std::chrono::milliseconds(1);
+
+std::shared_ptr<spdlog::logger>& Log() {
+  static thread_local auto log = krpc::log::Get("client");
+  return log;
+}
+}  // namespace
+
+Transport::Transport(asio::any_io_executor executor, Endpoint endpoint, TransportOptions options,
+                     std::weak_ptr<TransportListener> listener)
+    : executor_(executor),
+      endpoint_(std::move(endpoint)),
+      options_(options),
+      listener_(std::move(listener)),
+      address_(endpoint_.ToString()),
+      socket_(executor),
+      resolver_(executor),
+      connect_timer_(executor),
+      deadline_timer_(executor),
+      heartbeat_timer_(executor),
+      reader_(codec::Limits{codec::kMaxHeaderBytes, options.max_body_bytes}) {}
+
+Transport::~Transport() = default;
+
+void Transport::Connect() {
+  last_send_ = last_recv_ = Clock::now();
+  connect_timer_.expires_after(options_.connect_timeout);
+  connect_timer_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
+    if (ec || self->state_ != State::kConnecting) return;
+    self->Fail(Status(StatusCode::kUnavailable, "connect to " + self->address_ + " timed out after " +
+                                                    std::to_string(self->options_.connect_timeout.count()) + " ms"));
+  });
+  resolver_.async_resolve(endpoint_.host, std::to_string(endpoint_.port),
+                          [self = shared_from_this()](const boost::system::error_code& ec,
+                                                      asio::ip::tcp::resolver::results_type results) {
+                            self->OnResolved(ec, std::move(results));
+                          });
+}
+
+void Transport::OnResolved(const boost::system::error_code& ec, asio::ip::tcp::resolver::results_type results) {
+  if (state_ != State::kConnecting) return;
+  if (ec) {
+    Fail(Status(StatusCode::kUnavailable, "cannot resolve " + endpoint_.host + ": " + ec.message()));
+    return;
+  }
+  asio::async_connect(socket_, results,
+                      [self = shared_from_this()](const boost::system::error_code& ec, const asio::ip::tcp::endpoint&) {
+                        self->OnConnected(ec);
+                      });
+}
+
+void Transport::OnConnected(const boost::system::error_code& ec) {
+  if (state_ != State::kConnecting) return;
+  if (ec) {
+    Fail(Status(StatusCode::kUnavailable, "connect to " + address_ + " failed: " + ec.message()));
+    return;
+  }
+  connect_timer_.cancel();
+  boost::system::error_code ignored;
+  socket_.set_option(asio::ip::tcp::no_delay(true), ignored);
+  state_ = State::kReady;
+  was_ready_ = true;
+  last_recv_ = Clock::now();
+  if (auto l = listener_.lock()) l->OnTransportReady(this);
+  DoRead();
+  ArmHeartbeat();
+  Flush();
+}
+
+void Transport::StartCall(CallData* call) {
+  const auto now = Clock::now();
+  if (!accepting()) {
+    call->sink->OnAttemptDone(call, Status(StatusCode::kUnavailable, "connection to " + address_ + " is closing"), true);
+    return;
+  }
+  if (call->deadline <= now) {
+    call->sink->OnAttemptDone(call, Status(StatusCode::kDeadlineExceeded, "deadline passed before sending"), true);
+    return;
+  }
+  const size_t body = call->request->ByteSizeLong();
+  if (body > options_.max_body_bytes) {
+    call->sink->OnAttemptDone(call,
+                              Status(StatusCode::kResourceExhausted, "request of " + std::to_string(body) +
+                                                                         " bytes exceeds max_body_bytes=" +
+                                                                         std::to_string(options_.max_body_bytes)),
+                              true);
+    return;
+  }
+  const uint64_t id = calls_.Insert(call);
+  {
+    std::lock_guard lock(call->mu);
+    call->transport = weak_from_this();
+    call->call_id = id;
+  }
+  auto& h = scratch_request_;
+  h.set_call_id(id);
+  const auto* m = call->method;
+  h.mutable_method()->assign("/").append(m->service()->full_name()).append("/").append(m->name());
+  const bool has_deadline = call->deadline != Clock::time_point::max();
+  h.set_timeout_us(has_deadline ? std::max<int64_t>(1, std::chrono::duration_cast<std::chrono::microseconds>(
+                                                            call->deadline - now)
+                                                            .count())
+                                : 0);
+  h.clear_metadata();
+  for (const auto& [k, v] : call->metadata) (*h.mutable_metadata())[k] = v;
+  codec::AppendFrame(out_, FrameType::kRequest, h, call->request);
+  last_send_ = now;
+  if (has_deadline) {
+    deadlines_.emplace(call->deadline, id);
+    ArmDeadline(call->deadline);
+  }
+  if (state_ == State::kReady && !in_read_batch_) Flush();
+}
+
+void Transport::Cancel(uint64_t call_id) {
+  asio::post(executor_, [self = shared_from_this(), call_id] {
+    if (CallData* call = self->calls_.Take(call_id)) {
+      self->SendCancel(call_id);
+      self->CompleteCall(call_id, call, Status(StatusCode::kCancelled, "call cancelled by the client"), false);
+    }
+  });
+}
+
+void Transport::SendCancel(uint64_t call_id) {
+  if (state_ != State::kReady && state_ != State::kDraining) return;
+  wire::CancelHeader c;
+  c.set_call_id(call_id);
+  codec::AppendFrame(out_, FrameType::kCancel, c, nullptr);
+  if (!in_read_batch_) Flush();
+}
+
+void Transport::CompleteCall(uint64_t, CallData* call, Status status, bool not_executed) {
+  call->sink->OnAttemptDone(call, std::move(status), not_executed);
+  MaybeFinishDrain();
+}
+
+void Transport::DoRead() {
+  auto [data, size] = reader_.Prepare(16 * 1024);
+  socket_.async_read_some(asio::buffer(data, size),
+                          [self = shared_from_this()](const boost::system::error_code& ec, size_t n) {
+                            self->OnRead(ec, n);
+                          });
+}
+
+void Transport::OnRead(const boost::system::error_code& ec, size_t n) {
+  if (state_ == State::kClosed) return;
+  if (ec) {
+    Fail(!write_error_.ok() ? write_error_
+                            : Status(StatusCode::kUnavailable, "connection to " + address_ + " lost: " +
+                                                                   (ec == asio::error::eof ? "closed by peer" : ec.message())));
+    return;
+  }
+  reader_.Commit(n);
+  last_recv_ = Clock::now();
+  in_read_batch_ = true;
+  bool ok = true;
+  for (;;) {
+    const auto r = reader_.Next();
+    if (r.status == DecodeStatus::kNeedMore) break;
+    if (r.status == DecodeStatus::kError) {
+      Fail(Status(StatusCode::kUnavailable, "protocol error from " + address_ + ": " +
+                                                std::string(codec::ToString(r.error))));
+      ok = false;
+      break;
+    }
+    if (!HandleFrame(r.frame)) {
+      ok = false;
+      break;
+    }
+  }
+  in_read_batch_ = false;
+  if (!ok || state_ == State::kClosed) return;
+  Flush();
+  DoRead();
+}
+
+bool Transport::HandleFrame(const codec::FrameView& frame) {
+  switch (frame.prefix.type) {
+    case FrameType::kResponse:
+      HandleResponse(frame);
+      return state_ != State::kClosed;
+    case FrameType::kPing: {
+      wire::PingHeader ping;
+      if (ping.ParseFromArray(frame.header.data(), static_cast<int>(frame.header.size()))) {
+        codec::AppendFrame(out_, FrameType::kPong, ping, nullptr);
+      }
+      return true;
+    }
+    case FrameType::kPong:
+      return true;
+    case FrameType::kGoaway:
+      HandleGoaway(frame);
+      return state_ != State::kClosed;
+    case FrameType::kRequest:
+    case FrameType::kCancel:
+      Fail(Status(StatusCode::kUnavailable, "protocol error from " + address_ + ": unexpected " +
+                                                std::string(codec::ToString(frame.prefix.type)) + " frame"));
+      return false;
+  }
+  return true;
+}
+
+void Transport::HandleResponse(const codec::FrameView& frame) {
+  auto& h = scratch_response_;
+  if (!h.ParseFromArray(frame.header.data(), static_cast<int>(frame.header.size()))) {
+    Fail(Status(StatusCode::kUnavailable, "protocol error from " + address_ + ": malformed RESPONSE header"));
+    return;
+  }
+  CallData* call = calls_.Take(h.call_id());
+  if (!call) return;  // finished already (deadline or cancel): a late reply is dropped
+  Status status(StatusCodeFromInt(h.status()), h.message());
+  if (status.ok() && !call->response->ParseFromArray(frame.body.data(), static_cast<int>(frame.body.size()))) {
+    status = Status(StatusCode::kInternal, "cannot parse response body as " + call->response->GetTypeName());
+  }
+  CompleteCall(h.call_id(), call, std::move(status), h.not_executed());
+}
+
+void Transport::HandleGoaway(const codec::FrameView& frame) {
+  wire::GoawayHeader g;
+  if (!g.ParseFromArray(frame.header.data(), static_cast<int>(frame.header.size()))) {
+    Fail(Status(StatusCode::kUnavailable, "protocol error from " + address_ + ": malformed GOAWAY header"));
+    return;
+  }
+  const Status why(StatusCodeFromInt(g.status()), g.message());
+  if (!why.ok()) {
+    // The server refused the connection (e.g. its connection limit): fail with its reason.
+    Fail(Status(why.code(), address_ + " refused the connection: " + why.message()));
+    return;
+  }
+  // Drain: no new calls here; calls already sent are answered (or refused as not executed).
+  Log()->info("{} is draining (GOAWAY: {})", address_, g.message());
+  state_ = State::kDraining;
+  if (auto l = listener_.lock()) l->OnTransportDraining(this);
+  MaybeFinishDrain();
+}
+
+void Transport::MaybeFinishDrain() {
+  if (state_ == State::kDraining && calls_.empty()) Close(Status::Ok());
+}
+
+void Transport::Fail(const Status& why) {
+  if (state_ == State::kClosed) return;
+  Close(why);
+}
+
+void Transport::Close(const Status& why) {
+  if (state_ == State::kClosed) return;
+  const bool was_connecting = state_ == State::kConnecting;
+  state_ = State::kClosed;
+  boost::system::error_code ignored;
+  socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
+  socket_.close(ignored);
+  resolver_.cancel();
+  connect_timer_.cancel();
+  deadline_timer_.cancel();
+  heartbeat_timer_.cancel();
+  if (!why.ok()) Log()->debug("transport to {} closed: {}", address_, why.ToString());
+  auto calls = calls_.TakeAll();
+  // The owner forgets this transport first, so a retry from a failed call goes elsewhere.
+  auto self = shared_from_this();
+  if (auto l = listener_.lock()) l->OnTransportClosed(this, why, was_ready_);
+  // Calls that never reached the wire were not executed; others may have been.
+  for (auto& [id, call] : calls) {
+    call->sink->OnAttemptDone(call, why.ok() ? Status(StatusCode::kUnavailable, "connection closed") : why,
+                              was_connecting);
+  }
+}
+
+void Transport::Flush() {
+  if (write_in_progress_ || out_.empty() || state_ == State::kClosed || state_ == State::kConnecting ||
+      !write_error_.ok()) {
+    return;
+  }
+  write_in_progress_ = true;
+  writing_.swap(out_);
+  asio::async_write(socket_, asio::buffer(writing_),
+                    [self = shared_from_this()](const boost::system::error_code& ec, size_t) { self->OnWrite(ec); });
+}
+
+void Transport::OnWrite(const boost::system::error_code& ec) {
+  write_in_progress_ = false;
+  if (writing_.capacity() > (1u << 20)) {
+    std::vector<char>().swap(writing_);
+  } else {
+    writing_.clear();
+  }
+  if (ec) {
+    // The peer may have answered before closing (e.g. an error naming a limit): stop writing,
+    // keep reading until the read side ends, and fail what is left then.
+    write_error_ = Status(StatusCode::kUnavailable, "write to " + address_ + " failed: " + ec.message());
+    boost::system::error_code ignored;
+    socket_.shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
+    if (state_ == State::kReady) {
+      state_ = State::kDraining;
+      if (auto l = listener_.lock()) l->OnTransportDraining(this);
+    }
+    return;
+  }
+  Flush();
+}
+
+void Transport::ArmDeadline(Clock::time_point when) {
+  if (when >= deadline_armed_) return;  // an earlier wake-up is already set
+  deadline_armed_ = when;
+  deadline_timer_.expires_at(when);
+  deadline_timer_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
+    if (ec == asio::error::operation_aborted) return;  // re-armed earlier, or closed
+    self->OnDeadline();
+  });
+}
+
+void Transport::OnDeadline() {
+  deadline_armed_ = Clock::time_point::max();
+  if (state_ == State::kClosed) return;
+  const auto now = Clock::now();
+  while (!deadlines_.empty() && deadlines_.top().first <= now) {
+    const uint64_t id = deadlines_.top().second;
+    deadlines_.pop();
+    if (CallData* call = calls_.Take(id)) {
+      SendCancel(id);
+      CompleteCall(id, call, Status(StatusCode::kDeadlineExceeded, "deadline exceeded waiting for " + address_),
+                   false);
+      if (state_ == State::kClosed) return;
+    }
+  }
+  // Entries of calls that finished early stay in the heap until their time; waking at most
+  // once per granularity bounds the timer's cost at high call rates.
+  if (!deadlines_.empty()) ArmDeadline(std::max(deadlines_.top().first, now + kDeadlineGranularity));
+}
+
+void Transport::ArmHeartbeat() {
+  const auto tick = std::max(std::chrono::milliseconds(5), options_.heartbeat_interval / 2);
+  heartbeat_timer_.expires_after(tick);
+  heartbeat_timer_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
+    if (!ec) self->OnHeartbeat();
+  });
+}
+
+void Transport::OnHeartbeat() {
+  if (state_ == State::kClosed) return;
+  const auto now = Clock::now();
+  const auto dead_after = options_.heartbeat_interval * (options_.heartbeat_miss_limit + 1);
+  if (now - last_recv_ >= dead_after) {
+    Fail(Status(StatusCode::kUnavailable, "no traffic from " + address_ + " for " +
+                                              std::to_string(dead_after.count()) + " ms (missed heartbeats)"));
+    return;
+  }
+  if (now - last_send_ >= options_.heartbeat_interval) {
+    wire::PingHeader ping;
+    ping.set_nonce(++ping_nonce_);
+    codec::AppendFrame(out_, FrameType::kPing, ping, nullptr);
+    last_send_ = now;
+    Flush();
+  }
+  ArmHeartbeat();
+}
+
+}  // namespace krpc::impl

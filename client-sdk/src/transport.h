@@ -1,0 +1,114 @@
+// Transport: one client TCP connection to one endpoint, owned by one I/O thread. Multiplexes
+// calls by call id, coalesces writes, enforces deadlines with one timer per connection (a
+// deadline heap, not a kernel timer per call), sends PING when idle and closes on missed
+// heartbeats. A Subchannel creates transports and replaces them when they close or drain.
+#pragma once
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <atomic>
+#include <memory>
+#include <queue>
+#include <string>
+#include <vector>
+
+#include "call_data.h"
+#include "call_slab.h"
+#include "krpc/codec/frame.h"
+#include "krpc/endpoint.h"
+#include "krpc/wire.pb.h"
+
+namespace krpc::impl {
+
+struct TransportOptions {
+  std::chrono::milliseconds connect_timeout{200};
+  std::chrono::milliseconds heartbeat_interval{5000};
+  int heartbeat_miss_limit = 3;
+  uint32_t max_body_bytes = 4u << 20;
+};
+
+class Transport;
+
+// Told about a transport's life; called on the transport's thread.
+class TransportListener {
+ public:
+  virtual ~TransportListener() = default;
+  virtual void OnTransportReady(Transport* t) = 0;
+  // The transport takes no new calls (GOAWAY received).
+  virtual void OnTransportDraining(Transport* t) = 0;
+  // `was_ready`: false when the connection was never established.
+  virtual void OnTransportClosed(Transport* t, const Status& why, bool was_ready) = 0;
+};
+
+class Transport : public std::enable_shared_from_this<Transport> {
+ public:
+  using Clock = std::chrono::steady_clock;
+  enum class State { kConnecting, kReady, kDraining, kClosed };
+
+  Transport(boost::asio::any_io_executor executor, Endpoint endpoint, TransportOptions options,
+            std::weak_ptr<TransportListener> listener);
+  ~Transport();
+
+  // Owning thread only.
+  void Connect();
+  // Sends the call (queued until connected). Completion goes to call->sink.
+  void StartCall(CallData* call);
+  void Close(const Status& why);
+  State state() const { return state_; }
+  bool accepting() const { return state_ == State::kConnecting || state_ == State::kReady; }
+  size_t inflight() const { return calls_.size(); }
+
+  // Any thread.
+  void Cancel(uint64_t call_id);
+  const Endpoint& endpoint() const { return endpoint_; }
+
+ private:
+  void OnResolved(const boost::system::error_code& ec, boost::asio::ip::tcp::resolver::results_type results);
+  void OnConnected(const boost::system::error_code& ec);
+  void DoRead();
+  void OnRead(const boost::system::error_code& ec, size_t n);
+  bool HandleFrame(const codec::FrameView& frame);
+  void HandleResponse(const codec::FrameView& frame);
+  void HandleGoaway(const codec::FrameView& frame);
+  void Fail(const Status& why);
+  void CompleteCall(uint64_t call_id, CallData* call, Status status, bool not_executed);
+  void SendCancel(uint64_t call_id);
+  void Flush();
+  void OnWrite(const boost::system::error_code& ec);
+  void ArmDeadline(Clock::time_point when);
+  void OnDeadline();
+  void ArmHeartbeat();
+  void OnHeartbeat();
+  void MaybeFinishDrain();
+
+  boost::asio::any_io_executor executor_;
+  const Endpoint endpoint_;
+  const TransportOptions options_;
+  const std::weak_ptr<TransportListener> listener_;
+  const std::string address_;
+  boost::asio::ip::tcp::socket socket_;
+  boost::asio::ip::tcp::resolver resolver_;
+  boost::asio::steady_timer connect_timer_;
+  boost::asio::steady_timer deadline_timer_;
+  boost::asio::steady_timer heartbeat_timer_;
+  State state_ = State::kConnecting;
+  bool was_ready_ = false;
+  codec::FrameReader reader_;
+  std::vector<char> out_;
+  std::vector<char> writing_;
+  bool write_in_progress_ = false;
+  Status write_error_;         // set once a write failed; the read side decides the end
+  bool in_read_batch_ = false;
+  CallSlab calls_;
+  using DeadlineEntry = std::pair<Clock::time_point, uint64_t>;
+  std::priority_queue<DeadlineEntry, std::vector<DeadlineEntry>, std::greater<>> deadlines_;
+  Clock::time_point deadline_armed_ = Clock::time_point::max();
+  Clock::time_point last_send_;
+  Clock::time_point last_recv_;
+  uint64_t ping_nonce_ = 0;
+  wire::RequestHeader scratch_request_;
+  wire::ResponseHeader scratch_response_;
+};
+
+}  // namespace krpc::impl

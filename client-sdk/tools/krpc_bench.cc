@@ -1,0 +1,202 @@
+// krpc-bench: closed-loop benchmark of EchoService.Echo. C calls stay in flight over N
+// connections; after a warm-up, it measures for a fixed time and prints one JSON line:
+//   {"system":"krpc","qps":...,"p50_us":...,"p99_us":...,"p999_us":...,"errors":...,...}
+// Flags match the peer harness (../shared/peers): --host --port (or --target), --concurrency,
+// --connections, --payload, --duration, --warmup, --threads, --server_pid, --tag, --system.
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+#include <thread>
+#include <vector>
+
+#include "examples/echo.pb.h"
+#include "krpc/channel.h"
+#include "krpc/client_runtime.h"
+#include "krpc/config.h"
+#include "latency_histogram.h"
+
+namespace {
+using Clock = std::chrono::steady_clock;
+
+struct BenchOptions {
+  std::string system = "krpc";
+  std::string target;
+  std::string host = "127.0.0.1";
+  uint16_t port = 0;
+  int concurrency = 1;
+  int connections = 1;
+  int payload = 64;
+  double duration = 10;
+  double warmup = 2;
+  int threads = 0;
+  int server_pid = 0;
+  int timeout_ms = 5000;
+  std::string tag;
+
+  void Register(krpc::OptionSet& o) {
+    o.AddString("system", &system, "label copied into the JSON");
+    o.AddString("target", &target, "channel target (overrides --host/--port)");
+    o.AddString("host", &host, "server host");
+    o.AddPort("port", &port, "server port");
+    o.AddInt("concurrency", &concurrency, 1, 100000, "calls in flight");
+    o.AddInt("connections", &connections, 1, 10000, "TCP connections (channels)");
+    o.AddInt("payload", &payload, 0, 64 << 20, "request payload bytes (echoed back)");
+    o.AddDouble("duration", &duration, 0.1, 3600, "measured seconds");
+    o.AddDouble("warmup", &warmup, 0, 3600, "unmeasured seconds before measuring");
+    o.AddInt("threads", &threads, 0, 256, "client I/O threads (0 = 1 per connection, at most 2)");
+    o.AddInt("server_pid", &server_pid, 0, 1 << 30, "sample this process's CPU during the measurement");
+    o.AddInt("timeout_ms", &timeout_ms, 1, 600000, "per-call deadline");
+    o.AddString("tag", &tag, "free-form label copied into the JSON");
+  }
+};
+
+enum Phase : int { kWarmup, kMeasure, kStop };
+
+double ProcCpuSeconds(int pid) {
+  std::ifstream f(pid > 0 ? "/proc/" + std::to_string(pid) + "/stat" : "/proc/self/stat");
+  std::string line;
+  if (!std::getline(f, line)) return -1;
+  std::istringstream is(line.substr(line.rfind(')') + 2));
+  std::string tok;
+  long long utime = 0, stime = 0;
+  for (int field = 3; field <= 15 && (is >> tok); ++field) {
+    if (field == 14) utime = std::atoll(tok.c_str());
+    if (field == 15) stime = std::atoll(tok.c_str());
+  }
+  return double(utime + stime) / double(sysconf(_SC_CLK_TCK));
+}
+
+struct Shared {
+  std::atomic<int> phase{kWarmup};
+  std::atomic<int> outstanding{0};
+  std::atomic<uint64_t> errors{0};
+  std::atomic<uint64_t> measured{0};
+  krpc::tools::LatencyHistogram hist;
+  std::atomic<int> error_reports{0};
+};
+
+// One closed-loop caller: issues the next call from the previous call's completion.
+class Worker final : public google::protobuf::Closure {
+ public:
+  Worker(Shared& shared, krpc::examples::EchoService_Stub* stub, const std::string& payload, int timeout_ms)
+      : shared_(shared), stub_(stub), timeout_(timeout_ms) {
+    request_.set_payload(payload);
+  }
+
+  void Issue() {
+    cntl_.set_timeout(timeout_);
+    start_ = Clock::now();
+    stub_->Echo(&cntl_, &request_, &response_, this);
+  }
+
+  void Run() override {
+    const int phase = shared_.phase.load(std::memory_order_acquire);
+    if (phase == kMeasure) {
+      if (cntl_.Failed()) {
+        shared_.errors.fetch_add(1, std::memory_order_relaxed);
+        if (shared_.error_reports.fetch_add(1) < 5) std::fprintf(stderr, "call failed: %s\n", cntl_.ErrorText().c_str());
+      } else {
+        shared_.hist.Record(static_cast<uint64_t>(
+            std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - start_).count()));
+        shared_.measured.fetch_add(1, std::memory_order_relaxed);
+      }
+    }
+    if (phase == kStop) {
+      shared_.outstanding.fetch_sub(1, std::memory_order_acq_rel);
+      return;
+    }
+    if (cntl_.Failed() && cntl_.code() == krpc::StatusCode::kUnavailable) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));  // do not spin on a dead server
+    }
+    response_.Clear();
+    Issue();
+  }
+
+ private:
+  Shared& shared_;
+  krpc::examples::EchoService_Stub* stub_;
+  std::chrono::milliseconds timeout_;
+  krpc::Controller cntl_;
+  krpc::examples::EchoRequest request_;
+  krpc::examples::EchoResponse response_;
+  Clock::time_point start_;
+};
+
+void SleepSeconds(double s) { std::this_thread::sleep_for(std::chrono::duration<double>(s)); }
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  BenchOptions o;
+  krpc::OptionSet flags;
+  o.Register(flags);
+  if (auto s = flags.Load(argc, argv, {}); !s.ok()) {
+    std::fprintf(stderr, "krpc-bench: %s\nflags:\n%s", s.message().c_str(), flags.Help().c_str());
+    return 2;
+  }
+  if (o.target.empty()) {
+    if (o.port == 0) {
+      std::fprintf(stderr, "krpc-bench: give --target or --port\n");
+      return 2;
+    }
+    o.target = o.host + ":" + std::to_string(o.port);
+  }
+  o.connections = std::min(o.connections, o.concurrency);
+  const int threads = o.threads > 0 ? o.threads : std::min(o.connections, 2);
+  auto runtime = krpc::ClientRuntime::Create(threads);
+  krpc::ChannelOptions copts;
+  copts.timeout_ms = o.timeout_ms;
+  std::vector<std::shared_ptr<krpc::Channel>> channels;
+  std::vector<std::unique_ptr<krpc::examples::EchoService_Stub>> stubs;
+  for (int i = 0; i < o.connections; ++i) {
+    auto ch = krpc::Channel::Create(o.target, copts, runtime);
+    if (!ch.ok()) {
+      std::fprintf(stderr, "krpc-bench: %s\n", ch.status().ToString().c_str());
+      return 2;
+    }
+    channels.push_back(ch.value());
+    stubs.push_back(std::make_unique<krpc::examples::EchoService_Stub>(channels.back().get()));
+  }
+  Shared shared;
+  const std::string payload(static_cast<size_t>(o.payload), 'x');
+  std::vector<std::unique_ptr<Worker>> workers;
+  for (int i = 0; i < o.concurrency; ++i) {
+    workers.push_back(std::make_unique<Worker>(shared, stubs[i % o.connections].get(), payload, o.timeout_ms));
+  }
+  shared.outstanding.store(o.concurrency);
+  for (auto& w : workers) w->Issue();
+
+  SleepSeconds(o.warmup);
+  const double c0 = ProcCpuSeconds(0);
+  const double s0 = o.server_pid > 0 ? ProcCpuSeconds(o.server_pid) : 0;
+  const auto t0 = Clock::now();
+  shared.phase.store(kMeasure, std::memory_order_release);
+  SleepSeconds(o.duration);
+  shared.phase.store(kStop, std::memory_order_release);
+  const auto t1 = Clock::now();
+  const double c1 = ProcCpuSeconds(0);
+  const double s1 = o.server_pid > 0 ? ProcCpuSeconds(o.server_pid) : 0;
+  // Bounded wait for the calls still in flight (each ends within its deadline).
+  const auto give_up = Clock::now() + std::chrono::milliseconds(o.timeout_ms) + std::chrono::seconds(2);
+  while (shared.outstanding.load() > 0 && Clock::now() < give_up) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  const double secs = std::chrono::duration<double>(t1 - t0).count();
+  const double qps = static_cast<double>(shared.measured.load()) / secs;
+  std::printf(
+      "{\"system\":\"%s\",\"tag\":\"%s\",\"payload\":%d,\"concurrency\":%d,\"connections\":%d,\"threads\":%d,"
+      "\"duration_s\":%.3f,\"calls\":%llu,\"qps\":%.1f,\"p50_us\":%.1f,\"p99_us\":%.1f,\"p999_us\":%.1f,"
+      "\"errors\":%llu,\"client_cpu_pct\":%.1f%s}\n",
+      o.system.c_str(), o.tag.c_str(), o.payload, o.concurrency, o.connections, threads, secs,
+      static_cast<unsigned long long>(shared.measured.load()), qps, shared.hist.Percentile(0.50),
+      shared.hist.Percentile(0.99), shared.hist.Percentile(0.999),
+      static_cast<unsigned long long>(shared.errors.load()), 100.0 * (c1 - c0) / secs,
+      o.server_pid > 0 ? (",\"server_cpu_pct\":" + std::to_string(100.0 * (s1 - s0) / secs)).c_str() : "");
+  std::fflush(stdout);
+  for (auto& ch : channels) ch->Shutdown();
+  return shared.outstanding.load() > 0 ? 1 : 0;
+}

@@ -1,0 +1,42 @@
+// IoPool: N threads, each running its own io_context (one loop per thread). A connection is
+// bound to one context for its whole life, so its state needs no lock. Internal header.
+#pragma once
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace krpc::impl {
+
+class IoPool {
+ public:
+  // threads <= 0 means one per core.
+  IoPool(int threads, std::string name);
+  ~IoPool();
+  IoPool(const IoPool&) = delete;
+  IoPool& operator=(const IoPool&) = delete;
+
+  // Round-robin pick of a context for a new connection.
+  boost::asio::io_context& Next();
+  boost::asio::io_context& At(size_t i) { return *loops_[i]->context; }
+  size_t size() const { return loops_.size(); }
+  // Stops every loop and joins the threads; idempotent. Must not be called from a pool thread.
+  void Stop();
+
+ private:
+  struct Loop {
+    std::unique_ptr<boost::asio::io_context> context;
+    std::unique_ptr<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> work;
+    std::thread thread;
+  };
+  std::vector<std::unique_ptr<Loop>> loops_;
+  std::atomic<size_t> next_{0};
+  std::atomic<bool> stopped_{false};
+};
+
+}  // namespace krpc::impl

@@ -1,0 +1,111 @@
+// Server: hosts protobuf services (`option cc_generic_services = true`) over the krpc framed
+// TCP protocol. N I/O threads, each owning its connections; handlers run on the connection's
+// thread (or on a worker pool when `handler_threads` > 0) and may finish later from any thread
+// by running `done`.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "krpc/status.h"
+
+namespace google::protobuf {
+class Service;
+}
+
+namespace krpc {
+
+class OptionSet;
+class ServerController;
+
+struct ServerOptions {
+  std::string listen_host = "0.0.0.0";
+  uint16_t port = 0;                       // 0 = pick a free port (see Server::port())
+  int io_threads = 0;                      // 0 = one per core
+  int handler_threads = 0;                 // 0 = run handlers on the I/O thread
+  uint32_t max_body_bytes = 4u << 20;      // per frame; hard cap 64 MiB
+  int max_connections = 10000;
+  int max_inflight = 100000;               // calls being handled at once, server-wide
+  int heartbeat_interval_ms = 5000;        // idle connections are closed after
+  int heartbeat_miss_limit = 3;            //   interval * (miss_limit + 1) without traffic
+  int drain_timeout_ms = 10000;            // how long Shutdown() waits for in-flight calls
+
+  // Registers every field above under its own name (listen_host, port, ...).
+  void Register(OptionSet& options);
+};
+
+// Hooks for metrics and fault injection. Called on I/O threads; must be thread-safe and cheap.
+class ServerObserver {
+ public:
+  virtual ~ServerObserver() = default;
+  virtual void OnConnectionOpened() {}
+  virtual void OnConnectionClosed(std::string_view reason) {}
+  // reason: a DecodeError name ("bad_magic", ...), "malformed_header" or "unexpected_frame".
+  virtual void OnFrameError(std::string_view reason) {}
+  virtual void OnBytes(size_t received, size_t sent) {}
+  // A call arrived for `method` (full name, or "unknown" when no such method exists).
+  virtual void OnCallStarted(std::string_view service, std::string_view method) {}
+  virtual void OnCallFinished(std::string_view service, std::string_view method, StatusCode code,
+                              std::chrono::nanoseconds elapsed) {}
+};
+
+// Runs before a handler; returning a non-OK status answers the call without running the
+// handler. `delay` postpones the handler (or the error) by that long; `hang` never answers.
+struct Interception {
+  Status status;
+  std::chrono::milliseconds delay{0};
+  bool hang = false;
+};
+class ServerInterceptor {
+ public:
+  virtual ~ServerInterceptor() = default;
+  virtual Interception Intercept(std::string_view service, std::string_view method) = 0;
+};
+
+struct ServerStats {
+  uint64_t connections_open = 0;
+  uint64_t connections_accepted = 0;
+  uint64_t connections_rejected = 0;
+  uint64_t idle_closed = 0;
+  uint64_t frame_errors = 0;
+  uint64_t calls_inflight = 0;
+  uint64_t calls_total = 0;
+};
+
+class Server {
+ public:
+  explicit Server(ServerOptions options);
+  ~Server();  // stops without drain if still running
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // Adds a service (not owned; must outlive the server). Call before Start().
+  Status AddService(google::protobuf::Service* service);
+  void SetObserver(std::shared_ptr<ServerObserver> observer);        // before Start()
+  void SetInterceptor(std::shared_ptr<ServerInterceptor> interceptor);  // before Start()
+
+  // Binds, listens and starts the I/O threads. Fails (with the address) if it cannot bind.
+  Status Start();
+  uint16_t port() const;
+  // Full method names served, "/package.Service/Method".
+  std::vector<std::string> Methods() const;
+  std::vector<std::string> Services() const;
+
+  // Graceful stop: stop accepting, GOAWAY to every connection, wait for in-flight calls up to
+  // `drain_timeout`, close everything. Returns true if every call finished in time. Idempotent.
+  bool Shutdown(std::chrono::milliseconds drain_timeout);
+  bool Shutdown();  // with options.drain_timeout_ms
+  bool draining() const;
+
+  ServerStats stats() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace krpc

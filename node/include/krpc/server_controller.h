@@ -1,0 +1,65 @@
+// ServerController: what a service handler sees of its call. The `controller` argument of every
+// generated service method is a krpc::ServerController (use ServerController::From()).
+#pragma once
+
+#include <google/protobuf/map.h>
+#include <google/protobuf/service.h>
+
+#include <chrono>
+#include <string>
+
+#include "krpc/status.h"
+
+namespace krpc {
+
+class ServerController : public google::protobuf::RpcController {
+ public:
+  using Clock = std::chrono::steady_clock;
+  using Metadata = google::protobuf::Map<std::string, std::string>;
+
+  static ServerController* From(google::protobuf::RpcController* c) { return static_cast<ServerController*>(c); }
+
+  // The call's deadline (Clock::time_point::max() when the client sent none).
+  Clock::time_point deadline() const { return deadline_; }
+  // Time left before the deadline; zero once it passed; max() when there is none.
+  std::chrono::microseconds remaining() const;
+  // Request metadata sent by the client (keys lowercase; "-bin" keys hold binary values).
+  const Metadata& metadata() const { return *metadata_; }
+  // A metadata value, or empty when absent.
+  std::string_view metadata(std::string_view key) const;
+  // "/package.Service/Method".
+  const std::string& method() const { return *method_; }
+  // The client's address, "ip:port".
+  const std::string& peer() const { return *peer_; }
+
+  // Fails the call with a canonical code. The response message is not sent.
+  void SetStatus(StatusCode code, std::string message);
+  const Status& status() const { return status_; }
+
+  // RpcController, server side. SetFailed() fails the call with UNKNOWN, as gRPC does.
+  void SetFailed(const std::string& reason) override { SetStatus(StatusCode::kUnknown, reason); }
+  bool IsCanceled() const override { return canceled_; }
+  void NotifyOnCancel(google::protobuf::Closure* callback) override;
+
+  // RpcController, client side: meaningless on a server; they report the server status.
+  void Reset() override {}
+  bool Failed() const override { return !status_.ok(); }
+  std::string ErrorText() const override { return status_.message(); }
+  void StartCancel() override {}
+
+ protected:
+  ServerController() = default;
+  ~ServerController() override;
+  // Called on the connection's thread when the client cancels or goes away.
+  void MarkCanceled();
+
+  Clock::time_point deadline_ = Clock::time_point::max();
+  const Metadata* metadata_ = nullptr;
+  const std::string* method_ = nullptr;
+  const std::string* peer_ = nullptr;
+  Status status_;
+  bool canceled_ = false;
+  google::protobuf::Closure* on_cancel_ = nullptr;
+};
+
+}  // namespace krpc

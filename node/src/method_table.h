@@ -1,0 +1,44 @@
+// MethodTable: full method name ("/package.Service/Method") -> the service and descriptors.
+// Built before the server starts, read-only afterwards (so lookups need no lock).
+#pragma once
+
+#include <google/protobuf/descriptor.h>
+#include <google/protobuf/message.h>
+#include <google/protobuf/service.h>
+
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "krpc/status.h"
+
+namespace krpc::node {
+
+struct MethodEntry {
+  google::protobuf::Service* service = nullptr;
+  const google::protobuf::MethodDescriptor* method = nullptr;
+  const google::protobuf::Message* request_prototype = nullptr;
+  const google::protobuf::Message* response_prototype = nullptr;
+  std::string full_name;     // "/krpc.examples.EchoService/Echo"
+  std::string service_name;  // "krpc.examples.EchoService"
+  std::string method_name;   // "Echo"
+};
+
+class MethodTable {
+ public:
+  Status Add(google::protobuf::Service* service);
+  const MethodEntry* Find(std::string_view full_name) const;
+  std::vector<std::string> Methods() const;
+  std::vector<std::string> Services() const;
+
+ private:
+  struct Hash {
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  };
+  std::unordered_map<std::string, MethodEntry, Hash, std::equal_to<>> methods_;
+  std::vector<std::string> services_;
+};
+
+}  // namespace krpc::node

@@ -1,0 +1,212 @@
+#include "krpc/server.h"
+
+#include <boost/asio/ip/tcp.hpp>
+
+#include <future>
+#include <mutex>
+#include <unordered_map>
+
+#include "krpc/config.h"
+#include "krpc/impl/io_pool.h"
+#include "health_service.h"
+#include "server_connection.h"
+
+namespace krpc {
+namespace asio = boost::asio;
+using node::ServerConnection;
+using node::ServerShared;
+
+void ServerOptions::Register(OptionSet& o) {
+  o.AddString("listen_host", &listen_host, "address the RPC port binds to");
+  o.AddPort("port", &port, "RPC port (0 = any free port)");
+  o.AddInt("io_threads", &io_threads, 0, 256, "I/O threads (0 = one per core)");
+  o.AddInt("handler_threads", &handler_threads, 0, 1024, "worker threads for blocking handlers (0 = run on I/O threads)");
+  o.AddUint("max_body_bytes", &max_body_bytes, 1024, codec::kHardMaxBodyBytes, "largest request/response body");
+  o.AddInt("max_connections", &max_connections, 1, 1000000, "connections beyond this are refused with GOAWAY");
+  o.AddInt("max_inflight", &max_inflight, 1, 10000000, "calls beyond this get RESOURCE_EXHAUSTED");
+  o.AddInt("heartbeat_interval_ms", &heartbeat_interval_ms, 10, 3600000, "heartbeat period");
+  o.AddInt("heartbeat_miss_limit", &heartbeat_miss_limit, 1, 100, "idle connections close after interval*(limit+1)");
+  o.AddInt("drain_timeout_ms", &drain_timeout_ms, 0, 3600000, "graceful stop: wait this long for in-flight calls");
+}
+
+namespace {
+class NoopObserver final : public ServerObserver {};
+}  // namespace
+
+struct Server::Impl {
+  std::shared_ptr<ServerShared> shared = std::make_shared<ServerShared>();
+  std::unique_ptr<impl::IoPool> pool;
+  std::unique_ptr<asio::ip::tcp::acceptor> acceptor;
+  uint16_t port = 0;
+  bool started = false;
+  bool stopped = false;
+  std::mutex mu;  // guards conns and stop state; never taken on the call path
+  std::unordered_map<uint64_t, std::weak_ptr<ServerConnection>> conns;
+  uint64_t next_conn_id = 1;
+  std::unique_ptr<node::HealthServiceImpl> health;
+
+  void Accept();
+  void OnAccept(const boost::system::error_code& ec, asio::ip::tcp::socket socket);
+  std::vector<std::shared_ptr<ServerConnection>> LiveConnections();
+};
+
+Server::Server(ServerOptions options) : impl_(std::make_unique<Impl>()) {
+  impl_->shared->options = std::move(options);
+  impl_->shared->limits.max_body_bytes = impl_->shared->options.max_body_bytes;
+  impl_->shared->observer = std::make_shared<NoopObserver>();
+  // Every server answers krpc.health.v1.Health/Check (clients' half-open probes use it).
+  auto* shared = impl_->shared.get();
+  impl_->health = std::make_unique<node::HealthServiceImpl>([shared] { return !shared->draining.load(); },
+                                                            [shared] { return shared->methods.Services(); });
+  (void)impl_->shared->methods.Add(impl_->health.get());
+}
+
+Server::~Server() {
+  if (impl_->started) Shutdown(std::chrono::milliseconds(0));
+}
+
+Status Server::AddService(google::protobuf::Service* service) {
+  if (impl_->started) return {StatusCode::kFailedPrecondition, "AddService after Start"};
+  return impl_->shared->methods.Add(service);
+}
+
+void Server::SetObserver(std::shared_ptr<ServerObserver> observer) {
+  if (observer) impl_->shared->observer = std::move(observer);
+}
+
+void Server::SetInterceptor(std::shared_ptr<ServerInterceptor> interceptor) {
+  impl_->shared->interceptor = std::move(interceptor);
+}
+
+Status Server::Start() {
+  auto& s = *impl_->shared;
+  if (impl_->started) return {StatusCode::kFailedPrecondition, "server already started"};
+  impl_->pool = std::make_unique<impl::IoPool>(s.options.io_threads, "krpc-io");
+  if (s.options.handler_threads > 0) s.handler_pool = std::make_unique<asio::thread_pool>(s.options.handler_threads);
+  boost::system::error_code ec;
+  const auto address = asio::ip::make_address(s.options.listen_host, ec);
+  const std::string where = s.options.listen_host + ":" + std::to_string(s.options.port);
+  if (ec) return {StatusCode::kInvalidArgument, "listen_host '" + s.options.listen_host + "' is not an IP address"};
+  auto acceptor = std::make_unique<asio::ip::tcp::acceptor>(impl_->pool->At(0));
+  const asio::ip::tcp::endpoint ep(address, s.options.port);
+  acceptor->open(ep.protocol(), ec);
+  if (!ec) acceptor->set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec) acceptor->bind(ep, ec);
+  if (!ec) acceptor->listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) {
+    impl_->pool->Stop();
+    return {StatusCode::kUnavailable, "cannot listen on " + where + ": " + ec.message()};
+  }
+  impl_->port = acceptor->local_endpoint().port();
+  impl_->acceptor = std::move(acceptor);
+  impl_->started = true;
+  s.log->info("listening on {}:{} with {} I/O threads", s.options.listen_host, impl_->port, impl_->pool->size());
+  asio::post(impl_->acceptor->get_executor(), [impl = impl_.get()] { impl->Accept(); });
+  return Status::Ok();
+}
+
+void Server::Impl::Accept() {
+  acceptor->async_accept(pool->Next(), [this](const boost::system::error_code& ec, asio::ip::tcp::socket socket) {
+    OnAccept(ec, std::move(socket));
+  });
+}
+
+void Server::Impl::OnAccept(const boost::system::error_code& ec, asio::ip::tcp::socket socket) {
+  if (ec == asio::error::operation_aborted || !acceptor->is_open()) return;
+  if (ec) {
+    // Out of descriptors and the like: log, back off briefly by re-accepting later.
+    shared->log->warn("accept failed: {}", ec.message());
+  } else {
+    const bool over = shared->connections_open.fetch_add(1) >= shared->options.max_connections;
+    if (over) shared->connections_rejected.fetch_add(1);
+    shared->connections_accepted.fetch_add(1);
+    std::shared_ptr<ServerConnection> conn;
+    {
+      std::lock_guard lock(mu);
+      conn = std::make_shared<ServerConnection>(std::move(socket), shared, next_conn_id++);
+      conns.emplace(conn->id(), conn);
+      if (conns.size() > 64 && conns.size() % 64 == 0) {
+        std::erase_if(conns, [](const auto& kv) { return kv.second.expired(); });
+      }
+    }
+    conn->Post([conn, over] { conn->Start(over); });
+  }
+  Accept();
+}
+
+std::vector<std::shared_ptr<ServerConnection>> Server::Impl::LiveConnections() {
+  std::vector<std::shared_ptr<ServerConnection>> out;
+  std::lock_guard lock(mu);
+  for (auto& [id, weak] : conns) {
+    if (auto c = weak.lock()) out.push_back(std::move(c));
+  }
+  return out;
+}
+
+uint16_t Server::port() const { return impl_->port; }
+std::vector<std::string> Server::Methods() const { return impl_->shared->methods.Methods(); }
+std::vector<std::string> Server::Services() const { return impl_->shared->methods.Services(); }
+bool Server::draining() const { return impl_->shared->draining.load(); }
+
+bool Server::Shutdown() { return Shutdown(std::chrono::milliseconds(impl_->shared->options.drain_timeout_ms)); }
+
+bool Server::Shutdown(std::chrono::milliseconds drain_timeout) {
+  {
+    std::lock_guard lock(impl_->mu);
+    if (!impl_->started || impl_->stopped) return true;
+    impl_->stopped = true;
+  }
+  auto& s = *impl_->shared;
+  s.draining.store(true);
+  // Stop accepting on the acceptor's own thread, then tell every connection to go away.
+  std::promise<void> closed;
+  asio::post(impl_->acceptor->get_executor(), [&] {
+    boost::system::error_code ignored;
+    impl_->acceptor->close(ignored);
+    closed.set_value();
+  });
+  closed.get_future().wait();
+  auto conns = impl_->LiveConnections();
+  for (auto& c : conns) c->Goaway();
+  bool clean = true;
+  {
+    std::unique_lock lock(s.drain_mu);
+    clean = s.drained.wait_for(lock, drain_timeout, [&] { return s.inflight.load() == 0; });
+  }
+  s.log->info("drain {}: {} calls still in flight", clean ? "complete" : "timed out", s.inflight.load());
+  for (auto& c : conns) c->ForceClose(clean ? "server stopped" : "drain timeout");
+  for (auto& c : impl_->LiveConnections()) c->ForceClose("server stopped");
+  conns.clear();
+  // Every loop runs what was posted before this barrier (the closes above), then stops.
+  for (size_t i = 0; i < impl_->pool->size(); ++i) {
+    std::promise<void> passed;
+    asio::post(impl_->pool->At(i), [&passed] { passed.set_value(); });
+    passed.get_future().wait();
+  }
+  {
+    std::unique_lock lock(s.loops_mu);
+    s.loops_running = false;
+  }
+  if (s.handler_pool) {
+    if (!clean) s.handler_pool->stop();  // abandon queued handlers; running ones must return
+    s.handler_pool->join();
+  }
+  impl_->pool->Stop();
+  impl_->acceptor.reset();
+  return clean;
+}
+
+ServerStats Server::stats() const {
+  const auto& s = *impl_->shared;
+  ServerStats out;
+  out.connections_open = static_cast<uint64_t>(std::max<int64_t>(0, s.connections_open.load()));
+  out.connections_accepted = s.connections_accepted.load();
+  out.connections_rejected = s.connections_rejected.load();
+  out.idle_closed = s.idle_closed.load();
+  out.frame_errors = s.frame_errors.load();
+  out.calls_inflight = static_cast<uint64_t>(std::max<int64_t>(0, s.inflight.load()));
+  out.calls_total = s.calls_total.load();
+  return out;
+}
+
+}  // namespace krpc

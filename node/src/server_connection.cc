@@ -1,0 +1,397 @@
+#include "server_connection.h"
+
+#include <boost/asio/write.hpp>
+
+#include <array>
+#include <functional>
+
+#include "server_call.h"
+
+namespace krpc::node {
+namespace asio = boost::asio;
+using codec::DecodeStatus;
+using codec::FrameType;
+
+ServerConnection::ServerConnection(asio::ip::tcp::socket socket, std::shared_ptr<ServerShared> shared, uint64_t id)
+    : socket_(std::move(socket)),
+      executor_(*socket_.get_executor().target<asio::io_context::executor_type>()),
+      shared_(std::move(shared)),
+      id_(id),
+      reader_(shared_->limits),
+      idle_timer_(executor_) {
+  boost::system::error_code ec;
+  auto remote = socket_.remote_endpoint(ec);
+  peer_ = ec ? "unknown" : remote.address().to_string() + ":" + std::to_string(remote.port());
+  socket_.set_option(asio::ip::tcp::no_delay(true), ec);
+  last_recv_ = Clock::now();
+}
+
+ServerConnection::~ServerConnection() = default;
+
+void ServerConnection::Start(bool over_limit) {
+  shared_->observer->OnConnectionOpened();
+  if (over_limit) {
+    SendGoaway(StatusCode::kResourceExhausted,
+               "connection limit reached (max_connections=" + std::to_string(shared_->options.max_connections) + ")");
+    CloseAfterFlush();
+    return;
+  }
+  ArmIdleTimer();
+  DoRead();
+}
+
+void ServerConnection::Goaway() {
+  Post([self = shared_from_this()] {
+    if (self->closed_ || self->goaway_sent_) return;
+    self->SendGoaway(StatusCode::kOk, "server is draining");
+    self->Flush();
+  });
+}
+
+void ServerConnection::ForceClose(std::string reason) {
+  Post([self = shared_from_this(), reason = std::move(reason)] { self->Close(reason); });
+}
+
+void ServerConnection::DoRead() {
+  auto [data, size] = reader_.Prepare(16 * 1024);
+  socket_.async_read_some(asio::buffer(data, size),
+                          [self = shared_from_this()](const boost::system::error_code& ec, size_t n) {
+                            self->OnRead(ec, n);
+                          });
+}
+
+void ServerConnection::OnRead(const boost::system::error_code& ec, size_t n) {
+  if (ec) {
+    Close(ec == asio::error::eof ? "peer closed" : ec.message());
+    return;
+  }
+  if (closed_ || closing_) return;
+  reader_.Commit(n);
+  shared_->observer->OnBytes(n, 0);
+  last_recv_ = batch_time_ = Clock::now();
+  in_read_batch_ = true;
+  for (;;) {
+    const codec::DecodeResult r = reader_.Next();
+    if (r.status == DecodeStatus::kNeedMore) break;
+    if (r.status == DecodeStatus::kError) {
+      HandleFrameError(r);
+      break;
+    }
+    if (!HandleFrame(r.frame)) break;
+  }
+  in_read_batch_ = false;
+  Flush();
+  if (!closed_ && !closing_) DoRead();
+}
+
+bool ServerConnection::HandleFrame(const codec::FrameView& frame) {
+  switch (frame.prefix.type) {
+    case FrameType::kRequest:
+      HandleRequest(frame);
+      return !closing_;
+    case FrameType::kPing: {
+      wire::PingHeader ping;
+      if (!ping.ParseFromArray(frame.header.data(), static_cast<int>(frame.header.size()))) {
+        ProtocolError("malformed_header", "unparsable PING header");
+        return false;
+      }
+      codec::AppendFrame(out_, FrameType::kPong, ping, nullptr);
+      return true;
+    }
+    case FrameType::kCancel: {
+      wire::CancelHeader cancel;
+      if (!cancel.ParseFromArray(frame.header.data(), static_cast<int>(frame.header.size()))) {
+        ProtocolError("malformed_header", "unparsable CANCEL header");
+        return false;
+      }
+      if (auto it = unfinished_.find(cancel.call_id()); it != unfinished_.end()) it->second->Cancel();
+      return true;
+    }
+    case FrameType::kPong:
+    case FrameType::kGoaway:
+      return true;  // a client's GOAWAY only says it sends no more calls
+    case FrameType::kResponse:
+      ProtocolError("unexpected_frame", "RESPONSE frame sent to a server");
+      return false;
+  }
+  return true;
+}
+
+void ServerConnection::HandleRequest(const codec::FrameView& frame) {
+  auto& h = scratch_header_;
+  if (!h.ParseFromArray(frame.header.data(), static_cast<int>(frame.header.size()))) {
+    ProtocolError("malformed_header", "unparsable REQUEST header");
+    return;
+  }
+  const uint64_t call_id = h.call_id();
+  max_call_id_ = std::max(max_call_id_, call_id);
+  shared_->calls_total.fetch_add(1, std::memory_order_relaxed);
+  const MethodEntry* entry = shared_->methods.Find(h.method());
+  if (entry == nullptr) {
+    shared_->observer->OnCallStarted("unknown", "unknown");
+    shared_->observer->OnCallFinished("unknown", "unknown", StatusCode::kUnimplemented, {});
+    ReplyError(call_id, StatusCode::kUnimplemented, "unknown method '" + h.method() + "'", true);
+    return;
+  }
+  shared_->observer->OnCallStarted(entry->service_name, entry->method_name);
+  auto reject = [&](StatusCode code, std::string msg) {
+    shared_->observer->OnCallFinished(entry->service_name, entry->method_name, code, Clock::now() - batch_time_);
+    ReplyError(call_id, code, std::move(msg), true);
+  };
+  if (goaway_sent_ || shared_->draining.load(std::memory_order_relaxed)) {
+    return reject(StatusCode::kUnavailable, "server is draining");
+  }
+  if (h.timeout_us() > 0 && batch_time_ + std::chrono::microseconds(h.timeout_us()) <= Clock::now()) {
+    return reject(StatusCode::kDeadlineExceeded, "deadline expired before the handler ran");
+  }
+  if (shared_->inflight.fetch_add(1, std::memory_order_acq_rel) >= shared_->options.max_inflight) {
+    shared_->inflight.fetch_sub(1, std::memory_order_acq_rel);
+    return reject(StatusCode::kResourceExhausted,
+                  "too many calls in flight (max_inflight=" + std::to_string(shared_->options.max_inflight) + ")");
+  }
+  auto* call = new ServerCall(shared_from_this(), entry, call_id, batch_time_, h.timeout_us());
+  ++inflight_;
+  if (!h.metadata().empty()) call->mutable_metadata().swap(*h.mutable_metadata());
+  if (!call->request()->ParseFromArray(frame.body.data(), static_cast<int>(frame.body.size()))) {
+    call->SetStatus(StatusCode::kInvalidArgument,
+                    "cannot parse request body as " + entry->request_prototype->GetTypeName());
+    Complete(call);
+    return;
+  }
+  Dispatch(call);
+}
+
+void ServerConnection::Track(ServerCall* call) {
+  call->tracked = true;
+  unfinished_.emplace(call->call_id(), call);
+}
+
+void ServerConnection::Dispatch(ServerCall* call) {
+  if (shared_->interceptor) {
+    Track(call);
+    RunIntercepted(call);
+  } else if (shared_->handler_pool) {
+    Track(call);
+    asio::post(*shared_->handler_pool, [call] {
+      if (call->expired(ServerCall::Clock::now())) {
+        call->SetStatus(StatusCode::kDeadlineExceeded, "deadline expired while queued for a handler thread");
+        call->Run();
+        return;
+      }
+      call->Invoke();
+    });
+  } else {
+    // Most handlers finish inline; only a call still running afterwards enters the table
+    // of unfinished calls (so CANCEL and close can reach it), keeping the fast path map-free.
+    inline_call_ = call;
+    call->Invoke();
+    if (inline_call_ == call) {
+      inline_call_ = nullptr;
+      Track(call);
+    }
+  }
+}
+
+void ServerConnection::RunIntercepted(ServerCall* call) {
+  const Interception i = shared_->interceptor->Intercept(call->entry().service_name, call->entry().method_name);
+  if (i.hang) {
+    call->hung = true;  // never answered; the client's deadline ends it, Close() frees it
+    return;
+  }
+  auto act = [this, call, status = i.status] {
+    if (!status.ok()) {
+      call->SetStatus(status.code(), status.message());
+      call->Run();
+    } else if (shared_->handler_pool) {
+      asio::post(*shared_->handler_pool, [call] { call->Invoke(); });
+    } else {
+      call->Invoke();
+    }
+  };
+  if (i.delay.count() <= 0) {
+    act();
+    return;
+  }
+  auto timer = std::make_shared<asio::steady_timer>(executor_, i.delay);
+  timer->async_wait([self = shared_from_this(), timer, act](const boost::system::error_code&) { act(); });
+}
+
+void ServerConnection::Complete(ServerCall* call) {
+  if (call == inline_call_) inline_call_ = nullptr;
+  if (call->tracked) unfinished_.erase(call->call_id());
+  const auto& entry = call->entry();
+  const Status& status = call->status();
+  if (!closed_) {
+    wire::ResponseHeader h;
+    h.set_call_id(call->call_id());
+    const size_t body_size = status.ok() ? call->response()->ByteSizeLong() : 0;
+    if (body_size > shared_->limits.max_body_bytes) {
+      call->SetStatus(StatusCode::kResourceExhausted,
+                      "response of " + std::to_string(body_size) + " bytes exceeds max_body_bytes=" +
+                          std::to_string(shared_->limits.max_body_bytes));
+    }
+    if (call->status().ok()) {
+      codec::AppendFrame(out_, FrameType::kResponse, h, call->response());
+    } else {
+      h.set_status(static_cast<int32_t>(call->status().code()));
+      h.set_message(call->status().message());
+      codec::AppendFrame(out_, FrameType::kResponse, h, nullptr);
+    }
+    if (!in_read_batch_) Flush();
+  }
+  shared_->observer->OnCallFinished(entry.service_name, entry.method_name, call->status().code(),
+                                    Clock::now() - call->arrival());
+  delete call;
+  --inflight_;
+  shared_->CallFinished();
+}
+
+void ServerConnection::ReplyError(uint64_t call_id, StatusCode code, std::string message, bool not_executed) {
+  wire::ResponseHeader h;
+  h.set_call_id(call_id);
+  h.set_status(static_cast<int32_t>(code));
+  h.set_message(std::move(message));
+  h.set_not_executed(not_executed);
+  codec::AppendFrame(out_, FrameType::kResponse, h, nullptr);
+}
+
+void ServerConnection::SendGoaway(StatusCode code, std::string message) {
+  wire::GoawayHeader g;
+  g.set_last_call_id(max_call_id_);
+  g.set_status(static_cast<int32_t>(code));
+  g.set_message(std::move(message));
+  codec::AppendFrame(out_, FrameType::kGoaway, g, nullptr);
+  goaway_sent_ = true;
+}
+
+void ServerConnection::HandleFrameError(const codec::DecodeResult& r) {
+  const std::string_view reason = codec::ToString(r.error);
+  std::string detail(reason);
+  if (r.error == codec::DecodeError::kBodyTooLarge) {
+    detail = "frame body of " + std::to_string(r.prefix.body_len) +
+             " bytes exceeds max_body_bytes=" + std::to_string(shared_->limits.max_body_bytes);
+    // Tell the caller why, when its call id is readable, instead of silently dropping it.
+    const auto buffered = reader_.Buffered();
+    if (r.prefix.type == FrameType::kRequest && buffered.size() >= codec::kPrefixSize + r.prefix.header_len) {
+      wire::RequestHeader h;
+      if (h.ParseFromArray(buffered.data() + codec::kPrefixSize, static_cast<int>(r.prefix.header_len))) {
+        ReplyError(h.call_id(), StatusCode::kResourceExhausted, "request " + detail, true);
+      }
+    }
+  }
+  ProtocolError(reason, detail);
+}
+
+void ServerConnection::ProtocolError(std::string_view reason, std::string detail) {
+  shared_->frame_errors.fetch_add(1, std::memory_order_relaxed);
+  shared_->observer->OnFrameError(reason);
+  uint64_t suppressed = 0;
+  if (shared_->error_log_limit.Allow(&suppressed)) {
+    shared_->log->warn("closing connection from {}: {} ({}){}", peer_, reason, detail,
+                       suppressed ? fmt::format(" [{} similar messages suppressed]", suppressed) : "");
+  }
+  CloseAfterFlush();
+}
+
+void ServerConnection::Flush() {
+  if (write_in_progress_ || out_.empty() || closed_) return;
+  write_in_progress_ = true;
+  writing_.swap(out_);
+  asio::async_write(socket_, asio::buffer(writing_),
+                    [self = shared_from_this()](const boost::system::error_code& ec, size_t n) { self->OnWrite(ec, n); });
+}
+
+void ServerConnection::OnWrite(const boost::system::error_code& ec, size_t n) {
+  write_in_progress_ = false;
+  shared_->observer->OnBytes(0, n);
+  if (writing_.capacity() > (1u << 20)) {
+    std::vector<char>().swap(writing_);  // do not keep a large response's buffer around
+  } else {
+    writing_.clear();
+  }
+  if (ec) {
+    Close(ec.message());
+    return;
+  }
+  if (!out_.empty()) {
+    Flush();
+  } else if (closing_) {
+    Linger();
+  }
+}
+
+// After a protocol error the reply is flushed, then the write side is shut down and input is
+// discarded until the peer closes (bounded by a timer). Closing at once would make the kernel
+// answer the peer's unread bytes with RST, which destroys the error reply before it is read.
+void ServerConnection::Linger() {
+  if (lingering_ || closed_) return;
+  lingering_ = true;
+  boost::system::error_code ignored;
+  socket_.shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
+  idle_timer_.cancel();
+  idle_timer_.expires_after(std::chrono::seconds(2));
+  idle_timer_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
+    if (!ec) self->Close("linger timeout");
+  });
+  discard_ = std::make_unique<std::array<char, 16384>>();
+  DiscardInput();
+}
+
+void ServerConnection::DiscardInput() {
+  socket_.async_read_some(asio::buffer(*discard_), [self = shared_from_this()](const boost::system::error_code& ec, size_t) {
+    if (ec || self->closed_) {
+      self->Close("closed after error reply");
+      return;
+    }
+    self->DiscardInput();
+  });
+}
+
+void ServerConnection::CloseAfterFlush() {
+  closing_ = true;
+  if (!write_in_progress_ && out_.empty()) {
+    Linger();
+  } else {
+    Flush();
+  }
+}
+
+void ServerConnection::ArmIdleTimer() {
+  const auto& o = shared_->options;
+  const auto limit = std::chrono::milliseconds(int64_t{o.heartbeat_interval_ms} * (o.heartbeat_miss_limit + 1));
+  const auto tick = std::max(std::chrono::milliseconds(5), std::chrono::milliseconds(o.heartbeat_interval_ms / 2));
+  idle_timer_.expires_after(tick);
+  idle_timer_.async_wait([self = shared_from_this(), limit](const boost::system::error_code& ec) {
+    if (ec || self->closed_) return;
+    if (Clock::now() - self->last_recv_ >= limit && self->inflight_ == 0) {
+      self->shared_->idle_closed.fetch_add(1, std::memory_order_relaxed);
+      self->shared_->log->info("closing idle connection from {} (no traffic for {} ms)", self->peer_, limit.count());
+      self->Close("idle");
+      return;
+    }
+    self->ArmIdleTimer();
+  });
+}
+
+void ServerConnection::Close(std::string_view reason) {
+  if (closed_) return;
+  closed_ = true;
+  boost::system::error_code ignored;
+  socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
+  socket_.close(ignored);
+  idle_timer_.cancel();
+  std::vector<ServerCall*> hung;
+  for (auto& [id, call] : unfinished_) {
+    call->Cancel();
+    if (call->hung) hung.push_back(call);
+  }
+  for (auto* call : hung) {
+    call->SetStatus(StatusCode::kCancelled, "connection closed");
+    Complete(call);
+  }
+  shared_->connections_open.fetch_sub(1, std::memory_order_relaxed);
+  shared_->observer->OnConnectionClosed(reason);
+  shared_->log->debug("connection {} from {} closed: {}", id_, peer_, reason);
+}
+
+}  // namespace krpc::node

@@ -1,0 +1,56 @@
+// State shared by the server and its connections. Connections hold it by shared_ptr so a call
+// finishing after Shutdown() still finds it.
+#pragma once
+
+#include <boost/asio/thread_pool.hpp>
+
+#include <atomic>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <shared_mutex>
+
+#include "krpc/codec/frame.h"
+#include "krpc/log.h"
+#include "krpc/server.h"
+#include "method_table.h"
+
+namespace krpc::node {
+
+struct ServerShared {
+  ServerOptions options;
+  codec::Limits limits;
+  MethodTable methods;
+  std::shared_ptr<ServerObserver> observer;        // never null (a no-op by default)
+  std::shared_ptr<ServerInterceptor> interceptor;  // may be null
+  std::unique_ptr<boost::asio::thread_pool> handler_pool;  // null: run handlers inline
+  std::shared_ptr<spdlog::logger> log = krpc::log::Get("server");
+  log::RateLimiter error_log_limit{20};
+
+  std::atomic<bool> draining{false};
+  std::atomic<int64_t> inflight{0};
+  std::atomic<int64_t> connections_open{0};
+  std::atomic<uint64_t> connections_accepted{0};
+  std::atomic<uint64_t> connections_rejected{0};
+  std::atomic<uint64_t> idle_closed{0};
+  std::atomic<uint64_t> frame_errors{0};
+  std::atomic<uint64_t> calls_total{0};
+
+  // False once the I/O loops are stopped: completions from other threads then run inline
+  // (nothing else touches the connections any more) instead of posting to a dead loop.
+  std::shared_mutex loops_mu;
+  bool loops_running = true;
+
+  // Signalled when in-flight calls reach zero while draining.
+  std::mutex drain_mu;
+  std::condition_variable drained;
+
+  void CallFinished() {
+    if (inflight.fetch_sub(1, std::memory_order_acq_rel) == 1 && draining.load(std::memory_order_acquire)) {
+      std::lock_guard lock(drain_mu);
+      drained.notify_all();
+    }
+  }
+};
+
+}  // namespace krpc::node

@@ -1,0 +1,457 @@
+// Loopback integration tests: a real krpc Server and real Channels over 127.0.0.1.
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <future>
+#include <random>
+#include <set>
+#include <thread>
+
+#include "echo_service.h"
+#include "examples/user.pb.h"
+#include "krpc/channel.h"
+#include "krpc/client_runtime.h"
+#include "krpc/codec/frame.h"
+#include "krpc/server.h"
+#include "krpc/wire.pb.h"
+#include "test_services.h"
+
+namespace krpc {
+namespace {
+using namespace std::chrono_literals;
+using examples::EchoRequest;
+using examples::EchoResponse;
+using examples::EchoService_Stub;
+using testing::RawClient;
+using testing::ScriptedEcho;
+
+class LoopbackTest : public ::testing::Test {
+ protected:
+  void StartServer(ServerOptions o = {}) {
+    o.listen_host = "127.0.0.1";
+    if (o.port == 0) o.port = port_;
+    if (o.io_threads == 0) o.io_threads = 2;
+    server_ = std::make_unique<Server>(o);
+    ASSERT_TRUE(server_->AddService(&echo_).ok());
+    Status s = server_->Start();
+    ASSERT_TRUE(s.ok()) << s;
+    port_ = server_->port();
+  }
+
+  std::shared_ptr<Channel> MakeChannel(ChannelOptions o = {}) {
+    auto ch = Channel::Create("127.0.0.1:" + std::to_string(port_), o, runtime_);
+    EXPECT_TRUE(ch.ok()) << ch.status();
+    return ch.value();
+  }
+
+  Status Echo(Channel* ch, const std::string& payload, std::string* out = nullptr,
+              std::vector<std::pair<std::string, std::string>> md = {}, std::chrono::milliseconds timeout = 2000ms) {
+    EchoService_Stub stub(ch);
+    Controller cntl;
+    cntl.set_timeout(timeout);
+    for (auto& [k, v] : md) cntl.AddMetadata(k, v);
+    EchoRequest req;
+    req.set_payload(payload);
+    EchoResponse resp;
+    stub.Echo(&cntl, &req, &resp, nullptr);
+    if (out) *out = resp.payload();
+    return cntl.status();
+  }
+
+  void TearDown() override {
+    if (server_) server_->Shutdown(0ms);
+  }
+
+  ScriptedEcho echo_;
+  std::unique_ptr<Server> server_;
+  uint16_t port_ = 0;
+  std::shared_ptr<ClientRuntime> runtime_ = ClientRuntime::Create(2);
+};
+
+TEST_F(LoopbackTest, blocking_future_and_callback_calls_share_one_path) {
+  StartServer();
+  auto ch = MakeChannel();
+  std::string out;
+  ASSERT_TRUE(Echo(ch.get(), "blocking", &out).ok());
+  EXPECT_EQ(out, "blocking");
+
+  EchoService_Stub stub(ch.get());
+  Controller cntl;
+  EchoRequest req;
+  req.set_payload("future");
+  EchoResponse resp;
+  auto f = CallFuture(&cntl, [&](google::protobuf::Closure* d) { stub.Echo(&cntl, &req, &resp, d); });
+  ASSERT_TRUE(f.get().ok());
+  EXPECT_EQ(resp.payload(), "future");
+
+  Controller cntl2;
+  std::promise<std::string> got;
+  req.set_payload("callback");
+  EchoResponse resp2;
+  struct Done : google::protobuf::Closure {
+    std::promise<std::string>* p;
+    EchoResponse* r;
+    Controller* c;
+    void Run() override { p->set_value(c->Failed() ? c->ErrorText() : r->payload()); }
+  } done;
+  done.p = &got;
+  done.r = &resp2;
+  done.c = &cntl2;
+  stub.Echo(&cntl2, &req, &resp2, &done);
+  EXPECT_EQ(got.get_future().get(), "callback");
+  EXPECT_EQ(cntl2.remote(), "127.0.0.1:" + std::to_string(port_));
+}
+
+TEST_F(LoopbackTest, thousand_pipelined_calls_on_one_connection_pair_correctly) {
+  StartServer();
+  auto ch = MakeChannel();
+  constexpr int kCalls = 1000;
+  struct Call {
+    Controller cntl;
+    EchoRequest req;
+    EchoResponse resp;
+    std::future<Status> done;
+  };
+  std::vector<std::unique_ptr<Call>> calls;
+  EchoService_Stub stub(ch.get());
+  for (int i = 0; i < kCalls; ++i) {
+    auto c = std::make_unique<Call>();
+    c->req.set_payload("call-" + std::to_string(i) + std::string(i % 97, 'p'));
+    // Every 10th call is completed late by the server, so responses come back out of order.
+    if (i % 10 == 0) c->cntl.AddMetadata("delay-ms", std::to_string(1 + i % 30));
+    auto* raw = c.get();
+    c->done = CallFuture(&c->cntl, [&stub, raw](google::protobuf::Closure* d) { stub.Echo(&raw->cntl, &raw->req, &raw->resp, d); });
+    calls.push_back(std::move(c));
+  }
+  for (auto& c : calls) {
+    Status s = c->done.get();
+    ASSERT_TRUE(s.ok()) << s;
+    EXPECT_EQ(c->resp.payload(), c->req.payload());
+  }
+  EXPECT_EQ(server_->stats().connections_accepted, 1u) << "all calls shared one connection";
+}
+
+TEST_F(LoopbackTest, payloads_from_zero_to_four_mebibytes_are_never_cut) {
+  StartServer();
+  auto ch = MakeChannel();
+  for (size_t size : {size_t{0}, size_t{1}, size_t{1023}, size_t{1024}, size_t{1025}, size_t{4096}, size_t{65536},
+                      size_t{1} << 20, (size_t{4} << 20) - 16}) {
+    std::string payload(size, '\0');
+    for (size_t i = 0; i < size; ++i) payload[i] = static_cast<char>(i * 31 + 7);
+    std::string out;
+    Status s = Echo(ch.get(), payload, &out, {}, 10s);
+    ASSERT_TRUE(s.ok()) << size << ": " << s;
+    ASSERT_EQ(out.size(), size);
+    EXPECT_TRUE(out == payload) << "payload of " << size << " bytes differs";
+  }
+}
+
+TEST_F(LoopbackTest, oversize_request_gets_resource_exhausted_naming_the_limit) {
+  StartServer();
+  auto ch = MakeChannel();
+  Status s = Echo(ch.get(), std::string((4u << 20) + 1, 'x'));
+  EXPECT_EQ(s.code(), StatusCode::kResourceExhausted) << s;
+  EXPECT_NE(s.message().find("max_body_bytes=4194304"), std::string::npos) << s;
+
+  // A client allowed larger bodies sends it; the server answers with its own limit, then closes.
+  ChannelOptions big;
+  big.max_body_bytes = 8u << 20;
+  auto ch2 = MakeChannel(big);
+  s = Echo(ch2.get(), std::string(5u << 20, 'x'));
+  EXPECT_EQ(s.code(), StatusCode::kResourceExhausted) << s;
+  EXPECT_NE(s.message().find("exceeds max_body_bytes=4194304"), std::string::npos) << s;
+  EXPECT_TRUE(Echo(ch.get(), "still serving").ok());
+}
+
+TEST_F(LoopbackTest, unknown_method_answers_unimplemented) {
+  StartServer();
+  auto ch = MakeChannel();
+  examples::UserService_Stub users(ch.get());
+  Controller cntl;
+  examples::LoginRequest req;
+  examples::LoginResponse resp;
+  users.Login(&cntl, &req, &resp, nullptr);
+  EXPECT_EQ(cntl.code(), StatusCode::kUnimplemented) << cntl.ErrorText();
+  EXPECT_NE(cntl.status().message().find("/krpc.examples.UserService/Login"), std::string::npos);
+}
+
+TEST_F(LoopbackTest, slow_handler_hits_the_deadline_and_the_late_reply_is_dropped) {
+  StartServer();
+  auto ch = MakeChannel();
+  const auto start = std::chrono::steady_clock::now();
+  Status s = Echo(ch.get(), "slow", nullptr, {{"delay-ms", "400"}}, 100ms);
+  const auto took = std::chrono::steady_clock::now() - start;
+  EXPECT_EQ(s.code(), StatusCode::kDeadlineExceeded) << s;
+  EXPECT_GE(took, 95ms);
+  EXPECT_LT(took, 300ms);
+  std::this_thread::sleep_for(400ms);  // the late reply arrives and must be ignored
+  std::string out;
+  ASSERT_TRUE(Echo(ch.get(), "after", &out).ok());
+  EXPECT_EQ(out, "after");
+}
+
+TEST_F(LoopbackTest, handler_sees_remaining_deadline_and_metadata) {
+  StartServer();
+  auto ch = MakeChannel();
+  std::string out;
+  ASSERT_TRUE(Echo(ch.get(), "", &out, {{"report", "deadline"}}, 800ms).ok());
+  const long remaining = std::stol(out);
+  EXPECT_GT(remaining, 500000);
+  EXPECT_LE(remaining, 800000);
+  ASSERT_TRUE(Echo(ch.get(), "", &out, {{"report", "metadata"}, {"X-Value", "hello"}}).ok());
+  EXPECT_EQ(out, "hello") << "keys are lowercased on the client";
+}
+
+TEST_F(LoopbackTest, already_expired_request_is_answered_without_running_the_handler) {
+  StartServer();
+  wire::RequestHeader h;
+  h.set_call_id(5);
+  h.set_method("/krpc.examples.EchoService/Echo");
+  h.set_timeout_us(1);
+  EchoRequest body;
+  body.set_payload("x");
+  std::vector<char> frame;
+  codec::AppendFrame(frame, codec::FrameType::kRequest, h, &body);
+  RawClient raw(port_);
+  ASSERT_TRUE(raw.connected());
+  std::this_thread::sleep_for(10ms);
+  ASSERT_TRUE(raw.Send(std::string(frame.begin(), frame.end())));
+  bool closed = false;
+  const std::string reply = raw.Read(300ms, &closed);
+  auto r = codec::DecodeFrame(reply, {});
+  ASSERT_EQ(r.status, codec::DecodeStatus::kFrame);
+  wire::ResponseHeader rh;
+  ASSERT_TRUE(rh.ParseFromArray(r.frame.header.data(), int(r.frame.header.size())));
+  EXPECT_EQ(rh.call_id(), 5u);
+  EXPECT_EQ(rh.status(), int(StatusCode::kDeadlineExceeded));
+  EXPECT_TRUE(rh.not_executed());
+  EXPECT_EQ(echo_.calls.load(), 0);
+}
+
+TEST_F(LoopbackTest, killed_server_fails_calls_unavailable_and_client_recovers) {
+  StartServer();
+  ChannelOptions o;
+  o.reconnect_backoff_initial_ms = 50;
+  o.reconnect_backoff_max_ms = 200;
+  auto ch = MakeChannel(o);
+  ASSERT_TRUE(Echo(ch.get(), "warm").ok());
+  EchoService_Stub stub(ch.get());
+  Controller cntl;
+  cntl.set_timeout(5s);
+  cntl.AddMetadata("delay-ms", "3000");
+  EchoRequest req;
+  EchoResponse resp;
+  auto pending = CallFuture(&cntl, [&](google::protobuf::Closure* d) { stub.Echo(&cntl, &req, &resp, d); });
+  std::this_thread::sleep_for(50ms);
+  const auto start = std::chrono::steady_clock::now();
+  server_->Shutdown(0ms);  // no drain: in-flight calls are cut
+  Status s = pending.get();
+  EXPECT_EQ(s.code(), StatusCode::kUnavailable) << s;
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 1s);
+  EXPECT_EQ(Echo(ch.get(), "while down").code(), StatusCode::kUnavailable);
+
+  StartServer();  // same port
+  Status last;
+  const auto deadline = std::chrono::steady_clock::now() + 5s;
+  while (std::chrono::steady_clock::now() < deadline) {
+    last = Echo(ch.get(), "back");
+    if (last.ok()) break;
+    std::this_thread::sleep_for(20ms);
+  }
+  EXPECT_TRUE(last.ok()) << last;
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 2s) << "reconnect must not take 10-20 s";
+}
+
+TEST_F(LoopbackTest, idle_connection_is_kicked_but_heartbeats_keep_a_client_alive) {
+  ServerOptions so;
+  so.heartbeat_interval_ms = 100;
+  so.heartbeat_miss_limit = 2;  // kick after 300 ms of silence
+  StartServer(so);
+  RawClient silent(port_);
+  ASSERT_TRUE(silent.connected());
+
+  ChannelOptions co;
+  co.heartbeat_interval_ms = 50;
+  auto ch = MakeChannel(co);
+  ASSERT_TRUE(Echo(ch.get(), "hi").ok());
+
+  bool closed = false;
+  silent.Read(1500ms, &closed);
+  EXPECT_TRUE(closed) << "the silent connection is closed after interval*(miss+1)";
+  EXPECT_EQ(server_->stats().idle_closed, 1u);
+  ASSERT_TRUE(Echo(ch.get(), "still here").ok());
+  const auto eps = ch->Endpoints();
+  ASSERT_EQ(eps.size(), 1u);
+  EXPECT_EQ(eps[0].connects, 1u) << "the pinging client was never kicked";
+}
+
+TEST_F(LoopbackTest, client_detects_a_silent_server_through_missed_heartbeats) {
+  // A "server" that accepts and never answers: the client's PINGs go unanswered.
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  ASSERT_EQ(::listen(fd, 4), 0);
+  socklen_t len = sizeof addr;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  port_ = ntohs(addr.sin_port);
+  ChannelOptions co;
+  co.heartbeat_interval_ms = 50;
+  co.heartbeat_miss_limit = 2;
+  auto ch = MakeChannel(co);
+  const auto start = std::chrono::steady_clock::now();
+  Status s = Echo(ch.get(), "x", nullptr, {}, 2s);
+  EXPECT_EQ(s.code(), StatusCode::kUnavailable) << s;
+  EXPECT_NE(s.message().find("missed heartbeats"), std::string::npos) << s;
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 1s);
+  ::close(fd);
+}
+
+TEST_F(LoopbackTest, inflight_limit_answers_resource_exhausted) {
+  ServerOptions so;
+  so.max_inflight = 2;
+  StartServer(so);
+  auto ch = MakeChannel();
+  EchoService_Stub stub(ch.get());
+  Controller c1, c2;
+  EchoRequest req;
+  EchoResponse r1, r2;
+  c1.AddMetadata("delay-ms", "300");
+  c2.AddMetadata("delay-ms", "300");
+  auto f1 = CallFuture(&c1, [&](google::protobuf::Closure* d) { stub.Echo(&c1, &req, &r1, d); });
+  auto f2 = CallFuture(&c2, [&](google::protobuf::Closure* d) { stub.Echo(&c2, &req, &r2, d); });
+  std::this_thread::sleep_for(50ms);
+  Status s = Echo(ch.get(), "third");
+  EXPECT_EQ(s.code(), StatusCode::kResourceExhausted) << s;
+  EXPECT_NE(s.message().find("max_inflight=2"), std::string::npos);
+  EXPECT_TRUE(f1.get().ok());
+  EXPECT_TRUE(f2.get().ok());
+  EXPECT_TRUE(Echo(ch.get(), "fourth").ok());
+}
+
+TEST_F(LoopbackTest, connection_limit_answers_resource_exhausted) {
+  ServerOptions so;
+  so.max_connections = 1;
+  StartServer(so);
+  auto first = MakeChannel();
+  ASSERT_TRUE(Echo(first.get(), "one").ok());
+  auto second = MakeChannel();
+  Status s = Echo(second.get(), "two");
+  EXPECT_EQ(s.code(), StatusCode::kResourceExhausted) << s;
+  EXPECT_NE(s.message().find("max_connections=1"), std::string::npos) << s;
+  EXPECT_TRUE(Echo(first.get(), "one again").ok());
+}
+
+TEST_F(LoopbackTest, garbage_closes_that_connection_and_the_server_keeps_serving) {
+  StartServer();
+  auto ch = MakeChannel();
+  ASSERT_TRUE(Echo(ch.get(), "before").ok());
+  std::mt19937 rng(7);
+  for (int round = 0; round < 20; ++round) {
+    RawClient raw(port_);
+    ASSERT_TRUE(raw.connected());
+    std::string junk(1 + rng() % 4096, '\0');
+    for (auto& c : junk) c = static_cast<char>(rng());
+    if (round % 2) junk.replace(0, 4, "KRPC");
+    raw.Send(junk);
+    bool closed = false;
+    raw.Read(2s, &closed);
+    EXPECT_TRUE(closed) << "round " << round;
+    ASSERT_TRUE(Echo(ch.get(), "between").ok());
+  }
+  EXPECT_GE(server_->stats().frame_errors, 15u);
+
+  // A half-written frame just waits (it is not an error) until the idle kick; others are served.
+  RawClient half(port_);
+  std::vector<char> frame;
+  wire::PingHeader ping;
+  codec::AppendFrame(frame, codec::FrameType::kPing, ping, nullptr);
+  half.Send(std::string(frame.begin(), frame.begin() + 10));
+  EXPECT_TRUE(Echo(ch.get(), "after half").ok());
+}
+
+TEST_F(LoopbackTest, oversize_frame_prefix_gets_an_error_naming_the_limit_then_close) {
+  StartServer();
+  wire::RequestHeader h;
+  h.set_call_id(9);
+  h.set_method("/krpc.examples.EchoService/Echo");
+  std::string header;
+  h.SerializeToString(&header);
+  std::vector<char> frame;
+  codec::AppendRawFrame(frame, codec::FrameType::kRequest, header, "");
+  const uint32_t frame_len = static_cast<uint32_t>(header.size()) + (5u << 20);
+  frame[8] = char(frame_len >> 24); frame[9] = char(frame_len >> 16);
+  frame[10] = char(frame_len >> 8); frame[11] = char(frame_len);
+  RawClient raw(port_);
+  raw.Send(std::string(frame.begin(), frame.end()));
+  bool closed = false;
+  const std::string reply = raw.Read(2s, &closed);
+  EXPECT_TRUE(closed);
+  auto r = codec::DecodeFrame(reply, {});
+  ASSERT_EQ(r.status, codec::DecodeStatus::kFrame);
+  wire::ResponseHeader rh;
+  ASSERT_TRUE(rh.ParseFromArray(r.frame.header.data(), int(r.frame.header.size())));
+  EXPECT_EQ(rh.call_id(), 9u);
+  EXPECT_EQ(rh.status(), int(StatusCode::kResourceExhausted));
+  EXPECT_NE(rh.message().find("max_body_bytes=4194304"), std::string::npos) << rh.message();
+}
+
+TEST_F(LoopbackTest, graceful_shutdown_finishes_inflight_calls_and_refuses_new_ones) {
+  StartServer();
+  auto ch = MakeChannel();
+  EchoService_Stub stub(ch.get());
+  Controller cntl;
+  cntl.AddMetadata("delay-ms", "300");
+  EchoRequest req;
+  req.set_payload("in flight");
+  EchoResponse resp;
+  auto pending = CallFuture(&cntl, [&](google::protobuf::Closure* d) { stub.Echo(&cntl, &req, &resp, d); });
+  std::this_thread::sleep_for(50ms);
+  auto stopped = std::async(std::launch::async, [&] { return server_->Shutdown(3s); });
+  std::this_thread::sleep_for(50ms);
+  EXPECT_TRUE(server_->draining());
+  Status late = Echo(ch.get(), "new call");
+  EXPECT_EQ(late.code(), StatusCode::kUnavailable) << late;
+  Status s = pending.get();
+  EXPECT_TRUE(s.ok()) << s;
+  EXPECT_EQ(resp.payload(), "in flight");
+  EXPECT_TRUE(stopped.get()) << "drain completed within the timeout";
+}
+
+TEST_F(LoopbackTest, cancel_completes_the_call_and_tells_the_server) {
+  StartServer();
+  auto ch = MakeChannel();
+  EchoService_Stub stub(ch.get());
+  Controller cntl;
+  cntl.AddMetadata("report", "canceled");
+  cntl.AddMetadata("delay-ms", "300");
+  EchoRequest req;
+  EchoResponse resp;
+  auto pending = CallFuture(&cntl, [&](google::protobuf::Closure* d) { stub.Echo(&cntl, &req, &resp, d); });
+  std::this_thread::sleep_for(50ms);
+  cntl.StartCancel();
+  EXPECT_EQ(pending.get().code(), StatusCode::kCancelled);
+  const auto until = std::chrono::steady_clock::now() + 2s;
+  while (echo_.canceled.load() == 0 && std::chrono::steady_clock::now() < until) std::this_thread::sleep_for(10ms);
+  EXPECT_EQ(echo_.canceled.load(), 1) << "the handler saw IsCanceled()";
+}
+
+TEST_F(LoopbackTest, handlers_on_a_worker_pool_and_scripted_failures) {
+  ServerOptions so;
+  so.handler_threads = 2;
+  StartServer(so);
+  auto ch = MakeChannel();
+  std::string out;
+  ASSERT_TRUE(Echo(ch.get(), "pooled", &out).ok());
+  EXPECT_EQ(out, "pooled");
+  Status s = Echo(ch.get(), "", nullptr, {{"fail-code", "PERMISSION_DENIED"}});
+  EXPECT_EQ(s.code(), StatusCode::kPermissionDenied);
+  EXPECT_EQ(s.message(), "scripted failure");
+}
+
+}  // namespace
+}  // namespace krpc

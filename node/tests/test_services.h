@@ -1,0 +1,64 @@
+// Test helpers: an EchoService whose behaviour is steered by request metadata, a delayed
+// executor for completing calls from another thread, and a raw TCP client for bad input.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "examples/echo.pb.h"
+
+namespace krpc::testing {
+
+// Runs functions after a delay on its own thread.
+class Delayer {
+ public:
+  Delayer();
+  ~Delayer();
+  void After(std::chrono::milliseconds delay, std::function<void()> fn);
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::multimap<std::chrono::steady_clock::time_point, std::function<void()>> queue_;
+  bool stop_ = false;
+  std::thread thread_;
+};
+
+// Echo with knobs, read from request metadata:
+//   delay-ms: N          complete after N ms, from another thread
+//   fail-code: NAME      fail with that status code
+//   report: deadline     reply with the remaining deadline in microseconds
+//   report: metadata     reply with the value of metadata key "x-value"
+//   report: canceled     wait for cancellation (up to delay-ms) and reply "canceled"/"not canceled"
+class ScriptedEcho final : public examples::EchoService {
+ public:
+  void Echo(google::protobuf::RpcController* controller, const examples::EchoRequest* request,
+            examples::EchoResponse* response, google::protobuf::Closure* done) override;
+  std::atomic<int> calls{0};
+  std::atomic<int> canceled{0};
+
+ private:
+  Delayer delayer_;
+};
+
+// A blocking TCP client for sending arbitrary bytes.
+class RawClient {
+ public:
+  explicit RawClient(uint16_t port);
+  ~RawClient();
+  bool connected() const { return fd_ >= 0; }
+  bool Send(const std::string& bytes);
+  // Reads what arrives within `timeout`; sets *closed when the server closed the connection.
+  std::string Read(std::chrono::milliseconds timeout, bool* closed);
+
+ private:
+  int fd_ = -1;
+};
+
+}  // namespace krpc::testing

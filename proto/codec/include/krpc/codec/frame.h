@@ -1,0 +1,136 @@
+// The krpc frame codec: bytes in, frames out. No sockets, no threads.
+//
+// A frame on the wire (all integers big-endian):
+//
+//   offset  size  field
+//   0       4     magic "KRPC"
+//   4       1     version (1)
+//   5       1     type (FrameType)
+//   6       2     flags (reserved, sent as 0, ignored on receipt)
+//   8       4     frame_len: bytes after this 16-byte prefix (header + body)
+//   12      4     header_len: bytes of the protobuf header; body_len = frame_len - header_len
+//   16      ...   header (krpc.wire.*Header), then body (the request/response message)
+//
+// See docs/protocol.md for the full description.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace google::protobuf {
+class MessageLite;
+}
+
+namespace krpc::codec {
+
+inline constexpr char kMagic[4] = {'K', 'R', 'P', 'C'};
+inline constexpr uint8_t kVersion = 1;
+inline constexpr size_t kPrefixSize = 16;
+inline constexpr uint32_t kMaxHeaderBytes = 64 * 1024;
+inline constexpr uint32_t kDefaultMaxBodyBytes = 4u << 20;
+inline constexpr uint32_t kHardMaxBodyBytes = 64u << 20;
+
+enum class FrameType : uint8_t {
+  kRequest = 1,
+  kResponse = 2,
+  kPing = 3,
+  kPong = 4,
+  kGoaway = 5,
+  kCancel = 6,
+};
+std::string_view ToString(FrameType type);
+
+// Limits a decoder enforces before it allocates anything for a frame.
+struct Limits {
+  uint32_t max_header_bytes = kMaxHeaderBytes;
+  uint32_t max_body_bytes = kDefaultMaxBodyBytes;
+};
+
+enum class DecodeError : uint8_t {
+  kNone = 0,
+  kBadMagic,
+  kBadVersion,
+  kBadType,
+  kHeaderTooLarge,
+  kBodyTooLarge,
+  kHeaderExceedsFrame,
+};
+// A short stable name ("bad_magic", "body_too_large", ...) used in logs and metric labels.
+std::string_view ToString(DecodeError error);
+
+struct FramePrefix {
+  uint8_t version = 0;
+  FrameType type = FrameType::kRequest;
+  uint16_t flags = 0;
+  uint32_t header_len = 0;
+  uint32_t body_len = 0;
+};
+
+// A decoded frame. The views point into the decoder's input and stay valid
+// until the input buffer is next modified.
+struct FrameView {
+  FramePrefix prefix;
+  std::string_view header;
+  std::string_view body;
+};
+
+enum class DecodeStatus : uint8_t { kNeedMore, kFrame, kError };
+
+struct DecodeResult {
+  DecodeStatus status = DecodeStatus::kNeedMore;
+  DecodeError error = DecodeError::kNone;
+  FrameView frame;       // set when status == kFrame
+  FramePrefix prefix;    // set once the prefix was readable (also on kBodyTooLarge)
+  size_t consumed = 0;   // bytes of the frame, when status == kFrame
+  size_t needed = 0;     // total bytes the current frame needs, once known (kNeedMore)
+};
+
+// Decodes the first frame at the start of `input`. Stateless and allocation-free.
+DecodeResult DecodeFrame(std::string_view input, const Limits& limits);
+
+// Parses a prefix without validating limits (used for error reporting).
+FramePrefix PeekPrefix(std::string_view input);
+
+// A growable byte buffer a socket reads into and the decoder reads from.
+// Consumed bytes are reclaimed lazily (compaction) so steady state allocates nothing.
+class FrameReader {
+ public:
+  explicit FrameReader(Limits limits = {}, size_t initial_capacity = 64 * 1024);
+
+  // Space to read into: at least `min_bytes` writable bytes (more if a frame is pending).
+  std::pair<char*, size_t> Prepare(size_t min_bytes = 16 * 1024);
+  // Marks `n` bytes written into the span from Prepare() as readable.
+  void Commit(size_t n);
+  // Copies bytes in (tests, or callers with their own buffers).
+  void Feed(std::string_view bytes);
+
+  // Next complete frame, kNeedMore, or an error. A returned frame's views stay
+  // valid until the next Prepare()/Feed().
+  DecodeResult Next();
+
+  size_t buffered() const { return end_ - begin_; }
+  std::string_view Buffered() const { return {data_.data() + begin_, end_ - begin_}; }
+  const Limits& limits() const { return limits_; }
+
+ private:
+  void Reserve(size_t writable);
+
+  Limits limits_;
+  std::vector<char> data_;
+  size_t begin_ = 0;
+  size_t end_ = 0;
+  size_t pending_frame_size_ = 0;
+};
+
+// Appends one frame to `out`, serializing header and body straight into it.
+void AppendFrame(std::vector<char>& out, FrameType type, const google::protobuf::MessageLite& header,
+                 const google::protobuf::MessageLite* body);
+
+// Appends a frame with an already serialized body (used for error replies and tests).
+void AppendRawFrame(std::vector<char>& out, FrameType type, std::string_view header,
+                    std::string_view body, uint8_t version = kVersion);
+
+}  // namespace krpc::codec
