@@ -1,0 +1,88 @@
+// ZkClient: one ZooKeeper session (C client, zookeeper_mt) with a task thread of its own.
+// Everything that reacts to ZooKeeper runs on that thread: session listeners, path watches
+// (one-shot in ZooKeeper: a handler re-arms by reading again with watch=true), and delayed
+// retries. On session expiry it closes the dead handle and opens a new session; listeners
+// then see kNewSession and re-create what they own. A ZooKeeper that is down never blocks a
+// caller: the handle keeps reconnecting in the background.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "krpc/status.h"
+
+namespace krpc {
+
+class OptionSet;
+
+struct ZkOptions {
+  std::string hosts;                 // "h1:2181,h2:2181"; empty = no ZooKeeper
+  int session_timeout_ms = 10000;
+  std::string digest;                // "user:password": write with this identity, ACL creator-only
+  void Register(OptionSet& options); // zk_hosts, zk_session_timeout_ms, zk_digest
+};
+
+class ZkClient {
+ public:
+  enum class SessionEvent {
+    kNewSession,    // connected with a new session (first connect, or after expiry)
+    kReconnected,   // connected again within the same session (ephemerals and watches kept)
+    kDisconnected,  // connection lost; the session may still be alive
+    kExpired,       // the session is gone with its ephemerals; a new one is being opened
+  };
+  using Clock = std::chrono::steady_clock;
+
+  explicit ZkClient(ZkOptions options);
+  ~ZkClient();  // Stop()
+  ZkClient(const ZkClient&) = delete;
+  ZkClient& operator=(const ZkClient&) = delete;
+
+  // Opens the session in the background.
+  Status Start();
+  void Stop();
+  // True once connected within `timeout`.
+  bool WaitConnected(std::chrono::milliseconds timeout);
+
+  // Runs `fn` on the task thread (after `delay`).
+  void Post(std::function<void()> fn, std::chrono::milliseconds delay = std::chrono::milliseconds(0));
+  // Called on the task thread for every session event.
+  void AddSessionListener(std::function<void(SessionEvent)> listener);
+  // Called on the task thread when a watch fires for `path` (node created/deleted/changed,
+  // children changed). Several handlers may watch one path.
+  uint64_t WatchPath(const std::string& path, std::function<void()> handler);
+  void Unwatch(uint64_t id);
+
+  // Synchronous operations; return a ZooKeeper code (0 = ZOK). Call from the task thread or
+  // any thread that is not a ZooKeeper callback.
+  int Create(const std::string& path, const std::string& data, bool ephemeral);
+  int Delete(const std::string& path);
+  int Exists(const std::string& path, bool watch, bool* exists);
+  // `ephemeral_owner` (optional) receives the owning session id (0 for persistent nodes).
+  int Get(const std::string& path, bool watch, std::string* data, int64_t* ephemeral_owner = nullptr);
+  int GetChildren(const std::string& path, bool watch, std::vector<std::string>* children);
+  // Creates every missing persistent node of `path` (idempotent).
+  int EnsurePath(const std::string& path);
+  static std::string ErrorText(int rc);
+  static bool IsNoNode(int rc);
+  static bool IsNodeExists(int rc);
+
+  bool connected() const;
+  // "connecting" | "connected" | "expired" | "auth_failed" | "closed"
+  std::string state() const;
+  int64_t session_id() const;
+  // The session password (for tests that expire a session from a second handle).
+  std::string session_password() const;
+  uint64_t sessions_started() const;
+  uint64_t expirations() const;
+  const ZkOptions& options() const;
+
+ private:
+  struct Impl;
+  std::shared_ptr<Impl> impl_;
+};
+
+}  // namespace krpc

@@ -1,0 +1,327 @@
+#include "krpc/zk_client.h"
+
+#include <zookeeper/zookeeper.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <cstring>
+#include <map>
+#include <mutex>
+#include <shared_mutex>
+#include <thread>
+
+#include "krpc/config.h"
+#include "krpc/log.h"
+
+namespace krpc {
+
+void ZkOptions::Register(OptionSet& o) {
+  o.AddString("zk_hosts", &hosts, "ZooKeeper ensemble, host:port[,host:port] (empty = no registry)");
+  o.AddInt("zk_session_timeout_ms", &session_timeout_ms, 1000, 600000, "ZooKeeper session timeout");
+  o.AddString("zk_digest", &digest, "user:password; registry writes use it and are ACL-protected");
+}
+
+struct ZkClient::Impl : std::enable_shared_from_this<Impl> {
+  ZkOptions options;
+  std::shared_ptr<spdlog::logger> log = log::Get("registry");
+
+  mutable std::shared_mutex handle_mu;  // shared: operations; exclusive: replacing the handle
+  zhandle_t* zh = nullptr;
+  std::atomic<int> state{0};
+  std::atomic<int64_t> session{0};
+  std::string password;
+  std::atomic<uint64_t> sessions_started{0};
+  std::atomic<uint64_t> expirations{0};
+  int64_t last_session = 0;
+  bool was_connected = false;
+
+  std::mutex mu;  // tasks, listeners, watches
+  std::condition_variable cv;
+  std::multimap<Clock::time_point, std::function<void()>> tasks;
+  std::vector<std::function<void(SessionEvent)>> listeners;
+  std::multimap<std::string, std::pair<uint64_t, std::function<void()>>> watches;
+  uint64_t next_watch = 1;
+  bool stopping = false;
+  std::thread thread;
+
+  std::mutex connected_mu;
+  std::condition_variable connected_cv;
+
+  static void Watcher(zhandle_t* zh, int type, int state, const char* path, void* ctx);
+  void Open();
+  void OnSessionEvent(zhandle_t* from, int state);
+  void OnNodeEvent(const std::string& path);
+  void Emit(SessionEvent e);
+  void Run();
+  void Enqueue(std::function<void()> fn, Clock::duration delay);
+};
+
+void ZkClient::Impl::Watcher(zhandle_t* zh, int type, int state, const char* path, void* ctx) {
+  // Runs on the C client's event thread: only enqueue.
+  auto* self = static_cast<Impl*>(ctx);
+  if (type == ZOO_SESSION_EVENT) {
+    self->Enqueue([self, zh, state] { self->OnSessionEvent(zh, state); }, {});
+  } else if (path && *path) {
+    std::string p(path);
+    self->Enqueue([self, p] { self->OnNodeEvent(p); }, {});
+  }
+}
+
+void ZkClient::Impl::Enqueue(std::function<void()> fn, Clock::duration delay) {
+  {
+    std::lock_guard lock(mu);
+    if (stopping) return;
+    tasks.emplace(Clock::now() + delay, std::move(fn));
+  }
+  cv.notify_all();
+}
+
+void ZkClient::Impl::Run() {
+  std::unique_lock lock(mu);
+  while (!stopping) {
+    if (tasks.empty()) {
+      cv.wait(lock);
+      continue;
+    }
+    const auto when = tasks.begin()->first;
+    if (when > Clock::now()) {
+      cv.wait_until(lock, when);
+      continue;
+    }
+    auto fn = std::move(tasks.begin()->second);
+    tasks.erase(tasks.begin());
+    lock.unlock();
+    try {
+      fn();
+    } catch (const std::exception& e) {
+      log->error("ZooKeeper task failed: {}", e.what());
+    }
+    lock.lock();
+  }
+}
+
+void ZkClient::Impl::Open() {
+  std::unique_lock lock(handle_mu);
+  if (zh) zookeeper_close(zh);
+  zh = zookeeper_init(options.hosts.c_str(), &Impl::Watcher, options.session_timeout_ms, nullptr, this, 0);
+  state = zh ? ZOO_CONNECTING_STATE : 0;
+  if (!zh) {
+    log->error("zookeeper_init({}) failed: {}; retrying in 1 s", options.hosts, std::strerror(errno));
+    lock.unlock();
+    Enqueue([this] { Open(); }, std::chrono::seconds(1));
+    return;
+  }
+  if (!options.digest.empty()) {
+    zoo_add_auth(zh, "digest", options.digest.data(), static_cast<int>(options.digest.size()), nullptr, nullptr);
+  }
+}
+
+void ZkClient::Impl::OnSessionEvent(zhandle_t* from, int st) {
+  {
+    std::shared_lock lock(handle_mu);
+    if (from != zh) return;  // an event of a handle already replaced
+  }
+  state = st;
+  if (st == ZOO_CONNECTED_STATE) {
+    int64_t id = 0;
+    {
+      std::shared_lock lock(handle_mu);
+      const clientid_t* cid = zoo_client_id(zh);
+      id = cid->client_id;
+      std::lock_guard l(mu);
+      password.assign(cid->passwd, sizeof cid->passwd);
+    }
+    session = id;
+    const bool fresh = id != last_session;
+    last_session = id;
+    was_connected = true;
+    if (fresh) sessions_started.fetch_add(1);
+    log->info("ZooKeeper {} (session 0x{:x})", fresh ? "session established" : "reconnected", id);
+    {
+      std::lock_guard l(connected_mu);
+      connected_cv.notify_all();
+    }
+    Emit(fresh ? SessionEvent::kNewSession : SessionEvent::kReconnected);
+  } else if (st == ZOO_CONNECTING_STATE) {
+    if (was_connected) log->warn("ZooKeeper connection lost; reconnecting (session 0x{:x} may survive)", last_session);
+    was_connected = false;
+    Emit(SessionEvent::kDisconnected);
+  } else if (st == ZOO_EXPIRED_SESSION_STATE) {
+    expirations.fetch_add(1);
+    log->warn("ZooKeeper session 0x{:x} expired; opening a new session", last_session);
+    was_connected = false;
+    session = 0;
+    Emit(SessionEvent::kExpired);
+    Open();
+  } else if (st == ZOO_AUTH_FAILED_STATE) {
+    log->error("ZooKeeper authentication failed (zk_digest); retrying in 5 s");
+    Enqueue([this] { Open(); }, std::chrono::seconds(5));
+  }
+}
+
+void ZkClient::Impl::OnNodeEvent(const std::string& path) {
+  std::vector<std::function<void()>> handlers;
+  {
+    std::lock_guard lock(mu);
+    auto [b, e] = watches.equal_range(path);
+    for (auto it = b; it != e; ++it) handlers.push_back(it->second.second);
+  }
+  for (auto& h : handlers) h();
+}
+
+void ZkClient::Impl::Emit(SessionEvent e) {
+  std::vector<std::function<void(SessionEvent)>> copy;
+  {
+    std::lock_guard lock(mu);
+    copy = listeners;
+  }
+  for (auto& l : copy) l(e);
+}
+
+ZkClient::ZkClient(ZkOptions options) : impl_(std::make_shared<Impl>()) { impl_->options = std::move(options); }
+
+ZkClient::~ZkClient() { Stop(); }
+
+Status ZkClient::Start() {
+  if (impl_->options.hosts.empty()) return {StatusCode::kInvalidArgument, "zk_hosts is empty"};
+  if (impl_->thread.joinable()) return Status::Ok();
+  static std::once_flag quiet;
+  std::call_once(quiet, [] { zoo_set_debug_level(ZOO_LOG_LEVEL_ERROR); });
+  auto* impl = impl_.get();
+  impl_->thread = std::thread([impl] {
+    pthread_setname_np(pthread_self(), "krpc-zk");
+    impl->Run();
+  });
+  impl_->Enqueue([impl] { impl->Open(); }, {});
+  return Status::Ok();
+}
+
+void ZkClient::Stop() {
+  {
+    std::lock_guard lock(impl_->mu);
+    if (impl_->stopping) return;
+    impl_->stopping = true;
+  }
+  impl_->cv.notify_all();
+  if (impl_->thread.joinable()) impl_->thread.join();
+  std::unique_lock lock(impl_->handle_mu);
+  if (impl_->zh) zookeeper_close(impl_->zh);  // ends the session: our ephemerals go at once
+  impl_->zh = nullptr;
+  impl_->state = 0;
+}
+
+bool ZkClient::WaitConnected(std::chrono::milliseconds timeout) {
+  std::unique_lock lock(impl_->connected_mu);
+  return impl_->connected_cv.wait_for(lock, timeout, [&] { return connected(); });
+}
+
+void ZkClient::Post(std::function<void()> fn, std::chrono::milliseconds delay) { impl_->Enqueue(std::move(fn), delay); }
+
+void ZkClient::AddSessionListener(std::function<void(SessionEvent)> listener) {
+  std::lock_guard lock(impl_->mu);
+  impl_->listeners.push_back(std::move(listener));
+}
+
+uint64_t ZkClient::WatchPath(const std::string& path, std::function<void()> handler) {
+  std::lock_guard lock(impl_->mu);
+  const uint64_t id = impl_->next_watch++;
+  impl_->watches.emplace(path, std::make_pair(id, std::move(handler)));
+  return id;
+}
+
+void ZkClient::Unwatch(uint64_t id) {
+  std::lock_guard lock(impl_->mu);
+  std::erase_if(impl_->watches, [id](const auto& kv) { return kv.second.first == id; });
+}
+
+namespace {
+struct ACL kProtectedAcl[] = {{ZOO_PERM_ALL, {const_cast<char*>("auth"), const_cast<char*>("")}},
+                              {ZOO_PERM_READ, {const_cast<char*>("world"), const_cast<char*>("anyone")}}};
+struct ACL_vector kProtected = {2, kProtectedAcl};
+}  // namespace
+
+int ZkClient::Create(const std::string& path, const std::string& data, bool ephemeral) {
+  std::shared_lock lock(impl_->handle_mu);
+  if (!impl_->zh) return ZINVALIDSTATE;
+  auto* acl = impl_->options.digest.empty() ? &ZOO_OPEN_ACL_UNSAFE : &kProtected;
+  return zoo_create(impl_->zh, path.c_str(), data.data(), static_cast<int>(data.size()), acl,
+                    ephemeral ? ZOO_EPHEMERAL : ZOO_PERSISTENT, nullptr, 0);
+}
+
+int ZkClient::Delete(const std::string& path) {
+  std::shared_lock lock(impl_->handle_mu);
+  if (!impl_->zh) return ZINVALIDSTATE;
+  return zoo_delete(impl_->zh, path.c_str(), -1);
+}
+
+int ZkClient::Exists(const std::string& path, bool watch, bool* exists) {
+  std::shared_lock lock(impl_->handle_mu);
+  if (!impl_->zh) return ZINVALIDSTATE;
+  struct Stat stat;
+  const int rc = zoo_exists(impl_->zh, path.c_str(), watch ? 1 : 0, &stat);
+  *exists = rc == ZOK;
+  return rc == ZNONODE ? ZOK : rc;
+}
+
+int ZkClient::Get(const std::string& path, bool watch, std::string* data, int64_t* ephemeral_owner) {
+  std::shared_lock lock(impl_->handle_mu);
+  if (!impl_->zh) return ZINVALIDSTATE;
+  std::string buf(64 * 1024, '\0');
+  int len = static_cast<int>(buf.size());
+  struct Stat stat;
+  const int rc = zoo_get(impl_->zh, path.c_str(), watch ? 1 : 0, buf.data(), &len, &stat);
+  if (rc == ZOK) {
+    buf.resize(len > 0 ? static_cast<size_t>(len) : 0);
+    *data = std::move(buf);
+    if (ephemeral_owner) *ephemeral_owner = stat.ephemeralOwner;
+  }
+  return rc;
+}
+
+int ZkClient::GetChildren(const std::string& path, bool watch, std::vector<std::string>* children) {
+  std::shared_lock lock(impl_->handle_mu);
+  if (!impl_->zh) return ZINVALIDSTATE;
+  struct String_vector v = {0, nullptr};
+  const int rc = zoo_get_children(impl_->zh, path.c_str(), watch ? 1 : 0, &v);
+  if (rc == ZOK) {
+    children->clear();
+    for (int i = 0; i < v.count; ++i) children->emplace_back(v.data[i]);
+    deallocate_String_vector(&v);
+  }
+  return rc;
+}
+
+int ZkClient::EnsurePath(const std::string& path) {
+  for (size_t pos = 1; pos <= path.size(); ++pos) {
+    if (pos != path.size() && path[pos] != '/') continue;
+    const int rc = Create(path.substr(0, pos), "", false);
+    if (rc != ZOK && rc != ZNODEEXISTS) return rc;
+  }
+  return ZOK;
+}
+
+std::string ZkClient::ErrorText(int rc) { return zerror(rc); }
+bool ZkClient::IsNoNode(int rc) { return rc == ZNONODE; }
+bool ZkClient::IsNodeExists(int rc) { return rc == ZNODEEXISTS; }
+
+bool ZkClient::connected() const { return impl_->state.load() == ZOO_CONNECTED_STATE; }
+
+std::string ZkClient::state() const {
+  const int s = impl_->state.load();
+  if (s == ZOO_CONNECTED_STATE) return "connected";
+  if (s == ZOO_CONNECTING_STATE || s == ZOO_ASSOCIATING_STATE) return "connecting";
+  if (s == ZOO_EXPIRED_SESSION_STATE) return "expired";
+  if (s == ZOO_AUTH_FAILED_STATE) return "auth_failed";
+  return "closed";
+}
+
+int64_t ZkClient::session_id() const { return impl_->session.load(); }
+std::string ZkClient::session_password() const {
+  std::lock_guard lock(impl_->mu);
+  return impl_->password;
+}
+uint64_t ZkClient::sessions_started() const { return impl_->sessions_started.load(); }
+uint64_t ZkClient::expirations() const { return impl_->expirations.load(); }
+const ZkOptions& ZkClient::options() const { return impl_->options; }
+
+}  // namespace krpc

@@ -1,0 +1,43 @@
+// ZkServer: a real ZooKeeper server for tests, from Debian's `zookeeper` package, on a free
+// loopback port with its own temporary data directory. Stop()/Start() keep the port and data
+// (so sessions can survive a restart, as in production).
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+
+namespace krpc::testing {
+
+class ZkServer {
+ public:
+  ZkServer();
+  ~ZkServer();
+  ZkServer(const ZkServer&) = delete;
+  ZkServer& operator=(const ZkServer&) = delete;
+
+  // Starts the server and waits until it answers "ruok"; false if it does not within 30 s.
+  bool Start();
+  // SIGKILL, like a crash; the data directory stays.
+  void Stop();
+  bool running() const { return pid_ > 0; }
+  std::string hosts() const { return "127.0.0.1:" + std::to_string(port_); }
+  uint16_t port() const { return port_; }
+
+  // Expires a session the way ZooKeeper's own tests do: a second handle with the same
+  // session id and password connects, then closes.
+  static bool ExpireSession(const std::string& hosts, int64_t session_id, const std::string& password);
+
+ private:
+  bool Ready() const;
+  uint16_t port_ = 0;
+  std::string dir_;
+  pid_t pid_ = -1;
+};
+
+// A free TCP port on 127.0.0.1 (bound then released).
+uint16_t FreePort();
+
+}  // namespace krpc::testing

@@ -1,0 +1,86 @@
+// ZkClient against a real ZooKeeper server.
+#include "krpc/zk_client.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <thread>
+
+#include "zk_server.h"
+
+namespace krpc {
+namespace {
+using namespace std::chrono_literals;
+
+template <typename F>
+bool Eventually(F f, std::chrono::milliseconds timeout = 15s) {
+  const auto until = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < until) {
+    if (f()) return true;
+    std::this_thread::sleep_for(20ms);
+  }
+  return f();
+}
+
+class ZkClientTest : public ::testing::Test {
+ protected:
+  void SetUp() override { ASSERT_TRUE(zk_.Start()) << "ZooKeeper did not start (is the zookeeper package installed?)"; }
+  testing::ZkServer zk_;
+};
+
+TEST_F(ZkClientTest, creates_reads_and_watches_nodes) {
+  ZkClient c({zk_.hosts(), 4000, ""});
+  ASSERT_TRUE(c.Start().ok());
+  ASSERT_TRUE(c.WaitConnected(10s));
+  ASSERT_EQ(c.EnsurePath("/krpc/services/a.B/providers"), 0);
+  ASSERT_EQ(c.EnsurePath("/krpc/services/a.B/providers"), 0) << "idempotent";
+  std::atomic<int> fired{0};
+  c.WatchPath("/krpc/services/a.B/providers", [&] { fired++; });
+  std::vector<std::string> kids;
+  ASSERT_EQ(c.GetChildren("/krpc/services/a.B/providers", true, &kids), 0);
+  EXPECT_TRUE(kids.empty());
+  ASSERT_EQ(c.Create("/krpc/services/a.B/providers/h:1", "{}", true), 0);
+  EXPECT_TRUE(Eventually([&] { return fired.load() == 1; }));
+  std::string data;
+  int64_t owner = 0;
+  ASSERT_EQ(c.Get("/krpc/services/a.B/providers/h:1", false, &data, &owner), 0);
+  EXPECT_EQ(data, "{}");
+  EXPECT_EQ(owner, c.session_id());
+  EXPECT_TRUE(ZkClient::IsNodeExists(c.Create("/krpc/services/a.B/providers/h:1", "", true)));
+}
+
+TEST_F(ZkClientTest, expired_session_is_replaced_by_a_new_one) {
+  ZkClient c({zk_.hosts(), 4000, ""});
+  std::atomic<int> fresh{0}, expired{0};
+  c.AddSessionListener([&](ZkClient::SessionEvent e) {
+    if (e == ZkClient::SessionEvent::kNewSession) fresh++;
+    if (e == ZkClient::SessionEvent::kExpired) expired++;
+  });
+  ASSERT_TRUE(c.Start().ok());
+  ASSERT_TRUE(c.WaitConnected(10s));
+  const int64_t first = c.session_id();
+  ASSERT_TRUE(testing::ZkServer::ExpireSession(zk_.hosts(), first, c.session_password()));
+  EXPECT_TRUE(Eventually([&] { return expired.load() == 1 && fresh.load() == 2 && c.connected(); }));
+  EXPECT_NE(c.session_id(), first);
+  EXPECT_EQ(c.expirations(), 1u);
+}
+
+TEST_F(ZkClientTest, survives_a_zookeeper_restart_within_the_session_timeout) {
+  ZkClient c({zk_.hosts(), 8000, ""});
+  std::atomic<int> reconnected{0};
+  c.AddSessionListener([&](ZkClient::SessionEvent e) {
+    if (e == ZkClient::SessionEvent::kReconnected) reconnected++;
+  });
+  ASSERT_TRUE(c.Start().ok());
+  ASSERT_TRUE(c.WaitConnected(10s));
+  const int64_t session = c.session_id();
+  zk_.Stop();
+  EXPECT_TRUE(Eventually([&] { return !c.connected(); }, 5s));
+  ASSERT_TRUE(zk_.Start());
+  EXPECT_TRUE(Eventually([&] { return c.connected(); }));
+  EXPECT_EQ(c.session_id(), session) << "same session after a short outage";
+  EXPECT_EQ(reconnected.load(), 1);
+}
+
+}  // namespace
+}  // namespace krpc
