@@ -1,8 +1,11 @@
-// Channel::Impl: the target's endpoint set (an immutable snapshot swapped on changes, so
-// picking takes no lock), the pick, and the completion of attempts.
+// Channel::Impl: routes (the endpoint set of a service: an immutable snapshot swapped on
+// discovery changes, so picking takes no lock), the pick, and the completion of attempts.
+// A static target has one route for every service; a zk:// target has one per service,
+// created on the first call and fed by ZooKeeper discovery.
 #pragma once
 
 #include <atomic>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -11,30 +14,49 @@
 #include "call_data.h"
 #include "krpc/channel.h"
 #include "krpc/client_runtime.h"
+#include "krpc/registry_layout.h"
 #include "subchannel.h"
+#include "zk_discovery.h"
 
 namespace krpc {
 
-// The endpoints a channel spreads calls over, at one moment.
+// The endpoints a route spreads calls over, at one moment.
 struct EndpointSet {
   std::vector<std::shared_ptr<impl::Subchannel>> subchannels;
 };
 
-struct Channel::Impl final : impl::AttemptSink {
+struct Route {
+  std::string service;  // empty for a static target's single route
+  std::atomic<std::shared_ptr<const EndpointSet>> endpoints;
+  std::atomic<bool> resolved{false};
+  std::atomic<uint64_t> rr{0};
+  std::mutex mu;  // updates and the calls waiting for the first list (never on the call path)
+  std::vector<std::pair<impl::CallData*, uint64_t>> waiting;
+  uint64_t next_wait = 1;
+  uint64_t subscription = 0;
+};
+
+struct Channel::Impl final : impl::AttemptSink, std::enable_shared_from_this<Channel::Impl> {
   ChannelOptions options;
   std::shared_ptr<ClientRuntime> runtime;
   std::string target;
-  std::atomic<std::shared_ptr<const EndpointSet>> endpoints;
-  std::atomic<uint64_t> rr{0};
   std::atomic<bool> shut_down{false};
-  std::mutex update_mu;  // serializes endpoint-set updates (never taken by calls)
 
-  // Replaces the endpoint set, keeping subchannels (and their connections) of endpoints
-  // that stay; shuts down the ones that left.
-  void UpdateEndpoints(const std::vector<Endpoint>& endpoints);
-  std::shared_ptr<impl::Subchannel> Pick(impl::CallData* call);
+  std::shared_ptr<Route> static_route;                 // static targets
+  std::shared_ptr<impl::ZkDiscovery> discovery;        // zk:// targets
+  std::mutex routes_mu;
+  std::atomic<std::shared_ptr<const std::map<std::string, std::shared_ptr<Route>>>> routes;
+
+  Route* RouteFor(const google::protobuf::MethodDescriptor* method);
+  std::shared_ptr<Route> RouteForService(const std::string& service);
+  // Replaces a route's endpoint set, keeping the subchannels (and connections) of endpoints
+  // that stay and shutting down the ones that left; then starts calls waiting for a first list.
+  void UpdateEndpoints(Route& route, const std::vector<registry::ProviderInfo>& providers);
+  void WaitForFirstList(Route& route, impl::CallData* call);
+  std::shared_ptr<impl::Subchannel> Pick(Route& route, impl::CallData* call);
   void StartAttempt(impl::CallData* call);
   void OnAttemptDone(impl::CallData* call, Status status, bool not_executed) override;
+  std::vector<std::shared_ptr<Route>> AllRoutes();
   impl::TransportOptions transport_options() const;
   impl::BackoffOptions backoff_options() const;
 };

@@ -39,6 +39,7 @@ struct ChannelOptions {
   double reconnect_backoff_multiplier = 1.6;
   double reconnect_backoff_jitter = 0.2;
   int reconnect_backoff_max_ms = 30000;
+  int zk_session_timeout_ms = 10000;       // for zk:// targets
 
   // Registers the fields under their own names (rpc_timeout_ms for timeout_ms).
   void Register(OptionSet& options);
@@ -46,6 +47,7 @@ struct ChannelOptions {
 
 // State of one endpoint as the channel sees it.
 struct EndpointInfo {
+  std::string service;       // empty for static targets (every service)
   std::string address;       // "host:port"
   std::string state;         // "idle" | "connecting" | "ready" | "backoff" | "shutdown"
   uint64_t inflight = 0;
@@ -69,6 +71,9 @@ class Channel : public google::protobuf::RpcChannel, public std::enable_shared_f
 
   // Endpoint states, for status pages and `krpc status`.
   std::vector<EndpointInfo> Endpoints() const;
+  // Waits until the channel knows at least one endpoint of `service` (zk:// targets resolve
+  // a service on first use); OK at once for static targets.
+  Status WaitForEndpoints(const std::string& service, std::chrono::milliseconds timeout);
   const std::string& target() const;
   // Fails pending calls with UNAVAILABLE and closes every connection. Idempotent.
   void Shutdown();
@@ -76,8 +81,8 @@ class Channel : public google::protobuf::RpcChannel, public std::enable_shared_f
   struct Impl;
 
  private:
-  explicit Channel(std::unique_ptr<Impl> impl);
-  std::unique_ptr<Impl> impl_;
+  explicit Channel(std::shared_ptr<Impl> impl);
+  std::shared_ptr<Impl> impl_;
 };
 
 // Runs `invoke` with a `done` closure and returns a future of the call's status.

@@ -1,0 +1,146 @@
+#include "zk_discovery.h"
+
+#include <algorithm>
+#include <random>
+
+#include "krpc/log.h"
+
+namespace krpc::impl {
+
+ZkDiscovery::ZkDiscovery(std::shared_ptr<ZkClient> zk, std::string root)
+    : zk_(std::move(zk)), root_(registry::NormalizeRoot(root)) {}
+
+ZkDiscovery::~ZkDiscovery() {
+  std::lock_guard lock(mu_);
+  for (auto& [name, s] : services_) {
+    for (auto& [path, id] : s.watches) zk_->Unwatch(id);
+  }
+}
+
+void ZkDiscovery::Start() {
+  std::weak_ptr<ZkDiscovery> weak = shared_from_this();
+  zk_->AddSessionListener([weak](ZkClient::SessionEvent e) {
+    auto self = weak.lock();
+    if (!self) return;
+    if (e == ZkClient::SessionEvent::kNewSession || e == ZkClient::SessionEvent::kReconnected) {
+      // Re-read everything (and re-arm the watches) a little later, spread out so that many
+      // clients reconnecting at once do not hit ZooKeeper together.
+      static thread_local std::minstd_rand rng(std::random_device{}());
+      self->zk_->Post([weak] {
+        if (auto s = weak.lock()) s->RefreshAll();
+      }, std::chrono::milliseconds(rng() % 200));
+    }
+  });
+}
+
+uint64_t ZkDiscovery::Subscribe(const std::string& service, Listener listener) {
+  uint64_t id;
+  bool first = false;
+  Providers current;
+  bool known = false;
+  {
+    std::lock_guard lock(mu_);
+    id = next_id_++;
+    auto [it, inserted] = services_.try_emplace(service);
+    first = inserted;
+    it->second.name = service;
+    it->second.listeners.emplace(id, listener);
+    known = it->second.known;
+    current = it->second.last;
+  }
+  if (known) {
+    zk_->Post([listener, current] { listener(current); });
+  }
+  if (first) {
+    std::weak_ptr<ZkDiscovery> weak = shared_from_this();
+    zk_->Post([weak, service] {
+      if (auto s = weak.lock()) s->Refresh(service);
+    });
+  }
+  return id;
+}
+
+void ZkDiscovery::Unsubscribe(uint64_t id) {
+  std::lock_guard lock(mu_);
+  for (auto& [name, s] : services_) s.listeners.erase(id);
+}
+
+void ZkDiscovery::Watch(Service& s, const std::string& path) {
+  if (s.watches.count(path)) return;
+  std::weak_ptr<ZkDiscovery> weak = shared_from_this();
+  const std::string name = s.name;
+  s.watches[path] = zk_->WatchPath(path, [weak, name] {
+    if (auto self = weak.lock()) self->Refresh(name);
+  });
+}
+
+void ZkDiscovery::RefreshAll() {
+  std::vector<std::string> names;
+  {
+    std::lock_guard lock(mu_);
+    for (auto& [name, s] : services_) names.push_back(name);
+  }
+  for (const auto& n : names) Refresh(n);
+}
+
+void ZkDiscovery::Refresh(const std::string& service) {
+  const std::string parent = registry::ProvidersPath(root_, service);
+  {
+    std::lock_guard lock(mu_);
+    Watch(services_[service], parent);
+  }
+  std::vector<std::string> children;
+  int rc = zk_->GetChildren(parent, true, &children);
+  if (ZkClient::IsNoNode(rc)) {
+    bool exists = false;
+    rc = zk_->Exists(parent, true, &exists);  // watch for the node's creation
+    children.clear();
+  }
+  if (rc != 0) return;  // ZooKeeper unreachable: keep the last list; reconnect re-reads
+  Providers next;
+  std::vector<std::string> paths;
+  for (const auto& child : children) {
+    auto ep = ParseEndpoint(child);
+    if (!ep.ok()) continue;
+    const std::string path = parent + "/" + child;
+    std::string data;
+    if (zk_->Get(path, true, &data) != 0) continue;  // gone meanwhile: the child watch fires
+    paths.push_back(path);
+    auto info = registry::ProviderInfo::FromJson(data, ep.value());
+    if (!info) {
+      log::Get("registry")->warn("ignoring provider {}: unparsable data '{}'", path, data);
+      continue;
+    }
+    next.push_back(std::move(*info));
+  }
+  std::sort(next.begin(), next.end(), [](const auto& a, const auto& b) { return a.endpoint < b.endpoint; });
+  std::map<uint64_t, Listener> listeners;
+  {
+    std::lock_guard lock(mu_);
+    auto& s = services_[service];
+    for (const auto& p : paths) Watch(s, p);
+    for (auto it = s.watches.begin(); it != s.watches.end();) {  // providers that left
+      if (it->first != parent && std::find(paths.begin(), paths.end(), it->first) == paths.end()) {
+        zk_->Unwatch(it->second);
+        it = s.watches.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    if (next.empty() && !s.last.empty()) {
+      empty_ignored_.fetch_add(1);
+      log::Get("registry")->warn("ZooKeeper lists no providers for {}; keeping the last {} known", service,
+                                 s.last.size());
+      return;
+    }
+    if (s.known && next == s.last) return;
+    s.last = next;
+    s.known = true;
+    listeners = s.listeners;
+  }
+  updates_.fetch_add(1);
+  log::Get("registry")->info("{}: {} provider(s)", service, next.size());
+  for (auto& [id, l] : listeners) l(next);
+}
+
+}  // namespace krpc::impl

@@ -1,0 +1,324 @@
+// Registry and discovery against a real ZooKeeper: nodes (in-process NodeApps and krpc-node
+// child processes) publish, channels with zk:// targets discover.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <map>
+#include <thread>
+
+#include "examples/echo.pb.h"
+#include "krpc/channel.h"
+#include "krpc/client_runtime.h"
+#include "krpc/json.h"
+#include "krpc/registry_layout.h"
+#include "krpc/zk_client.h"
+#include "node_app.h"
+#include "zk_server.h"
+
+namespace krpc {
+namespace {
+using namespace std::chrono_literals;
+using testing::ZkServer;
+
+constexpr const char* kEcho = "krpc.examples.EchoService";
+
+template <typename F>
+bool Eventually(F f, std::chrono::milliseconds timeout = 15s) {
+  const auto until = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < until) {
+    if (f()) return true;
+    std::this_thread::sleep_for(20ms);
+  }
+  return f();
+}
+
+class RegistryTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(zk_.Start()) << "ZooKeeper did not start (is the zookeeper package installed?)";
+    observer_ = std::make_unique<ZkClient>(ZkOptions{zk_.hosts(), 10000, ""});
+    ASSERT_TRUE(observer_->Start().ok());
+    ASSERT_TRUE(observer_->WaitConnected(10s));
+  }
+
+  std::unique_ptr<NodeApp> StartNode(bool with_zk = true, int session_ms = 4000, std::string digest = "") {
+    NodeConfig c;
+    c.server.listen_host = "127.0.0.1";
+    c.server.io_threads = 1;
+    c.server.drain_timeout_ms = 2000;
+    if (with_zk) c.zk = {zk_.hosts(), session_ms, digest};
+    c.registry.advertise_host = "127.0.0.1";
+    c.registry.zone = "z1";
+    c.registry.deregister_grace_ms = 300;
+    auto app = std::make_unique<NodeApp>(c);
+    Status s = app->Start();
+    EXPECT_TRUE(s.ok()) << s;
+    return app;
+  }
+
+  std::string ProviderPath(NodeApp& n, const char* service = kEcho) {
+    return registry::ProviderPath("/krpc", service, n.advertised());
+  }
+
+  bool Exists(const std::string& path) {
+    bool e = false;
+    observer_->Exists(path, false, &e);
+    return e;
+  }
+
+  std::shared_ptr<Channel> ZkChannel() {
+    ChannelOptions o;
+    o.reconnect_backoff_initial_ms = 50;
+    auto ch = Channel::Create("zk://" + zk_.hosts() + "/krpc", o, runtime_);
+    EXPECT_TRUE(ch.ok()) << ch.status();
+    // Routes are created on first use; start resolving the Echo service now.
+    EXPECT_TRUE(ch.value()->WaitForEndpoints(kEcho, 10s).ok());
+    return ch.value();
+  }
+
+  // Sends n calls; returns how many each endpoint answered.
+  std::map<std::string, int> Spread(Channel* ch, int n, int* failures = nullptr) {
+    std::map<std::string, int> by;
+    examples::EchoService_Stub stub(ch);
+    for (int i = 0; i < n; ++i) {
+      Controller cntl;
+      examples::EchoRequest req;
+      req.set_payload("x");
+      examples::EchoResponse resp;
+      stub.Echo(&cntl, &req, &resp, nullptr);
+      if (cntl.Failed()) {
+        if (failures) ++*failures;
+        continue;
+      }
+      by[cntl.remote()]++;
+    }
+    return by;
+  }
+
+  size_t Known(Channel* ch) {
+    size_t n = 0;
+    for (const auto& e : ch->Endpoints()) n += e.service == kEcho;
+    return n;
+  }
+
+  ZkServer zk_;
+  std::unique_ptr<ZkClient> observer_;
+  std::shared_ptr<ClientRuntime> runtime_ = ClientRuntime::Create(2);
+};
+
+TEST_F(RegistryTest, registered_node_is_visible_with_its_data_one_znode_per_service) {
+  auto node = StartNode();
+  ASSERT_TRUE(Eventually([&] { return node->publisher()->registered(); }));
+  std::string data;
+  int64_t owner = 0;
+  ASSERT_EQ(observer_->Get(ProviderPath(*node), false, &data, &owner), 0);
+  EXPECT_EQ(owner, node->zk()->session_id()) << "ephemeral, owned by the node's session";
+  auto obj = json::ParseFlatObject(data);
+  ASSERT_TRUE(obj) << data;
+  EXPECT_EQ(obj->at("host"), "127.0.0.1");
+  EXPECT_EQ(obj->at("port"), std::to_string(node->server().port()));
+  EXPECT_EQ(obj->at("weight"), "100");
+  EXPECT_EQ(obj->at("zone"), "z1");
+  EXPECT_EQ(obj->at("node_id"), node->advertised().ToString());
+  EXPECT_NE(obj->at("started_at"), "0");
+  EXPECT_TRUE(Exists(ProviderPath(*node, "krpc.examples.UserService")));
+  std::vector<std::string> services;
+  ASSERT_EQ(observer_->GetChildren("/krpc/services", false, &services), 0);
+  EXPECT_EQ(services.size(), 2u) << "the health service is not registered";
+  std::vector<std::string> providers;
+  ASSERT_EQ(observer_->GetChildren(registry::ProvidersPath("/krpc", kEcho), false, &providers), 0);
+  EXPECT_EQ(providers.size(), 1u);
+}
+
+TEST_F(RegistryTest, two_nodes_are_both_visible_and_share_the_calls) {
+  auto a = StartNode();
+  auto b = StartNode();
+  auto ch = ZkChannel();
+  ASSERT_TRUE(ch->WaitForEndpoints(kEcho, 5s).ok());
+  ASSERT_TRUE(Eventually([&] { return Known(ch.get()) == 2; }, 5s));
+  int failures = 0;
+  auto by = Spread(ch.get(), 200, &failures);
+  EXPECT_EQ(failures, 0);
+  ASSERT_EQ(by.size(), 2u);
+  EXPECT_EQ(by[a->advertised().ToString()], 100);
+  EXPECT_EQ(by[b->advertised().ToString()], 100);
+}
+
+TEST_F(RegistryTest, node_that_closes_its_session_disappears_from_client_caches) {
+  auto a = StartNode();
+  auto b = StartNode();
+  auto ch = ZkChannel();
+  ASSERT_TRUE(Eventually([&] { return Known(ch.get()) == 2; }, 5s));
+  const auto gone = b->advertised().ToString();
+  b.reset();  // no drain, no deregister: the session closes and its ephemerals go
+  EXPECT_TRUE(Eventually([&] { return Known(ch.get()) == 1; }, 2s)) << "changes reach the channel within a second";
+  int failures = 0;
+  auto by = Spread(ch.get(), 50, &failures);
+  EXPECT_EQ(failures, 0);
+  EXPECT_EQ(by.count(gone), 0u);
+}
+
+TEST_F(RegistryTest, killed_node_process_disappears_after_the_session_timeout) {
+  auto a = StartNode();
+  const uint16_t port = testing::FreePort();
+  const std::string port_s = std::to_string(port);
+  const pid_t pid = fork();
+  if (pid == 0) {
+    const int devnull = open("/dev/null", O_WRONLY);
+    dup2(devnull, 1);
+    dup2(devnull, 2);
+    execl(KRPC_NODE_BIN, "krpc-node", "--listen_host", "127.0.0.1", "--port", port_s.c_str(), "--advertise_host",
+          "127.0.0.1", "--zk_hosts", zk_.hosts().c_str(), "--zk_session_timeout_ms", "2000", "--io_threads", "1",
+          "--log_level", "warn", static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  struct Reaper {
+    pid_t pid;
+    ~Reaper() {
+      if (kill(pid, SIGKILL) == 0) waitpid(pid, nullptr, 0);
+    }
+  } reaper{pid};
+  auto ch = ZkChannel();
+  ASSERT_TRUE(Eventually([&] { return Known(ch.get()) == 2; }, 10s));
+  const std::string path = registry::ProviderPath("/krpc", kEcho, Endpoint{"127.0.0.1", port});
+  ASSERT_TRUE(Exists(path));
+  const auto killed = std::chrono::steady_clock::now();
+  kill(pid, SIGKILL);
+  waitpid(pid, nullptr, 0);
+  ASSERT_TRUE(Eventually([&] { return !Exists(path); }, 10s)) << "znode removed by ZooKeeper";
+  ASSERT_TRUE(Eventually([&] { return Known(ch.get()) == 1; }, 3s));
+  const auto took = std::chrono::steady_clock::now() - killed;
+  EXPECT_LT(took, 2000ms + 3000ms) << "within the session timeout (plus ZooKeeper's tick)";
+  int failures = 0;
+  Spread(ch.get(), 20, &failures);
+  EXPECT_EQ(failures, 0);
+}
+
+TEST_F(RegistryTest, expired_session_makes_the_node_recreate_its_znodes) {
+  auto node = StartNode();
+  ASSERT_TRUE(Eventually([&] { return node->publisher()->registered(); }));
+  const int64_t first = node->zk()->session_id();
+  ASSERT_TRUE(ZkServer::ExpireSession(zk_.hosts(), first, node->zk()->session_password()));
+  ASSERT_TRUE(Eventually([&] { return node->publisher()->registrations() == 2 && node->publisher()->registered(); }));
+  int64_t owner = 0;
+  std::string data;
+  ASSERT_EQ(observer_->Get(ProviderPath(*node), false, &data, &owner), 0);
+  EXPECT_NE(owner, first);
+  EXPECT_EQ(owner, node->zk()->session_id());
+}
+
+TEST_F(RegistryTest, znode_left_by_an_older_session_is_replaced) {
+  NodeConfig c;
+  c.server.listen_host = "127.0.0.1";
+  c.server.port = testing::FreePort();
+  c.zk = {zk_.hosts(), 4000, ""};
+  c.registry.advertise_host = "127.0.0.1";
+  // A previous incarnation of this node (another session) still holds the znode.
+  ZkClient old({zk_.hosts(), 30000, ""});
+  ASSERT_TRUE(old.Start().ok());
+  ASSERT_TRUE(old.WaitConnected(10s));
+  const std::string path = registry::ProviderPath("/krpc", kEcho, Endpoint{"127.0.0.1", c.server.port});
+  ASSERT_EQ(old.EnsurePath(registry::ProvidersPath("/krpc", kEcho)), 0);
+  ASSERT_EQ(old.Create(path, "{}", true), 0);
+  NodeApp node(c);
+  ASSERT_TRUE(node.Start().ok());
+  ASSERT_TRUE(Eventually([&] { return node.publisher()->registered(); }));
+  int64_t owner = 0;
+  std::string data;
+  ASSERT_EQ(observer_->Get(path, false, &data, &owner), 0);
+  EXPECT_EQ(owner, node.zk()->session_id());
+  EXPECT_NE(data, "{}");
+}
+
+TEST_F(RegistryTest, zookeeper_outage_keeps_nodes_serving_and_clients_their_endpoints) {
+  auto node = StartNode(true, 3000);
+  auto ch = ZkChannel();
+  ASSERT_TRUE(Eventually([&] { return Known(ch.get()) == 1; }, 5s));
+  zk_.Stop();
+  // Longer than the session timeout: the node's session will be expired when ZooKeeper returns.
+  const auto until = std::chrono::steady_clock::now() + 4s;
+  int failures = 0, calls = 0;
+  while (std::chrono::steady_clock::now() < until) {
+    Spread(ch.get(), 10, &failures);
+    calls += 10;
+    std::this_thread::sleep_for(50ms);
+  }
+  EXPECT_EQ(failures, 0) << "of " << calls << " calls while ZooKeeper was down";
+  EXPECT_EQ(Known(ch.get()), 1u) << "the last known list is kept";
+  ASSERT_TRUE(zk_.Start());
+  ASSERT_TRUE(observer_->WaitConnected(15s));
+  EXPECT_TRUE(Eventually([&] { return node->publisher()->registered() && Exists(ProviderPath(*node)); }))
+      << "registration comes back";
+  Spread(ch.get(), 20, &failures);
+  EXPECT_EQ(failures, 0);
+}
+
+TEST_F(RegistryTest, node_started_while_zookeeper_is_down_serves_and_registers_later) {
+  zk_.Stop();
+  auto node = StartNode();
+  auto direct = Channel::Create("127.0.0.1:" + std::to_string(node->server().port()), {}, runtime_).value();
+  int failures = 0;
+  Spread(direct.get(), 10, &failures);
+  EXPECT_EQ(failures, 0) << "a dead ZooKeeper never stops a node from serving";
+  EXPECT_FALSE(node->publisher()->registered());
+  ASSERT_TRUE(zk_.Start());
+  ASSERT_TRUE(observer_->WaitConnected(15s));
+  EXPECT_TRUE(Eventually([&] { return Exists(ProviderPath(*node)); }, 20s));
+}
+
+TEST_F(RegistryTest, drain_removes_znodes_before_the_node_stops_answering) {
+  auto node = StartNode();
+  ASSERT_TRUE(Eventually([&] { return Exists(ProviderPath(*node)); }));
+  auto direct = Channel::Create("127.0.0.1:" + std::to_string(node->server().port()), {}, runtime_).value();
+  auto drained = std::async(std::launch::async, [&] { return node->Drain(); });
+  ASSERT_TRUE(Eventually([&] { return !Exists(ProviderPath(*node)); }, 2s));
+  int failures = 0;
+  Spread(direct.get(), 5, &failures);
+  EXPECT_EQ(failures, 0) << "still answering during the deregister grace period";
+  EXPECT_TRUE(drained.get());
+  Spread(direct.get(), 1, &failures);
+  EXPECT_EQ(failures, 1) << "stopped after the drain";
+}
+
+TEST_F(RegistryTest, static_target_spreads_calls_without_zookeeper) {
+  zk_.Stop();
+  auto a = StartNode(false);
+  auto b = StartNode(false);
+  auto ch = Channel::Create("static://127.0.0.1:" + std::to_string(a->server().port()) + ",127.0.0.1:" +
+                                std::to_string(b->server().port()),
+                            {}, runtime_)
+                .value();
+  int failures = 0;
+  auto by = Spread(ch.get(), 100, &failures);
+  EXPECT_EQ(failures, 0);
+  ASSERT_EQ(by.size(), 2u);
+  EXPECT_EQ(by.begin()->second, 50);
+}
+
+TEST_F(RegistryTest, empty_provider_list_from_zookeeper_keeps_the_last_one) {
+  auto node = StartNode();
+  auto ch = ZkChannel();
+  ASSERT_TRUE(Eventually([&] { return Known(ch.get()) == 1; }, 5s));
+  ASSERT_EQ(observer_->Delete(ProviderPath(*node)), 0);  // an operator's mistake, say
+  std::this_thread::sleep_for(500ms);
+  EXPECT_EQ(Known(ch.get()), 1u);
+  int failures = 0;
+  Spread(ch.get(), 10, &failures);
+  EXPECT_EQ(failures, 0);
+}
+
+TEST_F(RegistryTest, digest_credentials_protect_the_registry_from_other_writers) {
+  auto node = StartNode(true, 4000, "krpc:secret");
+  ASSERT_TRUE(Eventually([&] { return node->publisher()->registered(); }));
+  std::string data;
+  EXPECT_EQ(observer_->Get(ProviderPath(*node), false, &data), 0) << "anyone may read";
+  const int rc = observer_->Delete(ProviderPath(*node));
+  EXPECT_NE(rc, 0) << "a client without the digest cannot delete it";
+  EXPECT_TRUE(Exists(ProviderPath(*node)));
+}
+
+}  // namespace
+}  // namespace krpc

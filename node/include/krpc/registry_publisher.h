@@ -1,0 +1,70 @@
+// RegistryPublisher: keeps a node's services registered in ZooKeeper, one ephemeral znode per
+// service at /<root>/services/<service>/providers/<host:port>. Registers only when started
+// (after the server listens); retries with backoff while ZooKeeper is down; re-creates its
+// znodes after a session expiry; replaces a znode left by an older session of the same
+// address. Deregister() removes the znodes first thing in a drain.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "krpc/registry_layout.h"
+#include "krpc/zk_client.h"
+
+namespace krpc {
+
+class OptionSet;
+
+struct RegistryOptions {
+  std::string root = "/krpc";
+  std::string advertise_host;   // host clients dial; empty = the machine's hostname
+  int weight = 100;
+  std::string zone;
+  std::string version;
+  std::string node_id;          // empty = advertise host:port
+  int deregister_grace_ms = 2000;  // after removing znodes, wait this long before GOAWAY
+  // Registers zk_root, advertise_host, weight, zone, version, node_id, deregister_grace_ms.
+  void Register(OptionSet& options);
+};
+
+class RegistryPublisher {
+ public:
+  RegistryPublisher(std::shared_ptr<ZkClient> zk, std::string root, registry::ProviderInfo self,
+                    std::vector<std::string> services);
+  ~RegistryPublisher();
+
+  // Starts registering in the background (call once the server listens).
+  void Start();
+  // Deletes the znodes and stops re-registering; waits at most `timeout`. True if deleted.
+  bool Deregister(std::chrono::milliseconds timeout);
+
+  bool registered() const { return registered_.load(); }
+  // "registering" | "registered" | "retrying" | "waiting_for_zookeeper" | "deregistered"
+  std::string state() const;
+  // Successful registrations of the whole set (1 at start, +1 after each new session).
+  uint64_t registrations() const { return registrations_.load(); }
+  const registry::ProviderInfo& self() const { return self_; }
+
+ private:
+  struct Shared;
+  void RegisterAll();
+  void ScheduleRetry();
+  int RegisterOne(const std::string& service);
+
+  std::shared_ptr<ZkClient> zk_;
+  std::string root_;
+  registry::ProviderInfo self_;
+  std::vector<std::string> services_;
+  std::shared_ptr<Shared> shared_;
+  std::atomic<bool> registered_{false};
+  std::atomic<uint64_t> registrations_{0};
+  std::atomic<int> state_{0};
+  std::chrono::milliseconds backoff_{200};
+  bool wanted_ = false;       // task thread only
+  bool retry_pending_ = false;
+};
+
+}  // namespace krpc
