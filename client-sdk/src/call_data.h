@@ -55,6 +55,9 @@ struct CallData {
   std::string remote;
   std::shared_ptr<Subchannel> subchannel;  // where the current attempt runs
   int attempts = 0;
+  Clock::time_point attempt_start;
+  const Subchannel* tried[4] = {};           // endpoints already tried (retries avoid them)
+  int n_tried = 0;
 
   // Cross-thread state.
   std::mutex mu;

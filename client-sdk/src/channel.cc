@@ -4,6 +4,7 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include <algorithm>
+#include <random>
 #include <thread>
 
 #include "channel_impl.h"
@@ -25,24 +26,81 @@ void ChannelOptions::Register(OptionSet& o) {
   o.AddDouble("reconnect_backoff_jitter", &reconnect_backoff_jitter, 0.0, 1.0, "random spread of each delay");
   o.AddInt("reconnect_backoff_max_ms", &reconnect_backoff_max_ms, 1, 3600000, "largest reconnect delay");
   o.AddInt("zk_session_timeout_ms", &zk_session_timeout_ms, 1000, 600000, "ZooKeeper session timeout (zk:// targets)");
+  o.AddChoice("load_balancer", &load_balancer, {"round_robin", "weighted_round_robin", "random", "p2c", "consistent_hash"},
+              "load-balancing policy");
+  o.AddInt("max_attempts", &max_attempts, 1, 10, "attempts per call including retries");
+  o.AddString("retry_codes", &retry_codes, "status codes retried (comma separated; DEADLINE_EXCEEDED never is)");
+  o.AddString("idempotent_methods", &idempotent_methods, "/pkg.Svc/Method list safe to retry after they may have run");
+  o.AddInt("retry_backoff_base_ms", &retry_backoff_base_ms, 0, 60000, "retry backoff base");
+  o.AddInt("retry_backoff_max_ms", &retry_backoff_max_ms, 0, 600000, "retry backoff cap");
+  o.AddDouble("retry_budget_ratio", &retry_budget_ratio, 0, 10, "retries allowed per request over 10 s");
+  o.AddDouble("retry_budget_min_per_second", &retry_budget_min_per_second, 0, 100000, "retries always allowed per second");
+  o.AddBool("breaker_enabled", &breaker_enabled, "per-endpoint circuit breakers");
+  o.AddInt("breaker_consecutive_failures", &breaker_consecutive_failures, 1, 100000, "open after this many failures in a row");
+  o.AddDouble("breaker_error_rate", &breaker_error_rate, 0.0, 1.0, "open above this failure share in the window");
+  o.AddInt("breaker_min_requests", &breaker_min_requests, 1, 1000000, "calls in the window before the rate counts");
+  o.AddInt("breaker_window_ms", &breaker_window_ms, 1000, 64000, "error-rate window");
+  o.AddInt("breaker_base_isolation_ms", &breaker_base_isolation_ms, 1, 3600000, "first isolation time (doubles)");
+  o.AddInt("breaker_max_isolation_ms", &breaker_max_isolation_ms, 1, 3600000, "longest isolation time");
+  o.AddInt("breaker_half_open_probes", &breaker_half_open_probes, 1, 100, "health probes that must pass to close");
+  o.AddInt("health_probe_timeout_ms", &health_probe_timeout_ms, 1, 600000, "deadline of one health probe");
+  o.AddInt("max_ejection_percent", &max_ejection_percent, 0, 100, "most endpoints that may be ejected at once");
+  o.AddInt("panic_threshold_percent", &panic_threshold_percent, 0, 100, "below this healthy share, use every endpoint");
+  o.AddBool("enable_connection_pool", &enable_connection_pool, "several multiplexed connections per endpoint");
+  o.AddInt("connection_pool_max_size", &connection_pool_max_size, 1, 1024, "connections per endpoint");
+  o.AddInt("connection_pool_max_idle", &connection_pool_max_idle, 0, 1024, "idle connections kept per endpoint");
+  o.AddInt("connection_idle_timeout_ms", &connection_idle_timeout_ms, 0, 86400000, "close idle connections after (0 = never)");
+  o.AddInt("max_streams_per_connection", &max_streams_per_connection, 1, 1000000, "calls per connection before the pool opens another");
 }
 
-impl::TransportOptions Channel::Impl::transport_options() const {
-  impl::TransportOptions t;
-  t.connect_timeout = std::chrono::milliseconds(options.connect_timeout_ms);
-  t.heartbeat_interval = std::chrono::milliseconds(options.heartbeat_interval_ms);
-  t.heartbeat_miss_limit = options.heartbeat_miss_limit;
-  t.max_body_bytes = options.max_body_bytes;
-  return t;
+Channel::Impl::Impl(const ChannelOptions& o)
+    : options(o),
+      budget(impl::RetryBudgetOptions{o.retry_budget_ratio, o.retry_budget_min_per_second, std::chrono::seconds(10)}) {}
+
+Status Channel::Impl::Configure() {
+  lb = lb_registry.Find(options.load_balancer);
+  if (!lb) return Status(StatusCode::kInvalidArgument, "bad value for 'load_balancer': unknown policy '" + options.load_balancer + "'");
+  for (std::string_view rest = options.retry_codes; !rest.empty();) {
+    const auto one = rest.substr(0, rest.find(','));
+    rest.remove_prefix(std::min(rest.size(), one.size() + 1));
+    StatusCode c;
+    if (!ParseStatusCode(one, &c)) return Status(StatusCode::kInvalidArgument, "bad value for 'retry_codes': '" + std::string(one) + "'");
+    if (c != StatusCode::kDeadlineExceeded) retry_codes.push_back(c);
+  }
+  for (std::string_view rest = options.idempotent_methods; !rest.empty();) {
+    const auto one = rest.substr(0, rest.find(','));
+    rest.remove_prefix(std::min(rest.size(), one.size() + 1));
+    idempotent_methods.emplace_back(one);
+  }
+  return Status::Ok();
 }
 
-impl::BackoffOptions Channel::Impl::backoff_options() const {
-  impl::BackoffOptions b;
-  b.initial = std::chrono::milliseconds(options.reconnect_backoff_initial_ms);
-  b.multiplier = options.reconnect_backoff_multiplier;
-  b.jitter = options.reconnect_backoff_jitter;
-  b.max = std::chrono::milliseconds(options.reconnect_backoff_max_ms);
-  return b;
+impl::Subchannel::Options Channel::Impl::subchannel_options() const {
+  using std::chrono::milliseconds;
+  impl::Subchannel::Options so;
+  so.transport.connect_timeout = milliseconds(options.connect_timeout_ms);
+  so.transport.heartbeat_interval = milliseconds(options.heartbeat_interval_ms);
+  so.transport.heartbeat_miss_limit = options.heartbeat_miss_limit;
+  so.transport.max_body_bytes = options.max_body_bytes;
+  so.backoff.initial = milliseconds(options.reconnect_backoff_initial_ms);
+  so.backoff.multiplier = options.reconnect_backoff_multiplier;
+  so.backoff.jitter = options.reconnect_backoff_jitter;
+  so.backoff.max = milliseconds(options.reconnect_backoff_max_ms);
+  so.pool.enabled = options.enable_connection_pool;
+  so.pool.max_size = options.connection_pool_max_size;
+  so.pool.max_idle = options.connection_pool_max_idle;
+  so.pool.idle_timeout = milliseconds(options.connection_idle_timeout_ms);
+  so.pool.max_streams_per_connection = options.max_streams_per_connection;
+  so.breaker.enabled = options.breaker_enabled;
+  so.breaker.consecutive_failures = options.breaker_consecutive_failures;
+  so.breaker.error_rate = options.breaker_error_rate;
+  so.breaker.min_requests = options.breaker_min_requests;
+  so.breaker.window = milliseconds(options.breaker_window_ms);
+  so.breaker.base_isolation = milliseconds(options.breaker_base_isolation_ms);
+  so.breaker.max_isolation = milliseconds(options.breaker_max_isolation_ms);
+  so.breaker.half_open_probes = options.breaker_half_open_probes;
+  so.probe.timeout = milliseconds(options.health_probe_timeout_ms);
+  return so;
 }
 
 void Channel::Impl::UpdateEndpoints(Route& route, const std::vector<registry::ProviderInfo>& providers) {
@@ -60,11 +118,14 @@ void Channel::Impl::UpdateEndpoints(Route& route, const std::vector<registry::Pr
         }
       }
       if (!keep) {
+        route.ejection->max_share = options.max_ejection_percent / 100.0;
         keep = std::make_shared<impl::Subchannel>(runtime->io().Next().get_executor(), p.endpoint,
-                                                  transport_options(), backoff_options());
+                                                  subchannel_options(), route.ejection, observer);
       }
+      keep->set_weight(p.weight);
       next->subchannels.push_back(std::move(keep));
     }
+    next->picker = lb->Build(next->subchannels);
     route.endpoints.store(next);
     route.resolved.store(true);
     waiting.swap(route.waiting);
@@ -145,11 +206,30 @@ Route* Channel::Impl::RouteFor(const google::protobuf::MethodDescriptor* method)
   return RouteForService(method->service()->full_name()).get();
 }
 
-std::shared_ptr<impl::Subchannel> Channel::Impl::Pick(Route& route, impl::CallData*) {
+std::shared_ptr<impl::Subchannel> Channel::Impl::Pick(Route& route, impl::CallData* call) {
   auto set = route.endpoints.load(std::memory_order_acquire);
   if (!set || set->subchannels.empty()) return nullptr;
-  const auto n = set->subchannels.size();
-  return set->subchannels[route.rr.fetch_add(1, std::memory_order_relaxed) % n];
+  const size_t n = set->subchannels.size();
+  size_t healthy = 0;
+  for (const auto& s : set->subchannels) healthy += s->healthy();
+  impl::Selectable ok;
+  ok.exclude = call->tried;
+  ok.n_exclude = call->n_tried;
+  // Panic: too few healthy endpoints left, so spread over all of them (Envoy's panic threshold).
+  ok.ignore_health = healthy * 100 < static_cast<size_t>(options.panic_threshold_percent) * n;
+  if (ok.ignore_health) panic_picks.fetch_add(1, std::memory_order_relaxed);
+  impl::PickContext ctx{call->request_key, call->has_request_key};
+  int at = set->picker->Pick(ctx, ok);
+  if (at < 0 && ok.n_exclude > 0) {  // every healthy endpoint was tried: allow a repeat
+    ok.n_exclude = 0;
+    at = set->picker->Pick(ctx, ok);
+  }
+  if (at < 0) {
+    ok.ignore_health = true;
+    panic_picks.fetch_add(1, std::memory_order_relaxed);
+    at = set->picker->Pick(ctx, ok);
+  }
+  return at < 0 ? nullptr : set->subchannels[static_cast<size_t>(at)];
 }
 
 void Channel::Impl::StartAttempt(impl::CallData* call) {
@@ -166,15 +246,57 @@ void Channel::Impl::StartAttempt(impl::CallData* call) {
   }
   ++call->attempts;
   call->remote = sub->address();
+  call->attempt_start = impl::CallData::Clock::now();
+  if (call->n_tried < static_cast<int>(std::size(call->tried))) call->tried[call->n_tried++] = sub.get();
   sub->CallStarted();
   call->sink = this;
   call->subchannel = sub;
   sub->StartCall(call);
 }
 
-void Channel::Impl::OnAttemptDone(impl::CallData* call, Status status, bool) {
-  if (auto sub = std::move(call->subchannel)) sub->CallEnded();
-  call->Finish(std::move(status));
+bool Channel::Impl::ShouldRetry(impl::CallData* call, const Status& status, bool not_executed,
+                                impl::CallData::Clock::time_point now, std::chrono::milliseconds* backoff) {
+  if (status.ok() || call->attempts >= options.max_attempts || shut_down.load()) return false;
+  if (std::find(retry_codes.begin(), retry_codes.end(), status.code()) == retry_codes.end()) return false;
+  {
+    std::lock_guard lock(call->mu);
+    if (call->canceled) return false;
+  }
+  // Only when the request provably did not run, or the method may safely run twice.
+  bool idempotent = call->idempotent;
+  if (!idempotent && !not_executed && !idempotent_methods.empty()) {
+    const std::string name = "/" + call->method->service()->full_name() + "/" + call->method->name();
+    idempotent = std::find(idempotent_methods.begin(), idempotent_methods.end(), name) != idempotent_methods.end();
+  }
+  if (!not_executed && !idempotent) return false;
+  // Overload is an endpoint's state: RESOURCE_EXHAUSTED is retried only on another endpoint.
+  if (status.code() == StatusCode::kResourceExhausted) {
+    auto set = RouteFor(call->method)->endpoints.load();
+    if (!set || set->subchannels.size() <= static_cast<size_t>(call->n_tried)) return false;
+  }
+  static thread_local std::minstd_rand rng(std::random_device{}());
+  const int64_t cap = std::min<int64_t>(options.retry_backoff_max_ms,
+                                        int64_t{options.retry_backoff_base_ms} << std::min(call->attempts - 1, 20));
+  *backoff = std::chrono::milliseconds(cap > 0 ? static_cast<int64_t>(rng() % static_cast<uint64_t>(cap + 1)) : 0);
+  if (call->deadline != impl::CallData::Clock::time_point::max() && now + *backoff >= call->deadline) return false;
+  return budget.TryRetry(now);
+}
+
+void Channel::Impl::OnAttemptDone(impl::CallData* call, Status status, bool not_executed) {
+  const auto now = impl::CallData::Clock::now();
+  if (auto sub = std::move(call->subchannel)) sub->CallEnded(status, now - call->attempt_start);
+  std::chrono::milliseconds backoff{0};
+  if (!ShouldRetry(call, status, not_executed, now, &backoff)) {
+    call->Finish(std::move(status));
+    return;
+  }
+  retries.fetch_add(1, std::memory_order_relaxed);
+  if (backoff.count() == 0) {
+    StartAttempt(call);
+    return;
+  }
+  auto timer = std::make_shared<asio::steady_timer>(runtime->io().Next(), backoff);
+  timer->async_wait([self = shared_from_this(), timer, call](const boost::system::error_code&) { self->StartAttempt(call); });
 }
 
 std::vector<std::shared_ptr<Route>> Channel::Impl::AllRoutes() {
@@ -203,8 +325,8 @@ bool ParseZkTarget(std::string_view t, std::string* hosts, std::string* root) {
 
 StatusOr<std::shared_ptr<Channel>> Channel::Create(const std::string& target, ChannelOptions options,
                                                    std::shared_ptr<ClientRuntime> runtime) {
-  auto impl = std::make_shared<Impl>();
-  impl->options = options;
+  auto impl = std::make_shared<Impl>(options);
+  if (Status s = impl->Configure(); !s.ok()) return s;
   impl->runtime = runtime ? std::move(runtime) : ClientRuntime::Create(1);
   impl->target = target;
   std::string_view t = target;
@@ -247,6 +369,8 @@ void Channel::CallMethod(const google::protobuf::MethodDescriptor* method, googl
   call.response = response;
   call.done = done;
   call.start = impl::CallData::Clock::now();
+  impl_->calls.fetch_add(1, std::memory_order_relaxed);
+  impl_->budget.OnRequest(call.start);
   if (!call.deadline_set) {
     const auto timeout = call.timeout_set ? call.timeout : std::chrono::milliseconds(impl_->options.timeout_ms);
     call.deadline = timeout.count() > 0 ? call.start + timeout : impl::CallData::Clock::time_point::max();
@@ -279,14 +403,36 @@ std::vector<EndpointInfo> Channel::Endpoints() const {
     auto set = route->endpoints.load();
     if (!set) continue;
     for (const auto& s : set->subchannels) {
-      out.push_back({route->service, s->address(), impl::Subchannel::StateName(s->state()), s->inflight(),
-                     s->connects(), s->connect_failures()});
+      EndpointInfo e;
+      e.service = route->service;
+      e.address = s->address();
+      e.state = impl::Subchannel::StateName(s->state());
+      e.inflight = s->inflight();
+      e.connects = s->connects();
+      e.connect_failures = s->connect_failures();
+      e.breaker = impl::CircuitBreaker::StateName(s->breaker_state());
+      e.weight = s->weight();
+      e.latency_ewma_us = s->ewma().value_us();
+      e.connections_active = s->connections_active();
+      e.connections_idle = s->connections_idle();
+      e.reuses = s->reuses();
+      out.push_back(std::move(e));
     }
   }
   return out;
 }
 
 const std::string& Channel::target() const { return impl_->target; }
+
+ChannelStats Channel::stats() const {
+  ChannelStats s;
+  s.calls = impl_->calls.load();
+  s.retries = impl_->retries.load();
+  s.retry_budget_exhausted = impl_->budget.exhausted();
+  s.panic_picks = impl_->panic_picks.load();
+  for (const auto& r : impl_->AllRoutes()) s.ejections_refused += r->ejection->refused.load();
+  return s;
+}
 
 void Channel::Shutdown() {
   if (impl_->shut_down.exchange(true)) return;

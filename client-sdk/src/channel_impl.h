@@ -12,6 +12,8 @@
 #include <vector>
 
 #include "call_data.h"
+#include "lb/load_balancer.h"
+#include "resilience/retry_budget.h"
 #include "krpc/channel.h"
 #include "krpc/client_runtime.h"
 #include "krpc/registry_layout.h"
@@ -23,6 +25,7 @@ namespace krpc {
 // The endpoints a route spreads calls over, at one moment.
 struct EndpointSet {
   std::vector<std::shared_ptr<impl::Subchannel>> subchannels;
+  std::unique_ptr<impl::Picker> picker;
 };
 
 struct Route {
@@ -34,6 +37,7 @@ struct Route {
   std::vector<std::pair<impl::CallData*, uint64_t>> waiting;
   uint64_t next_wait = 1;
   uint64_t subscription = 0;
+  std::shared_ptr<impl::EjectionGuard> ejection = std::make_shared<impl::EjectionGuard>();
 };
 
 struct Channel::Impl final : impl::AttemptSink, std::enable_shared_from_this<Channel::Impl> {
@@ -41,6 +45,18 @@ struct Channel::Impl final : impl::AttemptSink, std::enable_shared_from_this<Cha
   std::shared_ptr<ClientRuntime> runtime;
   std::string target;
   std::atomic<bool> shut_down{false};
+  const impl::LoadBalancerPolicy* lb = nullptr;
+  impl::LoadBalancerRegistry lb_registry = impl::LoadBalancerRegistry::WithBuiltins();
+  impl::RetryBudget budget;
+  std::vector<StatusCode> retry_codes;
+  std::vector<std::string> idempotent_methods;
+  std::shared_ptr<impl::SubchannelObserver> observer;
+  std::atomic<uint64_t> calls{0};
+  std::atomic<uint64_t> retries{0};
+  std::atomic<uint64_t> panic_picks{0};
+
+  explicit Impl(const ChannelOptions& o);
+  Status Configure();
 
   std::shared_ptr<Route> static_route;                 // static targets
   std::shared_ptr<impl::ZkDiscovery> discovery;        // zk:// targets
@@ -57,8 +73,9 @@ struct Channel::Impl final : impl::AttemptSink, std::enable_shared_from_this<Cha
   void StartAttempt(impl::CallData* call);
   void OnAttemptDone(impl::CallData* call, Status status, bool not_executed) override;
   std::vector<std::shared_ptr<Route>> AllRoutes();
-  impl::TransportOptions transport_options() const;
-  impl::BackoffOptions backoff_options() const;
+  bool ShouldRetry(impl::CallData* call, const Status& status, bool not_executed,
+                   impl::CallData::Clock::time_point now, std::chrono::milliseconds* backoff);
+  impl::Subchannel::Options subchannel_options() const;
 };
 
 }  // namespace krpc

@@ -19,6 +19,7 @@ void CallData::ResetCall() {
   remote.clear();
   subchannel.reset();
   attempts = 0;
+  n_tried = 0;
   std::lock_guard lock(mu);
   finished = false;
   canceled = false;

@@ -3,10 +3,58 @@
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
 
+#include "krpc/health.pb.h"
 #include "krpc/log.h"
 
 namespace krpc::impl {
 namespace asio = boost::asio;
+
+bool EjectionGuard::TryEject() {
+  const int limit = static_cast<int>(max_share * endpoints.load());
+  int cur = ejected.load();
+  while (cur < limit) {
+    if (ejected.compare_exchange_weak(cur, cur + 1)) return true;
+  }
+  refused.fetch_add(1);
+  return false;
+}
+
+// Half-open probing: `half_open_probes` health checks in a row on this endpoint, each with
+// its own short deadline. The first failure ends the run.
+class Subchannel::Probe final : public AttemptSink {
+ public:
+  explicit Probe(Subchannel* owner) : owner_(owner) {}
+  void Start(int count) {
+    remaining_ = count;
+    Next();
+  }
+  void OnAttemptDone(CallData* call, Status status, bool) override {
+    const bool ok = status.ok() && response_.status() == health::v1::HealthCheckResponse::SERVING;
+    if (ok && --remaining_ > 0) {
+      Next();
+      return;
+    }
+    owner_->OnProbeDone(ok);
+  }
+
+ private:
+  void Next() {
+    call_.ResetCall();
+    response_.Clear();
+    call_.method = health::v1::Health::descriptor()->FindMethodByName("Check");
+    call_.request = &request_;
+    call_.response = &response_;
+    call_.sink = this;
+    call_.start = CallData::Clock::now();
+    call_.deadline = call_.start + owner_->options_.probe.timeout;
+    owner_->StartOnLoop(&call_);
+  }
+  Subchannel* owner_;
+  CallData call_;
+  health::v1::HealthCheckRequest request_;
+  health::v1::HealthCheckResponse response_;
+  int remaining_ = 0;
+};
 
 const char* Subchannel::StateName(State s) {
   switch (s) {
@@ -19,17 +67,35 @@ const char* Subchannel::StateName(State s) {
   return "unknown";
 }
 
-Subchannel::Subchannel(asio::io_context::executor_type executor, Endpoint endpoint, TransportOptions transport_options,
-                       BackoffOptions backoff)
+Subchannel::Subchannel(asio::io_context::executor_type executor, Endpoint endpoint, Options options,
+                       std::shared_ptr<EjectionGuard> ejection, std::shared_ptr<SubchannelObserver> observer)
     : executor_(std::move(executor)),
       endpoint_(std::move(endpoint)),
       address_(endpoint_.ToString()),
-      transport_options_(transport_options),
-      backoff_(backoff),
-      next_backoff_(backoff.initial),
-      rng_(std::random_device{}()) {}
+      options_(std::move(options)),
+      ejection_(std::move(ejection)),
+      observer_(std::move(observer)),
+      next_backoff_(options_.backoff.initial),
+      rng_(std::random_device{}()),
+      breaker_(options_.breaker),
+      probe_(std::make_unique<Probe>(this)),
+      probe_timer_(executor_),
+      reaper_timer_(executor_) {
+  if (ejection_) ejection_->endpoints.fetch_add(1);
+}
 
-Subchannel::~Subchannel() = default;
+Subchannel::~Subchannel() {
+  if (ejection_) {
+    ejection_->endpoints.fetch_sub(1);
+    if (ejected_) ejection_->Release();
+  }
+}
+
+bool Subchannel::healthy() const {
+  if (breaker_.state() != CircuitBreaker::State::kClosed) return false;
+  const int64_t until = backoff_until_.load(std::memory_order_relaxed);
+  return until == 0 || Clock::now().time_since_epoch().count() >= until;
+}
 
 void Subchannel::StartCall(CallData* call) {
   if (executor_.running_in_this_thread()) {
@@ -39,77 +105,205 @@ void Subchannel::StartCall(CallData* call) {
   asio::post(executor_, [self = shared_from_this(), call] { self->StartOnLoop(call); });
 }
 
+Transport* Subchannel::ChooseTransport() {
+  Transport* best = nullptr;
+  for (const auto& t : transports_) {
+    if (t->accepting() && (!best || t->inflight() < best->inflight())) best = t.get();
+  }
+  const int max_size = options_.pool.enabled ? options_.pool.max_size : 1;
+  const bool full = best && static_cast<int>(best->inflight()) >= options_.pool.max_streams_per_connection;
+  if (best && (!full || static_cast<int>(transports_.size()) >= max_size)) {
+    if (best->state() == Transport::State::kReady) reuses_.fetch_add(1, std::memory_order_relaxed);
+    return best;
+  }
+  if (static_cast<int>(transports_.size()) >= max_size) return best;
+  auto t = std::make_shared<Transport>(executor_, endpoint_, options_.transport, weak_from_this());
+  transports_.push_back(t);
+  if (state() != State::kReady) SetState(State::kConnecting);
+  t->Connect();
+  UpdateCounts();
+  ArmReaper();
+  return t.get();
+}
+
 void Subchannel::StartOnLoop(CallData* call) {
   if (state() == State::kShutdown) {
     call->sink->OnAttemptDone(call, Status(StatusCode::kUnavailable, "channel is shut down"), true);
     return;
   }
-  if (!transport_ || !transport_->accepting()) {
-    const auto now = Clock::now();
-    if (state() == State::kBackoff && now < retry_at_) {
-      const auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(retry_at_ - now);
-      call->sink->OnAttemptDone(
-          call,
-          Status(StatusCode::kUnavailable,
-                 last_error_.message() + " (next connect attempt in " + std::to_string(wait.count()) + " ms)"),
-          true);
-      return;
-    }
-    transport_ = std::make_shared<Transport>(executor_, endpoint_, transport_options_, weak_from_this());
-    SetState(State::kConnecting);
-    transport_->Connect();
+  const int64_t until = backoff_until_.load(std::memory_order_relaxed);
+  const bool none_accepting = std::none_of(transports_.begin(), transports_.end(), [](auto& t) { return t->accepting(); });
+  if (none_accepting && until != 0 && Clock::now().time_since_epoch().count() < until) {
+    const auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::duration(until) - Clock::now().time_since_epoch());
+    call->sink->OnAttemptDone(
+        call,
+        Status(StatusCode::kUnavailable,
+               last_error_.message() + " (next connect attempt in " + std::to_string(wait.count()) + " ms)"),
+        true);
+    return;
   }
-  transport_->StartCall(call);
+  Transport* t = ChooseTransport();
+  t->StartCall(call);
+  UpdateCounts();
 }
 
-void Subchannel::OnTransportReady(Transport* t) {
-  if (t != transport_.get()) return;
-  SetState(State::kReady);
-  next_backoff_ = backoff_.initial;
+void Subchannel::UpdateCounts() {
+  int active = 0, idle = 0;
+  bool ready = false, connecting = false;
+  for (const auto& t : transports_) {
+    if (t->state() == Transport::State::kReady) ready = true;
+    if (t->state() == Transport::State::kConnecting) connecting = true;
+    (t->inflight() > 0 ? active : idle)++;
+  }
+  active_.store(active, std::memory_order_relaxed);
+  idle_.store(idle, std::memory_order_relaxed);
+  if (state() == State::kShutdown) return;
+  if (ready) SetState(State::kReady);
+  else if (connecting) SetState(State::kConnecting);
+  else if (state() != State::kBackoff) SetState(State::kIdle);
+}
+
+void Subchannel::Forget(Transport* t) {
+  std::erase_if(transports_, [t](const auto& p) { return p.get() == t; });
+  std::erase_if(idle_seen_, [t](const auto& p) { return p.get() == t; });
+}
+
+void Subchannel::OnTransportReady(Transport*) {
+  next_backoff_ = options_.backoff.initial;
+  backoff_until_.store(0, std::memory_order_relaxed);
   connects_.fetch_add(1, std::memory_order_relaxed);
+  SetState(State::kReady);
+  UpdateCounts();
 }
 
 void Subchannel::OnTransportDraining(Transport* t) {
-  if (t != transport_.get()) return;
-  transport_.reset();  // the transport finishes its calls on its own; new calls get a new one
-  SetState(State::kIdle);
+  // The transport finishes its calls on its own; new calls get another connection.
+  auto keep = std::find_if(transports_.begin(), transports_.end(), [t](auto& p) { return p.get() == t; });
+  if (keep != transports_.end()) {
+    auto hold = *keep;  // alive until its callbacks are done
+    Forget(t);
+  }
+  UpdateCounts();
 }
 
 void Subchannel::OnTransportClosed(Transport* t, const Status& why, bool was_ready) {
-  if (t != transport_.get()) return;
-  transport_.reset();
+  Forget(t);
   if (state() == State::kShutdown) return;
   if (was_ready || why.ok()) {
     // A working connection broke: reconnect at once on the next call, as gRPC does from IDLE.
-    SetState(State::kIdle);
+    UpdateCounts();
     return;
   }
   connect_failures_.fetch_add(1, std::memory_order_relaxed);
-  std::uniform_real_distribution<double> jitter(1.0 - backoff_.jitter, 1.0 + backoff_.jitter);
-  const auto wait = std::chrono::milliseconds(static_cast<int64_t>(next_backoff_.count() * jitter(rng_)));
-  retry_at_ = Clock::now() + wait;
+  std::uniform_real_distribution<double> jitter(1.0 - options_.backoff.jitter, 1.0 + options_.backoff.jitter);
+  const auto wait = std::chrono::milliseconds(static_cast<int64_t>(static_cast<double>(next_backoff_.count()) * jitter(rng_)));
+  backoff_until_.store((Clock::now() + wait).time_since_epoch().count(), std::memory_order_relaxed);
   last_error_ = why;
-  next_backoff_ = std::min(backoff_.max, std::chrono::milliseconds(static_cast<int64_t>(
-                                             next_backoff_.count() * backoff_.multiplier)));
+  next_backoff_ = std::min(options_.backoff.max, std::chrono::milliseconds(static_cast<int64_t>(
+                                                     static_cast<double>(next_backoff_.count()) * options_.backoff.multiplier)));
   SetState(State::kBackoff);
+  UpdateCounts();
   log::Get("client")->warn("{}: {}; next connect attempt in {} ms", address_, why.message(), wait.count());
+}
+
+void Subchannel::CallEnded(const Status& status, Clock::duration latency) {
+  inflight_.fetch_sub(1, std::memory_order_relaxed);
+  const auto now = Clock::now();
+  const bool failure = IsEndpointFailure(status.code());
+  double us = static_cast<double>(std::chrono::duration_cast<std::chrono::microseconds>(latency).count());
+  // A fast failure must not look attractive to latency-based balancing.
+  if (failure) us = std::max({us, ewma_.value_us() * 2, 10000.0});
+  ewma_.Observe(us, now);
+  if (breaker_.OnResult(failure, now)) TripBreaker();
+}
+
+void Subchannel::TripBreaker() {
+  if (!ejected_ && ejection_ && !ejection_->TryEject()) {
+    breaker_.Reset();  // the ejection cap holds: keep it in rotation
+    log::Get("client")->warn("{}: breaker would open, but the ejection cap ({}% of endpoints) is reached", address_,
+                             static_cast<int>(ejection_->max_share * 100));
+    return;
+  }
+  ejected_ = true;
+  const auto from = breaker_.state();
+  const auto until = breaker_.Open(Clock::now());
+  log::Get("client")->warn("{}: breaker open for {} ms ({} -> open)", address_,
+                           std::chrono::duration_cast<std::chrono::milliseconds>(until - Clock::now()).count(),
+                           CircuitBreaker::StateName(from));
+  if (observer_) observer_->OnBreakerTransition(address_, from, CircuitBreaker::State::kOpen);
+  ArmProbe(until);
+}
+
+void Subchannel::ArmProbe(Clock::time_point when) {
+  probe_timer_.expires_at(when);
+  probe_timer_.async_wait([weak = weak_from_this()](const boost::system::error_code& ec) {
+    auto self = weak.lock();
+    if (ec || !self || self->state() == State::kShutdown) return;
+    self->breaker_.EnterHalfOpen();
+    log::Get("client")->info("{}: breaker half-open, probing with {} health checks", self->address_,
+                             self->options_.breaker.half_open_probes);
+    if (self->observer_) self->observer_->OnBreakerTransition(self->address_, CircuitBreaker::State::kOpen, CircuitBreaker::State::kHalfOpen);
+    self->probe_->Start(self->options_.breaker.half_open_probes);
+  });
+}
+
+void Subchannel::OnProbeDone(bool ok) {
+  const auto state = breaker_.OnProbeResult(ok, Clock::now());
+  if (observer_) observer_->OnBreakerTransition(address_, CircuitBreaker::State::kHalfOpen, state);
+  if (state == CircuitBreaker::State::kClosed) {
+    if (ejected_ && ejection_) ejection_->Release();
+    ejected_ = false;
+    log::Get("client")->info("{}: breaker closed (probes passed), back in rotation", address_);
+  } else {
+    log::Get("client")->warn("{}: probe failed, breaker re-opened for {} ms", address_,
+                             std::chrono::duration_cast<std::chrono::milliseconds>(breaker_.open_until() - Clock::now()).count());
+    ArmProbe(breaker_.open_until());
+  }
+}
+
+void Subchannel::ArmReaper() {
+  if (reaper_armed_ || options_.pool.idle_timeout.count() <= 0) return;
+  reaper_armed_ = true;
+  reaper_timer_.expires_after(options_.pool.idle_timeout / 2);
+  reaper_timer_.async_wait([weak = weak_from_this()](const boost::system::error_code& ec) {
+    auto self = weak.lock();
+    if (ec || !self) return;
+    self->reaper_armed_ = false;
+    self->Reap();
+  });
+}
+
+void Subchannel::Reap() {
+  // Idle at two ticks in a row (>= idle_timeout/2 apart) and beyond max_idle: close it.
+  std::vector<std::shared_ptr<Transport>> idle_now;
+  for (const auto& t : transports_) {
+    if (t->state() == Transport::State::kReady && t->inflight() == 0) idle_now.push_back(t);
+  }
+  int keep = options_.pool.max_idle;
+  for (const auto& t : idle_now) {
+    const bool was_idle = std::find(idle_seen_.begin(), idle_seen_.end(), t) != idle_seen_.end();
+    if (was_idle && keep-- <= 0) t->Close(Status::Ok());
+  }
+  idle_seen_ = std::move(idle_now);
+  UpdateCounts();
+  if (!transports_.empty()) ArmReaper();
 }
 
 void Subchannel::ResetBackoff() {
   asio::dispatch(executor_, [self = shared_from_this()] {
-    self->next_backoff_ = self->backoff_.initial;
-    if (self->state() == State::kBackoff) {
-      self->retry_at_ = Clock::now();
-    }
+    self->next_backoff_ = self->options_.backoff.initial;
+    self->backoff_until_.store(0, std::memory_order_relaxed);
+    if (self->state() == State::kBackoff) self->SetState(State::kIdle);
   });
 }
 
 void Subchannel::Shutdown() {
   asio::dispatch(executor_, [self = shared_from_this()] {
     self->SetState(State::kShutdown);
-    if (auto t = std::move(self->transport_)) {
-      t->Close(Status(StatusCode::kUnavailable, "channel is shut down"));
-    }
+    self->probe_timer_.cancel();
+    self->reaper_timer_.cancel();
+    auto transports = std::move(self->transports_);
+    for (auto& t : transports) t->Close(Status(StatusCode::kUnavailable, "channel is shut down"));
   });
 }
 

@@ -1,15 +1,21 @@
-// Subchannel: everything the client knows about one endpoint. Owns the current transport,
-// creates a new one on demand, and applies reconnect backoff (initial * multiplier^n with
-// jitter, reset once connected or when discovery changes). Lives on one I/O thread; StartCall
-// may be called from any thread.
+// Subchannel: everything the client knows about one endpoint: a pool of multiplexed
+// transports (reconnect backoff initial * multiplier^n with jitter, reset once connected or
+// when discovery changes; idle connections closed), the circuit breaker with its half-open
+// health probes, and the latency EWMA and in-flight count the load balancer reads.
+// Lives on one I/O thread; StartCall may be called from any thread; the read accessors are
+// atomics and safe anywhere.
 #pragma once
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
 
 #include <atomic>
 #include <memory>
 #include <random>
+#include <vector>
 
+#include "resilience/circuit_breaker.h"
+#include "resilience/latency_ewma.h"
 #include "transport.h"
 
 namespace krpc::impl {
@@ -21,54 +27,122 @@ struct BackoffOptions {
   std::chrono::milliseconds max{30000};
 };
 
+struct PoolOptions {
+  bool enabled = true;                       // enable_connection_pool
+  int max_size = 4;                          // connections per endpoint when enabled
+  int max_streams_per_connection = 256;      // open another connection beyond this many calls
+  int max_idle = 2;                          // connection_pool_max_idle
+  std::chrono::milliseconds idle_timeout{60000};
+};
+
+struct ProbeOptions {
+  std::chrono::milliseconds timeout{500};
+};
+
+// Shared by the endpoints of one route: caps how many may be ejected at once.
+struct EjectionGuard {
+  double max_share = 0.5;
+  std::atomic<int> ejected{0};
+  std::atomic<int> endpoints{0};
+  std::atomic<uint64_t> refused{0};  // ejections the cap prevented
+  bool TryEject();
+  void Release() { ejected.fetch_sub(1); }
+};
+
+// Told about breaker transitions (for logs and metrics). Called on the subchannel's thread.
+class SubchannelObserver {
+ public:
+  virtual ~SubchannelObserver() = default;
+  virtual void OnBreakerTransition(const std::string& address, CircuitBreaker::State from, CircuitBreaker::State to) = 0;
+};
+
 class Subchannel : public TransportListener, public std::enable_shared_from_this<Subchannel> {
  public:
   using Clock = std::chrono::steady_clock;
   enum class State : int { kIdle, kConnecting, kReady, kBackoff, kShutdown };
 
-  Subchannel(boost::asio::io_context::executor_type executor, Endpoint endpoint, TransportOptions transport_options,
-             BackoffOptions backoff);
+  struct Options {
+    TransportOptions transport;
+    BackoffOptions backoff;
+    PoolOptions pool;
+    BreakerOptions breaker;
+    ProbeOptions probe;
+  };
+
+  Subchannel(boost::asio::io_context::executor_type executor, Endpoint endpoint, Options options,
+             std::shared_ptr<EjectionGuard> ejection, std::shared_ptr<SubchannelObserver> observer);
   ~Subchannel() override;
 
   // Any thread.
   void StartCall(CallData* call);
   void Shutdown();
   void ResetBackoff();
+  void set_weight(int w) { weight_.store(w, std::memory_order_relaxed); }
   const Endpoint& endpoint() const { return endpoint_; }
   const std::string& address() const { return address_; }
   State state() const { return state_.load(std::memory_order_relaxed); }
+  static const char* StateName(State s);
+  // Usable for new calls: breaker closed and not waiting out a reconnect backoff.
+  bool healthy() const;
+  int weight() const { return weight_.load(std::memory_order_relaxed); }
   uint64_t inflight() const { return inflight_.load(std::memory_order_relaxed); }
+  const LatencyEwma& ewma() const { return ewma_; }
+  CircuitBreaker::State breaker_state() const { return breaker_.state(); }
   uint64_t connects() const { return connects_.load(std::memory_order_relaxed); }
   uint64_t connect_failures() const { return connect_failures_.load(std::memory_order_relaxed); }
-  static const char* StateName(State s);
+  uint64_t reuses() const { return reuses_.load(std::memory_order_relaxed); }
+  int connections_active() const { return active_.load(std::memory_order_relaxed); }
+  int connections_idle() const { return idle_.load(std::memory_order_relaxed); }
+
+  // The channel reports each attempt here (subchannel's thread).
+  void CallStarted() { inflight_.fetch_add(1, std::memory_order_relaxed); }
+  void CallEnded(const Status& status, Clock::duration latency);
 
   // TransportListener (owning thread).
   void OnTransportReady(Transport* t) override;
   void OnTransportDraining(Transport* t) override;
   void OnTransportClosed(Transport* t, const Status& why, bool was_ready) override;
 
-  // Counts calls while they run here (the channel's sink reports completion).
-  void CallStarted() { inflight_.fetch_add(1, std::memory_order_relaxed); }
-  void CallEnded() { inflight_.fetch_sub(1, std::memory_order_relaxed); }
-
  private:
+  class Probe;
   void StartOnLoop(CallData* call);
+  Transport* ChooseTransport();
+  void Forget(Transport* t);
+  void UpdateCounts();
   void SetState(State s) { state_.store(s, std::memory_order_relaxed); }
+  void TripBreaker();
+  void ArmProbe(Clock::time_point when);
+  void OnProbeDone(bool ok);
+  void ArmReaper();
+  void Reap();
 
   boost::asio::io_context::executor_type executor_;
   const Endpoint endpoint_;
   const std::string address_;
-  const TransportOptions transport_options_;
-  const BackoffOptions backoff_;
-  std::shared_ptr<Transport> transport_;
+  const Options options_;
+  std::shared_ptr<EjectionGuard> ejection_;
+  std::shared_ptr<SubchannelObserver> observer_;
+  std::vector<std::shared_ptr<Transport>> transports_;
+  std::vector<std::shared_ptr<Transport>> idle_seen_;  // idle at the last reaper tick
   std::chrono::milliseconds next_backoff_;
-  Clock::time_point retry_at_;
   Status last_error_;
   std::minstd_rand rng_;
+  CircuitBreaker breaker_;
+  bool ejected_ = false;
+  LatencyEwma ewma_;
+  std::unique_ptr<Probe> probe_;
+  boost::asio::steady_timer probe_timer_;
+  boost::asio::steady_timer reaper_timer_;
+  bool reaper_armed_ = false;
   std::atomic<State> state_{State::kIdle};
+  std::atomic<int64_t> backoff_until_{0};  // steady_clock ticks
+  std::atomic<int> weight_{100};
   std::atomic<uint64_t> inflight_{0};
   std::atomic<uint64_t> connects_{0};
   std::atomic<uint64_t> connect_failures_{0};
+  std::atomic<uint64_t> reuses_{0};
+  std::atomic<int> active_{0};
+  std::atomic<int> idle_{0};
 };
 
 }  // namespace krpc::impl

@@ -72,6 +72,7 @@ class RegistryTest : public ::testing::Test {
   std::shared_ptr<Channel> ZkChannel() {
     ChannelOptions o;
     o.reconnect_backoff_initial_ms = 50;
+    o.load_balancer = "round_robin";
     auto ch = Channel::Create("zk://" + zk_.hosts() + "/krpc", o, runtime_);
     EXPECT_TRUE(ch.ok()) << ch.status();
     // Routes are created on first use; start resolving the Echo service now.
@@ -201,7 +202,8 @@ TEST_F(RegistryTest, expired_session_makes_the_node_recreate_its_znodes) {
   auto node = StartNode();
   ASSERT_TRUE(Eventually([&] { return node->publisher()->registered(); }));
   const int64_t first = node->zk()->session_id();
-  ASSERT_TRUE(ZkServer::ExpireSession(zk_.hosts(), first, node->zk()->session_password()));
+  ASSERT_TRUE(ZkServer::ExpireUntilReplaced(zk_.hosts(), [&] { return node->zk()->session_id(); },
+                                            node->zk()->session_password()));
   ASSERT_TRUE(Eventually([&] { return node->publisher()->registrations() == 2 && node->publisher()->registered(); }));
   int64_t owner = 0;
   std::string data;
@@ -287,9 +289,11 @@ TEST_F(RegistryTest, static_target_spreads_calls_without_zookeeper) {
   zk_.Stop();
   auto a = StartNode(false);
   auto b = StartNode(false);
+  ChannelOptions rr;
+  rr.load_balancer = "round_robin";
   auto ch = Channel::Create("static://127.0.0.1:" + std::to_string(a->server().port()) + ",127.0.0.1:" +
                                 std::to_string(b->server().port()),
-                            {}, runtime_)
+                            rr, runtime_)
                 .value();
   int failures = 0;
   auto by = Spread(ch.get(), 100, &failures);

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <sys/types.h>
+#include <time.h>
 
 #include <chrono>
 #include <cstdint>
@@ -29,6 +30,11 @@ class ZkServer {
   // Expires a session the way ZooKeeper's own tests do: a second handle with the same
   // session id and password connects, then closes.
   static bool ExpireSession(const std::string& hosts, int64_t session_id, const std::string& password);
+  // Repeats ExpireSession until `current_session()` reports a different session (the trick
+  // races with the original handle reconnecting first); false after `attempts` tries.
+  template <typename F>
+  static bool ExpireUntilReplaced(const std::string& hosts, F current_session, const std::string& password,
+                                  int attempts = 10);
 
  private:
   bool Ready() const;
@@ -36,6 +42,22 @@ class ZkServer {
   std::string dir_;
   pid_t pid_ = -1;
 };
+
+template <typename F>
+bool ZkServer::ExpireUntilReplaced(const std::string& hosts, F current_session, const std::string& password,
+                                   int attempts) {
+  const int64_t first = current_session();
+  for (int i = 0; i < attempts; ++i) {
+    ExpireSession(hosts, first, password);
+    for (int k = 0; k < 100; ++k) {
+      const int64_t now = current_session();
+      if (now != first && now != 0) return true;
+      struct timespec ts = {0, 30 * 1000 * 1000};
+      nanosleep(&ts, nullptr);
+    }
+  }
+  return false;
+}
 
 // A free TCP port on 127.0.0.1 (bound then released).
 uint16_t FreePort();

@@ -119,7 +119,9 @@ void RegistryPublisher::RegisterAll() {
       return;
     }
   }
-  if (!registered_.exchange(true)) {
+  registered_ = true;
+  if (zk_->session_id() != registered_session_) {
+    registered_session_ = zk_->session_id();
     registrations_.fetch_add(1);
     log::Get("registry")->info("registered {} for {} service(s) under {}", self_.endpoint.ToString(),
                                services_.size(), root_);

@@ -107,7 +107,9 @@ TEST_F(LoopbackTest, blocking_future_and_callback_calls_share_one_path) {
 
 TEST_F(LoopbackTest, thousand_pipelined_calls_on_one_connection_pair_correctly) {
   StartServer();
-  auto ch = MakeChannel();
+  ChannelOptions one_connection;
+  one_connection.enable_connection_pool = false;
+  auto ch = MakeChannel(one_connection);
   constexpr int kCalls = 1000;
   struct Call {
     Controller cntl;

@@ -41,6 +41,38 @@ struct ChannelOptions {
   int reconnect_backoff_max_ms = 30000;
   int zk_session_timeout_ms = 10000;       // for zk:// targets
 
+  // Load balancing: round_robin | weighted_round_robin | random | p2c | consistent_hash.
+  std::string load_balancer = "p2c";
+
+  // Retries (the deadline covers all attempts; DEADLINE_EXCEEDED is never retried).
+  int max_attempts = 3;
+  std::string retry_codes = "UNAVAILABLE,RESOURCE_EXHAUSTED";
+  std::string idempotent_methods;          // "/pkg.Svc/Method,..." safe to retry after they may have run
+  int retry_backoff_base_ms = 20;          // backoff random(0, min(base * 2^(n-1), max))
+  int retry_backoff_max_ms = 1000;
+  double retry_budget_ratio = 0.2;         // retries <= ratio * requests + min_per_second * 10 s
+  double retry_budget_min_per_second = 10;
+
+  // Circuit breaker per endpoint, and the share of endpoints that may be ejected.
+  bool breaker_enabled = true;
+  int breaker_consecutive_failures = 5;
+  double breaker_error_rate = 0.5;
+  int breaker_min_requests = 20;
+  int breaker_window_ms = 10000;
+  int breaker_base_isolation_ms = 100;
+  int breaker_max_isolation_ms = 30000;
+  int breaker_half_open_probes = 3;
+  int health_probe_timeout_ms = 500;
+  int max_ejection_percent = 50;
+  int panic_threshold_percent = 50;        // below this share of healthy endpoints, use them all
+
+  // Connection pool per endpoint (multiplexed connections).
+  bool enable_connection_pool = true;
+  int connection_pool_max_size = 4;
+  int connection_pool_max_idle = 2;
+  int connection_idle_timeout_ms = 60000;
+  int max_streams_per_connection = 256;
+
   // Registers the fields under their own names (rpc_timeout_ms for timeout_ms).
   void Register(OptionSet& options);
 };
@@ -53,6 +85,21 @@ struct EndpointInfo {
   uint64_t inflight = 0;
   uint64_t connects = 0;     // successful connections made
   uint64_t connect_failures = 0;
+  std::string breaker;       // "closed" | "half_open" | "open"
+  uint64_t breaker_transitions = 0;
+  int weight = 100;
+  double latency_ewma_us = 0;
+  int connections_active = 0;
+  int connections_idle = 0;
+  uint64_t reuses = 0;       // calls that reused an open connection
+};
+
+struct ChannelStats {
+  uint64_t calls = 0;
+  uint64_t retries = 0;
+  uint64_t retry_budget_exhausted = 0;
+  uint64_t ejections_refused = 0;  // breaker openings the ejection cap prevented
+  uint64_t panic_picks = 0;        // picks made over all endpoints because too few were healthy
 };
 
 class Channel : public google::protobuf::RpcChannel, public std::enable_shared_from_this<Channel> {
@@ -75,6 +122,7 @@ class Channel : public google::protobuf::RpcChannel, public std::enable_shared_f
   // a service on first use); OK at once for static targets.
   Status WaitForEndpoints(const std::string& service, std::chrono::milliseconds timeout);
   const std::string& target() const;
+  ChannelStats stats() const;
   // Fails pending calls with UNAVAILABLE and closes every connection. Idempotent.
   void Shutdown();
 

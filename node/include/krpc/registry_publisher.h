@@ -44,7 +44,7 @@ class RegistryPublisher {
   bool registered() const { return registered_.load(); }
   // "registering" | "registered" | "retrying" | "waiting_for_zookeeper" | "deregistered"
   std::string state() const;
-  // Successful registrations of the whole set (1 at start, +1 after each new session).
+  // Sessions in which the whole set was registered (1 at start, +1 after each new session).
   uint64_t registrations() const { return registrations_.load(); }
   const registry::ProviderInfo& self() const { return self_; }
 
@@ -64,6 +64,7 @@ class RegistryPublisher {
   std::atomic<int> state_{0};
   std::chrono::milliseconds backoff_{200};
   bool wanted_ = false;       // task thread only
+  int64_t registered_session_ = 0;
   bool retry_pending_ = false;
 };
 

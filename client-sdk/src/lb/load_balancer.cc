@@ -1,0 +1,49 @@
+#include "load_balancer.h"
+
+#include "../subchannel.h"
+
+namespace krpc::impl {
+
+bool Selectable::operator()(const Subchannel& s) const {
+  for (int i = 0; i < n_exclude; ++i) {
+    if (exclude[i] == &s) return false;
+  }
+  return ignore_health || s.healthy();
+}
+
+int FirstSelectable(const EndpointList& list, size_t start, const Selectable& ok) {
+  const size_t n = list.size();
+  for (size_t i = 0; i < n; ++i) {
+    const size_t at = (start + i) % n;
+    if (ok(*list[at])) return static_cast<int>(at);
+  }
+  return -1;
+}
+
+LoadBalancerRegistry LoadBalancerRegistry::WithBuiltins() {
+  LoadBalancerRegistry r;
+  r.Register(MakeRoundRobin());
+  r.Register(MakeWeightedRoundRobin());
+  r.Register(MakeRandom());
+  r.Register(MakePowerOfTwoChoices());
+  r.Register(MakeConsistentHash());
+  return r;
+}
+
+void LoadBalancerRegistry::Register(std::unique_ptr<LoadBalancerPolicy> policy) {
+  const std::string name(policy->name());
+  policies_[name] = std::move(policy);
+}
+
+const LoadBalancerPolicy* LoadBalancerRegistry::Find(std::string_view name) const {
+  auto it = policies_.find(name);
+  return it == policies_.end() ? nullptr : it->second.get();
+}
+
+std::vector<std::string> LoadBalancerRegistry::Names() const {
+  std::vector<std::string> out;
+  for (const auto& [n, p] : policies_) out.push_back(n);
+  return out;
+}
+
+}  // namespace krpc::impl

@@ -1,0 +1,44 @@
+// RetryBudget: retries allowed = ratio * requests + min_per_second * window, both counted
+// over a sliding window (Finagle's RetryBudget, Envoy's retry_budget). Lock-free: per-second
+// buckets with atomic counters. Time is passed in, so tests drive it.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+
+namespace krpc::impl {
+
+struct RetryBudgetOptions {
+  double ratio = 0.2;               // retries may add 20 % to the request rate...
+  double min_per_second = 10;       // ...plus this many per second
+  std::chrono::seconds window{10};
+};
+
+class RetryBudget {
+ public:
+  using Clock = std::chrono::steady_clock;
+  explicit RetryBudget(RetryBudgetOptions options = {}) : options_(options) {}
+
+  // A first attempt (a request).
+  void OnRequest(Clock::time_point now);
+  // Takes a retry from the budget; false (and counted) when the budget is exhausted.
+  bool TryRetry(Clock::time_point now);
+  uint64_t exhausted() const { return exhausted_.load(std::memory_order_relaxed); }
+
+ private:
+  struct Bucket {
+    std::atomic<int64_t> second{-1};
+    std::atomic<uint64_t> requests{0};
+    std::atomic<uint64_t> retries{0};
+  };
+  Bucket& Current(int64_t sec);
+  void Sum(int64_t sec, uint64_t* requests, uint64_t* retries) const;
+
+  RetryBudgetOptions options_;
+  std::array<Bucket, 64> buckets_;
+  std::atomic<uint64_t> exhausted_{0};
+};
+
+}  // namespace krpc::impl
