@@ -19,25 +19,14 @@ bool EjectionGuard::TryEject() {
   return false;
 }
 
-// Half-open probing: `half_open_probes` health checks in a row on this endpoint, each with
-// its own short deadline. The first failure ends the run.
+// Half-open probing: health checks in a row on this endpoint, each with its own short
+// deadline; each result goes to the breaker, which says whether another probe is needed.
 class Subchannel::Probe final : public AttemptSink {
  public:
   explicit Probe(Subchannel* owner) : owner_(owner) {}
-  void Start(int count) {
-    remaining_ = count;
-    Next();
+  void OnAttemptDone(CallData*, Status status, bool) override {
+    owner_->OnProbeDone(status.ok() && response_.status() == health::v1::HealthCheckResponse::SERVING);
   }
-  void OnAttemptDone(CallData* call, Status status, bool) override {
-    const bool ok = status.ok() && response_.status() == health::v1::HealthCheckResponse::SERVING;
-    if (ok && --remaining_ > 0) {
-      Next();
-      return;
-    }
-    owner_->OnProbeDone(ok);
-  }
-
- private:
   void Next() {
     call_.ResetCall();
     response_.Clear();
@@ -49,11 +38,12 @@ class Subchannel::Probe final : public AttemptSink {
     call_.deadline = call_.start + owner_->options_.probe.timeout;
     owner_->StartOnLoop(&call_);
   }
+
+ private:
   Subchannel* owner_;
   CallData call_;
   health::v1::HealthCheckRequest request_;
   health::v1::HealthCheckResponse response_;
-  int remaining_ = 0;
 };
 
 const char* Subchannel::StateName(State s) {
@@ -243,12 +233,16 @@ void Subchannel::ArmProbe(Clock::time_point when) {
     log::Get("client")->info("{}: breaker half-open, probing with {} health checks", self->address_,
                              self->options_.breaker.half_open_probes);
     if (self->observer_) self->observer_->OnBreakerTransition(self->address_, CircuitBreaker::State::kOpen, CircuitBreaker::State::kHalfOpen);
-    self->probe_->Start(self->options_.breaker.half_open_probes);
+    self->probe_->Next();
   });
 }
 
 void Subchannel::OnProbeDone(bool ok) {
   const auto state = breaker_.OnProbeResult(ok, Clock::now());
+  if (state == CircuitBreaker::State::kHalfOpen) {
+    probe_->Next();  // more probes must pass
+    return;
+  }
   if (observer_) observer_->OnBreakerTransition(address_, CircuitBreaker::State::kHalfOpen, state);
   if (state == CircuitBreaker::State::kClosed) {
     if (ejected_ && ejection_) ejection_->Release();

@@ -171,6 +171,7 @@ TEST_F(RegistryTest, killed_node_process_disappears_after_the_session_timeout) {
     const int devnull = open("/dev/null", O_WRONLY);
     dup2(devnull, 1);
     dup2(devnull, 2);
+    testing::CloseInheritedFds();
     execl(KRPC_NODE_BIN, "krpc-node", "--listen_host", "127.0.0.1", "--port", port_s.c_str(), "--advertise_host",
           "127.0.0.1", "--zk_hosts", zk_.hosts().c_str(), "--zk_session_timeout_ms", "2000", "--io_threads", "1",
           "--log_level", "warn", static_cast<char*>(nullptr));

@@ -31,6 +31,11 @@ uint16_t FreePort() {
   return ntohs(addr.sin_port);
 }
 
+void CloseInheritedFds() {
+  const long max = ::sysconf(_SC_OPEN_MAX);
+  for (int fd = 3; fd < (max > 0 ? max : 4096); ++fd) ::close(fd);
+}
+
 ZkServer::ZkServer() {
   char tmpl[] = "/tmp/krpc-zk-XXXXXX";
   dir_ = ::mkdtemp(tmpl);
@@ -63,6 +68,7 @@ bool ZkServer::Start() {
       ::dup2(out, 1);
       ::dup2(out, 2);
     }
+    CloseInheritedFds();
     const std::string logdir = "-Dzookeeper.log.dir=" + dir_;
     ::execlp("java", "java", "-Xmx256m", logdir.c_str(), "-cp", "/etc/zookeeper/conf:/usr/share/java/zookeeper.jar",
              "org.apache.zookeeper.server.quorum.QuorumPeerMain", cfg.c_str(), static_cast<char*>(nullptr));

@@ -59,6 +59,10 @@ bool ZkServer::ExpireUntilReplaced(const std::string& hosts, F current_session, 
   return false;
 }
 
+// For a forked child before exec: closes every inherited descriptor above stderr, so the
+// child does not keep the parent's listening sockets alive (connects would land in its backlog).
+void CloseInheritedFds();
+
 // A free TCP port on 127.0.0.1 (bound then released).
 uint16_t FreePort();
 

@@ -1,0 +1,186 @@
+// Unit tests of the resilience pieces with a driven clock: breaker, retry budget, EWMA, pickers.
+#include <gtest/gtest.h>
+
+#include <boost/asio/io_context.hpp>
+
+#include <map>
+
+#include "lb/load_balancer.h"
+#include "resilience/circuit_breaker.h"
+#include "resilience/latency_ewma.h"
+#include "resilience/retry_budget.h"
+#include "subchannel.h"
+
+namespace krpc::impl {
+namespace {
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+using State = CircuitBreaker::State;
+
+TEST(CircuitBreakerTest, opens_after_consecutive_failures_and_success_resets_the_count) {
+  CircuitBreaker b;
+  const auto t = Clock::time_point(100s);
+  for (int i = 0; i < 4; ++i) EXPECT_FALSE(b.OnResult(true, t));
+  EXPECT_FALSE(b.OnResult(false, t)) << "a success resets the streak";
+  for (int i = 0; i < 4; ++i) EXPECT_FALSE(b.OnResult(true, t));
+  EXPECT_TRUE(b.OnResult(true, t)) << "the 5th failure in a row trips";
+  b.Open(t);
+  EXPECT_EQ(b.state(), State::kOpen);
+}
+
+TEST(CircuitBreakerTest, opens_on_error_rate_over_the_window_with_minimum_volume) {
+  BreakerOptions o;
+  o.consecutive_failures = 1000;
+  o.error_rate = 0.5;
+  o.min_requests = 20;
+  CircuitBreaker b(o);
+  auto t = Clock::time_point(100s);
+  bool tripped = false;
+  for (int i = 0; i < 10; ++i) tripped |= b.OnResult(i % 2 == 0, t);  // 50 %, 10 calls: below volume
+  EXPECT_FALSE(tripped);
+  for (int i = 0; i < 12; ++i) tripped |= b.OnResult(i % 3 != 0, t + 1s);
+  EXPECT_TRUE(tripped) << "over 50 % of 22 calls failed";
+  CircuitBreaker old(o);
+  for (int i = 0; i < 30; ++i) old.OnResult(i % 2 == 0, t);
+  EXPECT_FALSE(old.OnResult(false, t + 20s)) << "failures outside the window do not count";
+}
+
+TEST(CircuitBreakerTest, isolation_doubles_with_jitter_and_half_open_needs_every_probe) {
+  BreakerOptions o;
+  o.base_isolation = 100ms;
+  o.max_isolation = 1000ms;
+  o.jitter = 0.2;
+  o.half_open_probes = 3;
+  CircuitBreaker b(o);
+  auto t = Clock::time_point(100s);
+  auto until = b.Open(t);
+  EXPECT_GE(until - t, 80ms);
+  EXPECT_LE(until - t, 120ms);
+  b.EnterHalfOpen();
+  EXPECT_EQ(b.OnProbeResult(true, t), State::kHalfOpen);
+  EXPECT_EQ(b.OnProbeResult(false, t), State::kOpen) << "any failed probe re-opens";
+  EXPECT_GE(b.open_until() - t, 160ms) << "second isolation is about twice as long";
+  EXPECT_LE(b.open_until() - t, 240ms);
+  for (int i = 0; i < 5; ++i) b.Open(t);
+  EXPECT_LE(b.open_until() - t, 1200ms) << "capped at max_isolation (+jitter)";
+  b.EnterHalfOpen();
+  EXPECT_EQ(b.OnProbeResult(true, t), State::kHalfOpen);
+  EXPECT_EQ(b.OnProbeResult(true, t), State::kHalfOpen);
+  EXPECT_EQ(b.OnProbeResult(true, t), State::kClosed) << "all 3 probes passed";
+  EXPECT_EQ(b.next_isolation(), 100ms) << "isolation resets after closing";
+  EXPECT_GE(b.transitions(), 5u);
+}
+
+TEST(RetryBudgetTest, allows_twenty_percent_plus_ten_per_second) {
+  RetryBudget budget({0.2, 10, 10s});
+  const auto t = Clock::time_point(1000s);
+  for (int i = 0; i < 1000; ++i) budget.OnRequest(t);
+  int allowed = 0;
+  for (int i = 0; i < 1000; ++i) allowed += budget.TryRetry(t);
+  EXPECT_EQ(allowed, 300) << "0.2 * 1000 + 10/s * 10 s";
+  EXPECT_EQ(budget.exhausted(), 700u);
+  EXPECT_TRUE(budget.TryRetry(t + 11s)) << "the window slides";
+}
+
+TEST(LatencyEwmaTest, peaks_at_once_and_decays_with_time) {
+  LatencyEwma e(1000ms);
+  const auto t = Clock::time_point(10s);
+  e.Observe(100, t);
+  EXPECT_DOUBLE_EQ(e.value_us(), 100);
+  e.Observe(5000, t + 1ms);
+  EXPECT_DOUBLE_EQ(e.value_us(), 5000) << "a peak is taken at once";
+  e.Observe(100, t + 1ms + 1000ms);
+  EXPECT_NEAR(e.value_us(), 100 + 4900 * std::exp(-1.0), 1.0) << "decays with tau";
+}
+
+class PickerTest : public ::testing::Test {
+ protected:
+  EndpointList Make(int n, std::vector<int> weights = {}) {
+    EndpointList list;
+    for (int i = 0; i < n; ++i) {
+      auto s = std::make_shared<Subchannel>(io_.get_executor(), Endpoint{"10.0.0." + std::to_string(i + 1), 7000},
+                                            Subchannel::Options{}, nullptr, nullptr);
+      if (!weights.empty()) s->set_weight(weights[static_cast<size_t>(i)]);
+      list.push_back(s);
+    }
+    return list;
+  }
+  std::map<int, int> Count(const Picker& p, int calls, const Selectable& ok = {}) {
+    std::map<int, int> c;
+    for (int i = 0; i < calls; ++i) c[p.Pick({}, ok)]++;
+    return c;
+  }
+  boost::asio::io_context io_;
+  LoadBalancerRegistry registry_ = LoadBalancerRegistry::WithBuiltins();
+};
+
+TEST_F(PickerTest, registry_has_every_builtin_policy) {
+  EXPECT_EQ(registry_.Names(),
+            (std::vector<std::string>{"consistent_hash", "p2c", "random", "round_robin", "weighted_round_robin"}));
+  EXPECT_EQ(registry_.Find("nope"), nullptr);
+}
+
+TEST_F(PickerTest, round_robin_is_exact_and_skips_excluded) {
+  auto list = Make(3);
+  auto p = registry_.Find("round_robin")->Build(list);
+  auto c = Count(*p, 300);
+  EXPECT_EQ(c[0], 100);
+  EXPECT_EQ(c[1], 100);
+  EXPECT_EQ(c[2], 100);
+  const Subchannel* ex[] = {list[0].get()};
+  auto c2 = Count(*p, 100, Selectable{ex, 1, false});
+  EXPECT_EQ(c2[0], 0);
+  EXPECT_EQ(c2[1] + c2[2], 100);
+}
+
+TEST_F(PickerTest, weighted_round_robin_follows_weights) {
+  auto list = Make(3, {500, 100, 100});
+  auto c = Count(*registry_.Find("weighted_round_robin")->Build(list), 700);
+  EXPECT_EQ(c[0], 500);
+  EXPECT_EQ(c[1], 100);
+  EXPECT_EQ(c[2], 100);
+}
+
+TEST_F(PickerTest, random_spreads_roughly_evenly) {
+  auto c = Count(*registry_.Find("random")->Build(Make(4)), 8000);
+  for (int i = 0; i < 4; ++i) EXPECT_NEAR(c[i], 2000, 300);
+}
+
+TEST_F(PickerTest, p2c_prefers_the_endpoint_with_lower_latency) {
+  auto list = Make(2);
+  for (int i = 0; i < 5; ++i) {
+    list[0]->CallStarted();
+    list[0]->CallEnded(Status(), 200us);
+    list[1]->CallStarted();
+    list[1]->CallEnded(Status(), 50ms);
+  }
+  auto c = Count(*registry_.Find("p2c")->Build(list), 1000);
+  EXPECT_EQ(c[0], 1000) << "with two endpoints p2c compares both every time";
+}
+
+TEST_F(PickerTest, consistent_hash_keeps_keys_and_moves_about_one_nth) {
+  auto list = Make(5);
+  auto p = registry_.Find("consistent_hash")->Build(list);
+  std::map<uint64_t, const Subchannel*> before;
+  for (uint64_t k = 0; k < 10000; ++k) {
+    const int a = p->Pick({k, true}, {});
+    EXPECT_EQ(a, p->Pick({k, true}, {})) << "same key, same endpoint";
+    before[k] = list[static_cast<size_t>(a)].get();
+  }
+  EndpointList fewer(list.begin(), list.end() - 1);  // remove one of 5
+  auto q = registry_.Find("consistent_hash")->Build(fewer);
+  int moved = 0, lost = 0;
+  for (uint64_t k = 0; k < 10000; ++k) {
+    const Subchannel* now = fewer[static_cast<size_t>(q->Pick({k, true}, {}))].get();
+    if (before[k] == list.back().get()) {
+      ++lost;
+    } else if (now != before[k]) {
+      ++moved;
+    }
+  }
+  EXPECT_EQ(moved, 0) << "keys of the endpoints that stay do not move";
+  EXPECT_NEAR(lost, 2000, 500) << "about 1/N of the keys moved";
+}
+
+}  // namespace
+}  // namespace krpc::impl

@@ -1,0 +1,89 @@
+#include "krpc/fault_injector.h"
+
+#include <charconv>
+#include <random>
+
+#include "krpc/json.h"
+
+namespace krpc {
+namespace {
+
+bool Matches(const std::string& pattern, std::string_view service, std::string_view method) {
+  if (pattern.empty() || pattern == "*") return true;
+  std::string_view p = pattern;
+  if (p.front() == '/') p.remove_prefix(1);
+  const auto slash = p.find('/');
+  if (slash == std::string_view::npos) return p == method;
+  return p.substr(0, slash) == service && p.substr(slash + 1) == method;
+}
+
+}  // namespace
+
+StatusOr<FaultSpec> FaultSpec::FromJson(std::string_view text) {
+  auto obj = json::ParseFlatObject(text);
+  if (!obj) return Status(StatusCode::kInvalidArgument, "fault: body must be a flat JSON object");
+  FaultSpec f;
+  for (const auto& [k, v] : *obj) {
+    if (k == "method") {
+      f.method = v;
+    } else if (k == "code") {
+      if (!ParseStatusCode(v, &f.code)) return Status(StatusCode::kInvalidArgument, "fault: unknown code '" + v + "'");
+    } else if (k == "rate") {
+      auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), f.rate);
+      if (ec != std::errc() || f.rate < 0 || f.rate > 1) return Status(StatusCode::kInvalidArgument, "fault: rate must be 0..1");
+    } else if (k == "delay_ms") {
+      auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), f.delay_ms);
+      if (ec != std::errc() || f.delay_ms < 0 || f.delay_ms > 600000)
+        return Status(StatusCode::kInvalidArgument, "fault: delay_ms must be 0..600000");
+    } else if (k == "hang") {
+      if (v != "true" && v != "false") return Status(StatusCode::kInvalidArgument, "fault: hang must be true or false");
+      f.hang = v == "true";
+    } else {
+      return Status(StatusCode::kInvalidArgument, "fault: unknown field '" + k + "'");
+    }
+  }
+  if (f.code == StatusCode::kOk && f.delay_ms == 0 && !f.hang) {
+    return Status(StatusCode::kInvalidArgument, "fault: give a code, a delay_ms or hang");
+  }
+  return f;
+}
+
+std::string FaultSpec::ToJson() const {
+  return json::Object()
+      .Add("method", method)
+      .Add("code", StatusCodeName(code))
+      .Add("rate", rate)
+      .Add("delay_ms", delay_ms)
+      .Add("hang", hang)
+      .str();
+}
+
+void FaultInjector::Set(const FaultSpec& spec) {
+  auto next = std::make_shared<Specs>(*specs_.load());
+  std::erase_if(*next, [&](const FaultSpec& f) { return f.method == spec.method; });
+  next->push_back(spec);
+  specs_.store(next);
+}
+
+void FaultInjector::Clear() { specs_.store(std::make_shared<const Specs>()); }
+
+std::vector<FaultSpec> FaultInjector::List() const { return *specs_.load(); }
+
+Interception FaultInjector::Intercept(std::string_view service, std::string_view method) {
+  Interception out;
+  const auto specs = specs_.load();
+  for (const auto& f : *specs) {
+    if (!Matches(f.method, service, method)) continue;
+    injected_.fetch_add(1, std::memory_order_relaxed);
+    out.delay = std::chrono::milliseconds(f.delay_ms);
+    out.hang = f.hang;
+    static thread_local std::mt19937 rng(std::random_device{}());
+    if (f.code != StatusCode::kOk && std::uniform_real_distribution<double>(0, 1)(rng) < f.rate) {
+      out.status = Status(f.code, "injected fault");
+    }
+    break;
+  }
+  return out;
+}
+
+}  // namespace krpc
