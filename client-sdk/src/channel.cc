@@ -170,8 +170,8 @@ void Channel::Impl::WaitForFirstList(Route& route, impl::CallData* call) {
       if (it == r->waiting.end()) return;
       r->waiting.erase(it);
     }
-    call->Finish(Status(StatusCode::kDeadlineExceeded,
-                        "no provider list for " + service + " from ZooKeeper before the deadline"));
+    self->FinishCall(call, Status(StatusCode::kDeadlineExceeded,
+                                  "no provider list for " + service + " from ZooKeeper before the deadline"));
   });
 }
 
@@ -240,8 +240,8 @@ void Channel::Impl::StartAttempt(impl::CallData* call) {
   }
   auto sub = Pick(*route, call);
   if (!sub) {
-    call->Finish(Status(StatusCode::kUnavailable, "no providers known for " +
-                                                      (route->service.empty() ? target : route->service)));
+    FinishCall(call, Status(StatusCode::kUnavailable,
+                            "no providers known for " + (route->service.empty() ? target : route->service)));
     return;
   }
   ++call->attempts;
@@ -279,7 +279,17 @@ bool Channel::Impl::ShouldRetry(impl::CallData* call, const Status& status, bool
                                         int64_t{options.retry_backoff_base_ms} << std::min(call->attempts - 1, 20));
   *backoff = std::chrono::milliseconds(cap > 0 ? static_cast<int64_t>(rng() % static_cast<uint64_t>(cap + 1)) : 0);
   if (call->deadline != impl::CallData::Clock::time_point::max() && now + *backoff >= call->deadline) return false;
-  return budget.TryRetry(now);
+  if (budget.TryRetry(now)) return true;
+  if (client_observer) client_observer->OnRetryBudgetExhausted(call->method);
+  return false;
+}
+
+void Channel::Impl::FinishCall(impl::CallData* call, Status status) {
+  if (client_observer) {
+    client_observer->OnCallFinished(call->method, status.code(), impl::CallData::Clock::now() - call->start,
+                                    call->attempts);
+  }
+  call->Finish(std::move(status));
 }
 
 void Channel::Impl::OnAttemptDone(impl::CallData* call, Status status, bool not_executed) {
@@ -287,10 +297,11 @@ void Channel::Impl::OnAttemptDone(impl::CallData* call, Status status, bool not_
   if (auto sub = std::move(call->subchannel)) sub->CallEnded(status, now - call->attempt_start);
   std::chrono::milliseconds backoff{0};
   if (!ShouldRetry(call, status, not_executed, now, &backoff)) {
-    call->Finish(std::move(status));
+    FinishCall(call, std::move(status));
     return;
   }
   retries.fetch_add(1, std::memory_order_relaxed);
+  if (client_observer) client_observer->OnRetry(call->method);
   if (backoff.count() == 0) {
     StartAttempt(call);
     return;
@@ -329,6 +340,7 @@ StatusOr<std::shared_ptr<Channel>> Channel::Create(const std::string& target, Ch
   if (Status s = impl->Configure(); !s.ok()) return s;
   impl->runtime = runtime ? std::move(runtime) : ClientRuntime::Create(1);
   impl->target = target;
+  impl->client_observer = impl->runtime->observer();
   std::string_view t = target;
   if (t.substr(0, 5) == "zk://") {
     std::string hosts, root;
@@ -339,7 +351,10 @@ StatusOr<std::shared_ptr<Channel>> Channel::Create(const std::string& target, Ch
     zk.hosts = hosts;
     zk.session_timeout_ms = options.zk_session_timeout_ms;
     impl->discovery = impl->runtime->Discovery(zk, root);
-    return std::shared_ptr<Channel>(new Channel(std::move(impl)));
+    auto rt = impl->runtime;
+    std::shared_ptr<Channel> ch(new Channel(std::move(impl)));
+    rt->Track(ch);
+    return ch;
   }
   if (t.substr(0, 9) == "static://") t.remove_prefix(9);
   if (t.find("://") != std::string_view::npos) {
@@ -356,7 +371,10 @@ StatusOr<std::shared_ptr<Channel>> Channel::Create(const std::string& target, Ch
     providers.push_back(std::move(p));
   }
   impl->UpdateEndpoints(*impl->static_route, providers);
-  return std::shared_ptr<Channel>(new Channel(std::move(impl)));
+  auto rt = impl->runtime;
+  std::shared_ptr<Channel> ch(new Channel(std::move(impl)));
+  rt->Track(ch);
+  return ch;
 }
 
 void Channel::CallMethod(const google::protobuf::MethodDescriptor* method, google::protobuf::RpcController* controller,
@@ -376,7 +394,7 @@ void Channel::CallMethod(const google::protobuf::MethodDescriptor* method, googl
     call.deadline = timeout.count() > 0 ? call.start + timeout : impl::CallData::Clock::time_point::max();
   }
   if (impl_->shut_down.load(std::memory_order_relaxed)) {
-    call.Finish(Status(StatusCode::kUnavailable, "channel is shut down"));
+    impl_->FinishCall(&call, Status(StatusCode::kUnavailable, "channel is shut down"));
   } else {
     impl_->StartAttempt(&call);
   }
@@ -416,6 +434,7 @@ std::vector<EndpointInfo> Channel::Endpoints() const {
       e.connections_active = s->connections_active();
       e.connections_idle = s->connections_idle();
       e.reuses = s->reuses();
+      e.breaker_transitions = s->breaker_transitions();
       out.push_back(std::move(e));
     }
   }
@@ -443,7 +462,7 @@ void Channel::Shutdown() {
       std::lock_guard lock(route->mu);
       waiting.swap(route->waiting);
     }
-    for (auto& [call, seq] : waiting) call->Finish(Status(StatusCode::kUnavailable, "channel is shut down"));
+    for (auto& [call, seq] : waiting) impl_->FinishCall(call, Status(StatusCode::kUnavailable, "channel is shut down"));
     if (auto set = route->endpoints.load()) {
       for (const auto& s : set->subchannels) s->Shutdown();
     }
@@ -490,6 +509,38 @@ ClientRuntime::~ClientRuntime() {
 }
 
 impl::IoPool& ClientRuntime::io() { return *pool_; }
+
+void ClientRuntime::SetObserver(std::shared_ptr<ClientObserver> observer) {
+  std::lock_guard lock(mu_);
+  observer_ = std::move(observer);
+}
+
+std::shared_ptr<ClientObserver> ClientRuntime::observer() const {
+  std::lock_guard lock(const_cast<std::mutex&>(mu_));
+  return observer_;
+}
+
+void ClientRuntime::Track(const std::shared_ptr<Channel>& channel) {
+  std::lock_guard lock(mu_);
+  std::erase_if(channels_, [](const auto& w) { return w.expired(); });
+  channels_.push_back(channel);
+}
+
+std::vector<std::shared_ptr<Channel>> ClientRuntime::Channels() {
+  std::lock_guard lock(mu_);
+  std::vector<std::shared_ptr<Channel>> out;
+  for (auto& w : channels_) {
+    if (auto c = w.lock()) out.push_back(std::move(c));
+  }
+  return out;
+}
+
+uint64_t ClientRuntime::DiscoveryUpdates() {
+  std::lock_guard lock(mu_);
+  uint64_t n = 0;
+  for (auto& [k, d] : discovery_) n += d->updates();
+  return n;
+}
 
 std::shared_ptr<ZkClient> ClientRuntime::ZooKeeper(const ZkOptions& options) {
   std::lock_guard lock(mu_);

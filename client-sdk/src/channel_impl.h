@@ -15,6 +15,7 @@
 #include "lb/load_balancer.h"
 #include "resilience/retry_budget.h"
 #include "krpc/channel.h"
+#include "krpc/client_observer.h"
 #include "krpc/client_runtime.h"
 #include "krpc/registry_layout.h"
 #include "subchannel.h"
@@ -51,6 +52,7 @@ struct Channel::Impl final : impl::AttemptSink, std::enable_shared_from_this<Cha
   std::vector<StatusCode> retry_codes;
   std::vector<std::string> idempotent_methods;
   std::shared_ptr<impl::SubchannelObserver> observer;
+  std::shared_ptr<ClientObserver> client_observer;
   std::atomic<uint64_t> calls{0};
   std::atomic<uint64_t> retries{0};
   std::atomic<uint64_t> panic_picks{0};
@@ -71,6 +73,8 @@ struct Channel::Impl final : impl::AttemptSink, std::enable_shared_from_this<Cha
   void WaitForFirstList(Route& route, impl::CallData* call);
   std::shared_ptr<impl::Subchannel> Pick(Route& route, impl::CallData* call);
   void StartAttempt(impl::CallData* call);
+  // Completes the call (all attempts) and reports it to the observer.
+  void FinishCall(impl::CallData* call, Status status);
   void OnAttemptDone(impl::CallData* call, Status status, bool not_executed) override;
   std::vector<std::shared_ptr<Route>> AllRoutes();
   bool ShouldRetry(impl::CallData* call, const Status& status, bool not_executed,

@@ -198,6 +198,7 @@ void Subchannel::OnTransportClosed(Transport* t, const Status& why, bool was_rea
 
 void Subchannel::CallEnded(const Status& status, Clock::duration latency) {
   inflight_.fetch_sub(1, std::memory_order_relaxed);
+  UpdateCounts();
   const auto now = Clock::now();
   const bool failure = IsEndpointFailure(status.code());
   double us = static_cast<double>(std::chrono::duration_cast<std::chrono::microseconds>(latency).count());

@@ -88,6 +88,7 @@ class Subchannel : public TransportListener, public std::enable_shared_from_this
   uint64_t inflight() const { return inflight_.load(std::memory_order_relaxed); }
   const LatencyEwma& ewma() const { return ewma_; }
   CircuitBreaker::State breaker_state() const { return breaker_.state(); }
+  uint64_t breaker_transitions() const { return breaker_.transitions(); }
   uint64_t connects() const { return connects_.load(std::memory_order_relaxed); }
   uint64_t connect_failures() const { return connect_failures_.load(std::memory_order_relaxed); }
   uint64_t reuses() const { return reuses_.load(std::memory_order_relaxed); }

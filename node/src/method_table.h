@@ -23,12 +23,18 @@ struct MethodEntry {
   std::string full_name;     // "/krpc.examples.EchoService/Echo"
   std::string service_name;  // "krpc.examples.EchoService"
   std::string method_name;   // "Echo"
+  void* observer_cookie = nullptr;  // from ServerObserver::OnMethodRegistered
 };
 
 class MethodTable {
  public:
   Status Add(google::protobuf::Service* service);
   const MethodEntry* Find(std::string_view full_name) const;
+  // Calls fn(entry) for every method, allowing the entry's cookie to be set (before Start).
+  template <typename F>
+  void ForEach(F fn) {
+    for (auto& [name, e] : methods_) fn(e);
+  }
   std::vector<std::string> Methods() const;
   std::vector<std::string> Services() const;
 

@@ -6,6 +6,8 @@
 #include <thread>
 
 #include "krpc/config.h"
+#include "krpc/json.h"
+#include "krpc/rpc_metrics.h"
 
 namespace krpc {
 
@@ -14,14 +16,127 @@ void NodeConfig::Register(OptionSet& o) {
   zk.Register(o);
   registry.Register(o);
   log.Register(o);
+  admin.Register(o);
+  o.AddBool("metrics_enabled", &metrics_enabled, "record Prometheus metrics for RPCs");
+  o.AddBool("enable_fault_injection", &enable_fault_injection,
+            "serve POST/DELETE /admin/fault on the admin port (tests and demos only)");
   o.AddString("services", &services, "example services to host: any of echo,user (comma separated)");
 }
 
 NodeApp::NodeApp(NodeConfig config) : config_(std::move(config)), server_(std::make_unique<Server>(config_.server)) {}
 
 NodeApp::~NodeApp() {
+  if (admin_) admin_->Stop();
   publisher_.reset();
   if (zk_) zk_->Stop();
+}
+
+bool NodeApp::ready(std::string* why) const {
+  if (!started_) {
+    *why = "not started";
+  } else if (server_->draining()) {
+    *why = "draining";
+  } else if (publisher_ && !publisher_->registered()) {
+    *why = "not registered (" + publisher_->state() + ")";
+  } else {
+    *why = "ready";
+    return true;
+  }
+  return false;
+}
+
+std::string NodeApp::StatusJson() const {
+  const auto st = server_->stats();
+  std::string services = "[";
+  for (const auto& s : server_->Services()) services += (services.size() > 1 ? "," : "") + json::Quote(s);
+  services += "]";
+  std::string why;
+  const bool is_ready = ready(&why);
+  json::Object registry;
+  registry.Add("enabled", publisher_ != nullptr);
+  if (publisher_) {
+    registry.Add("state", publisher_->state())
+        .Add("session", zk_->state())
+        .Add("registrations", publisher_->registrations())
+        .Add("expirations", zk_->expirations())
+        .Add("advertised", publisher_->self().endpoint.ToString());
+  }
+  return json::Object()
+      .Add("ready", is_ready)
+      .Add("reason", why)
+      .Add("draining", server_->draining())
+      .Add("port", unsigned{server_->port()})
+      .Add("admin_port", static_cast<unsigned>(admin_ ? admin_->port() : 0))
+      .AddRaw("services", services)
+      .AddRaw("connections", json::Object()
+                                 .Add("open", st.connections_open)
+                                 .Add("accepted", st.connections_accepted)
+                                 .Add("rejected", st.connections_rejected)
+                                 .Add("idle_closed", st.idle_closed)
+                                 .Add("frame_errors", st.frame_errors)
+                                 .str())
+      .AddRaw("calls", json::Object().Add("inflight", st.calls_inflight).Add("total", st.calls_total).str())
+      .AddRaw("registry", registry.str())
+      .Add("fault_injection", faults_ != nullptr)
+      .str() + "\n";
+}
+
+std::vector<prometheus::MetricFamily> NodeApp::CollectNode() const {
+  using prometheus::MetricType;
+  std::vector<prometheus::MetricFamily> out;
+  out.push_back(FamilyBuilder("krpc_server_draining", "1 while the node drains", MetricType::Gauge)
+                    .Add({}, server_->draining() ? 1 : 0).Build());
+  std::string why;
+  out.push_back(FamilyBuilder("krpc_server_ready", "1 when /readyz answers 200", MetricType::Gauge)
+                    .Add({}, ready(&why) ? 1 : 0).Build());
+  if (publisher_) {
+    out.push_back(FamilyBuilder("krpc_registry_session_connected", "1 while the ZooKeeper session is connected", MetricType::Gauge)
+                      .Add({}, zk_->connected() ? 1 : 0).Build());
+    out.push_back(FamilyBuilder("krpc_registry_registered", "1 while every service of the node is registered", MetricType::Gauge)
+                      .Add({}, publisher_->registered() ? 1 : 0).Build());
+    out.push_back(FamilyBuilder("krpc_registry_registrations_total", "Sessions in which the node registered its services (re-registrations after expiry add one)", MetricType::Counter)
+                      .Add({}, static_cast<double>(publisher_->registrations())).Build());
+    out.push_back(FamilyBuilder("krpc_registry_session_expirations_total", "ZooKeeper session expirations seen", MetricType::Counter)
+                      .Add({}, static_cast<double>(zk_->expirations())).Build());
+  }
+  return out;
+}
+
+Status NodeApp::StartAdmin() {
+  if (!config_.admin.enabled) return Status::Ok();
+  admin_ = std::make_unique<AdminServer>(config_.admin);
+  admin_->Handle("GET", "/metrics", [this](const HttpRequest&) {
+    return HttpResponse{200, "text/plain; version=0.0.4; charset=utf-8", metrics_.Serialize()};
+  });
+  admin_->Handle("GET", "/healthz", [](const HttpRequest&) { return HttpResponse{200, "text/plain; charset=utf-8", "ok\n"}; });
+  admin_->Handle("GET", "/readyz", [this](const HttpRequest&) {
+    std::string why;
+    const bool ok = ready(&why);
+    return HttpResponse{ok ? 200 : 503, "text/plain; charset=utf-8", why + "\n"};
+  });
+  admin_->Handle("GET", "/status", [this](const HttpRequest&) {
+    return HttpResponse{200, "application/json", StatusJson()};
+  });
+  if (faults_) {
+    admin_->Handle("POST", "/admin/fault", [this](const HttpRequest& req) {
+      auto spec = FaultSpec::FromJson(req.body);
+      if (!spec.ok()) return HttpResponse{400, "text/plain; charset=utf-8", spec.status().message() + "\n"};
+      faults_->Set(spec.value());
+      log_->warn("fault injection set: {}", spec->ToJson());
+      return HttpResponse{200, "application/json", spec->ToJson() + "\n"};
+    });
+    admin_->Handle("DELETE", "/admin/fault", [this](const HttpRequest&) {
+      faults_->Clear();
+      log_->warn("fault injection cleared");
+      return HttpResponse{200, "text/plain; charset=utf-8", "cleared\n"};
+    });
+    admin_->Handle("GET", "/admin/fault", [this](const HttpRequest&) {
+      std::string list = "[";
+      for (const auto& f : faults_->List()) list += (list.size() > 1 ? "," : "") + f.ToJson();
+      return HttpResponse{200, "application/json", list + "]\n"};
+    });
+  }
+  return admin_->Start();
 }
 
 Status NodeApp::AddServices() {
@@ -53,7 +168,16 @@ Endpoint NodeApp::advertised() const {
 
 Status NodeApp::Start() {
   if (Status s = AddServices(); !s.ok()) return s;
+  if (config_.metrics_enabled) server_->SetObserver(std::make_shared<ServerMetrics>(metrics_));
+  if (config_.enable_fault_injection) {
+    faults_ = std::make_shared<FaultInjector>();
+    server_->SetInterceptor(faults_);
+    log_->warn("fault injection is enabled (POST/DELETE /admin/fault)");
+  }
+  collector_ = metrics_.AddCollector([this] { return CollectNode(); });
   if (Status s = server_->Start(); !s.ok()) return s;
+  if (Status s = StartAdmin(); !s.ok()) return s;
+  started_ = true;
   if (config_.zk.hosts.empty()) {
     log_->info("no zk_hosts: serving without registration");
     return Status::Ok();
@@ -67,6 +191,7 @@ Status NodeApp::Start() {
   self.version = config_.registry.version;
   self.node_id = config_.registry.node_id.empty() ? self.endpoint.ToString() : config_.registry.node_id;
   self.started_at = static_cast<int64_t>(std::time(nullptr));
+  self.admin_port = admin_ ? admin_->port() : 0;
   std::vector<std::string> services;
   for (const auto& s : server_->Services()) {
     if (s != "krpc.health.v1.Health") services.push_back(s);

@@ -7,6 +7,9 @@
 #include <string>
 
 #include "echo_service.h"
+#include "krpc/admin_server.h"
+#include "krpc/fault_injector.h"
+#include "krpc/metrics.h"
 #include "krpc/log.h"
 #include "krpc/registry_publisher.h"
 #include "krpc/server.h"
@@ -20,6 +23,9 @@ struct NodeConfig {
   ZkOptions zk;
   RegistryOptions registry;
   log::LogOptions log;
+  AdminOptions admin;
+  bool metrics_enabled = true;
+  bool enable_fault_injection = false;
   std::string services = "echo,user";
   void Register(OptionSet& options);
 };
@@ -35,6 +41,12 @@ class NodeApp {
   bool Drain();
 
   Server& server() { return *server_; }
+  AdminServer* admin() { return admin_.get(); }
+  Metrics& metrics() { return metrics_; }
+  FaultInjector* faults() { return faults_.get(); }
+  // 200 only when listening, not draining, and registered (when a registry is configured).
+  bool ready(std::string* why) const;
+  std::string StatusJson() const;
   RegistryPublisher* publisher() { return publisher_.get(); }
   ZkClient* zk() { return zk_.get(); }
   const NodeConfig& config() const { return config_; }
@@ -43,11 +55,18 @@ class NodeApp {
 
  private:
   Status AddServices();
+  Status StartAdmin();
+  std::vector<prometheus::MetricFamily> CollectNode() const;
 
   NodeConfig config_;
   examples::EchoServiceImpl echo_;
   examples::UserServiceImpl user_;
+  Metrics metrics_;
+  std::shared_ptr<FaultInjector> faults_;
   std::unique_ptr<Server> server_;
+  std::unique_ptr<AdminServer> admin_;
+  std::shared_ptr<void> collector_;
+  bool started_ = false;
   std::shared_ptr<ZkClient> zk_;
   std::unique_ptr<RegistryPublisher> publisher_;
   std::shared_ptr<spdlog::logger> log_ = log::Get("node");

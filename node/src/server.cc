@@ -81,6 +81,10 @@ void Server::SetInterceptor(std::shared_ptr<ServerInterceptor> interceptor) {
 Status Server::Start() {
   auto& s = *impl_->shared;
   if (impl_->started) return {StatusCode::kFailedPrecondition, "server already started"};
+  s.methods.ForEach([&](node::MethodEntry& e) {
+    e.observer_cookie = s.observer->OnMethodRegistered(e.service_name, e.method_name);
+  });
+  s.unknown_method_cookie = s.observer->OnMethodRegistered("unknown", "unknown");
   impl_->pool = std::make_unique<impl::IoPool>(s.options.io_threads, "krpc-io");
   if (s.options.handler_threads > 0) s.handler_pool = std::make_unique<asio::thread_pool>(s.options.handler_threads);
   boost::system::error_code ec;

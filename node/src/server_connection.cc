@@ -128,14 +128,15 @@ void ServerConnection::HandleRequest(const codec::FrameView& frame) {
   shared_->calls_total.fetch_add(1, std::memory_order_relaxed);
   const MethodEntry* entry = shared_->methods.Find(h.method());
   if (entry == nullptr) {
-    shared_->observer->OnCallStarted("unknown", "unknown");
-    shared_->observer->OnCallFinished("unknown", "unknown", StatusCode::kUnimplemented, {});
+    shared_->observer->OnCallStarted(shared_->unknown_method_cookie);
+    shared_->observer->OnCallFinished(shared_->unknown_method_cookie, StatusCode::kUnimplemented,
+                                      Clock::now() - batch_time_);
     ReplyError(call_id, StatusCode::kUnimplemented, "unknown method '" + h.method() + "'", true);
     return;
   }
-  shared_->observer->OnCallStarted(entry->service_name, entry->method_name);
+  shared_->observer->OnCallStarted(entry->observer_cookie);
   auto reject = [&](StatusCode code, std::string msg) {
-    shared_->observer->OnCallFinished(entry->service_name, entry->method_name, code, Clock::now() - batch_time_);
+    shared_->observer->OnCallFinished(entry->observer_cookie, code, Clock::now() - batch_time_);
     ReplyError(call_id, code, std::move(msg), true);
   };
   if (goaway_sent_ || shared_->draining.load(std::memory_order_relaxed)) {
@@ -239,8 +240,7 @@ void ServerConnection::Complete(ServerCall* call) {
     }
     if (!in_read_batch_) Flush();
   }
-  shared_->observer->OnCallFinished(entry.service_name, entry.method_name, call->status().code(),
-                                    Clock::now() - call->arrival());
+  shared_->observer->OnCallFinished(entry.observer_cookie, call->status().code(), Clock::now() - call->arrival());
   delete call;
   --inflight_;
   shared_->CallFinished();

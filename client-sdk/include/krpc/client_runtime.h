@@ -7,11 +7,14 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <vector>
 
 namespace krpc {
 
 struct ZkOptions;
 class ZkClient;
+class Channel;
+class ClientObserver;
 
 namespace impl {
 class IoPool;
@@ -30,12 +33,23 @@ class ClientRuntime {
   // Provider discovery under `root` of that ensemble (shared by every channel using it).
   std::shared_ptr<impl::ZkDiscovery> Discovery(const ZkOptions& options, const std::string& root);
 
+  // Metrics hooks for every channel created afterwards.
+  void SetObserver(std::shared_ptr<ClientObserver> observer);
+  std::shared_ptr<ClientObserver> observer() const;
+  // Live channels created from this runtime (for status pages and metrics).
+  std::vector<std::shared_ptr<Channel>> Channels();
+  void Track(const std::shared_ptr<Channel>& channel);
+  // Provider-list updates delivered by discovery, all ensembles together.
+  uint64_t DiscoveryUpdates();
+
  private:
   explicit ClientRuntime(int io_threads);
   std::unique_ptr<impl::IoPool> pool_;
   std::mutex mu_;
   std::map<std::string, std::shared_ptr<ZkClient>> zk_;
   std::map<std::string, std::shared_ptr<impl::ZkDiscovery>> discovery_;
+  std::shared_ptr<ClientObserver> observer_;
+  std::vector<std::weak_ptr<Channel>> channels_;
 };
 
 }  // namespace krpc

@@ -42,15 +42,17 @@ struct ServerOptions {
 class ServerObserver {
  public:
   virtual ~ServerObserver() = default;
+  // Once per method at Start() (and once for "unknown"/"unknown"); the returned cookie is
+  // passed back with every call of that method, so no per-call lookup is needed.
+  virtual void* OnMethodRegistered(std::string_view service, std::string_view method) { return nullptr; }
   virtual void OnConnectionOpened() {}
   virtual void OnConnectionClosed(std::string_view reason) {}
   // reason: a DecodeError name ("bad_magic", ...), "malformed_header" or "unexpected_frame".
   virtual void OnFrameError(std::string_view reason) {}
   virtual void OnBytes(size_t received, size_t sent) {}
-  // A call arrived for `method` (full name, or "unknown" when no such method exists).
-  virtual void OnCallStarted(std::string_view service, std::string_view method) {}
-  virtual void OnCallFinished(std::string_view service, std::string_view method, StatusCode code,
-                              std::chrono::nanoseconds elapsed) {}
+  // A call arrived / was answered (cookie from OnMethodRegistered).
+  virtual void OnCallStarted(void* method) {}
+  virtual void OnCallFinished(void* method, StatusCode code, std::chrono::nanoseconds elapsed) {}
 };
 
 // Runs before a handler; returning a non-OK status answers the call without running the

@@ -1,0 +1,25 @@
+// ClientObserver: per-call hooks for metrics, set once on a ClientRuntime and used by every
+// channel created from it. Called on I/O threads; must be thread-safe and cheap.
+#pragma once
+
+#include <chrono>
+
+#include "krpc/status.h"
+
+namespace google::protobuf {
+class MethodDescriptor;
+}
+
+namespace krpc {
+
+class ClientObserver {
+ public:
+  virtual ~ClientObserver() = default;
+  // A call completed (after all its attempts).
+  virtual void OnCallFinished(const google::protobuf::MethodDescriptor* method, StatusCode code,
+                              std::chrono::nanoseconds latency, int attempts) {}
+  virtual void OnRetry(const google::protobuf::MethodDescriptor* method) {}
+  virtual void OnRetryBudgetExhausted(const google::protobuf::MethodDescriptor* method) {}
+};
+
+}  // namespace krpc

@@ -1,0 +1,62 @@
+// AdminServer: a small HTTP/1.1 server (Boost.Beast) on its own port and its own thread, for
+// /metrics, /healthz, /readyz, /status and, when enabled, /admin/fault. Bounded request size
+// and time, keep-alive; a malformed request gets 400 and its connection is closed. It shares
+// nothing with the RPC path, so abuse of this port never slows RPCs.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "krpc/status.h"
+
+namespace krpc {
+
+class OptionSet;
+
+struct AdminOptions {
+  std::string host = "0.0.0.0";
+  uint16_t port = 0;                  // 0 = pick a free port
+  bool enabled = true;
+  uint32_t max_body_bytes = 64 * 1024;
+  int request_timeout_ms = 10000;     // whole request, and each keep-alive wait
+  // admin_host, admin_port, admin_enabled
+  void Register(OptionSet& options);
+};
+
+struct HttpRequest {
+  std::string method;   // "GET", "POST", ...
+  std::string path;     // without the query string
+  std::string query;
+  std::string body;
+};
+
+struct HttpResponse {
+  int status = 200;
+  std::string content_type = "text/plain; charset=utf-8";
+  std::string body;
+};
+
+class AdminServer {
+ public:
+  using Handler = std::function<HttpResponse(const HttpRequest&)>;
+
+  explicit AdminServer(AdminOptions options);
+  ~AdminServer();  // Stop()
+
+  // Routes by exact method and path; call before Start(). Unknown paths answer 404, a known
+  // path with another method 405.
+  void Handle(std::string method, std::string path, Handler handler);
+  Status Start();
+  void Stop();
+  uint16_t port() const;
+  uint64_t bad_requests() const;
+
+  struct Impl;  // defined in admin_server.cc
+
+ private:
+  std::shared_ptr<Impl> impl_;
+};
+
+}  // namespace krpc

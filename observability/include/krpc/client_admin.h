@@ -1,0 +1,22 @@
+// Admin endpoints for a client process (load generator, krpc-bench): /metrics, /healthz,
+// /readyz and /status (JSON: every channel's endpoints with breaker and pool state).
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "krpc/admin_server.h"
+#include "krpc/metrics.h"
+
+namespace krpc {
+
+class ClientRuntime;
+
+// JSON of every channel of `runtime`: target, stats, endpoints.
+std::string ClientStatusJson(ClientRuntime& runtime);
+
+// An AdminServer with the client routes; `extra_status` (optional) adds fields to /status.
+std::unique_ptr<AdminServer> MakeClientAdmin(AdminOptions options, Metrics& metrics,
+                                             std::shared_ptr<ClientRuntime> runtime);
+
+}  // namespace krpc

@@ -1,0 +1,61 @@
+#include "krpc/client_admin.h"
+
+#include "krpc/channel.h"
+#include "krpc/client_runtime.h"
+#include "krpc/json.h"
+
+namespace krpc {
+
+std::string ClientStatusJson(ClientRuntime& runtime) {
+  std::string channels = "[";
+  for (const auto& ch : runtime.Channels()) {
+    std::string endpoints = "[";
+    for (const auto& e : ch->Endpoints()) {
+      endpoints += (endpoints.size() > 1 ? "," : "") + json::Object()
+                                                          .Add("service", e.service)
+                                                          .Add("address", e.address)
+                                                          .Add("state", e.state)
+                                                          .Add("breaker", e.breaker)
+                                                          .Add("breaker_transitions", e.breaker_transitions)
+                                                          .Add("weight", e.weight)
+                                                          .Add("latency_ewma_us", e.latency_ewma_us)
+                                                          .Add("inflight", e.inflight)
+                                                          .Add("connections_active", e.connections_active)
+                                                          .Add("connections_idle", e.connections_idle)
+                                                          .Add("connects", e.connects)
+                                                          .Add("connect_failures", e.connect_failures)
+                                                          .Add("reuses", e.reuses)
+                                                          .str();
+    }
+    endpoints += "]";
+    const auto st = ch->stats();
+    channels += (channels.size() > 1 ? "," : "") + json::Object()
+                                                       .Add("target", ch->target())
+                                                       .Add("calls", st.calls)
+                                                       .Add("retries", st.retries)
+                                                       .Add("retry_budget_exhausted", st.retry_budget_exhausted)
+                                                       .Add("ejections_refused", st.ejections_refused)
+                                                       .Add("panic_picks", st.panic_picks)
+                                                       .AddRaw("endpoints", endpoints)
+                                                       .str();
+  }
+  return json::Object().AddRaw("channels", channels + "]").str() + "\n";
+}
+
+std::unique_ptr<AdminServer> MakeClientAdmin(AdminOptions options, Metrics& metrics,
+                                             std::shared_ptr<ClientRuntime> runtime) {
+  auto admin = std::make_unique<AdminServer>(std::move(options));
+  admin->Handle("GET", "/metrics", [&metrics](const HttpRequest&) {
+    return HttpResponse{200, "text/plain; version=0.0.4; charset=utf-8", metrics.Serialize()};
+  });
+  admin->Handle("GET", "/healthz", [](const HttpRequest&) { return HttpResponse{200, "text/plain; charset=utf-8", "ok\n"}; });
+  admin->Handle("GET", "/readyz", [](const HttpRequest&) { return HttpResponse{200, "text/plain; charset=utf-8", "ready\n"}; });
+  std::weak_ptr<ClientRuntime> weak = runtime;
+  admin->Handle("GET", "/status", [weak](const HttpRequest&) {
+    auto rt = weak.lock();
+    return HttpResponse{200, "application/json", rt ? ClientStatusJson(*rt) : "{}\n"};
+  });
+  return admin;
+}
+
+}  // namespace krpc

@@ -1,0 +1,161 @@
+#include "krpc/rpc_metrics.h"
+
+#include <google/protobuf/descriptor.h>
+
+#include "krpc/channel.h"
+#include "krpc/client_runtime.h"
+
+namespace krpc {
+using prometheus::BuildCounter;
+using prometheus::BuildGauge;
+using prometheus::BuildHistogram;
+using prometheus::MetricType;
+
+void MethodSeries::Record(StatusCode code, std::chrono::nanoseconds elapsed) {
+  const auto i = static_cast<size_t>(code) < by_code_.size() ? static_cast<size_t>(code) : 2;
+  prometheus::Counter* c = by_code_[i].load(std::memory_order_acquire);
+  if (!c) {
+    std::lock_guard lock(mu_);
+    c = by_code_[i].load();
+    if (!c) {
+      auto labels = labels_;
+      labels["code"] = std::string(StatusCodeName(static_cast<StatusCode>(i)));
+      c = &requests_.Add(labels);
+      by_code_[i].store(c, std::memory_order_release);
+    }
+  }
+  c->Increment();
+  duration_.Observe(std::chrono::duration<double>(elapsed).count());
+}
+
+ServerMetrics::ServerMetrics(Metrics& m)
+    : requests_(BuildCounter().Name("krpc_server_requests_total").Help("Calls answered, by service, method and status code").Register(m.registry())),
+      duration_(BuildHistogram().Name("krpc_server_request_duration_seconds").Help("Time from a request's arrival to its response").Register(m.registry())),
+      inflight_(BuildGauge().Name("krpc_server_inflight_requests").Help("Calls being handled").Register(m.registry()).Add({})),
+      connections_(BuildGauge().Name("krpc_server_connections").Help("Open client connections").Register(m.registry()).Add({})),
+      accepted_(BuildCounter().Name("krpc_server_connections_accepted_total").Help("Connections accepted").Register(m.registry()).Add({})),
+      idle_closed_(BuildCounter().Name("krpc_server_idle_closed_total").Help("Connections closed by the idle kick (no traffic for heartbeat_interval_ms*(heartbeat_miss_limit+1))").Register(m.registry()).Add({})),
+      received_(BuildCounter().Name("krpc_server_received_bytes_total").Help("Bytes read from clients").Register(m.registry()).Add({})),
+      sent_(BuildCounter().Name("krpc_server_sent_bytes_total").Help("Bytes written to clients").Register(m.registry()).Add({})),
+      frame_errors_(BuildCounter().Name("krpc_server_frame_errors_total").Help("Connections closed for a protocol error, by reason").Register(m.registry())) {
+  for (const char* reason : {"bad_magic", "bad_version", "bad_type", "header_too_large", "body_too_large",
+                             "header_exceeds_frame", "malformed_header", "unexpected_frame"}) {
+    frame_error_by_reason_[reason] = &frame_errors_.Add({{"reason", reason}});
+  }
+}
+
+void* ServerMetrics::OnMethodRegistered(std::string_view service, std::string_view method) {
+  std::lock_guard lock(mu_);
+  std::map<std::string, std::string> labels{{"service", std::string(service)}, {"method", std::string(method)}};
+  auto& hist = duration_.Add(labels, Metrics::LatencyBuckets());
+  methods_.push_back(std::make_unique<MethodSeries>(requests_, hist, labels));
+  return methods_.back().get();
+}
+
+void ServerMetrics::OnConnectionOpened() {
+  connections_.Increment();
+  accepted_.Increment();
+}
+
+void ServerMetrics::OnConnectionClosed(std::string_view reason) {
+  connections_.Decrement();
+  if (reason == "idle") idle_closed_.Increment();
+}
+
+void ServerMetrics::OnFrameError(std::string_view reason) {
+  auto it = frame_error_by_reason_.find(std::string(reason));
+  if (it != frame_error_by_reason_.end()) it->second->Increment();
+}
+
+void ServerMetrics::OnBytes(size_t received, size_t sent) {
+  if (received) received_.Increment(static_cast<double>(received));
+  if (sent) sent_.Increment(static_cast<double>(sent));
+}
+
+void ServerMetrics::OnCallStarted(void*) { inflight_.Increment(); }
+
+void ServerMetrics::OnCallFinished(void* method, StatusCode code, std::chrono::nanoseconds elapsed) {
+  inflight_.Decrement();
+  if (method) static_cast<MethodSeries*>(method)->Record(code, elapsed);
+}
+
+ClientMetrics::ClientMetrics(Metrics& m, std::shared_ptr<ClientRuntime> runtime)
+    : runtime_(runtime),
+      requests_(BuildCounter().Name("krpc_client_requests_total").Help("Calls completed (all attempts), by service, method and status code").Register(m.registry())),
+      duration_(BuildHistogram().Name("krpc_client_request_duration_seconds").Help("Call latency including retries").Register(m.registry())),
+      retries_(BuildCounter().Name("krpc_client_retries_total").Help("Retry attempts, by service and method").Register(m.registry())),
+      exhausted_(BuildCounter().Name("krpc_client_retry_budget_exhausted_total").Help("Retries refused by the retry budget").Register(m.registry())),
+      index_(std::make_shared<const std::unordered_map<const void*, PerMethod*>>()) {
+  collector_ = m.AddCollector([this] { return Collect(); });
+}
+
+ClientMetrics::PerMethod& ClientMetrics::For(const google::protobuf::MethodDescriptor* method) {
+  auto index = index_.load(std::memory_order_acquire);
+  if (auto it = index->find(method); it != index->end()) return *it->second;
+  std::lock_guard lock(mu_);
+  index = index_.load();
+  if (auto it = index->find(method); it != index->end()) return *it->second;
+  std::map<std::string, std::string> labels{{"service", method ? method->service()->full_name() : "unknown"},
+                                            {"method", method ? method->name() : "unknown"}};
+  auto per = std::make_unique<PerMethod>();
+  per->series = std::make_unique<MethodSeries>(requests_, duration_.Add(labels, Metrics::LatencyBuckets()), labels);
+  per->retries = &retries_.Add(labels);
+  per->exhausted = &exhausted_.Add(labels);
+  auto next = std::make_shared<std::unordered_map<const void*, PerMethod*>>(*index);
+  (*next)[method] = per.get();
+  storage_.push_back(std::move(per));
+  index_.store(next);
+  return *storage_.back();
+}
+
+void ClientMetrics::OnCallFinished(const google::protobuf::MethodDescriptor* method, StatusCode code,
+                                   std::chrono::nanoseconds latency, int) {
+  For(method).series->Record(code, latency);
+}
+
+void ClientMetrics::OnRetry(const google::protobuf::MethodDescriptor* method) { For(method).retries->Increment(); }
+
+void ClientMetrics::OnRetryBudgetExhausted(const google::protobuf::MethodDescriptor* method) {
+  For(method).exhausted->Increment();
+}
+
+std::vector<prometheus::MetricFamily> ClientMetrics::Collect() {
+  auto runtime = runtime_.lock();
+  if (!runtime) return {};
+  FamilyBuilder endpoints("krpc_client_endpoints", "Endpoints known, by service (target for static channels)", MetricType::Gauge);
+  FamilyBuilder breaker("krpc_client_breaker_state", "Circuit breaker per endpoint: 0 closed, 1 half-open, 2 open", MetricType::Gauge);
+  FamilyBuilder transitions("krpc_client_breaker_transitions_total", "Breaker state changes per endpoint", MetricType::Counter);
+  FamilyBuilder pool("krpc_client_pool_connections", "Pooled connections per endpoint, by state (active, idle)", MetricType::Gauge);
+  FamilyBuilder connects("krpc_client_connects_total", "Connections established per endpoint", MetricType::Counter);
+  FamilyBuilder failures("krpc_client_connect_failures_total", "Failed connection attempts per endpoint (each one schedules a reconnect)", MetricType::Counter);
+  FamilyBuilder reuses("krpc_client_connection_reuses_total", "Calls sent on an already open connection, per endpoint", MetricType::Counter);
+  FamilyBuilder inflight("krpc_client_inflight_requests", "Attempts in flight per endpoint", MetricType::Gauge);
+  std::map<std::string, int> per_service;
+  for (const auto& ch : runtime->Channels()) {
+    for (const auto& e : ch->Endpoints()) {
+      const std::string service = e.service.empty() ? ch->target() : e.service;
+      ++per_service[service];
+      const std::map<std::string, std::string> l{{"service", service}, {"endpoint", e.address}};
+      breaker.Add(l, e.breaker == "open" ? 2 : e.breaker == "half_open" ? 1 : 0);
+      transitions.Add(l, static_cast<double>(e.breaker_transitions));
+      auto active = l, idle = l;
+      active["state"] = "active";
+      idle["state"] = "idle";
+      pool.Add(active, e.connections_active).Add(idle, e.connections_idle);
+      connects.Add(l, static_cast<double>(e.connects));
+      failures.Add(l, static_cast<double>(e.connect_failures));
+      reuses.Add(l, static_cast<double>(e.reuses));
+      inflight.Add(l, static_cast<double>(e.inflight));
+    }
+  }
+  for (const auto& [service, n] : per_service) endpoints.Add({{"service", service}}, n);
+  FamilyBuilder updates("krpc_client_discovery_updates_total", "Provider-list changes received from ZooKeeper", MetricType::Counter);
+  updates.Add({}, static_cast<double>(runtime->DiscoveryUpdates()));
+  std::vector<prometheus::MetricFamily> out;
+  for (auto* b : {&endpoints, &breaker, &transitions, &pool, &connects, &failures, &reuses, &inflight, &updates}) {
+    out.push_back(std::move(*b).Build());
+  }
+  return out;
+}
+
+}  // namespace krpc
