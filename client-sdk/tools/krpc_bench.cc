@@ -16,7 +16,9 @@
 #include "examples/echo.pb.h"
 #include "krpc/channel.h"
 #include "krpc/client_runtime.h"
+#include "krpc/client_admin.h"
 #include "krpc/config.h"
+#include "krpc/rpc_metrics.h"
 #include "latency_histogram.h"
 
 namespace {
@@ -36,8 +38,14 @@ struct BenchOptions {
   int server_pid = 0;
   int timeout_ms = 5000;
   std::string tag;
+  bool metrics = true;
+  uint16_t admin_port = 0;
+  std::string load_balancer = "p2c";
 
   void Register(krpc::OptionSet& o) {
+    o.AddBool("metrics", &metrics, "record client SDK metrics (to measure their cost)");
+    o.AddPort("admin_port", &admin_port, "serve /metrics and /status on this port (0 = no admin port)");
+    o.AddString("load_balancer", &load_balancer, "load-balancing policy");
     o.AddString("system", &system, "label copied into the JSON");
     o.AddString("target", &target, "channel target (overrides --host/--port)");
     o.AddString("host", &host, "server host");
@@ -148,8 +156,22 @@ int main(int argc, char** argv) {
   o.connections = std::min(o.connections, o.concurrency);
   const int threads = o.threads > 0 ? o.threads : std::min(o.connections, 2);
   auto runtime = krpc::ClientRuntime::Create(threads);
+  krpc::Metrics metrics;
+  if (o.metrics) runtime->SetObserver(std::make_shared<krpc::ClientMetrics>(metrics, runtime));
+  std::unique_ptr<krpc::AdminServer> admin;
+  if (o.admin_port) {
+    krpc::AdminOptions ao;
+    ao.port = o.admin_port;
+    admin = krpc::MakeClientAdmin(ao, metrics, runtime);
+    if (auto s = admin->Start(); !s.ok()) {
+      std::fprintf(stderr, "krpc-bench: %s\n", s.message().c_str());
+      return 2;
+    }
+  }
   krpc::ChannelOptions copts;
   copts.timeout_ms = o.timeout_ms;
+  copts.load_balancer = o.load_balancer;
+  copts.enable_connection_pool = false;  // --connections means TCP connections: one per channel
   std::vector<std::shared_ptr<krpc::Channel>> channels;
   std::vector<std::unique_ptr<krpc::examples::EchoService_Stub>> stubs;
   for (int i = 0; i < o.connections; ++i) {
@@ -190,11 +212,11 @@ int main(int argc, char** argv) {
   std::printf(
       "{\"system\":\"%s\",\"tag\":\"%s\",\"payload\":%d,\"concurrency\":%d,\"connections\":%d,\"threads\":%d,"
       "\"duration_s\":%.3f,\"calls\":%llu,\"qps\":%.1f,\"p50_us\":%.1f,\"p99_us\":%.1f,\"p999_us\":%.1f,"
-      "\"errors\":%llu,\"client_cpu_pct\":%.1f%s}\n",
+      "\"errors\":%llu,\"metrics\":%s,\"client_cpu_pct\":%.1f%s}\n",
       o.system.c_str(), o.tag.c_str(), o.payload, o.concurrency, o.connections, threads, secs,
       static_cast<unsigned long long>(shared.measured.load()), qps, shared.hist.Percentile(0.50),
       shared.hist.Percentile(0.99), shared.hist.Percentile(0.999),
-      static_cast<unsigned long long>(shared.errors.load()), 100.0 * (c1 - c0) / secs,
+      static_cast<unsigned long long>(shared.errors.load()), o.metrics ? "true" : "false", 100.0 * (c1 - c0) / secs,
       o.server_pid > 0 ? (",\"server_cpu_pct\":" + std::to_string(100.0 * (s1 - s0) / secs)).c_str() : "");
   std::fflush(stdout);
   for (auto& ch : channels) ch->Shutdown();

@@ -1,0 +1,213 @@
+// krpc-loadgen: a steady, open-loop mix of EchoService and UserService calls through a channel
+// (normally zk:// discovery), with its own admin port: /metrics (client SDK metrics), /status
+// (endpoints, breakers, pools) and /stats (its own per-call accounting, for the e2e suite;
+// POST /stats/reset zeroes it). Bounded: stops after --duration seconds (0 = until SIGTERM).
+#include <csignal>
+#include <cstdio>
+#include <map>
+#include <mutex>
+#include <random>
+#include <thread>
+
+#include "examples/echo.pb.h"
+#include "examples/user.pb.h"
+#include "krpc/channel.h"
+#include "krpc/client_admin.h"
+#include "krpc/client_runtime.h"
+#include "krpc/config.h"
+#include "krpc/json.h"
+#include "krpc/log.h"
+#include "krpc/rpc_metrics.h"
+#include "latency_histogram.h"
+
+namespace {
+using Clock = std::chrono::steady_clock;
+
+struct LoadgenOptions {
+  std::string target = "zk://127.0.0.1:2181/krpc";
+  double rate = 200;            // calls per second, all kinds together
+  int max_outstanding = 256;    // calls in flight at most (beyond: the tick is skipped and counted)
+  int echo_percent = 80;        // the rest are UserService.Login
+  int payload = 64;
+  double duration = 0;          // seconds; 0 = until SIGTERM
+  bool idempotent = true;       // Echo and Login are reads: safe to retry
+  krpc::ChannelOptions channel;
+  krpc::AdminOptions admin;
+  krpc::log::LogOptions log;
+  int io_threads = 1;
+  void Register(krpc::OptionSet& o) {
+    o.AddString("target", &target, "channel target");
+    o.AddDouble("rate", &rate, 0.1, 1e6, "calls per second");
+    o.AddInt("max_outstanding", &max_outstanding, 1, 100000, "calls in flight at most");
+    o.AddInt("echo_percent", &echo_percent, 0, 100, "share of Echo calls (the rest: Login)");
+    o.AddInt("payload", &payload, 0, 1 << 20, "Echo payload bytes");
+    o.AddDouble("duration", &duration, 0, 86400 * 7, "seconds to run (0 = until SIGTERM)");
+    o.AddBool("idempotent", &idempotent, "mark calls idempotent (retry after they may have run)");
+    o.AddInt("io_threads", &io_threads, 1, 64, "client I/O threads");
+    channel.Register(o);
+    admin.Register(o);
+    log.Register(o);
+  }
+};
+
+// The loadgen's own accounting of every call it made.
+class Stats {
+ public:
+  void Record(const krpc::Controller& c) {
+    std::lock_guard lock(mu_);
+    ++total_;
+    if (c.Failed()) {
+      ++failed_[std::string(krpc::StatusCodeName(c.code()))];
+      if (failure_samples_.size() < 20) failure_samples_.push_back(c.ErrorText());
+    } else {
+      ++ok_[c.remote()];
+      hist_.Record(static_cast<uint64_t>(c.latency().count()));
+    }
+    attempts_ += static_cast<uint64_t>(c.attempts());
+  }
+  void Skipped() {
+    std::lock_guard lock(mu_);
+    ++skipped_;
+  }
+  void Reset() {
+    std::lock_guard lock(mu_);
+    total_ = attempts_ = skipped_ = 0;
+    ok_.clear();
+    failed_.clear();
+    failure_samples_.clear();
+    hist_.Reset();
+    since_ = Clock::now();
+  }
+  std::string Json() {
+    std::lock_guard lock(mu_);
+    krpc::json::Object ok, failed;
+    uint64_t n_ok = 0, n_failed = 0;
+    for (auto& [ep, n] : ok_) {
+      ok.Add(ep, n);
+      n_ok += n;
+    }
+    for (auto& [code, n] : failed_) {
+      failed.Add(code, n);
+      n_failed += n;
+    }
+    std::string samples = "[";
+    for (auto& s : failure_samples_) samples += (samples.size() > 1 ? "," : "") + krpc::json::Quote(s);
+    return krpc::json::Object()
+               .Add("seconds", std::chrono::duration<double>(Clock::now() - since_).count())
+               .Add("calls", total_)
+               .Add("ok", n_ok)
+               .Add("failed", n_failed)
+               .Add("attempts", attempts_)
+               .Add("skipped", skipped_)
+               .AddRaw("ok_by_endpoint", ok.str())
+               .AddRaw("failed_by_code", failed.str())
+               .Add("p50_us", hist_.Percentile(0.5))
+               .Add("p99_us", hist_.Percentile(0.99))
+               .AddRaw("failure_samples", samples + "]")
+               .str() + "\n";
+  }
+
+ private:
+  std::mutex mu_;
+  uint64_t total_ = 0, attempts_ = 0, skipped_ = 0;
+  std::map<std::string, uint64_t> ok_;
+  std::map<std::string, uint64_t> failed_;
+  std::vector<std::string> failure_samples_;
+  krpc::tools::LatencyHistogram hist_;
+  Clock::time_point since_ = Clock::now();
+};
+
+// One call in flight; deletes itself when done.
+struct Call final : google::protobuf::Closure {
+  krpc::Controller cntl;
+  krpc::examples::EchoRequest echo_req;
+  krpc::examples::EchoResponse echo_resp;
+  krpc::examples::LoginRequest login_req;
+  krpc::examples::LoginResponse login_resp;
+  Stats* stats;
+  std::atomic<int>* outstanding;
+  void Run() override {
+    stats->Record(cntl);
+    outstanding->fetch_sub(1);
+    delete this;
+  }
+};
+
+std::atomic<bool> g_stop{false};  // set from the signal handler only
+void OnSignal(int) { g_stop = true; }
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::signal(SIGTERM, OnSignal);
+  std::signal(SIGINT, OnSignal);
+  std::signal(SIGPIPE, SIG_IGN);
+  LoadgenOptions o;
+  o.admin.port = 9100;
+  krpc::OptionSet flags;
+  o.Register(flags);
+  if (auto s = flags.Load(argc, argv, krpc::OptionSet::ProcessEnv()); !s.ok()) {
+    std::fprintf(stderr, "krpc-loadgen: configuration error: %s\n", s.message().c_str());
+    return 2;
+  }
+  (void)krpc::log::Setup(o.log);
+  auto log = krpc::log::Get("loadgen");
+  auto runtime = krpc::ClientRuntime::Create(o.io_threads);
+  krpc::Metrics metrics;
+  runtime->SetObserver(std::make_shared<krpc::ClientMetrics>(metrics, runtime));
+  auto channel = krpc::Channel::Create(o.target, o.channel, runtime);
+  if (!channel.ok()) {
+    std::fprintf(stderr, "krpc-loadgen: %s\n", channel.status().ToString().c_str());
+    return 2;
+  }
+  Stats stats;
+  auto admin = krpc::MakeClientAdmin(o.admin, metrics, runtime);
+  admin->Handle("GET", "/stats", [&](const krpc::HttpRequest&) { return krpc::HttpResponse{200, "application/json", stats.Json()}; });
+  admin->Handle("POST", "/stats/reset", [&](const krpc::HttpRequest&) {
+    stats.Reset();
+    return krpc::HttpResponse{200, "text/plain; charset=utf-8", "reset\n"};
+  });
+  if (auto s = admin->Start(); !s.ok()) {
+    log->critical("{}", s.message());
+    return 1;
+  }
+  krpc::examples::EchoService_Stub echo(channel->get());
+  krpc::examples::UserService_Stub users(channel->get());
+  log->info("sending {} calls/s to {} ({}% Echo, {}% Login)", o.rate, o.target, o.echo_percent, 100 - o.echo_percent);
+  std::atomic<int> outstanding{0};
+  std::mt19937 rng(std::random_device{}());
+  const std::string payload(static_cast<size_t>(o.payload), 'x');
+  const auto period = std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(1.0 / o.rate));
+  const auto start = Clock::now();
+  auto next = start;
+  uint64_t seq = 0;
+  while (!g_stop.load() && (o.duration <= 0 || Clock::now() - start < std::chrono::duration<double>(o.duration))) {
+    next += period;
+    std::this_thread::sleep_until(next);
+    if (outstanding.load() >= o.max_outstanding) {
+      stats.Skipped();
+      continue;
+    }
+    auto* call = new Call;
+    call->stats = &stats;
+    call->outstanding = &outstanding;
+    call->cntl.set_idempotent(o.idempotent);
+    outstanding.fetch_add(1);
+    if (static_cast<int>(rng() % 100) < o.echo_percent) {
+      call->echo_req.set_payload(payload);
+      echo.Echo(&call->cntl, &call->echo_req, &call->echo_resp, call);
+    } else {
+      call->login_req.set_name("user" + std::to_string(++seq % 100));
+      call->login_req.set_pwd("secret");
+      users.Login(&call->cntl, &call->login_req, &call->login_resp, call);
+    }
+  }
+  log->info("stopping: waiting for {} calls in flight", outstanding.load());
+  const auto give_up = Clock::now() + std::chrono::seconds(5);
+  while (outstanding.load() > 0 && Clock::now() < give_up) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  std::fprintf(stdout, "%s", stats.Json().c_str());
+  channel.value()->Shutdown();
+  admin->Stop();
+  krpc::log::Shutdown();
+  return 0;
+}
