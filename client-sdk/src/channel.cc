@@ -26,6 +26,7 @@ void ChannelOptions::Register(OptionSet& o) {
   o.AddDouble("reconnect_backoff_jitter", &reconnect_backoff_jitter, 0.0, 1.0, "random spread of each delay");
   o.AddInt("reconnect_backoff_max_ms", &reconnect_backoff_max_ms, 1, 3600000, "largest reconnect delay");
   o.AddInt("zk_session_timeout_ms", &zk_session_timeout_ms, 1000, 600000, "ZooKeeper session timeout (zk:// targets)");
+  o.AddInt("latency_decay_ms", &latency_decay_ms, 1, 600000, "time constant of the peak-EWMA latency (p2c)");
   o.AddChoice("load_balancer", &load_balancer, {"round_robin", "weighted_round_robin", "random", "p2c", "consistent_hash"},
               "load-balancing policy");
   o.AddInt("max_attempts", &max_attempts, 1, 10, "attempts per call including retries");
@@ -100,6 +101,7 @@ impl::Subchannel::Options Channel::Impl::subchannel_options() const {
   so.breaker.max_isolation = milliseconds(options.breaker_max_isolation_ms);
   so.breaker.half_open_probes = options.breaker_half_open_probes;
   so.probe.timeout = milliseconds(options.health_probe_timeout_ms);
+  so.latency_decay = milliseconds(options.latency_decay_ms);
   return so;
 }
 

@@ -68,6 +68,7 @@ Subchannel::Subchannel(asio::io_context::executor_type executor, Endpoint endpoi
       next_backoff_(options_.backoff.initial),
       rng_(std::random_device{}()),
       breaker_(options_.breaker),
+      ewma_(options_.latency_decay),
       probe_(std::make_unique<Probe>(this)),
       probe_timer_(executor_),
       reaper_timer_(executor_) {

@@ -67,6 +67,7 @@ class Subchannel : public TransportListener, public std::enable_shared_from_this
     PoolOptions pool;
     BreakerOptions breaker;
     ProbeOptions probe;
+    std::chrono::milliseconds latency_decay{2000};
   };
 
   Subchannel(boost::asio::io_context::executor_type executor, Endpoint endpoint, Options options,

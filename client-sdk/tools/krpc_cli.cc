@@ -77,7 +77,7 @@ int List(const CliOptions& o) {
     return 1;
   }
   std::sort(services.begin(), services.end());
-  std::string json_rows;
+  krpc::json::Array json_rows;
   if (!o.json) std::printf("%-32s %-24s %-6s %-8s %-10s %s\n", "SERVICE", "PROVIDER", "WEIGHT", "ZONE", "ADMIN", "NODE_ID");
   for (const auto& service : services) {
     std::vector<std::string> providers;
@@ -89,15 +89,14 @@ int List(const CliOptions& o) {
       auto ep = krpc::ParseEndpoint(p);
       auto info = krpc::registry::ProviderInfo::FromJson(data, ep.ok() ? ep.value() : krpc::Endpoint{p, 0});
       if (o.json) {
-        json_rows += (json_rows.empty() ? "" : ",") +
-                     krpc::json::Object().Add("service", service).Add("provider", p).AddRaw("data", data.empty() ? "{}" : data).str();
+        json_rows.AddRaw(krpc::json::Object().Add("service", service).Add("provider", p).AddRaw("data", data.empty() ? "{}" : data).str());
       } else if (info) {
         std::printf("%-32s %-24s %-6d %-8s %-10u %s\n", service.c_str(), p.c_str(), info->weight,
                     info->zone.empty() ? "-" : info->zone.c_str(), unsigned{info->admin_port}, info->node_id.c_str());
       }
     }
   }
-  if (o.json) std::printf("[%s]\n", json_rows.c_str());
+  if (o.json) std::printf("%s\n", json_rows.str().c_str());
   return 0;
 }
 

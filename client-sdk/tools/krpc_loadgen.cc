@@ -90,8 +90,8 @@ class Stats {
       failed.Add(code, n);
       n_failed += n;
     }
-    std::string samples = "[";
-    for (auto& s : failure_samples_) samples += (samples.size() > 1 ? "," : "") + krpc::json::Quote(s);
+    krpc::json::Array samples;
+    for (auto& s : failure_samples_) samples.Add(s);
     return krpc::json::Object()
                .Add("seconds", std::chrono::duration<double>(Clock::now() - since_).count())
                .Add("calls", total_)
@@ -103,7 +103,7 @@ class Stats {
                .AddRaw("failed_by_code", failed.str())
                .Add("p50_us", hist_.Percentile(0.5))
                .Add("p99_us", hist_.Percentile(0.99))
-               .AddRaw("failure_samples", samples + "]")
+               .AddRaw("failure_samples", samples.str())
                .str() + "\n";
   }
 
@@ -146,6 +146,10 @@ int main(int argc, char** argv) {
   o.admin.port = 9100;
   krpc::OptionSet flags;
   o.Register(flags);
+  if (argc > 1 && std::string(argv[1]) == "--help") {
+    std::printf("usage: krpc-loadgen [-c FILE] [--key=value ...]\n\n%s", flags.Help().c_str());
+    return 0;
+  }
   if (auto s = flags.Load(argc, argv, krpc::OptionSet::ProcessEnv()); !s.ok()) {
     std::fprintf(stderr, "krpc-loadgen: configuration error: %s\n", s.message().c_str());
     return 2;

@@ -26,6 +26,7 @@ int main(int argc, char** argv) {
   std::signal(SIGPIPE, SIG_IGN);
 
   krpc::NodeConfig config;
+  config.admin.port = 9100;
   krpc::OptionSet flags;
   config.Register(flags);
   if (argc > 1 && (std::string(argv[1]) == "--help" || std::string(argv[1]) == "-h")) {

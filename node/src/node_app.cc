@@ -47,9 +47,8 @@ bool NodeApp::ready(std::string* why) const {
 
 std::string NodeApp::StatusJson() const {
   const auto st = server_->stats();
-  std::string services = "[";
-  for (const auto& s : server_->Services()) services += (services.size() > 1 ? "," : "") + json::Quote(s);
-  services += "]";
+  json::Array services;
+  for (const auto& s : server_->Services()) services.Add(s);
   std::string why;
   const bool is_ready = ready(&why);
   json::Object registry;
@@ -67,7 +66,7 @@ std::string NodeApp::StatusJson() const {
       .Add("draining", server_->draining())
       .Add("port", unsigned{server_->port()})
       .Add("admin_port", static_cast<unsigned>(admin_ ? admin_->port() : 0))
-      .AddRaw("services", services)
+      .AddRaw("services", services.str())
       .AddRaw("connections", json::Object()
                                  .Add("open", st.connections_open)
                                  .Add("accepted", st.connections_accepted)
@@ -131,9 +130,9 @@ Status NodeApp::StartAdmin() {
       return HttpResponse{200, "text/plain; charset=utf-8", "cleared\n"};
     });
     admin_->Handle("GET", "/admin/fault", [this](const HttpRequest&) {
-      std::string list = "[";
-      for (const auto& f : faults_->List()) list += (list.size() > 1 ? "," : "") + f.ToJson();
-      return HttpResponse{200, "application/json", list + "]\n"};
+      json::Array list;
+      for (const auto& f : faults_->List()) list.AddRaw(f.ToJson());
+      return HttpResponse{200, "application/json", list.str() + "\n"};
     });
   }
   return admin_->Start();

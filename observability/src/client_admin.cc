@@ -7,11 +7,11 @@
 namespace krpc {
 
 std::string ClientStatusJson(ClientRuntime& runtime) {
-  std::string channels = "[";
+  json::Array channels;
   for (const auto& ch : runtime.Channels()) {
-    std::string endpoints = "[";
+    json::Array endpoints;
     for (const auto& e : ch->Endpoints()) {
-      endpoints += (endpoints.size() > 1 ? "," : "") + json::Object()
+      endpoints.AddRaw(json::Object()
                                                           .Add("service", e.service)
                                                           .Add("address", e.address)
                                                           .Add("state", e.state)
@@ -25,21 +25,20 @@ std::string ClientStatusJson(ClientRuntime& runtime) {
                                                           .Add("connects", e.connects)
                                                           .Add("connect_failures", e.connect_failures)
                                                           .Add("reuses", e.reuses)
-                                                          .str();
+                                                          .str());
     }
-    endpoints += "]";
     const auto st = ch->stats();
-    channels += (channels.size() > 1 ? "," : "") + json::Object()
+    channels.AddRaw(json::Object()
                                                        .Add("target", ch->target())
                                                        .Add("calls", st.calls)
                                                        .Add("retries", st.retries)
                                                        .Add("retry_budget_exhausted", st.retry_budget_exhausted)
                                                        .Add("ejections_refused", st.ejections_refused)
                                                        .Add("panic_picks", st.panic_picks)
-                                                       .AddRaw("endpoints", endpoints)
-                                                       .str();
+                                                       .AddRaw("endpoints", endpoints.str())
+                                                       .str());
   }
-  return json::Object().AddRaw("channels", channels + "]").str() + "\n";
+  return json::Object().AddRaw("channels", channels.str()).str() + "\n";
 }
 
 std::unique_ptr<AdminServer> MakeClientAdmin(AdminOptions options, Metrics& metrics,

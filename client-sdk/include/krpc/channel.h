@@ -43,6 +43,7 @@ struct ChannelOptions {
 
   // Load balancing: round_robin | weighted_round_robin | random | p2c | consistent_hash.
   std::string load_balancer = "p2c";
+  int latency_decay_ms = 2000;             // peak-EWMA time constant for p2c
 
   // Retries (the deadline covers all attempts; DEADLINE_EXCEEDED is never retried).
   int max_attempts = 3;

@@ -1,5 +1,9 @@
 // p2c: power of two choices. Two random qualifying endpoints; the one with the lower cost
 // wins, cost = peak-EWMA latency x (in-flight + 1) / weight (brpc's and Finagle's shape).
+// Latencies within a noise band (less than kTieRatio apart, or less than kTieAbsoluteUs) count as
+// equal, and then the endpoint with fewer calls in flight wins (a tie: random): at low load
+// latencies differ only by scheduling noise, and following noise piles traffic onto one endpoint.
+#include <cmath>
 #include <random>
 
 #include "../subchannel.h"
@@ -13,11 +17,16 @@ uint64_t ThreadRandom() {
   return rng();
 }
 
-double Cost(const Subchannel& s) {
-  // An endpoint without samples yet costs like a 1 ms one, so it is tried but not flooded.
-  const double latency = s.ewma().value_us() > 0 ? s.ewma().value_us() : 1000.0;
-  const double weight = std::max(1, s.weight());
-  return latency * static_cast<double>(s.inflight() + 1) / weight;
+constexpr double kTieRatio = 3.0;
+constexpr double kTieAbsoluteUs = 5000.0;
+
+// An endpoint without samples (or decayed to nothing) counts as fast, so it is tried again.
+double Latency(const Subchannel& s, std::chrono::steady_clock::time_point now) {
+  return std::max(100.0, s.ewma().value_us(now));
+}
+
+double Cost(const Subchannel& s, double latency) {
+  return latency * static_cast<double>(s.inflight() + 1) / std::max(1, s.weight());
 }
 
 class P2cPicker final : public Picker {
@@ -32,7 +41,16 @@ class P2cPicker final : public Picker {
     const size_t offset = 1 + ThreadRandom() % (n - 1);
     int b = FirstSelectable(list_, (static_cast<size_t>(a) + offset) % n, ok);
     if (b < 0 || b == a) return a;
-    return Cost(*list_[a]) <= Cost(*list_[b]) ? a : b;
+    const auto now = std::chrono::steady_clock::now();
+    const Subchannel& sa = *list_[a];
+    const Subchannel& sb = *list_[b];
+    const double la = Latency(sa, now), lb = Latency(sb, now);
+    const bool similar = std::max(la, lb) < kTieRatio * std::min(la, lb) || std::abs(la - lb) < kTieAbsoluteUs;
+    if (similar && sa.weight() == sb.weight()) {
+      if (sa.inflight() != sb.inflight()) return sa.inflight() < sb.inflight() ? a : b;
+      return ThreadRandom() & 1 ? a : b;
+    }
+    return Cost(sa, la) <= Cost(sb, lb) ? a : b;
   }
 
  private:

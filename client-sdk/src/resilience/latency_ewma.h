@@ -1,6 +1,8 @@
 // LatencyEwma: peak-sensitive exponentially weighted moving average of call latency (Finagle's
 // peak EWMA): a sample above the average replaces it at once, lower samples decay it with time
-// constant `tau`. Written from the endpoint's I/O thread, read by pickers on any thread.
+// constant `tau`. Reading decays the value towards zero with the time since the last sample, so
+// an endpoint no call has reached for a while looks cheap again and gets probed (Linkerd's
+// peak EWMA). Written from the endpoint's I/O thread, read by pickers on any thread.
 #pragma once
 
 #include <atomic>
@@ -19,20 +21,32 @@ class LatencyEwma {
   void Observe(double sample_us, Clock::time_point now) {
     const double prev = value_us_.load(std::memory_order_relaxed);
     double next = sample_us;
-    if (sample_us < prev && last_.time_since_epoch().count() != 0) {
-      const double dt = static_cast<double>(std::chrono::duration_cast<std::chrono::microseconds>(now - last_).count());
-      const double w = std::exp(-std::max(0.0, dt) / tau_us_);
+    const int64_t last = last_ns_.load(std::memory_order_relaxed);
+    if (sample_us < prev && last != 0) {
+      const double w = Weight(now, last);
       next = prev * w + sample_us * (1 - w);
     }
-    last_ = now;
+    last_ns_.store(now.time_since_epoch().count(), std::memory_order_relaxed);
     value_us_.store(next, std::memory_order_relaxed);
   }
+  // The last computed value (no decay applied).
   double value_us() const { return value_us_.load(std::memory_order_relaxed); }
+  // The value decayed to `now`.
+  double value_us(Clock::time_point now) const {
+    const int64_t last = last_ns_.load(std::memory_order_relaxed);
+    const double v = value_us_.load(std::memory_order_relaxed);
+    return last == 0 ? v : v * Weight(now, last);
+  }
 
  private:
+  double Weight(Clock::time_point now, int64_t last_ns) const {
+    const double dt_us = static_cast<double>(now.time_since_epoch().count() - last_ns) / 1000.0;
+    return std::exp(-std::max(0.0, dt_us) / tau_us_);
+  }
+
   const double tau_us_;
   std::atomic<double> value_us_;
-  Clock::time_point last_{};
+  std::atomic<int64_t> last_ns_{0};
 };
 
 }  // namespace krpc::impl

@@ -33,6 +33,21 @@ class Object {
   std::string body_ = "{";
 };
 
+// Builds one JSON array from raw JSON values: Array().AddRaw("1").Add("x").str() == [1,"x"]
+class Array {
+ public:
+  Array& AddRaw(std::string_view raw) {
+    if (body_.size() > 1) body_ += ',';
+    body_ += raw;
+    return *this;
+  }
+  Array& Add(std::string_view s) { return AddRaw(Quote(s)); }
+  std::string str() const { return body_ + "]"; }
+
+ private:
+  std::string body_ = "[";
+};
+
 // Parses {"k": "v" | number | true | false | null, ...}; values are returned as text (strings
 // unescaped). Nested objects/arrays are not supported. nullopt on malformed input.
 std::optional<std::map<std::string, std::string>> ParseFlatObject(std::string_view text);

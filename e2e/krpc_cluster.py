@@ -1,0 +1,157 @@
+"""Helpers for driving the compose cluster from tests: docker commands, admin endpoints,
+Prometheus, the loadgen's accounting, and the scenario report. Standard library only."""
+import json
+import os
+import re
+import subprocess
+import time
+import urllib.error
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+NODES = ["node1", "node2", "node3"]
+ADMIN = {"node1": 9101, "node2": 9102, "node3": 9103, "loadgen": 9100}
+SESSION_TIMEOUT_S = 6.0  # KRPC_ZK_SESSION_TIMEOUT_MS in docker-compose.yml
+RESULTS = os.path.join(ROOT, "e2e", "results")
+
+
+def sh(*args, timeout=120, check=True):
+    """Runs a command in the project root; returns stdout."""
+    r = subprocess.run(list(args), cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+    if check and r.returncode != 0:
+        raise RuntimeError(f"{' '.join(args)} failed ({r.returncode}): {r.stderr.strip()[-2000:]}")
+    return r.stdout
+
+
+def compose(*args, timeout=600, check=True):
+    return sh("docker", "compose", *args, timeout=timeout, check=check)
+
+
+def http(method, port, path, body=None, timeout=5):
+    req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", method=method,
+                                 data=body.encode() if body is not None else None)
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+
+
+def get_json(port, path):
+    status, body = http("GET", port, path)
+    assert status == 200, (port, path, status, body)
+    return json.loads(body)
+
+
+def metrics(port):
+    """Parses a /metrics page into {series: value}."""
+    status, body = http("GET", port, "/metrics")
+    assert status == 200, body
+    out = {}
+    for line in body.splitlines():
+        if line and not line.startswith("#"):
+            series, _, value = line.rpartition(" ")
+            out[series] = float(value)
+    return out
+
+
+def metric_sum(values, name, **labels):
+    """Sum of the series of `name` whose labels include `labels`."""
+    total = 0.0
+    for series, v in values.items():
+        if series == name or series.startswith(name + "{"):
+            if all(f'{k}="{val}"' in series for k, val in labels.items()):
+                total += v
+    return total
+
+
+def wait_for(pred, timeout, interval=0.25, what="condition"):
+    """Polls pred() until it returns truthy; returns (value, seconds). Fails after timeout."""
+    start = time.monotonic()
+    while True:
+        v = pred()
+        if v:
+            return v, time.monotonic() - start
+        if time.monotonic() - start > timeout:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(interval)
+
+
+def registered(service="krpc.examples.EchoService"):
+    """Nodes with a znode for `service`, asked from a container through `krpc list`."""
+    out = compose("exec", "-T", "loadgen", "krpc", "list", "--zk", "zookeeper:2181", "--json",
+                  timeout=30, check=False)
+    try:
+        rows = json.loads(out)
+    except ValueError:
+        return None
+    return sorted(r["provider"].split(":")[0] for r in rows if r["service"] == service)
+
+
+def loadgen_reset():
+    status, _ = http("POST", ADMIN["loadgen"], "/stats/reset")
+    assert status == 200
+
+
+def loadgen_stats():
+    return get_json(ADMIN["loadgen"], "/stats")
+
+
+def endpoint_state(node):
+    """The loadgen's view of `node`: its endpoint entry from /status, or None."""
+    status = get_json(ADMIN["loadgen"], "/status")
+    for ch in status["channels"]:
+        for e in ch["endpoints"]:
+            if e["address"].startswith(node + ":") and e["service"] == "krpc.examples.EchoService":
+                return e
+    return None
+
+
+def breaker(node):
+    e = endpoint_state(node)
+    return e["breaker"] if e else None
+
+
+def shares(stats):
+    ok = stats["ok_by_endpoint"]
+    total = sum(ok.values()) or 1
+    return {n: ok.get(f"{n}:7000", 0) / total for n in NODES}
+
+
+def prometheus_query(q):
+    status, body = http("GET", 9090, "/api/v1/query?" + urllib.parse.urlencode({"query": q}))
+    assert status == 200, body
+    return json.loads(body)["data"]["result"]
+
+
+def healthy(container):
+    out = sh("docker", "inspect", "-f", "{{.State.Health.Status}}", f"krpc-{container}-1", check=False)
+    return out.strip() == "healthy"
+
+
+class Report:
+    """Per-scenario figures, written to e2e/results/report.{json,md} (not committed)."""
+
+    def __init__(self):
+        self.rows = []
+
+    def add(self, scenario, stats, **figures):
+        row = {"scenario": scenario, "calls": stats.get("calls", 0), "failures": stats.get("failed", 0),
+               "retries": max(0, stats.get("attempts", 0) - stats.get("calls", 0))}
+        row.update({k: (round(v, 2) if isinstance(v, float) else v) for k, v in figures.items()})
+        self.rows.append(row)
+
+    def write(self):
+        os.makedirs(RESULTS, exist_ok=True)
+        with open(os.path.join(RESULTS, "report.json"), "w") as f:
+            json.dump(self.rows, f, indent=2)
+        keys = ["scenario", "calls", "failures", "retries"]
+        extra = sorted({k for r in self.rows for k in r} - set(keys))
+        lines = ["| " + " | ".join(keys + extra) + " |", "|" + "---|" * (len(keys) + len(extra))]
+        for r in self.rows:
+            lines.append("| " + " | ".join(str(r.get(k, "")) for k in keys + extra) + " |")
+        with open(os.path.join(RESULTS, "report.md"), "w") as f:
+            f.write("\n".join(lines) + "\n")
+
+
+import urllib.parse  # noqa: E402  (used by prometheus_query)
