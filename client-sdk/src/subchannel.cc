@@ -177,9 +177,12 @@ void Subchannel::OnTransportDraining(Transport* t) {
   UpdateCounts();
 }
 
-void Subchannel::OnTransportClosed(Transport* t, const Status& why, bool was_ready) {
+void Subchannel::OnTransportClosed(Transport* t, const Status& why, bool was_ready, bool peer_silent) {
   Forget(t);
   if (state() == State::kShutdown) return;
+  // A peer that stopped answering even PINGs is hung: eject it now rather than waiting for
+  // enough timeouts (latency-aware balancing sends it too few calls to count them).
+  if (peer_silent && breaker_.state() == CircuitBreaker::State::kClosed && options_.breaker.enabled) TripBreaker();
   if (was_ready || why.ok()) {
     // A working connection broke: reconnect at once on the next call, as gRPC does from IDLE.
     UpdateCounts();
@@ -203,8 +206,9 @@ void Subchannel::CallEnded(const Status& status, Clock::duration latency) {
   const auto now = Clock::now();
   const bool failure = IsEndpointFailure(status.code());
   double us = static_cast<double>(std::chrono::duration_cast<std::chrono::microseconds>(latency).count());
-  // A fast failure must not look attractive to latency-based balancing.
-  if (failure) us = std::max({us, ewma_.value_us() * 2, 10000.0});
+  // A fast failure must not look attractive to latency-based balancing: it counts as at least
+  // 10 ms, or twice the current average (capped at 10 s so repeated failures cannot overflow).
+  if (failure) us = std::max({us, std::min(ewma_.value_us() * 2, 1e7), 10000.0});
   ewma_.Observe(us, now);
   if (breaker_.OnResult(failure, now)) TripBreaker();
 }

@@ -103,7 +103,7 @@ class Subchannel : public TransportListener, public std::enable_shared_from_this
   // TransportListener (owning thread).
   void OnTransportReady(Transport* t) override;
   void OnTransportDraining(Transport* t) override;
-  void OnTransportClosed(Transport* t, const Status& why, bool was_ready) override;
+  void OnTransportClosed(Transport* t, const Status& why, bool was_ready, bool peer_silent) override;
 
  private:
   class Probe;

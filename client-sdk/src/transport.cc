@@ -272,7 +272,7 @@ void Transport::Close(const Status& why) {
   auto calls = calls_.TakeAll();
   // The owner forgets this transport first, so a retry from a failed call goes elsewhere.
   auto self = shared_from_this();
-  if (auto l = listener_.lock()) l->OnTransportClosed(this, why, was_ready_);
+  if (auto l = listener_.lock()) l->OnTransportClosed(this, why, was_ready_, peer_silent_);
   // Calls that never reached the wire were not executed; others may have been.
   for (auto& [id, call] : calls) {
     call->sink->OnAttemptDone(call, why.ok() ? Status(StatusCode::kUnavailable, "connection closed") : why,
@@ -355,6 +355,7 @@ void Transport::OnHeartbeat() {
   const auto now = Clock::now();
   const auto dead_after = options_.heartbeat_interval * (options_.heartbeat_miss_limit + 1);
   if (now - last_recv_ >= dead_after) {
+    peer_silent_ = true;
     Fail(Status(StatusCode::kUnavailable, "no traffic from " + address_ + " for " +
                                               std::to_string(dead_after.count()) + " ms (missed heartbeats)"));
     return;

@@ -37,8 +37,9 @@ class TransportListener {
   virtual void OnTransportReady(Transport* t) = 0;
   // The transport takes no new calls (GOAWAY received).
   virtual void OnTransportDraining(Transport* t) = 0;
-  // `was_ready`: false when the connection was never established.
-  virtual void OnTransportClosed(Transport* t, const Status& why, bool was_ready) = 0;
+  // `was_ready`: false when the connection was never established; `peer_silent`: closed
+  // because the peer sent nothing, not even PONGs, for the heartbeat window.
+  virtual void OnTransportClosed(Transport* t, const Status& why, bool was_ready, bool peer_silent) = 0;
 };
 
 class Transport : public std::enable_shared_from_this<Transport> {
@@ -94,6 +95,7 @@ class Transport : public std::enable_shared_from_this<Transport> {
   boost::asio::steady_timer heartbeat_timer_;
   State state_ = State::kConnecting;
   bool was_ready_ = false;
+  bool peer_silent_ = false;
   codec::FrameReader reader_;
   std::vector<char> out_;
   std::vector<char> writing_;

@@ -16,6 +16,7 @@
 #include "krpc/registry_layout.h"
 #include "krpc/zk_client.h"
 #include "node_app.h"
+#include "eventually.h"
 #include "zk_server.h"
 
 namespace krpc {
@@ -25,15 +26,7 @@ using testing::ZkServer;
 
 constexpr const char* kEcho = "krpc.examples.EchoService";
 
-template <typename F>
-bool Eventually(F f, std::chrono::milliseconds timeout = 15s) {
-  const auto until = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < until) {
-    if (f()) return true;
-    std::this_thread::sleep_for(20ms);
-  }
-  return f();
-}
+using testing::Eventually;
 
 class RegistryTest : public ::testing::Test {
  protected:

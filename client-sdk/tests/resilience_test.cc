@@ -15,11 +15,13 @@
 #include "krpc/registry_publisher.h"
 #include "krpc/server.h"
 #include "krpc/zk_client.h"
+#include "eventually.h"
 #include "zk_server.h"
 
 namespace krpc {
 namespace {
 using namespace std::chrono_literals;
+using testing::Eventually;
 constexpr const char* kEcho = "krpc.examples.EchoService";
 
 // Counts the calls that reach a server, then applies the injected faults.
@@ -131,16 +133,6 @@ class ResilienceTest : public ::testing::TestWithParam<Discovery> {
       if (e.address == n.address()) return e.breaker;
     }
     return "missing";
-  }
-
-  template <typename F>
-  bool Eventually(F f, std::chrono::milliseconds timeout = 10s) {
-    const auto until = std::chrono::steady_clock::now() + timeout;
-    while (std::chrono::steady_clock::now() < until) {
-      if (f()) return true;
-      std::this_thread::sleep_for(20ms);
-    }
-    return f();
   }
 
   TestNode nodes_[3];

@@ -54,43 +54,30 @@ void OptionSet::AddBool(std::string key, bool* field, std::string help) {
   Add(std::move(key), std::move(o));
 }
 
+// Integer options: parse, range-check, store; the error names the range.
+template <typename T, typename Wide>
+OptionSet::Option IntegerOption(T* field, Wide min, Wide max, std::string help, const char* what) {
+  return {std::move(help),
+          [=](std::string_view v) {
+            Wide x = 0;
+            if (!ParseNumber(v, &x)) return Bad(what);
+            if (x < min || x > max) return Bad("out of range [" + std::to_string(min) + ", " + std::to_string(max) + "]");
+            *field = static_cast<T>(x);
+            return Status::Ok();
+          },
+          [field] { return std::to_string(*field); }};
+}
+
 void OptionSet::AddInt(std::string key, int64_t* field, int64_t min, int64_t max, std::string help) {
-  Add(std::move(key), {std::move(help),
-                       [=](std::string_view v) {
-                         int64_t x = 0;
-                         if (!ParseNumber(v, &x)) return Bad("not an integer");
-                         if (x < min || x > max)
-                           return Bad("out of range [" + std::to_string(min) + ", " + std::to_string(max) + "]");
-                         *field = x;
-                         return Status::Ok();
-                       },
-                       [field] { return std::to_string(*field); }});
+  Add(std::move(key), IntegerOption<int64_t, int64_t>(field, min, max, std::move(help), "not an integer"));
 }
 
 void OptionSet::AddInt(std::string key, int* field, int min, int max, std::string help) {
-  Add(std::move(key), {std::move(help),
-                       [=](std::string_view v) {
-                         int64_t x = 0;
-                         if (!ParseNumber(v, &x)) return Bad("not an integer");
-                         if (x < min || x > max)
-                           return Bad("out of range [" + std::to_string(min) + ", " + std::to_string(max) + "]");
-                         *field = static_cast<int>(x);
-                         return Status::Ok();
-                       },
-                       [field] { return std::to_string(*field); }});
+  Add(std::move(key), IntegerOption<int, int64_t>(field, min, max, std::move(help), "not an integer"));
 }
 
 void OptionSet::AddUint(std::string key, uint32_t* field, uint32_t min, uint32_t max, std::string help) {
-  Add(std::move(key), {std::move(help),
-                       [=](std::string_view v) {
-                         uint64_t x = 0;
-                         if (!ParseNumber(v, &x)) return Bad("not a non-negative integer");
-                         if (x < min || x > max)
-                           return Bad("out of range [" + std::to_string(min) + ", " + std::to_string(max) + "]");
-                         *field = static_cast<uint32_t>(x);
-                         return Status::Ok();
-                       },
-                       [field] { return std::to_string(*field); }});
+  Add(std::move(key), IntegerOption<uint32_t, uint64_t>(field, min, max, std::move(help), "not a non-negative integer"));
 }
 
 void OptionSet::AddPort(std::string key, uint16_t* field, std::string help) {

@@ -1,5 +1,6 @@
 #include "krpc/json.h"
 
+#include <cmath>
 #include <cstdio>
 
 namespace krpc::json {
@@ -49,6 +50,10 @@ Object& Object::Add(std::string_view key, uint64_t value) {
 }
 Object& Object::Add(std::string_view key, double value) {
   Key(key);
+  if (!std::isfinite(value)) {  // JSON has no inf/nan
+    body_ += "null";
+    return *this;
+  }
   char buf[32];
   std::snprintf(buf, sizeof buf, "%.6g", value);
   body_ += buf;

@@ -15,6 +15,8 @@ TEST(JsonTest, writes_and_reads_flat_objects_with_escapes) {
   EXPECT_EQ(obj->at("a"), "x\"y\\z\n");
   EXPECT_EQ(obj->at("n"), "42");
   EXPECT_EQ(obj->at("b"), "true");
+  EXPECT_EQ(json::Object().Add("x", 1.0 / 0.0).str(), R"({"x":null})") << "no inf/nan in JSON";
+  EXPECT_EQ(json::Array().Add("a").AddRaw("1").str(), R"(["a",1])");
   EXPECT_FALSE(json::ParseFlatObject("{\"a\":"));
   EXPECT_FALSE(json::ParseFlatObject("not json"));
   EXPECT_FALSE(json::ParseFlatObject(R"({"a":[1]})"));

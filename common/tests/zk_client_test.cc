@@ -6,21 +6,14 @@
 #include <atomic>
 #include <thread>
 
+#include "eventually.h"
 #include "zk_server.h"
 
 namespace krpc {
 namespace {
 using namespace std::chrono_literals;
 
-template <typename F>
-bool Eventually(F f, std::chrono::milliseconds timeout = 15s) {
-  const auto until = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < until) {
-    if (f()) return true;
-    std::this_thread::sleep_for(20ms);
-  }
-  return f();
-}
+using testing::Eventually;
 
 class ZkClientTest : public ::testing::Test {
  protected:

@@ -310,6 +310,11 @@ TEST_F(LoopbackTest, client_detects_a_silent_server_through_missed_heartbeats) {
   EXPECT_EQ(s.code(), StatusCode::kUnavailable) << s;
   EXPECT_NE(s.message().find("missed heartbeats"), std::string::npos) << s;
   EXPECT_LT(std::chrono::steady_clock::now() - start, 1s);
+  // A silent peer is hung, so its breaker wants to open at once; being the only endpoint, the
+  // ejection cap keeps it in rotation (never eject the only host).
+  ASSERT_EQ(ch->Endpoints().size(), 1u);
+  EXPECT_EQ(ch->Endpoints()[0].breaker, "closed");
+  EXPECT_EQ(ch->stats().ejections_refused, 1u);
   ::close(fd);
 }
 

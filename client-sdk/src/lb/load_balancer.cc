@@ -1,5 +1,7 @@
 #include "load_balancer.h"
 
+#include <random>
+
 #include "../subchannel.h"
 
 namespace krpc::impl {
@@ -9,6 +11,11 @@ bool Selectable::operator()(const Subchannel& s) const {
     if (exclude[i] == &s) return false;
   }
   return ignore_health || s.healthy();
+}
+
+uint64_t ThreadRandom() {
+  static thread_local std::mt19937_64 rng(std::random_device{}());
+  return rng();
 }
 
 int FirstSelectable(const EndpointList& list, size_t start, const Selectable& ok) {

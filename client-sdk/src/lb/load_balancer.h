@@ -63,6 +63,9 @@ std::unique_ptr<LoadBalancerPolicy> MakeRandom();
 std::unique_ptr<LoadBalancerPolicy> MakePowerOfTwoChoices();
 std::unique_ptr<LoadBalancerPolicy> MakeConsistentHash(int virtual_nodes = 160);
 
+// A per-thread random number generator's next value (no shared state, no lock).
+uint64_t ThreadRandom();
+
 // Walks `n` indices from `start` (wrapping) and returns the first that `ok` accepts, or -1.
 int FirstSelectable(const EndpointList& list, size_t start, const Selectable& ok);
 

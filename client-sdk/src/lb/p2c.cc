@@ -12,11 +12,6 @@
 namespace krpc::impl {
 namespace {
 
-uint64_t ThreadRandom() {
-  static thread_local std::mt19937_64 rng(std::random_device{}());
-  return rng();
-}
-
 constexpr double kTieRatio = 3.0;
 constexpr double kTieAbsoluteUs = 5000.0;
 

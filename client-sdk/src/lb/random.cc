@@ -6,11 +6,6 @@
 namespace krpc::impl {
 namespace {
 
-uint64_t ThreadRandom() {
-  static thread_local std::mt19937_64 rng(std::random_device{}());
-  return rng();
-}
-
 class RandomPicker final : public Picker {
  public:
   explicit RandomPicker(EndpointList list) : list_(std::move(list)) {}

@@ -49,13 +49,15 @@ class OptionSet {
 
   static std::map<std::string, std::string> ProcessEnv();
 
- private:
+ public:
+  // One key's parser and printer (public for the option builders in config.cc).
   struct Option {
     std::string help;
     std::function<Status(std::string_view)> set;
     std::function<std::string()> get;
     bool is_bool = false;
   };
+ private:
   void Add(std::string key, Option option);
 
   std::string env_prefix_;
