@@ -4,6 +4,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
+#include <array>
 #include <atomic>
 #include <map>
 #include <thread>
@@ -94,11 +95,32 @@ class Session : public std::enable_shared_from_this<Session> {
   void Write(http::response<http::string_body> res, bool close) {
     auto sp = std::make_shared<http::response<http::string_body>>(std::move(res));
     http::async_write(stream_, *sp, [self = shared_from_this(), sp, close](beast::error_code ec, size_t) {
-      if (ec || close) {
+      if (ec) {
+        self->Close();
+      } else if (close) {
+        self->Linger();
+      } else {
+        self->Read();
+      }
+    });
+  }
+
+  // Stop sending, then discard what the client still sends for up to 1 s before closing:
+  // closing with unread input would reset the connection and destroy the reply just written.
+  void Linger() {
+    beast::error_code ignored;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    stream_.expires_after(std::chrono::seconds(1));
+    Discard();
+  }
+
+  void Discard() {
+    stream_.async_read_some(asio::buffer(discard_), [self = shared_from_this()](beast::error_code ec, size_t) {
+      if (ec) {
         self->Close();
         return;
       }
-      self->Read();
+      self->Discard();
     });
   }
 
@@ -110,6 +132,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
   beast::tcp_stream stream_;
   beast::flat_buffer buffer_{8 * 1024};
+  std::array<char, 4096> discard_;
   std::optional<http::request_parser<http::string_body>> parser_;
   std::shared_ptr<AdminServer::Impl> server_;
 };
