@@ -28,6 +28,7 @@ class Subchannel::Probe final : public AttemptSink {
     owner_->OnProbeDone(status.ok() && response_.status() == health::v1::HealthCheckResponse::SERVING);
   }
   void Next() {
+    owner_->probing_ = true;
     call_.ResetCall();
     response_.Clear();
     call_.method = health::v1::Health::descriptor()->FindMethodByName("Check");
@@ -210,7 +211,11 @@ void Subchannel::CallEnded(const Status& status, Clock::duration latency) {
   // 10 ms, or twice the current average (capped at 10 s so repeated failures cannot overflow).
   if (failure) us = std::max({us, std::min(ewma_.value_us() * 2, 1e7), 10000.0});
   ewma_.Observe(us, now);
-  if (breaker_.OnResult(failure, now)) TripBreaker();
+  if (breaker_.OnResult(failure, now)) {
+    TripBreaker();
+  } else if (failure && !probing_ && options_.breaker.enabled && state() != State::kShutdown) {
+    probe_->Next();  // a failure is a suspicion: check the endpoint's health directly
+  }
 }
 
 void Subchannel::TripBreaker() {
@@ -235,6 +240,10 @@ void Subchannel::ArmProbe(Clock::time_point when) {
   probe_timer_.async_wait([weak = weak_from_this()](const boost::system::error_code& ec) {
     auto self = weak.lock();
     if (ec || !self || self->state() == State::kShutdown) return;
+    if (self->probing_) {  // a suspicion probe is still out: its result decides
+      self->ArmProbe(Clock::now() + std::chrono::milliseconds(50));
+      return;
+    }
     self->breaker_.EnterHalfOpen();
     log::Get("client")->info("{}: breaker half-open, probing with {} health checks", self->address_,
                              self->options_.breaker.half_open_probes);
@@ -244,6 +253,17 @@ void Subchannel::ArmProbe(Clock::time_point when) {
 }
 
 void Subchannel::OnProbeDone(bool ok) {
+  probing_ = false;
+  if (breaker_.state() == CircuitBreaker::State::kClosed) {
+    // Suspicion probing: each failed health check counts like a failed call, so a slow or
+    // stuck endpoint that balancing already avoids is still ejected within a few probes.
+    if (breaker_.OnResult(!ok, Clock::now())) {
+      TripBreaker();
+    } else if (!ok && state() != State::kShutdown) {
+      probe_->Next();
+    }
+    return;
+  }
   const auto state = breaker_.OnProbeResult(ok, Clock::now());
   if (state == CircuitBreaker::State::kHalfOpen) {
     probe_->Next();  // more probes must pass

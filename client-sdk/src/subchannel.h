@@ -133,6 +133,7 @@ class Subchannel : public TransportListener, public std::enable_shared_from_this
   bool ejected_ = false;
   LatencyEwma ewma_;
   std::unique_ptr<Probe> probe_;
+  bool probing_ = false;  // a health probe is in flight
   boost::asio::steady_timer probe_timer_;
   boost::asio::steady_timer reaper_timer_;
   bool reaper_armed_ = false;

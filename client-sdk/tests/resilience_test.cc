@@ -194,7 +194,10 @@ TEST_P(StaticResilienceTest, hanging_server_trips_its_breaker_through_timeouts) 
   auto ch = MakeChannel(o);
   nodes_[2].faults->Set({"", StatusCode::kOk, 1.0, 0, true});  // accepts, never answers
   auto r = Run(ch.get(), 60, 1, false, 100ms);
-  EXPECT_EQ(r.codes[StatusCode::kDeadlineExceeded], 5) << "5 timeouts, then the breaker opens";
+  // The first timeout makes the endpoint suspect: health probes (which hang too) count as
+  // failures, so the breaker opens after at most 5 failures, most of them probes.
+  EXPECT_GE(r.codes[StatusCode::kDeadlineExceeded], 1);
+  EXPECT_LE(r.codes[StatusCode::kDeadlineExceeded], 5);
   EXPECT_EQ(Breaker(ch.get(), nodes_[2]), "open");
   auto later = Run(ch.get(), 50, 1, false, 100ms);
   EXPECT_EQ(later.failed, 0);

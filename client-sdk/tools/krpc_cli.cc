@@ -2,7 +2,7 @@
 //   krpc list   --zk HOSTS [--root /krpc] [--json]          services and providers in ZooKeeper
 //   krpc call   --target T METHOD [JSON_REQUEST]             one call, response printed as JSON
 //   krpc health --target T [--service NAME]                  krpc.health.v1.Health/Check
-//   krpc status --target T [--service NAME]                  the channel's view of the endpoints
+//   krpc status --target T [SERVICE]                         the channel's view of the endpoints
 //   krpc bench  [krpc-bench flags]                           runs krpc-bench
 // Targets: host:port, static://h1:p1,h2:p2, zk://hosts/root.
 #include <google/protobuf/descriptor.h>
@@ -175,7 +175,8 @@ int Health(const CliOptions& o) {
   return resp.status() == krpc::health::v1::HealthCheckResponse::SERVING ? 0 : 1;
 }
 
-int Status(const CliOptions& o) {
+int Status(CliOptions o, const std::vector<std::string>& args) {
+  if (args.size() > 1 && o.service.empty()) o.service = args[1];  // krpc status --target T <service>
   auto ch = MakeChannel(o);
   if (!ch) return 2;
   if (!o.service.empty()) {
@@ -184,19 +185,14 @@ int Status(const CliOptions& o) {
       return 1;
     }
   }
-  // Probe each endpoint once through the health service so the states are live.
-  krpc::health::v1::Health_Stub stub(ch.get());
-  for (size_t i = 0; i < std::max<size_t>(1, ch->Endpoints().size()); ++i) {
-    krpc::Controller cntl;
-    krpc::health::v1::HealthCheckRequest req;
-    krpc::health::v1::HealthCheckResponse resp;
-    stub.Check(&cntl, &req, &resp, nullptr);
-  }
-  std::printf("%-32s %-24s %-11s %-8s %-8s %s\n", "SERVICE", "ENDPOINT", "STATE", "INFLIGHT", "CONNECTS", "FAILURES");
+  // Endpoints connect lazily: a fresh channel shows them "idle" until calls flow. For a
+  // long-running process's live view, read its admin port's /status instead.
+  std::printf("%-30s %-22s %-10s %-9s %-6s %-9s %-8s %s\n", "SERVICE", "ENDPOINT", "STATE", "BREAKER", "WEIGHT",
+              "EWMA_US", "CONNECTS", "FAILURES");
   for (const auto& e : ch->Endpoints()) {
-    std::printf("%-32s %-24s %-11s %-8llu %-8llu %llu\n", e.service.empty() ? "*" : e.service.c_str(), e.address.c_str(),
-                e.state.c_str(), static_cast<unsigned long long>(e.inflight), static_cast<unsigned long long>(e.connects),
-                static_cast<unsigned long long>(e.connect_failures));
+    std::printf("%-30s %-22s %-10s %-9s %-6d %-9.0f %-8llu %llu\n", e.service.empty() ? "*" : e.service.c_str(),
+                e.address.c_str(), e.state.c_str(), e.breaker.c_str(), e.weight, e.latency_ewma_us,
+                static_cast<unsigned long long>(e.connects), static_cast<unsigned long long>(e.connect_failures));
   }
   return 0;
 }
@@ -233,6 +229,6 @@ int main(int argc, char** argv) {
   if (cmd == "list") return List(o);
   if (cmd == "call") return Call(o, args);
   if (cmd == "health") return Health(o);
-  if (cmd == "status") return Status(o);
+  if (cmd == "status") return Status(o, args);
   return Usage();
 }
