@@ -167,7 +167,7 @@ Endpoint NodeApp::advertised() const {
 
 Status NodeApp::Start() {
   if (Status s = AddServices(); !s.ok()) return s;
-  if (config_.metrics_enabled) server_->SetObserver(std::make_shared<ServerMetrics>(metrics_));
+  if (config_.metrics_enabled) server_->SetObserver(std::make_shared<ServerMetrics>(metrics_, server_.get()));
   if (config_.enable_fault_injection) {
     faults_ = std::make_shared<FaultInjector>();
     server_->SetInterceptor(faults_);

@@ -28,11 +28,9 @@ void MethodSeries::Record(StatusCode code, std::chrono::nanoseconds elapsed) {
   duration_.Observe(std::chrono::duration<double>(elapsed).count());
 }
 
-ServerMetrics::ServerMetrics(Metrics& m)
+ServerMetrics::ServerMetrics(Metrics& m, const Server* server)
     : requests_(BuildCounter().Name("krpc_server_requests_total").Help("Calls answered, by service, method and status code").Register(m.registry())),
       duration_(BuildHistogram().Name("krpc_server_request_duration_seconds").Help("Time from a request's arrival to its response").Register(m.registry())),
-      inflight_(BuildGauge().Name("krpc_server_inflight_requests").Help("Calls being handled").Register(m.registry()).Add({})),
-      connections_(BuildGauge().Name("krpc_server_connections").Help("Open client connections").Register(m.registry()).Add({})),
       accepted_(BuildCounter().Name("krpc_server_connections_accepted_total").Help("Connections accepted").Register(m.registry()).Add({})),
       idle_closed_(BuildCounter().Name("krpc_server_idle_closed_total").Help("Connections closed by the idle kick (no traffic for heartbeat_interval_ms*(heartbeat_miss_limit+1))").Register(m.registry()).Add({})),
       received_(BuildCounter().Name("krpc_server_received_bytes_total").Help("Bytes read from clients").Register(m.registry()).Add({})),
@@ -41,6 +39,18 @@ ServerMetrics::ServerMetrics(Metrics& m)
   for (const char* reason : {"bad_magic", "bad_version", "bad_type", "header_too_large", "body_too_large",
                              "header_exceeds_frame", "malformed_header", "unexpected_frame"}) {
     frame_error_by_reason_[reason] = &frame_errors_.Add({{"reason", reason}});
+  }
+  // Gauges the server already counts are read at scrape time, not pushed on every call.
+  if (server) {
+    collector_ = m.AddCollector([server] {
+      const auto st = server->stats();
+      std::vector<prometheus::MetricFamily> out;
+      out.push_back(FamilyBuilder("krpc_server_inflight_requests", "Calls being handled", MetricType::Gauge)
+                        .Add({}, static_cast<double>(st.calls_inflight)).Build());
+      out.push_back(FamilyBuilder("krpc_server_connections", "Open client connections", MetricType::Gauge)
+                        .Add({}, static_cast<double>(st.connections_open)).Build());
+      return out;
+    });
   }
 }
 
@@ -52,13 +62,9 @@ void* ServerMetrics::OnMethodRegistered(std::string_view service, std::string_vi
   return methods_.back().get();
 }
 
-void ServerMetrics::OnConnectionOpened() {
-  connections_.Increment();
-  accepted_.Increment();
-}
+void ServerMetrics::OnConnectionOpened() { accepted_.Increment(); }
 
 void ServerMetrics::OnConnectionClosed(std::string_view reason) {
-  connections_.Decrement();
   if (reason == "idle") idle_closed_.Increment();
 }
 
@@ -72,15 +78,19 @@ void ServerMetrics::OnBytes(size_t received, size_t sent) {
   if (sent) sent_.Increment(static_cast<double>(sent));
 }
 
-void ServerMetrics::OnCallStarted(void*) { inflight_.Increment(); }
+void ServerMetrics::OnCallStarted(void*) {}
 
 void ServerMetrics::OnCallFinished(void* method, StatusCode code, std::chrono::nanoseconds elapsed) {
-  inflight_.Decrement();
   if (method) static_cast<MethodSeries*>(method)->Record(code, elapsed);
 }
 
+namespace {
+std::atomic<uint64_t> next_client_metrics_id{1};
+}
+
 ClientMetrics::ClientMetrics(Metrics& m, std::shared_ptr<ClientRuntime> runtime)
-    : runtime_(runtime),
+    : id_(next_client_metrics_id.fetch_add(1)),
+      runtime_(runtime),
       requests_(BuildCounter().Name("krpc_client_requests_total").Help("Calls completed (all attempts), by service, method and status code").Register(m.registry())),
       duration_(BuildHistogram().Name("krpc_client_request_duration_seconds").Help("Call latency including retries").Register(m.registry())),
       retries_(BuildCounter().Name("krpc_client_retries_total").Help("Retry attempts, by service and method").Register(m.registry())),
@@ -90,6 +100,21 @@ ClientMetrics::ClientMetrics(Metrics& m, std::shared_ptr<ClientRuntime> runtime)
 }
 
 ClientMetrics::PerMethod& ClientMetrics::For(const google::protobuf::MethodDescriptor* method) {
+  // Per-thread cache of the last method: the common case costs no shared-memory traffic.
+  // Keyed by a process-unique id, not the address, which a later instance could reuse.
+  struct Last {
+    uint64_t owner = 0;
+    const void* method = nullptr;
+    PerMethod* per = nullptr;
+  };
+  static thread_local Last last;
+  if (last.owner == id_ && last.method == method) return *last.per;
+  PerMethod& per = Lookup(method);
+  last = {id_, method, &per};
+  return per;
+}
+
+ClientMetrics::PerMethod& ClientMetrics::Lookup(const google::protobuf::MethodDescriptor* method) {
   auto index = index_.load(std::memory_order_acquire);
   if (auto it = index->find(method); it != index->end()) return *it->second;
   std::lock_guard lock(mu_);

@@ -37,7 +37,8 @@ class MethodSeries {
 
 class ServerMetrics final : public ServerObserver {
  public:
-  explicit ServerMetrics(Metrics& metrics);
+  // `server` (optional, must outlive this) supplies the in-flight and connection gauges.
+  explicit ServerMetrics(Metrics& metrics, const Server* server = nullptr);
 
   void* OnMethodRegistered(std::string_view service, std::string_view method) override;
   void OnConnectionOpened() override;
@@ -50,8 +51,6 @@ class ServerMetrics final : public ServerObserver {
  private:
   prometheus::Family<prometheus::Counter>& requests_;
   prometheus::Family<prometheus::Histogram>& duration_;
-  prometheus::Gauge& inflight_;
-  prometheus::Gauge& connections_;
   prometheus::Counter& accepted_;
   prometheus::Counter& idle_closed_;
   prometheus::Counter& received_;
@@ -60,6 +59,7 @@ class ServerMetrics final : public ServerObserver {
   std::mutex mu_;
   std::vector<std::unique_ptr<MethodSeries>> methods_;
   std::unordered_map<std::string, prometheus::Counter*> frame_error_by_reason_;
+  std::shared_ptr<void> collector_;
 };
 
 class ClientMetrics final : public ClientObserver {
@@ -79,8 +79,10 @@ class ClientMetrics final : public ClientObserver {
     prometheus::Counter* exhausted;
   };
   PerMethod& For(const google::protobuf::MethodDescriptor* method);
+  PerMethod& Lookup(const google::protobuf::MethodDescriptor* method);
   std::vector<prometheus::MetricFamily> Collect();
 
+  const uint64_t id_;
   std::weak_ptr<ClientRuntime> runtime_;
   prometheus::Family<prometheus::Counter>& requests_;
   prometheus::Family<prometheus::Histogram>& duration_;
