@@ -90,11 +90,16 @@ void ZkDiscovery::Refresh(const std::string& service) {
     Watch(services_[service], parent);
   }
   std::vector<std::string> children;
-  int rc = zk_->GetChildren(parent, true, &children);
-  if (ZkClient::IsNoNode(rc)) {
+  int rc = 0;
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    rc = zk_->GetChildren(parent, true, &children);  // arms the child watch
+    if (!ZkClient::IsNoNode(rc)) break;
+    // No providers node yet: watch for its creation. If it appeared in between, `exists` set
+    // only a data watch, so read the children again to arm the child watch.
     bool exists = false;
-    rc = zk_->Exists(parent, true, &exists);  // watch for the node's creation
+    rc = zk_->Exists(parent, true, &exists);
     children.clear();
+    if (rc != 0 || !exists) break;
   }
   if (rc != 0) return;  // ZooKeeper unreachable: keep the last list; reconnect re-reads
   Providers next;
