@@ -97,14 +97,33 @@ def loadgen_stats():
     return get_json(ADMIN["loadgen"], "/stats")
 
 
-def endpoint_state(node):
-    """The loadgen's view of `node`: its endpoint entry from /status, or None."""
+def endpoint_state(node, service="krpc.examples.EchoService"):
+    """The loadgen's view of `node` for `service`: its endpoint entry from /status, or None."""
     status = get_json(ADMIN["loadgen"], "/status")
     for ch in status["channels"]:
         for e in ch["endpoints"]:
-            if e["address"].startswith(node + ":") and e["service"] == "krpc.examples.EchoService":
+            if e["address"].startswith(node + ":") and e["service"] == service:
                 return e
     return None
+
+
+def breakers(node):
+    """{service: breaker state} of `node` in every route of the loadgen (Echo and UserService)."""
+    status = get_json(ADMIN["loadgen"], "/status")
+    return {e["service"]: e["breaker"] for ch in status["channels"] for e in ch["endpoints"]
+            if e["address"].startswith(node + ":")}
+
+
+def isolated(node):
+    """True when every route of the loadgen has `node`'s breaker open or half-open."""
+    b = breakers(node)
+    return bool(b) and all(state != "closed" for state in b.values())
+
+
+def recovered(node):
+    """True when every route of the loadgen has `node`'s breaker closed."""
+    b = breakers(node)
+    return bool(b) and all(state == "closed" for state in b.values())
 
 
 def breaker(node):

@@ -22,7 +22,7 @@ def restored(cluster):
             kc.wait_for(lambda n=n: kc.healthy(n), 90, what=f"{n} healthy")
             kc.http("DELETE", kc.ADMIN[n], "/admin/fault")
         kc.wait_for(lambda: kc.registered() == kc.NODES, 60, what="all nodes registered")
-        kc.wait_for(lambda: all(kc.breaker(n) == "closed" for n in kc.NODES), 60, what="all breakers closed")
+        kc.wait_for(lambda: all(kc.recovered(n) for n in kc.NODES), 60, what="all breakers closed")
 
     restore()
     yield
@@ -65,8 +65,7 @@ def test_03_node_hung(cluster, report):
     kc = cluster
     kc.loadgen_reset()
     kc.sh("docker", "pause", "krpc-node2-1")
-    _, isolate_s = kc.wait_for(lambda: kc.breaker("node2") in ("open", "half_open"), 30,
-                               what="node2's breaker to open")
+    _, isolate_s = kc.wait_for(lambda: kc.isolated("node2"), 30, what="node2's breakers to open")
     during = kc.loadgen_stats()
     # Calls that were on node2 when it froze time out (DEADLINE_EXCEEDED is never retried).
     assert during["failed"] <= 30, during
@@ -76,7 +75,7 @@ def test_03_node_hung(cluster, report):
     assert isolated["failed"] == 0, isolated
     assert isolated["p99_us"] < 100_000, f"p99 {isolated['p99_us']} us after isolation"
     kc.sh("docker", "unpause", "krpc-node2-1")
-    _, recover_s = kc.wait_for(lambda: kc.breaker("node2") == "closed", 30, what="node2 back through half-open probes")
+    _, recover_s = kc.wait_for(lambda: kc.recovered("node2"), 30, what="node2 back through half-open probes")
     kc.loadgen_reset()
     time.sleep(4)
     after = kc.loadgen_stats()
@@ -90,7 +89,7 @@ def test_04_error_injection(cluster, report):
     kc.loadgen_reset()
     status, body = kc.http("POST", kc.ADMIN["node1"], "/admin/fault", '{"code":"UNAVAILABLE","rate":1.0}')
     assert status == 200, body
-    _, isolate_s = kc.wait_for(lambda: kc.breaker("node1") == "open", 15, what="node1's breaker to open")
+    _, isolate_s = kc.wait_for(lambda: kc.isolated("node1"), 15, what="node1's breakers to open")
     time.sleep(WINDOW_S)
     s = kc.loadgen_stats()
     assert s["failed"] == 0, s
@@ -98,7 +97,7 @@ def test_04_error_injection(cluster, report):
     lg = kc.metrics(kc.ADMIN["loadgen"])
     assert kc.metric_sum(lg, "krpc_client_breaker_transitions_total", endpoint="node1:7000") >= 1
     kc.http("DELETE", kc.ADMIN["node1"], "/admin/fault")
-    _, recover_s = kc.wait_for(lambda: kc.breaker("node1") == "closed", 30, what="node1 back through half-open probes")
+    _, recover_s = kc.wait_for(lambda: kc.recovered("node1"), 30, what="node1 back through half-open probes")
     kc.loadgen_reset()
     time.sleep(4)
     assert kc.loadgen_stats()["ok_by_endpoint"].get("node1:7000", 0) > 50
@@ -110,8 +109,8 @@ def test_05_two_bad_nodes(cluster, report):
     kc.loadgen_reset()
     kc.http("POST", kc.ADMIN["node1"], "/admin/fault", '{"code":"UNAVAILABLE","rate":1.0}')
     kc.http("POST", kc.ADMIN["node2"], "/admin/fault", '{"delay_ms":1500}')
-    _, isolate_s = kc.wait_for(lambda: kc.breaker("node1") != "closed" and kc.breaker("node2") != "closed", 30,
-                               what="both bad nodes ejected")
+    _, isolate_s = kc.wait_for(lambda: kc.isolated("node1") and kc.isolated("node2"), 30,
+                               what="both bad nodes ejected from every route")
     before = kc.loadgen_stats()
     # Until node2's first calls time out (1 s), its latency looks fine and it takes calls;
     # those time out (DEADLINE_EXCEEDED is never retried). Bounded: at most one second of
