@@ -5,6 +5,11 @@
 #include "krpc/log.h"
 
 namespace krpc::impl {
+namespace {
+thread_local const boost::asio::io_context* tls_loop = nullptr;
+}  // namespace
+
+const boost::asio::io_context* CurrentLoop() { return tls_loop; }
 
 IoPool::IoPool(int threads, std::string name) {
   if (threads <= 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
@@ -17,6 +22,7 @@ IoPool::IoPool(int threads, std::string name) {
     const std::string thread_name = (name + "-" + std::to_string(i)).substr(0, 15);
     loop->thread = std::thread([ctx, thread_name] {
       pthread_setname_np(pthread_self(), thread_name.c_str());
+      tls_loop = ctx;
       for (;;) {
         try {
           ctx->run();

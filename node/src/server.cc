@@ -35,7 +35,6 @@ class NoopObserver final : public ServerObserver {};
 
 struct Server::Impl {
   std::shared_ptr<ServerShared> shared = std::make_shared<ServerShared>();
-  std::unique_ptr<impl::IoPool> pool;
   std::unique_ptr<asio::ip::tcp::acceptor> acceptor;
   uint16_t port = 0;
   bool started = false;
@@ -85,32 +84,32 @@ Status Server::Start() {
     e.observer_cookie = s.observer->OnMethodRegistered(e.service_name, e.method_name);
   });
   s.unknown_method_cookie = s.observer->OnMethodRegistered("unknown", "unknown");
-  impl_->pool = std::make_unique<impl::IoPool>(s.options.io_threads, "krpc-io");
+  impl_->shared->pool = std::make_shared<impl::IoPool>(s.options.io_threads, "krpc-io");
   if (s.options.handler_threads > 0) s.handler_pool = std::make_unique<asio::thread_pool>(s.options.handler_threads);
   boost::system::error_code ec;
   const auto address = asio::ip::make_address(s.options.listen_host, ec);
   const std::string where = s.options.listen_host + ":" + std::to_string(s.options.port);
   if (ec) return {StatusCode::kInvalidArgument, "listen_host '" + s.options.listen_host + "' is not an IP address"};
-  auto acceptor = std::make_unique<asio::ip::tcp::acceptor>(impl_->pool->At(0));
+  auto acceptor = std::make_unique<asio::ip::tcp::acceptor>(impl_->shared->pool->At(0));
   const asio::ip::tcp::endpoint ep(address, s.options.port);
   acceptor->open(ep.protocol(), ec);
   if (!ec) acceptor->set_option(asio::socket_base::reuse_address(true), ec);
   if (!ec) acceptor->bind(ep, ec);
   if (!ec) acceptor->listen(asio::socket_base::max_listen_connections, ec);
   if (ec) {
-    impl_->pool->Stop();
+    impl_->shared->pool->Stop();
     return {StatusCode::kUnavailable, "cannot listen on " + where + ": " + ec.message()};
   }
   impl_->port = acceptor->local_endpoint().port();
   impl_->acceptor = std::move(acceptor);
   impl_->started = true;
-  s.log->info("listening on {}:{} with {} I/O threads", s.options.listen_host, impl_->port, impl_->pool->size());
+  s.log->info("listening on {}:{} with {} I/O threads", s.options.listen_host, impl_->port, impl_->shared->pool->size());
   asio::post(impl_->acceptor->get_executor(), [impl = impl_.get()] { impl->Accept(); });
   return Status::Ok();
 }
 
 void Server::Impl::Accept() {
-  acceptor->async_accept(pool->Next(), [this](const boost::system::error_code& ec, asio::ip::tcp::socket socket) {
+  acceptor->async_accept(shared->pool->Next(), [this](const boost::system::error_code& ec, asio::ip::tcp::socket socket) {
     OnAccept(ec, std::move(socket));
   });
 }
@@ -182,9 +181,9 @@ bool Server::Shutdown(std::chrono::milliseconds drain_timeout) {
   for (auto& c : impl_->LiveConnections()) c->ForceClose("server stopped");
   conns.clear();
   // Every loop runs what was posted before this barrier (the closes above), then stops.
-  for (size_t i = 0; i < impl_->pool->size(); ++i) {
+  for (size_t i = 0; i < impl_->shared->pool->size(); ++i) {
     std::promise<void> passed;
-    asio::post(impl_->pool->At(i), [&passed] { passed.set_value(); });
+    asio::post(impl_->shared->pool->At(i), [&passed] { passed.set_value(); });
     passed.get_future().wait();
   }
   {
@@ -195,8 +194,15 @@ bool Server::Shutdown(std::chrono::milliseconds drain_timeout) {
     if (!clean) s.handler_pool->stop();  // abandon queued handlers; running ones must return
     s.handler_pool->join();
   }
-  impl_->pool->Stop();
+  impl_->shared->pool->Stop();
   impl_->acceptor.reset();
+  // Run what was still queued (completions posted before the stop) on this thread, so the
+  // handlers and the connections they hold are released now rather than with the pool.
+  for (size_t i = 0; i < impl_->shared->pool->size(); ++i) {
+    auto& ctx = impl_->shared->pool->At(i);
+    ctx.restart();
+    ctx.poll();
+  }
   return clean;
 }
 

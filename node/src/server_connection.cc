@@ -13,9 +13,10 @@ using codec::DecodeStatus;
 using codec::FrameType;
 
 ServerConnection::ServerConnection(asio::ip::tcp::socket socket, std::shared_ptr<ServerShared> shared, uint64_t id)
-    : socket_(std::move(socket)),
+    : shared_(std::move(shared)),
+      socket_(std::move(socket)),
       executor_(*socket_.get_executor().target<asio::io_context::executor_type>()),
-      shared_(std::move(shared)),
+      loop_(&executor_.context()),
       id_(id),
       reader_(shared_->limits),
       idle_timer_(executor_) {

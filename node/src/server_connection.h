@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "krpc/codec/frame.h"
+#include "krpc/impl/io_pool.h"
 #include "krpc/wire.pb.h"
 #include "server_shared.h"
 
@@ -36,7 +37,7 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection> {
 
   // Owning-thread only.
   void Complete(ServerCall* call);
-  bool InLoop() const { return executor_.running_in_this_thread(); }
+  bool InLoop() const { return impl::CurrentLoop() == loop_; }
   template <typename F>
   void Post(F&& f) { boost::asio::post(executor_, std::forward<F>(f)); }
   // Posts to the owning thread while the server's loops run; false (nothing posted) after.
@@ -70,9 +71,11 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection> {
   void Linger();
   void DiscardInput();
 
+  // Declared first, so destroyed last: the socket and timers below need its io_contexts.
+  std::shared_ptr<ServerShared> shared_;
   boost::asio::ip::tcp::socket socket_;
   boost::asio::io_context::executor_type executor_;
-  std::shared_ptr<ServerShared> shared_;
+  const boost::asio::io_context* loop_;  // compared only, never dereferenced (see InLoop)
   const uint64_t id_;
   std::string peer_;
   codec::FrameReader reader_;

@@ -11,6 +11,7 @@
 #include <shared_mutex>
 
 #include "krpc/codec/frame.h"
+#include "krpc/impl/io_pool.h"
 #include "krpc/log.h"
 #include "krpc/server.h"
 #include "method_table.h"
@@ -18,6 +19,9 @@
 namespace krpc::node {
 
 struct ServerShared {
+  // The I/O loops. Connections hold ServerShared, so the loops (and their io_contexts) outlive
+  // every connection, even one kept alive by a handler that finishes after the server is gone.
+  std::shared_ptr<impl::IoPool> pool;
   ServerOptions options;
   codec::Limits limits;
   MethodTable methods;

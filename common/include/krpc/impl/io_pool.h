@@ -13,6 +13,10 @@
 
 namespace krpc::impl {
 
+// The io_context the calling thread runs (an IoPool thread), or nullptr. Comparing it with a
+// connection's context never touches the context, so it is safe even after the pool is gone.
+const boost::asio::io_context* CurrentLoop();
+
 class IoPool {
  public:
   // threads <= 0 means one per core.
