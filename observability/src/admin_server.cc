@@ -24,6 +24,10 @@ void AdminOptions::Register(OptionSet& o) {
   o.AddBool("admin_enabled", &enabled, "serve the HTTP admin port");
 }
 
+namespace {
+class Session;
+}  // namespace
+
 struct AdminServer::Impl : std::enable_shared_from_this<AdminServer::Impl> {
   AdminOptions options;
   asio::io_context io{1};
@@ -33,6 +37,7 @@ struct AdminServer::Impl : std::enable_shared_from_this<AdminServer::Impl> {
   std::atomic<uint64_t> bad_requests{0};
   uint16_t port = 0;
   log::RateLimiter log_limit{5};
+  std::vector<std::weak_ptr<Session>> sessions;  // I/O thread only; closed on Stop()
 
   void Accept();
   HttpResponse Route(const HttpRequest& req);
@@ -127,8 +132,13 @@ class Session : public std::enable_shared_from_this<Session> {
   void Close() {
     beast::error_code ignored;
     stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
-    stream_.socket().close(ignored);
+    stream_.close();  // also cancels the stream's timeout timer
   }
+
+ public:
+  void ForceClose() { Close(); }
+
+ private:
 
   beast::tcp_stream stream_;
   beast::flat_buffer buffer_{8 * 1024};
@@ -157,7 +167,12 @@ HttpResponse AdminServer::Impl::Route(const HttpRequest& req) {
 void AdminServer::Impl::Accept() {
   acceptor.async_accept([self = shared_from_this()](beast::error_code ec, tcp::socket socket) {
     if (ec == asio::error::operation_aborted || !self->acceptor.is_open()) return;
-    if (!ec) std::make_shared<Session>(std::move(socket), self)->Read();
+    if (!ec) {
+      auto session = std::make_shared<Session>(std::move(socket), self);
+      std::erase_if(self->sessions, [](const auto& w) { return w.expired(); });
+      self->sessions.push_back(session);
+      session->Read();
+    }
     self->Accept();
   });
 }
@@ -199,9 +214,15 @@ void AdminServer::Stop() {
   asio::post(impl_->io, [impl = impl_] {
     beast::error_code ignored;
     impl->acceptor.close(ignored);
+    for (auto& w : impl->sessions) {
+      if (auto s = w.lock()) s->ForceClose();
+    }
     impl->io.stop();
   });
   impl_->thread.join();
+  // Run the aborted operations' handlers so the sessions (and their hold on Impl) are freed.
+  impl_->io.restart();
+  impl_->io.poll();
 }
 
 uint16_t AdminServer::port() const { return impl_->port; }
