@@ -33,7 +33,6 @@ struct Route {
   std::string service;  // empty for a static target's single route
   std::atomic<std::shared_ptr<const EndpointSet>> endpoints;
   std::atomic<bool> resolved{false};
-  std::atomic<uint64_t> rr{0};
   std::mutex mu;  // updates and the calls waiting for the first list (never on the call path)
   std::vector<std::pair<impl::CallData*, uint64_t>> waiting;
   uint64_t next_wait = 1;

@@ -41,7 +41,7 @@ void Transport::Connect() {
   connect_timer_.expires_after(options_.connect_timeout);
   connect_timer_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
     if (ec || self->state_ != State::kConnecting) return;
-    self->Fail(Status(StatusCode::kUnavailable, "connect to " + self->address_ + " timed out after " +
+    self->Close(Status(StatusCode::kUnavailable, "connect to " + self->address_ + " timed out after " +
                                                     std::to_string(self->options_.connect_timeout.count()) + " ms"));
   });
   resolver_.async_resolve(endpoint_.host, std::to_string(endpoint_.port),
@@ -54,7 +54,7 @@ void Transport::Connect() {
 void Transport::OnResolved(const boost::system::error_code& ec, asio::ip::tcp::resolver::results_type results) {
   if (state_ != State::kConnecting) return;
   if (ec) {
-    Fail(Status(StatusCode::kUnavailable, "cannot resolve " + endpoint_.host + ": " + ec.message()));
+    Close(Status(StatusCode::kUnavailable, "cannot resolve " + endpoint_.host + ": " + ec.message()));
     return;
   }
   asio::async_connect(socket_, results,
@@ -66,7 +66,7 @@ void Transport::OnResolved(const boost::system::error_code& ec, asio::ip::tcp::r
 void Transport::OnConnected(const boost::system::error_code& ec) {
   if (state_ != State::kConnecting) return;
   if (ec) {
-    Fail(Status(StatusCode::kUnavailable, "connect to " + address_ + " failed: " + ec.message()));
+    Close(Status(StatusCode::kUnavailable, "connect to " + address_ + " failed: " + ec.message()));
     return;
   }
   connect_timer_.cancel();
@@ -130,7 +130,7 @@ void Transport::Cancel(uint64_t call_id) {
   asio::post(executor_, [self = shared_from_this(), call_id] {
     if (CallData* call = self->calls_.Take(call_id)) {
       self->SendCancel(call_id);
-      self->CompleteCall(call_id, call, Status(StatusCode::kCancelled, "call cancelled by the client"), false);
+      self->CompleteCall(call, Status(StatusCode::kCancelled, "call cancelled by the client"), false);
     }
   });
 }
@@ -143,7 +143,7 @@ void Transport::SendCancel(uint64_t call_id) {
   if (!in_read_batch_) Flush();
 }
 
-void Transport::CompleteCall(uint64_t, CallData* call, Status status, bool not_executed) {
+void Transport::CompleteCall(CallData* call, Status status, bool not_executed) {
   call->sink->OnAttemptDone(call, std::move(status), not_executed);
   MaybeFinishDrain();
 }
@@ -159,7 +159,7 @@ void Transport::DoRead() {
 void Transport::OnRead(const boost::system::error_code& ec, size_t n) {
   if (state_ == State::kClosed) return;
   if (ec) {
-    Fail(!write_error_.ok() ? write_error_
+    Close(!write_error_.ok() ? write_error_
                             : Status(StatusCode::kUnavailable, "connection to " + address_ + " lost: " +
                                                                    (ec == asio::error::eof ? "closed by peer" : ec.message())));
     return;
@@ -172,7 +172,7 @@ void Transport::OnRead(const boost::system::error_code& ec, size_t n) {
     const auto r = reader_.Next();
     if (r.status == DecodeStatus::kNeedMore) break;
     if (r.status == DecodeStatus::kError) {
-      Fail(Status(StatusCode::kUnavailable, "protocol error from " + address_ + ": " +
+      Close(Status(StatusCode::kUnavailable, "protocol error from " + address_ + ": " +
                                                 std::string(codec::ToString(r.error))));
       ok = false;
       break;
@@ -207,7 +207,7 @@ bool Transport::HandleFrame(const codec::FrameView& frame) {
       return state_ != State::kClosed;
     case FrameType::kRequest:
     case FrameType::kCancel:
-      Fail(Status(StatusCode::kUnavailable, "protocol error from " + address_ + ": unexpected " +
+      Close(Status(StatusCode::kUnavailable, "protocol error from " + address_ + ": unexpected " +
                                                 std::string(codec::ToString(frame.prefix.type)) + " frame"));
       return false;
   }
@@ -217,7 +217,7 @@ bool Transport::HandleFrame(const codec::FrameView& frame) {
 void Transport::HandleResponse(const codec::FrameView& frame) {
   auto& h = scratch_response_;
   if (!h.ParseFromArray(frame.header.data(), static_cast<int>(frame.header.size()))) {
-    Fail(Status(StatusCode::kUnavailable, "protocol error from " + address_ + ": malformed RESPONSE header"));
+    Close(Status(StatusCode::kUnavailable, "protocol error from " + address_ + ": malformed RESPONSE header"));
     return;
   }
   CallData* call = calls_.Take(h.call_id());
@@ -226,19 +226,19 @@ void Transport::HandleResponse(const codec::FrameView& frame) {
   if (status.ok() && !call->response->ParseFromArray(frame.body.data(), static_cast<int>(frame.body.size()))) {
     status = Status(StatusCode::kInternal, "cannot parse response body as " + call->response->GetTypeName());
   }
-  CompleteCall(h.call_id(), call, std::move(status), h.not_executed());
+  CompleteCall(call, std::move(status), h.not_executed());
 }
 
 void Transport::HandleGoaway(const codec::FrameView& frame) {
   wire::GoawayHeader g;
   if (!g.ParseFromArray(frame.header.data(), static_cast<int>(frame.header.size()))) {
-    Fail(Status(StatusCode::kUnavailable, "protocol error from " + address_ + ": malformed GOAWAY header"));
+    Close(Status(StatusCode::kUnavailable, "protocol error from " + address_ + ": malformed GOAWAY header"));
     return;
   }
   const Status why(StatusCodeFromInt(g.status()), g.message());
   if (!why.ok()) {
     // The server refused the connection (e.g. its connection limit): fail with its reason.
-    Fail(Status(why.code(), address_ + " refused the connection: " + why.message()));
+    Close(Status(why.code(), address_ + " refused the connection: " + why.message()));
     return;
   }
   // Drain: no new calls here; calls already sent are answered (or refused as not executed).
@@ -250,11 +250,6 @@ void Transport::HandleGoaway(const codec::FrameView& frame) {
 
 void Transport::MaybeFinishDrain() {
   if (state_ == State::kDraining && calls_.empty()) Close(Status::Ok());
-}
-
-void Transport::Fail(const Status& why) {
-  if (state_ == State::kClosed) return;
-  Close(why);
 }
 
 void Transport::Close(const Status& why) {
@@ -332,7 +327,7 @@ void Transport::OnDeadline() {
     deadlines_.pop();
     if (CallData* call = calls_.Take(id)) {
       SendCancel(id);
-      CompleteCall(id, call, Status(StatusCode::kDeadlineExceeded, "deadline exceeded waiting for " + address_),
+      CompleteCall(call, Status(StatusCode::kDeadlineExceeded, "deadline exceeded waiting for " + address_),
                    false);
       if (state_ == State::kClosed) return;
     }
@@ -356,7 +351,7 @@ void Transport::OnHeartbeat() {
   const auto dead_after = options_.heartbeat_interval * (options_.heartbeat_miss_limit + 1);
   if (now - last_recv_ >= dead_after) {
     peer_silent_ = true;
-    Fail(Status(StatusCode::kUnavailable, "no traffic from " + address_ + " for " +
+    Close(Status(StatusCode::kUnavailable, "no traffic from " + address_ + " for " +
                                               std::to_string(dead_after.count()) + " ms (missed heartbeats)"));
     return;
   }

@@ -72,8 +72,7 @@ class Transport : public std::enable_shared_from_this<Transport> {
   bool HandleFrame(const codec::FrameView& frame);
   void HandleResponse(const codec::FrameView& frame);
   void HandleGoaway(const codec::FrameView& frame);
-  void Fail(const Status& why);
-  void CompleteCall(uint64_t call_id, CallData* call, Status status, bool not_executed);
+  void CompleteCall(CallData* call, Status status, bool not_executed);
   void SendCancel(uint64_t call_id);
   void Flush();
   void OnWrite(const boost::system::error_code& ec);
