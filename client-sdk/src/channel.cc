@@ -9,6 +9,7 @@
 
 #include "channel_impl.h"
 #include "krpc/config.h"
+#include "krpc/impl/deadline.h"
 #include "krpc/impl/io_pool.h"
 #include "krpc/zk_client.h"
 
@@ -106,7 +107,7 @@ impl::Subchannel::Options Channel::Impl::subchannel_options() const {
 }
 
 void Channel::Impl::UpdateEndpoints(Route& route, const std::vector<registry::ProviderInfo>& providers) {
-  std::vector<std::pair<impl::CallData*, uint64_t>> waiting;
+  std::vector<std::pair<std::shared_ptr<impl::CallToken>, uint64_t>> waiting;
   std::shared_ptr<const EndpointSet> old;
   {
     std::lock_guard lock(route.mu);
@@ -120,7 +121,7 @@ void Channel::Impl::UpdateEndpoints(Route& route, const std::vector<registry::Pr
         }
       }
       if (!keep) {
-        route.ejection->max_share = options.max_ejection_percent / 100.0;
+        route.ejection->max_share.store(options.max_ejection_percent / 100.0);
         keep = std::make_shared<impl::Subchannel>(runtime->io().Next().get_executor(), p.endpoint,
                                                   subchannel_options(), route.ejection, observer);
       }
@@ -139,47 +140,53 @@ void Channel::Impl::UpdateEndpoints(Route& route, const std::vector<registry::Pr
       for (const auto& s : next->subchannels) s->ResetBackoff();
     }
   }
-  for (auto& [call, seq] : waiting) StartAttempt(call);
+  for (auto& [token, seq] : waiting) {
+    if (auto* call = impl::CallToken::Resume(token, impl::CallState::kWaitingForList)) StartAttempt(call);
+  }
 }
 
 void Channel::Impl::WaitForFirstList(Route& route, impl::CallData* call) {
-  uint64_t seq;
+  auto token = call->Park(impl::CallState::kWaitingForList);
+  if (!token) {
+    FinishCall(call, Status(StatusCode::kCancelled, "call cancelled by the client"));
+    return;
+  }
+  uint64_t seq = 0;
   {
     std::lock_guard lock(route.mu);
-    if (route.resolved.load()) {
-      seq = 0;
-    } else {
+    if (!route.resolved.load()) {
       seq = route.next_wait++;
-      route.waiting.emplace_back(call, seq);
+      route.waiting.emplace_back(token, seq);
     }
   }
-  if (seq == 0) {
-    StartAttempt(call);
+  if (seq == 0) {  // the list arrived meanwhile
+    if (impl::CallToken::Resume(token, impl::CallState::kWaitingForList)) StartAttempt(call);
     return;
   }
   if (call->deadline == impl::CallData::Clock::time_point::max()) return;
-  // Rare path (first calls of a service): one timer per waiting call bounds the wait.
+  // Rare path (first calls of a service): one timer per waiting call bounds the wait. It holds
+  // the call's token, not the call, which a cancel may have finished and freed meanwhile.
   auto timer = std::make_shared<asio::steady_timer>(runtime->io().Next(), call->deadline);
   std::weak_ptr<Channel::Impl> weak = shared_from_this();
   const std::string service = route.service;
-  timer->async_wait([weak, timer, call, seq, service](const boost::system::error_code&) {
+  timer->async_wait([weak, timer, token, seq, service](const boost::system::error_code&) {
     auto self = weak.lock();
     if (!self) return;
     auto r = self->RouteForService(service);
     {
       std::lock_guard lock(r->mu);
-      auto it = std::find_if(r->waiting.begin(), r->waiting.end(), [&](auto& w) { return w.second == seq; });
-      if (it == r->waiting.end()) return;
-      r->waiting.erase(it);
+      std::erase_if(r->waiting, [&](auto& w) { return w.second == seq; });
     }
-    self->FinishCall(call, Status(StatusCode::kDeadlineExceeded,
-                                  "no provider list for " + service + " from ZooKeeper before the deadline"));
+    if (auto* c = impl::CallToken::Resume(token, impl::CallState::kWaitingForList)) {
+      self->FinishCall(c, Status(StatusCode::kDeadlineExceeded,
+                                 "no provider list for " + service + " from ZooKeeper before the deadline"));
+    }
   });
 }
 
 std::shared_ptr<Route> Channel::Impl::RouteForService(const std::string& service) {
   if (static_route) return static_route;
-  if (auto map = routes.load(std::memory_order_acquire)) {
+  if (auto map = routes.load()) {
     if (auto it = map->find(service); it != map->end()) return it->second;
   }
   std::lock_guard lock(routes_mu);
@@ -209,7 +216,7 @@ Route* Channel::Impl::RouteFor(const google::protobuf::MethodDescriptor* method)
 }
 
 std::shared_ptr<impl::Subchannel> Channel::Impl::Pick(Route& route, impl::CallData* call) {
-  auto set = route.endpoints.load(std::memory_order_acquire);
+  auto set = route.endpoints.load();
   if (!set || set->subchannels.empty()) return nullptr;
   const size_t n = set->subchannels.size();
   size_t healthy = 0;
@@ -236,7 +243,7 @@ std::shared_ptr<impl::Subchannel> Channel::Impl::Pick(Route& route, impl::CallDa
 
 void Channel::Impl::StartAttempt(impl::CallData* call) {
   Route* route = RouteFor(call->method);
-  if (!route->resolved.load(std::memory_order_acquire)) {
+  if (!route->resolved.load()) {
     WaitForFirstList(*route, call);
     return;
   }
@@ -251,7 +258,6 @@ void Channel::Impl::StartAttempt(impl::CallData* call) {
   call->attempt_start = impl::CallData::Clock::now();
   if (call->n_tried < static_cast<int>(std::size(call->tried))) call->tried[call->n_tried++] = sub.get();
   sub->CallStarted();
-  call->sink = this;
   call->subchannel = sub;
   sub->StartCall(call);
 }
@@ -287,6 +293,15 @@ bool Channel::Impl::ShouldRetry(impl::CallData* call, const Status& status, bool
 }
 
 void Channel::Impl::FinishCall(impl::CallData* call, Status status) {
+  {
+    // A cancel requested before completion wins: the call never reports OK (or another
+    // status) while IsCanceled() says it was cancelled.
+    std::lock_guard lock(call->mu);
+    if (call->canceled && status.code() != StatusCode::kCancelled) {
+      status = Status(StatusCode::kCancelled, "call cancelled by the client");
+    }
+  }
+  auto keep = std::move(call->sink);  // this channel lives at least until the call is done
   if (client_observer) {
     client_observer->OnCallFinished(call->method, status.code(), impl::CallData::Clock::now() - call->start,
                                     call->attempts);
@@ -308,8 +323,19 @@ void Channel::Impl::OnAttemptDone(impl::CallData* call, Status status, bool not_
     StartAttempt(call);
     return;
   }
+  auto token = call->Park(impl::CallState::kBackoff);
+  if (!token) {
+    FinishCall(call, Status(StatusCode::kCancelled, "call cancelled by the client"));
+    return;
+  }
   auto timer = std::make_shared<asio::steady_timer>(runtime->io().Next(), backoff);
-  timer->async_wait([self = shared_from_this(), timer, call](const boost::system::error_code&) { self->StartAttempt(call); });
+  timer->async_wait([self = shared_from_this(), timer, token](const boost::system::error_code&) {
+    if (auto* c = impl::CallToken::Resume(token, impl::CallState::kBackoff)) self->StartAttempt(c);
+  });
+}
+
+void Channel::Impl::OnCanceledWhileParked(impl::CallData* call) {
+  FinishCall(call, Status(StatusCode::kCancelled, "call cancelled by the client"));
 }
 
 std::vector<std::shared_ptr<Route>> Channel::Impl::AllRoutes() {
@@ -326,6 +352,16 @@ Channel::Channel(std::shared_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Channel::~Channel() { Shutdown(); }
 
 namespace {
+// The server closes a connection whose request header exceeds 64 KiB, failing every call on
+// it; too much metadata fails only this call, here, before it is sent anywhere.
+Status CheckMetadataSize(const impl::CallData& call) {
+  size_t bytes = 64 + call.method->full_name().size();  // call id, timeout, method, framing
+  for (const auto& [k, v] : call.metadata) bytes += k.size() + v.size() + 12;
+  if (bytes <= codec::kMaxHeaderBytes) return Status::Ok();
+  return Status(StatusCode::kResourceExhausted, "request metadata of about " + std::to_string(bytes) +
+                                                    " bytes exceeds the 64 KiB header limit");
+}
+
 // "zk://h1:p1,h2:p2/root" -> hosts, root.
 bool ParseZkTarget(std::string_view t, std::string* hosts, std::string* root) {
   t.remove_prefix(5);
@@ -352,6 +388,7 @@ StatusOr<std::shared_ptr<Channel>> Channel::Create(const std::string& target, Ch
     ZkOptions zk;
     zk.hosts = hosts;
     zk.session_timeout_ms = options.zk_session_timeout_ms;
+    if (Status s = zk.Validate(); !s.ok()) return Status(StatusCode::kInvalidArgument, "target '" + target + "': " + s.message());
     impl->discovery = impl->runtime->Discovery(zk, root);
     auto rt = impl->runtime;
     std::shared_ptr<Channel> ch(new Channel(std::move(impl)));
@@ -388,15 +425,18 @@ void Channel::CallMethod(const google::protobuf::MethodDescriptor* method, googl
   call.request = request;
   call.response = response;
   call.done = done;
+  call.sink = impl_;
   call.start = impl::CallData::Clock::now();
   impl_->calls.fetch_add(1, std::memory_order_relaxed);
   impl_->budget.OnRequest(call.start);
   if (!call.deadline_set) {
     const auto timeout = call.timeout_set ? call.timeout : std::chrono::milliseconds(impl_->options.timeout_ms);
-    call.deadline = timeout.count() > 0 ? call.start + timeout : impl::CallData::Clock::time_point::max();
+    call.deadline = impl::SaturatingDeadline(call.start, timeout);
   }
   if (impl_->shut_down.load(std::memory_order_relaxed)) {
     impl_->FinishCall(&call, Status(StatusCode::kUnavailable, "channel is shut down"));
+  } else if (Status s = CheckMetadataSize(call); !s.ok()) {
+    impl_->FinishCall(&call, std::move(s));
   } else {
     impl_->StartAttempt(&call);
   }
@@ -459,12 +499,16 @@ void Channel::Shutdown() {
   if (impl_->shut_down.exchange(true)) return;
   for (const auto& route : impl_->AllRoutes()) {
     if (impl_->discovery && route->subscription) impl_->discovery->Unsubscribe(route->subscription);
-    std::vector<std::pair<impl::CallData*, uint64_t>> waiting;
+    std::vector<std::pair<std::shared_ptr<impl::CallToken>, uint64_t>> waiting;
     {
       std::lock_guard lock(route->mu);
       waiting.swap(route->waiting);
     }
-    for (auto& [call, seq] : waiting) impl_->FinishCall(call, Status(StatusCode::kUnavailable, "channel is shut down"));
+    for (auto& [token, seq] : waiting) {
+      if (auto* call = impl::CallToken::Resume(token, impl::CallState::kWaitingForList)) {
+        impl_->FinishCall(call, Status(StatusCode::kUnavailable, "channel is shut down"));
+      }
+    }
     if (auto set = route->endpoints.load()) {
       for (const auto& s : set->subchannels) s->Shutdown();
     }

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "call_data.h"
+#include "krpc/impl/snapshot.h"
 #include "lb/load_balancer.h"
 #include "resilience/retry_budget.h"
 #include "krpc/channel.h"
@@ -31,10 +32,10 @@ struct EndpointSet {
 
 struct Route {
   std::string service;  // empty for a static target's single route
-  std::atomic<std::shared_ptr<const EndpointSet>> endpoints;
+  impl::Snapshot<EndpointSet> endpoints;
   std::atomic<bool> resolved{false};
   std::mutex mu;  // updates and the calls waiting for the first list (never on the call path)
-  std::vector<std::pair<impl::CallData*, uint64_t>> waiting;
+  std::vector<std::pair<std::shared_ptr<impl::CallToken>, uint64_t>> waiting;  // parked calls
   uint64_t next_wait = 1;
   uint64_t subscription = 0;
   std::shared_ptr<impl::EjectionGuard> ejection = std::make_shared<impl::EjectionGuard>();
@@ -62,7 +63,7 @@ struct Channel::Impl final : impl::AttemptSink, std::enable_shared_from_this<Cha
   std::shared_ptr<Route> static_route;                 // static targets
   std::shared_ptr<impl::ZkDiscovery> discovery;        // zk:// targets
   std::mutex routes_mu;
-  std::atomic<std::shared_ptr<const std::map<std::string, std::shared_ptr<Route>>>> routes;
+  impl::Snapshot<std::map<std::string, std::shared_ptr<Route>>> routes;
 
   Route* RouteFor(const google::protobuf::MethodDescriptor* method);
   std::shared_ptr<Route> RouteForService(const std::string& service);
@@ -75,6 +76,7 @@ struct Channel::Impl final : impl::AttemptSink, std::enable_shared_from_this<Cha
   // Completes the call (all attempts) and reports it to the observer.
   void FinishCall(impl::CallData* call, Status status);
   void OnAttemptDone(impl::CallData* call, Status status, bool not_executed) override;
+  void OnCanceledWhileParked(impl::CallData* call) override;
   std::vector<std::shared_ptr<Route>> AllRoutes();
   bool ShouldRetry(impl::CallData* call, const Status& status, bool not_executed,
                    impl::CallData::Clock::time_point now, std::chrono::milliseconds* backoff);

@@ -14,32 +14,73 @@ void CallData::ResetCall() {
   request = nullptr;
   response = nullptr;
   done = nullptr;
-  sink = nullptr;
+  sink.reset();
   status = Status();
   remote.clear();
   subchannel.reset();
   attempts = 0;
   n_tried = 0;
   std::lock_guard lock(mu);
+  state = CallState::kActive;
   finished = false;
   canceled = false;
   on_cancel = nullptr;
   transport.reset();
   call_id = 0;
+  token.reset();  // a late wake-up of the previous call must not find this one
+}
+
+std::shared_ptr<CallToken> CallData::Park(CallState s) {
+  std::lock_guard lock(mu);
+  if (canceled) return nullptr;
+  if (!token) token = std::make_shared<CallToken>(this);
+  state = s;
+  return token;
+}
+
+bool CallData::Attach(std::weak_ptr<Transport> t, uint64_t id) {
+  std::lock_guard lock(mu);
+  if (canceled) return false;
+  state = CallState::kInFlight;
+  transport = std::move(t);
+  call_id = id;
+  return true;
+}
+
+CallData* CallToken::Resume(const std::shared_ptr<CallToken>& token, CallState parked) {
+  if (!token) return nullptr;
+  std::lock_guard lock(token->mu);  // while held, the call cannot complete (Finish takes it)
+  CallData* c = token->call;
+  if (c == nullptr) return nullptr;
+  std::lock_guard call_lock(c->mu);
+  if (c->state != parked) return nullptr;
+  c->state = CallState::kActive;
+  return c;
 }
 
 void CallData::Finish(Status s) {
   status = std::move(s);
   end = Clock::now();
+  std::shared_ptr<CallToken> t;
+  {
+    std::lock_guard lock(mu);
+    t = std::move(token);
+  }
+  if (t) {
+    std::lock_guard lock(t->mu);  // waits out a concurrent Resume() that still looks at us
+    t->call = nullptr;
+  }
   if (done) {
     {
       std::lock_guard lock(mu);
+      state = CallState::kDone;
       finished = true;
     }
     done->Run();  // the caller may destroy the controller from here on
     return;
   }
   std::lock_guard lock(mu);  // notify under the lock: the waiter frees `cv` once it returns
+  state = CallState::kDone;
   finished = true;
   cv.notify_one();
 }
@@ -113,16 +154,26 @@ void Controller::StartCancel() {
   std::shared_ptr<impl::Transport> transport;
   uint64_t call_id = 0;
   google::protobuf::Closure* cb = nullptr;
+  bool parked = false;
   {
     std::lock_guard lock(d_->mu);
     if (d_->canceled || d_->finished) return;
     d_->canceled = true;
-    transport = d_->transport.lock();
-    call_id = d_->call_id;
+    if (d_->state == impl::CallState::kInFlight) {
+      transport = d_->transport.lock();
+      call_id = d_->call_id;
+    } else if (d_->state == impl::CallState::kWaitingForList || d_->state == impl::CallState::kBackoff) {
+      parked = true;  // nothing else will wake it in time: finish it here
+      d_->state = impl::CallState::kActive;
+    }
     cb = std::exchange(d_->on_cancel, nullptr);
   }
-  if (transport) transport->Cancel(call_id);
   if (cb) cb->Run();
+  if (transport) transport->Cancel(call_id);
+  if (parked) {
+    auto sink = d_->sink;  // the parked call is ours alone now
+    sink->OnCanceledWhileParked(d_.get());
+  }
 }
 
 }  // namespace krpc

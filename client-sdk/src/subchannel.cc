@@ -10,7 +10,7 @@ namespace krpc::impl {
 namespace asio = boost::asio;
 
 bool EjectionGuard::TryEject() {
-  const int limit = static_cast<int>(max_share * endpoints.load());
+  const int limit = static_cast<int>(max_share.load(std::memory_order_relaxed) * endpoints.load());
   int cur = ejected.load();
   while (cur < limit) {
     if (ejected.compare_exchange_weak(cur, cur + 1)) return true;
@@ -21,31 +21,41 @@ bool EjectionGuard::TryEject() {
 
 // Half-open probing: health checks in a row on this endpoint, each with its own short
 // deadline; each result goes to the breaker, which says whether another probe is needed.
-class Subchannel::Probe final : public AttemptSink {
+class Subchannel::Probe final : public AttemptSink, public std::enable_shared_from_this<Probe> {
  public:
-  explicit Probe(Subchannel* owner) : owner_(owner) {}
+  Probe(std::weak_ptr<Subchannel> owner, std::chrono::milliseconds timeout) : owner_(std::move(owner)), timeout_(timeout) {}
   void OnAttemptDone(CallData*, Status status, bool) override {
-    owner_->OnProbeDone(status.ok() && response_.status() == health::v1::HealthCheckResponse::SERVING);
+    auto keep = std::move(call_.sink);  // the probe lives until this returns
+    if (auto owner = owner_.lock()) {
+      owner->OnProbeDone(status.ok() && response_.status() == health::v1::HealthCheckResponse::SERVING);
+    }
   }
-  void Next() {
-    owner_->probing_ = true;
+  void OnCanceledWhileParked(CallData* call) override { OnAttemptDone(call, Status(StatusCode::kCancelled, ""), true); }
+  void Next(Subchannel& owner) {
+    owner.probing_ = true;
     call_.ResetCall();
     response_.Clear();
     call_.method = health::v1::Health::descriptor()->FindMethodByName("Check");
     call_.request = &request_;
     call_.response = &response_;
-    call_.sink = this;
+    call_.sink = shared_from_this();  // a transport that outlives the subchannel can still finish it
     call_.start = CallData::Clock::now();
-    call_.deadline = call_.start + owner_->options_.probe.timeout;
-    owner_->StartOnLoop(&call_);
+    call_.deadline = call_.start + timeout_;
+    owner.StartOnLoop(&call_);
   }
 
  private:
-  Subchannel* owner_;
+  const std::weak_ptr<Subchannel> owner_;
+  const std::chrono::milliseconds timeout_;
   CallData call_;
   health::v1::HealthCheckRequest request_;
   health::v1::HealthCheckResponse response_;
 };
+
+Subchannel::Probe& Subchannel::probe() {
+  if (!probe_) probe_ = std::make_shared<Probe>(weak_from_this(), options_.probe.timeout);
+  return *probe_;
+}
 
 const char* Subchannel::StateName(State s) {
   switch (s) {
@@ -70,7 +80,6 @@ Subchannel::Subchannel(asio::io_context::executor_type executor, Endpoint endpoi
       rng_(std::random_device{}()),
       breaker_(options_.breaker),
       ewma_(options_.latency_decay),
-      probe_(std::make_unique<Probe>(this)),
       probe_timer_(executor_),
       reaper_timer_(executor_) {
   if (ejection_) ejection_->endpoints.fetch_add(1);
@@ -120,16 +129,14 @@ Transport* Subchannel::ChooseTransport() {
 
 void Subchannel::StartOnLoop(CallData* call) {
   if (state() == State::kShutdown) {
-    call->sink->OnAttemptDone(call, Status(StatusCode::kUnavailable, "channel is shut down"), true);
+    call->AttemptDone(Status(StatusCode::kUnavailable, "channel is shut down"), true);
     return;
   }
   const int64_t until = backoff_until_.load(std::memory_order_relaxed);
   const bool none_accepting = std::none_of(transports_.begin(), transports_.end(), [](auto& t) { return t->accepting(); });
   if (none_accepting && until != 0 && Clock::now().time_since_epoch().count() < until) {
     const auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::duration(until) - Clock::now().time_since_epoch());
-    call->sink->OnAttemptDone(
-        call,
-        Status(StatusCode::kUnavailable,
+    call->AttemptDone(Status(StatusCode::kUnavailable,
                last_error_.message() + " (next connect attempt in " + std::to_string(wait.count()) + " ms)"),
         true);
     return;
@@ -157,6 +164,7 @@ void Subchannel::UpdateCounts() {
 
 void Subchannel::Forget(Transport* t) {
   std::erase_if(transports_, [t](const auto& p) { return p.get() == t; });
+  std::erase_if(draining_, [t](const auto& p) { return p.get() == t; });
   std::erase_if(idle_seen_, [t](const auto& p) { return p.get() == t; });
 }
 
@@ -172,8 +180,9 @@ void Subchannel::OnTransportDraining(Transport* t) {
   // The transport finishes its calls on its own; new calls get another connection.
   auto keep = std::find_if(transports_.begin(), transports_.end(), [t](auto& p) { return p.get() == t; });
   if (keep != transports_.end()) {
-    auto hold = *keep;  // alive until its callbacks are done
+    auto hold = *keep;
     Forget(t);
+    draining_.push_back(std::move(hold));  // Shutdown() closes it if it is still draining then
   }
   UpdateCounts();
 }
@@ -214,7 +223,7 @@ void Subchannel::CallEnded(const Status& status, Clock::duration latency) {
   if (breaker_.OnResult(failure, now)) {
     TripBreaker();
   } else if (failure && !probing_ && options_.breaker.enabled && state() != State::kShutdown) {
-    probe_->Next();  // a failure is a suspicion: check the endpoint's health directly
+    probe().Next(*this);  // a failure is a suspicion: check the endpoint's health directly
   }
 }
 
@@ -222,7 +231,7 @@ void Subchannel::TripBreaker() {
   if (!ejected_ && ejection_ && !ejection_->TryEject()) {
     breaker_.Reset();  // the ejection cap holds: keep it in rotation
     log::Get("client")->warn("{}: breaker would open, but the ejection cap ({}% of endpoints) is reached", address_,
-                             static_cast<int>(ejection_->max_share * 100));
+                             static_cast<int>(ejection_->max_share.load() * 100));
     return;
   }
   ejected_ = true;
@@ -248,7 +257,7 @@ void Subchannel::ArmProbe(Clock::time_point when) {
     log::Get("client")->info("{}: breaker half-open, probing with {} health checks", self->address_,
                              self->options_.breaker.half_open_probes);
     if (self->observer_) self->observer_->OnBreakerTransition(self->address_, CircuitBreaker::State::kOpen, CircuitBreaker::State::kHalfOpen);
-    self->probe_->Next();
+    self->probe().Next(*self);
   });
 }
 
@@ -260,13 +269,13 @@ void Subchannel::OnProbeDone(bool ok) {
     if (breaker_.OnResult(!ok, Clock::now())) {
       TripBreaker();
     } else if (!ok && state() != State::kShutdown) {
-      probe_->Next();
+      probe().Next(*this);
     }
     return;
   }
   const auto state = breaker_.OnProbeResult(ok, Clock::now());
   if (state == CircuitBreaker::State::kHalfOpen) {
-    probe_->Next();  // more probes must pass
+    probe().Next(*this);  // more probes must pass
     return;
   }
   if (observer_) observer_->OnBreakerTransition(address_, CircuitBreaker::State::kHalfOpen, state);
@@ -323,6 +332,8 @@ void Subchannel::Shutdown() {
     self->probe_timer_.cancel();
     self->reaper_timer_.cancel();
     auto transports = std::move(self->transports_);
+    for (auto& t : self->draining_) transports.push_back(t);
+    self->draining_.clear();
     for (auto& t : transports) t->Close(Status(StatusCode::kUnavailable, "channel is shut down"));
   });
 }

@@ -41,7 +41,7 @@ struct ProbeOptions {
 
 // Shared by the endpoints of one route: caps how many may be ejected at once.
 struct EjectionGuard {
-  double max_share = 0.5;
+  std::atomic<double> max_share{0.5};  // set by the channel, read by every endpoint's thread
   std::atomic<int> ejected{0};
   std::atomic<int> endpoints{0};
   std::atomic<uint64_t> refused{0};  // ejections the cap prevented
@@ -125,6 +125,7 @@ class Subchannel : public TransportListener, public std::enable_shared_from_this
   std::shared_ptr<EjectionGuard> ejection_;
   std::shared_ptr<SubchannelObserver> observer_;
   std::vector<std::shared_ptr<Transport>> transports_;
+  std::vector<std::shared_ptr<Transport>> draining_;   // GOAWAY received: finishing their calls
   std::vector<std::shared_ptr<Transport>> idle_seen_;  // idle at the last reaper tick
   std::chrono::milliseconds next_backoff_;
   Status last_error_;
@@ -132,7 +133,8 @@ class Subchannel : public TransportListener, public std::enable_shared_from_this
   CircuitBreaker breaker_;
   bool ejected_ = false;
   LatencyEwma ewma_;
-  std::unique_ptr<Probe> probe_;
+  Probe& probe();
+  std::shared_ptr<Probe> probe_;  // created on first use; holds this subchannel weakly
   bool probing_ = false;  // a health probe is in flight
   boost::asio::steady_timer probe_timer_;
   boost::asio::steady_timer reaper_timer_;

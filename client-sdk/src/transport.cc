@@ -4,6 +4,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/write.hpp>
 
+#include "krpc/impl/thread_check.h"
 #include "krpc/log.h"
 
 namespace krpc::impl {
@@ -72,6 +73,7 @@ void Transport::OnConnected(const boost::system::error_code& ec) {
   connect_timer_.cancel();
   boost::system::error_code ignored;
   socket_.set_option(asio::ip::tcp::no_delay(true), ignored);
+  socket_.non_blocking(true, ignored);
   state_ = State::kReady;
   was_ready_ = true;
   last_recv_ = Clock::now();
@@ -84,27 +86,26 @@ void Transport::OnConnected(const boost::system::error_code& ec) {
 void Transport::StartCall(CallData* call) {
   const auto now = Clock::now();
   if (!accepting()) {
-    call->sink->OnAttemptDone(call, Status(StatusCode::kUnavailable, "connection to " + address_ + " is closing"), true);
+    call->AttemptDone(Status(StatusCode::kUnavailable, "connection to " + address_ + " is closing"), true);
     return;
   }
   if (call->deadline <= now) {
-    call->sink->OnAttemptDone(call, Status(StatusCode::kDeadlineExceeded, "deadline passed before sending"), true);
+    call->AttemptDone(Status(StatusCode::kDeadlineExceeded, "deadline passed before sending"), true);
     return;
   }
   const size_t body = call->request->ByteSizeLong();
   if (body > options_.max_body_bytes) {
-    call->sink->OnAttemptDone(call,
-                              Status(StatusCode::kResourceExhausted, "request of " + std::to_string(body) +
+    call->AttemptDone(Status(StatusCode::kResourceExhausted, "request of " + std::to_string(body) +
                                                                          " bytes exceeds max_body_bytes=" +
                                                                          std::to_string(options_.max_body_bytes)),
                               true);
     return;
   }
   const uint64_t id = calls_.Insert(call);
-  {
-    std::lock_guard lock(call->mu);
-    call->transport = weak_from_this();
-    call->call_id = id;
+  if (!call->Attach(weak_from_this(), id)) {  // cancelled on its way here
+    calls_.Take(id);
+    call->AttemptDone(Status(StatusCode::kCancelled, "call cancelled by the client"), true);
+    return;
   }
   auto& h = scratch_request_;
   h.set_call_id(id);
@@ -117,6 +118,15 @@ void Transport::StartCall(CallData* call) {
                                 : 0);
   h.clear_metadata();
   for (const auto& [k, v] : call->metadata) (*h.mutable_metadata())[k] = v;
+  if (const size_t header = h.ByteSizeLong(); header > codec::kMaxHeaderBytes) {
+    // The channel checks metadata before the call starts; this guards what gets past it, so
+    // that one call's metadata never makes the server close a connection others share.
+    calls_.Take(id);
+    call->AttemptDone(Status(StatusCode::kResourceExhausted, "request header of " + std::to_string(header) +
+                                                                 " bytes exceeds the 64 KiB header limit"),
+                      true);
+    return;
+  }
   codec::AppendFrame(out_, FrameType::kRequest, h, call->request);
   last_send_ = now;
   if (has_deadline) {
@@ -144,27 +154,35 @@ void Transport::SendCancel(uint64_t call_id) {
 }
 
 void Transport::CompleteCall(CallData* call, Status status, bool not_executed) {
-  call->sink->OnAttemptDone(call, std::move(status), not_executed);
+  call->AttemptDone(std::move(status), not_executed);
   MaybeFinishDrain();
 }
 
 void Transport::DoRead() {
-  auto [data, size] = reader_.Prepare(16 * 1024);
-  socket_.async_read_some(asio::buffer(data, size),
-                          [self = shared_from_this()](const boost::system::error_code& ec, size_t n) {
-                            self->OnRead(ec, n);
-                          });
+  socket_.async_wait(asio::ip::tcp::socket::wait_read,
+                     [self = shared_from_this()](const boost::system::error_code& ec) { self->OnReadable(ec); });
 }
 
-void Transport::OnRead(const boost::system::error_code& ec, size_t n) {
+void Transport::OnReadable(const boost::system::error_code& ec) {
+  KRPC_ASSERT_IN_LOOP(executor_.running_in_this_thread());
   if (state_ == State::kClosed) return;
-  if (ec) {
-    Close(!write_error_.ok() ? write_error_
-                            : Status(StatusCode::kUnavailable, "connection to " + address_ + " lost: " +
-                                                                   (ec == asio::error::eof ? "closed by peer" : ec.message())));
+  boost::system::error_code rec = ec;
+  size_t n = 0;
+  if (!rec) {
+    reader_.ReadSome([&](char* p, size_t cap) { return socket_.read_some(asio::buffer(p, cap), rec); }, &n);
+  }
+  if (rec == asio::error::would_block || rec == asio::error::try_again) {
+    reader_.EndBatch();
+    DoRead();
     return;
   }
-  reader_.Commit(n);
+  if (rec) {
+    reader_.EndBatch();
+    Close(!write_error_.ok() ? write_error_
+                            : Status(StatusCode::kUnavailable, "connection to " + address_ + " lost: " +
+                                                                   (rec == asio::error::eof ? "closed by peer" : rec.message())));
+    return;
+  }
   last_recv_ = Clock::now();
   in_read_batch_ = true;
   bool ok = true;
@@ -183,6 +201,7 @@ void Transport::OnRead(const boost::system::error_code& ec, size_t n) {
     }
   }
   in_read_batch_ = false;
+  reader_.EndBatch();
   if (!ok || state_ == State::kClosed) return;
   Flush();
   DoRead();
@@ -270,7 +289,7 @@ void Transport::Close(const Status& why) {
   if (auto l = listener_.lock()) l->OnTransportClosed(this, why, was_ready_, peer_silent_);
   // Calls that never reached the wire were not executed; others may have been.
   for (auto& [id, call] : calls) {
-    call->sink->OnAttemptDone(call, why.ok() ? Status(StatusCode::kUnavailable, "connection closed") : why,
+    call->AttemptDone(why.ok() ? Status(StatusCode::kUnavailable, "connection closed") : why,
                               was_connecting);
   }
 }
@@ -288,7 +307,7 @@ void Transport::Flush() {
 
 void Transport::OnWrite(const boost::system::error_code& ec) {
   write_in_progress_ = false;
-  if (writing_.capacity() > (1u << 20)) {
+  if (writing_.capacity() > (64u << 10)) {
     std::vector<char>().swap(writing_);
   } else {
     writing_.clear();

@@ -68,7 +68,7 @@ class Transport : public std::enable_shared_from_this<Transport> {
   void OnResolved(const boost::system::error_code& ec, boost::asio::ip::tcp::resolver::results_type results);
   void OnConnected(const boost::system::error_code& ec);
   void DoRead();
-  void OnRead(const boost::system::error_code& ec, size_t n);
+  void OnReadable(const boost::system::error_code& ec);
   bool HandleFrame(const codec::FrameView& frame);
   void HandleResponse(const codec::FrameView& frame);
   void HandleGoaway(const codec::FrameView& frame);

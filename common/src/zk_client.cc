@@ -1,5 +1,7 @@
 #include "krpc/zk_client.h"
 
+#include <netdb.h>
+#include <sys/socket.h>
 #include <zookeeper/zookeeper.h>
 
 #include <atomic>
@@ -11,6 +13,7 @@
 #include <thread>
 
 #include "krpc/config.h"
+#include "krpc/endpoint.h"
 #include "krpc/log.h"
 
 namespace krpc {
@@ -20,6 +23,54 @@ void ZkOptions::Register(OptionSet& o) {
   o.AddInt("zk_session_timeout_ms", &session_timeout_ms, 1000, 600000, "ZooKeeper session timeout");
   o.AddString("zk_digest", &digest, "user:password; registry writes use it and are ACL-protected");
 }
+
+Status ZkOptions::Validate() const {
+  if (hosts.empty()) return Status::Ok();
+  auto list = ParseEndpointList(hosts);
+  if (!list.ok()) return Status(StatusCode::kInvalidArgument, "bad value for 'zk_hosts': " + list.status().message());
+  for (const auto& ep : list.value()) {
+    addrinfo hints{};
+    hints.ai_socktype = SOCK_STREAM;
+    addrinfo* found = nullptr;
+    int rc = EAI_AGAIN;
+    // A temporary DNS failure (a container network still coming up) gets a few more tries;
+    // a name that does not exist fails at once.
+    for (int attempt = 0; attempt < 10 && rc == EAI_AGAIN; ++attempt) {
+      if (attempt > 0) std::this_thread::sleep_for(std::chrono::milliseconds(300));
+      rc = ::getaddrinfo(ep.host.c_str(), nullptr, &hints, &found);
+    }
+    if (rc != 0) {
+      return Status(StatusCode::kInvalidArgument,
+                    "bad value for 'zk_hosts': cannot resolve '" + ep.host + "': " + ::gai_strerror(rc));
+    }
+    ::freeaddrinfo(found);
+  }
+  return Status::Ok();
+}
+
+namespace {
+// The ZooKeeper C client's log lines ("<time>:<pid>(<tid>):ZOO_ERROR@fn@line: text") go to
+// spdlog, so that with log_format=json every line on stderr is JSON, rate-limited so a
+// flapping ensemble cannot flood the log. The C API passes no context pointer: the limiter
+// is the one piece of process-wide state this needs.
+void ZooKeeperLog(const char* message) {
+  static log::RateLimiter limit{20};
+  uint64_t suppressed = 0;
+  if (!limit.Allow(&suppressed)) return;
+  std::string_view text(message ? message : "");
+  auto level = spdlog::level::info;
+  if (const auto at = text.find("ZOO_"); at != std::string_view::npos) {
+    const auto tag = text.substr(at + 4);
+    if (tag.starts_with("ERROR")) level = spdlog::level::err;
+    else if (tag.starts_with("WARN")) level = spdlog::level::warn;
+    else if (tag.starts_with("DEBUG")) level = spdlog::level::debug;
+    text.remove_prefix(at);
+  }
+  while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.remove_suffix(1);
+  log::Get("zookeeper")->log(level, "{}{}", text,
+                             suppressed ? fmt::format(" [{} similar messages suppressed]", suppressed) : "");
+}
+}  // namespace
 
 struct ZkClient::Impl : std::enable_shared_from_this<Impl> {
   ZkOptions options;
@@ -103,7 +154,8 @@ void ZkClient::Impl::Run() {
 void ZkClient::Impl::Open() {
   std::unique_lock lock(handle_mu);
   if (zh) zookeeper_close(zh);
-  zh = zookeeper_init(options.hosts.c_str(), &Impl::Watcher, options.session_timeout_ms, nullptr, this, 0);
+  zh = zookeeper_init2(options.hosts.c_str(), &Impl::Watcher, options.session_timeout_ms, nullptr, this, 0,
+                       &ZooKeeperLog);
   state = zh ? ZOO_CONNECTING_STATE : 0;
   if (!zh) {
     log->error("zookeeper_init({}) failed: {}; retrying in 1 s", options.hosts, std::strerror(errno));
@@ -184,6 +236,7 @@ ZkClient::~ZkClient() { Stop(); }
 
 Status ZkClient::Start() {
   if (impl_->options.hosts.empty()) return {StatusCode::kInvalidArgument, "zk_hosts is empty"};
+  if (Status s = impl_->options.Validate(); !s.ok()) return s;
   if (impl_->thread.joinable()) return Status::Ok();
   static std::once_flag quiet;
   std::call_once(quiet, [] { zoo_set_debug_level(ZOO_LOG_LEVEL_ERROR); });
@@ -204,6 +257,13 @@ void ZkClient::Stop() {
   }
   impl_->cv.notify_all();
   if (impl_->thread.joinable()) impl_->thread.join();
+  // Tasks that never ran (delayed retries) may hold their owners: release them now.
+  std::multimap<Clock::time_point, std::function<void()>> dropped;
+  {
+    std::lock_guard lock(impl_->mu);
+    dropped.swap(impl_->tasks);
+  }
+  dropped.clear();
   std::unique_lock lock(impl_->handle_mu);
   if (impl_->zh) zookeeper_close(impl_->zh);  // ends the session: our ephemerals go at once
   impl_->zh = nullptr;

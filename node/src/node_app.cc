@@ -166,6 +166,7 @@ Endpoint NodeApp::advertised() const {
 }
 
 Status NodeApp::Start() {
+  if (Status s = config_.zk.Validate(); !s.ok()) return s;  // before serving anything
   if (Status s = AddServices(); !s.ok()) return s;
   if (config_.metrics_enabled) server_->SetObserver(std::make_shared<ServerMetrics>(metrics_, server_.get()));
   if (config_.enable_fault_injection) {

@@ -1,6 +1,8 @@
 #include "krpc/registry_publisher.h"
 
+#include <atomic>
 #include <future>
+#include <mutex>
 #include <random>
 
 #include "krpc/config.h"
@@ -23,46 +25,68 @@ void RegistryOptions::Register(OptionSet& o) {
            "drain: after removing znodes, wait this long before GOAWAY so clients stop picking the node");
 }
 
-// Lives as long as any task the publisher posted to the ZooKeeper thread.
-struct RegistryPublisher::Shared {
-  RegistryPublisher* owner;
+// Everything the publisher knows. The RegistryPublisher owns it; work on the ZooKeeper task
+// thread holds it weakly (promoting for the duration of one task), so destroying the
+// publisher never waits for that thread and no task can outlive what it touches.
+// Task-thread state: wanted, registered_session, retry_pending, watches, backoff.
+struct RegistryPublisher::Core : std::enable_shared_from_this<Core> {
+  std::shared_ptr<ZkClient> zk;
+  std::string root;
+  registry::ProviderInfo self;
+  std::vector<std::string> services;
+  std::atomic<bool> registered{false};
+  std::atomic<uint64_t> registrations{0};
+  std::atomic<uint64_t> repairs{0};
+  std::atomic<int> state{kRegistering};
+  std::chrono::milliseconds backoff{200};
+  bool wanted = false;
+  int64_t registered_session = 0;
+  bool retry_pending = false;
+  std::mutex watches_mu;          // the destructor reads the ids from another thread
+  std::vector<uint64_t> watches;  // ZkClient watch ids of our own znodes
+
+  // Posts `fn(core)` to the task thread; it does nothing if the publisher is gone by then.
+  template <typename F>
+  void Post(F fn, std::chrono::milliseconds delay = std::chrono::milliseconds(0)) {
+    zk->Post(
+        [weak = weak_from_this(), fn = std::move(fn)] {
+          if (auto core = weak.lock()) fn(*core);
+        },
+        delay);
+  }
+  void OnSession(ZkClient::SessionEvent e);
+  void RegisterAll();
+  void ScheduleRetry();
+  int RegisterOne(const std::string& service);
+  void WatchOwn();
+  void OnOwnZnodeEvent(const std::string& path);
+  void Unwatch();
 };
 
 RegistryPublisher::RegistryPublisher(std::shared_ptr<ZkClient> zk, std::string root, registry::ProviderInfo self,
                                      std::vector<std::string> services)
-    : zk_(std::move(zk)),
-      root_(registry::NormalizeRoot(root)),
-      self_(std::move(self)),
-      services_(std::move(services)),
-      shared_(std::make_shared<Shared>(Shared{this})) {
-  std::weak_ptr<Shared> weak = shared_;
-  zk_->AddSessionListener([weak](ZkClient::SessionEvent e) {
-    auto s = weak.lock();
-    if (!s || !s->owner) return;
-    auto* self = s->owner;
-    if (e == ZkClient::SessionEvent::kExpired || e == ZkClient::SessionEvent::kDisconnected) {
-      if (e == ZkClient::SessionEvent::kExpired) self->registered_ = false;
-      if (self->wanted_) self->state_ = kWaiting;
-    } else if (self->wanted_) {
-      if (e == ZkClient::SessionEvent::kNewSession) self->registered_ = false;
-      self->backoff_ = std::chrono::milliseconds(200);
-      self->RegisterAll();  // after a new session: re-create; after reconnect: verify
-    }
+    : core_(std::make_shared<Core>()) {
+  core_->zk = std::move(zk);
+  core_->root = registry::NormalizeRoot(root);
+  core_->self = std::move(self);
+  core_->services = std::move(services);
+  core_->zk->AddSessionListener([weak = std::weak_ptr<Core>(core_)](ZkClient::SessionEvent e) {
+    if (auto core = weak.lock()) core->OnSession(e);
   });
 }
 
 RegistryPublisher::~RegistryPublisher() {
-  // Tasks still queued on the ZooKeeper thread find no owner and do nothing.
-  std::promise<void> done;
-  zk_->Post([s = shared_, &done] {
-    s->owner = nullptr;
-    done.set_value();
-  });
-  done.get_future().wait_for(std::chrono::seconds(5));
+  // Own-znode watches hold the core weakly too; drop them so the ZooKeeper client forgets us.
+  core_->Unwatch();
 }
 
+bool RegistryPublisher::registered() const { return core_->registered.load(); }
+uint64_t RegistryPublisher::registrations() const { return core_->registrations.load(); }
+uint64_t RegistryPublisher::repairs() const { return core_->repairs.load(); }
+const registry::ProviderInfo& RegistryPublisher::self() const { return core_->self; }
+
 std::string RegistryPublisher::state() const {
-  switch (state_.load()) {
+  switch (core_->state.load()) {
     case kRegistering: return "registering";
     case kRegistered: return "registered";
     case kRetrying: return "retrying";
@@ -73,74 +97,124 @@ std::string RegistryPublisher::state() const {
 }
 
 void RegistryPublisher::Start() {
-  zk_->Post([s = shared_] {
-    if (!s->owner) return;
-    s->owner->wanted_ = true;
-    s->owner->RegisterAll();
+  core_->Post([](Core& c) {
+    c.wanted = true;
+    c.RegisterAll();
   });
 }
 
-int RegistryPublisher::RegisterOne(const std::string& service) {
-  const std::string parent = registry::ProvidersPath(root_, service);
-  const std::string path = registry::ProviderPath(root_, service, self_.endpoint);
-  int rc = zk_->EnsurePath(parent);
+void RegistryPublisher::Core::OnSession(ZkClient::SessionEvent e) {
+  if (e == ZkClient::SessionEvent::kExpired || e == ZkClient::SessionEvent::kDisconnected) {
+    if (e == ZkClient::SessionEvent::kExpired) registered = false;
+    if (wanted) state = kWaiting;
+  } else if (wanted) {
+    if (e == ZkClient::SessionEvent::kNewSession) registered = false;
+    backoff = std::chrono::milliseconds(200);
+    RegisterAll();  // after a new session: re-create; after reconnect: verify
+  }
+}
+
+int RegistryPublisher::Core::RegisterOne(const std::string& service) {
+  const std::string parent = registry::ProvidersPath(root, service);
+  const std::string path = registry::ProviderPath(root, service, self.endpoint);
+  int rc = zk->EnsurePath(parent);
   if (rc != 0) return rc;
-  rc = zk_->Create(path, self_.ToJson(), true);
+  rc = zk->Create(path, self.ToJson(), true);
   if (!ZkClient::IsNodeExists(rc)) return rc;
   std::string data;
   int64_t owner = 0;
-  rc = zk_->Get(path, false, &data, &owner);
-  if (ZkClient::IsNoNode(rc)) return zk_->Create(path, self_.ToJson(), true);
+  rc = zk->Get(path, false, &data, &owner);
+  if (ZkClient::IsNoNode(rc)) return zk->Create(path, self.ToJson(), true);
   if (rc != 0) return rc;
-  if (owner == zk_->session_id() && data == self_.ToJson()) return 0;
+  if (owner == zk->session_id() && data == self.ToJson()) return 0;
   // Left by an older session of this address (a restart faster than the session timeout):
   // replace it so it dies with our session, not the old one.
   log::Get("registry")->info("replacing {} left by session 0x{:x}", path, owner);
-  rc = zk_->Delete(path);
+  rc = zk->Delete(path);
   if (rc != 0 && !ZkClient::IsNoNode(rc)) return rc;
-  return zk_->Create(path, self_.ToJson(), true);
+  return zk->Create(path, self.ToJson(), true);
 }
 
-void RegistryPublisher::RegisterAll() {
-  if (!wanted_) return;
-  if (!zk_->connected()) {
-    state_ = kWaiting;
+void RegistryPublisher::Core::RegisterAll() {
+  if (!wanted) return;
+  if (!zk->connected()) {
+    state = kWaiting;
     return;  // the next session event registers
   }
-  state_ = registered_ ? kRegistered : kRegistering;
-  for (const auto& service : services_) {
+  state = registered ? kRegistered : kRegistering;
+  for (const auto& service : services) {
     const int rc = RegisterOne(service);
     if (rc != 0) {
-      log::Get("registry")->warn("registering {} for {} failed: {}; retrying in {} ms", self_.endpoint.ToString(),
-                                 service, ZkClient::ErrorText(rc), backoff_.count());
-      registered_ = false;
-      state_ = kRetrying;
+      log::Get("registry")->warn("registering {} for {} failed: {}; retrying in {} ms", self.endpoint.ToString(),
+                                 service, ZkClient::ErrorText(rc), backoff.count());
+      registered = false;
+      state = kRetrying;
       ScheduleRetry();
       return;
     }
   }
-  registered_ = true;
-  if (zk_->session_id() != registered_session_) {
-    registered_session_ = zk_->session_id();
-    registrations_.fetch_add(1);
-    log::Get("registry")->info("registered {} for {} service(s) under {}", self_.endpoint.ToString(),
-                               services_.size(), root_);
+  WatchOwn();
+  registered = true;
+  if (zk->session_id() != registered_session) {
+    registered_session = zk->session_id();
+    registrations.fetch_add(1);
+    log::Get("registry")->info("registered {} for {} service(s) under {}", self.endpoint.ToString(), services.size(),
+                               root);
   }
-  state_ = kRegistered;
-  backoff_ = std::chrono::milliseconds(200);
+  state = kRegistered;
+  backoff = std::chrono::milliseconds(200);
 }
 
-void RegistryPublisher::ScheduleRetry() {
-  if (retry_pending_) return;
-  retry_pending_ = true;
+// ZooKeeper watches fire once: every registration (re)arms an exists-watch on each own znode,
+// so a znode deleted from outside (an operator, a tool, a bug) is noticed and re-created
+// instead of leaving a node that serves but that no client can find.
+void RegistryPublisher::Core::WatchOwn() {
+  {
+    std::lock_guard lock(watches_mu);
+    if (watches.empty()) {
+      for (const auto& service : services) {
+        const std::string path = registry::ProviderPath(root, service, self.endpoint);
+        watches.push_back(zk->WatchPath(path, [weak = weak_from_this(), path] {
+          if (auto core = weak.lock()) core->OnOwnZnodeEvent(path);
+        }));
+      }
+    }
+  }
+  for (const auto& service : services) {
+    bool exists = false;
+    (void)zk->Exists(registry::ProviderPath(root, service, self.endpoint), true, &exists);
+  }
+}
+
+void RegistryPublisher::Core::OnOwnZnodeEvent(const std::string& path) {
+  if (!wanted) return;
+  bool exists = true;
+  if (zk->Exists(path, true, &exists) != 0 || exists) return;  // re-armed; still there
+  log::Get("registry")->warn("own znode {} was deleted from outside; re-creating it", path);
+  repairs.fetch_add(1);
+  registered = false;
+  RegisterAll();
+}
+
+void RegistryPublisher::Core::Unwatch() {
+  std::vector<uint64_t> ids;
+  {
+    std::lock_guard lock(watches_mu);
+    ids.swap(watches);
+  }
+  for (uint64_t id : ids) zk->Unwatch(id);  // thread-safe
+}
+
+void RegistryPublisher::Core::ScheduleRetry() {
+  if (retry_pending) return;
+  retry_pending = true;
   static thread_local std::minstd_rand rng(std::random_device{}());
-  const auto wait = std::chrono::milliseconds(backoff_.count() / 2 + static_cast<int64_t>(rng() % (backoff_.count() / 2 + 1)));
-  backoff_ = std::min(kMaxBackoff, backoff_ * 2);
-  zk_->Post(
-      [s = shared_] {
-        if (!s->owner) return;
-        s->owner->retry_pending_ = false;
-        s->owner->RegisterAll();
+  const auto wait = std::chrono::milliseconds(backoff.count() / 2 + static_cast<int64_t>(rng() % (backoff.count() / 2 + 1)));
+  backoff = std::min(kMaxBackoff, backoff * 2);
+  Post(
+      [](Core& c) {
+        c.retry_pending = false;
+        c.RegisterAll();
       },
       wait);
 }
@@ -148,21 +222,18 @@ void RegistryPublisher::ScheduleRetry() {
 bool RegistryPublisher::Deregister(std::chrono::milliseconds timeout) {
   auto done = std::make_shared<std::promise<bool>>();
   auto result = done->get_future();
-  zk_->Post([s = shared_, done] {
-    if (!s->owner) {
-      done->set_value(false);
-      return;
-    }
-    auto* self = s->owner;
-    self->wanted_ = false;
+  // Holds the core strongly: a deregistration asked for is carried out even if the publisher
+  // is destroyed before the ZooKeeper thread gets to it.
+  core_->zk->Post([core = core_, done] {
+    core->wanted = false;
     bool ok = true;
-    for (const auto& service : self->services_) {
-      const int rc = self->zk_->Delete(registry::ProviderPath(self->root_, service, self->self_.endpoint));
+    for (const auto& service : core->services) {
+      const int rc = core->zk->Delete(registry::ProviderPath(core->root, service, core->self.endpoint));
       if (rc != 0 && !ZkClient::IsNoNode(rc)) ok = false;
     }
-    self->registered_ = false;
-    self->state_ = kDeregistered;
-    log::Get("registry")->info("deregistered {}{}", self->self_.endpoint.ToString(),
+    core->registered = false;
+    core->state = kDeregistered;
+    log::Get("registry")->info("deregistered {}{}", core->self.endpoint.ToString(),
                                ok ? "" : " (ZooKeeper unreachable: znodes go with the session)");
     done->set_value(ok);
   });

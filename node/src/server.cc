@@ -1,6 +1,9 @@
 #include "krpc/server.h"
 
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <algorithm>
 
 #include <future>
 #include <mutex>
@@ -27,6 +30,10 @@ void ServerOptions::Register(OptionSet& o) {
   o.AddInt("heartbeat_interval_ms", &heartbeat_interval_ms, 10, 3600000, "heartbeat period");
   o.AddInt("heartbeat_miss_limit", &heartbeat_miss_limit, 1, 100, "idle connections close after interval*(limit+1)");
   o.AddInt("drain_timeout_ms", &drain_timeout_ms, 0, 3600000, "graceful stop: wait this long for in-flight calls");
+  o.AddInt("frame_timeout_ms", &frame_timeout_ms, 10, 3600000,
+           "a frame whose first byte arrived must be complete within this, else the connection closes");
+  o.AddInt("max_pending_frame_bytes", &max_pending_frame_bytes, 1 << 20, int64_t{1} << 40,
+           "memory all connections may hold for partly received frames; beyond it a connection closes");
 }
 
 namespace {
@@ -43,15 +50,22 @@ struct Server::Impl {
   std::unordered_map<uint64_t, std::weak_ptr<ServerConnection>> conns;
   uint64_t next_conn_id = 1;
   std::unique_ptr<node::HealthServiceImpl> health;
+  // Accept errors (EMFILE, ENFILE, ENOBUFS...) back off before the next accept instead of
+  // spinning: 5 ms doubling to 1 s, reset by a successful accept. Acceptor thread only.
+  std::unique_ptr<asio::steady_timer> accept_retry;
+  std::chrono::milliseconds accept_backoff{0};
 
   void Accept();
   void OnAccept(const boost::system::error_code& ec, asio::ip::tcp::socket socket);
+  void OnAcceptError(const boost::system::error_code& ec);
   std::vector<std::shared_ptr<ServerConnection>> LiveConnections();
 };
 
 Server::Server(ServerOptions options) : impl_(std::make_unique<Impl>()) {
   impl_->shared->options = std::move(options);
   impl_->shared->limits.max_body_bytes = impl_->shared->options.max_body_bytes;
+  impl_->shared->frame_budget =
+      std::make_shared<codec::MemoryBudget>(static_cast<size_t>(impl_->shared->options.max_pending_frame_bytes));
   impl_->shared->observer = std::make_shared<NoopObserver>();
   // Every server answers krpc.health.v1.Health/Check (clients' half-open probes use it).
   auto* shared = impl_->shared.get();
@@ -101,6 +115,7 @@ Status Server::Start() {
     return {StatusCode::kUnavailable, "cannot listen on " + where + ": " + ec.message()};
   }
   impl_->port = acceptor->local_endpoint().port();
+  impl_->accept_retry = std::make_unique<asio::steady_timer>(acceptor->get_executor());
   impl_->acceptor = std::move(acceptor);
   impl_->started = true;
   s.log->info("listening on {}:{} with {} I/O threads", s.options.listen_host, impl_->port, impl_->shared->pool->size());
@@ -114,12 +129,28 @@ void Server::Impl::Accept() {
   });
 }
 
+void Server::Impl::OnAcceptError(const boost::system::error_code& ec) {
+  shared->accept_errors.fetch_add(1, std::memory_order_relaxed);
+  accept_backoff = std::clamp(accept_backoff * 2, std::chrono::milliseconds(5), std::chrono::milliseconds(1000));
+  uint64_t suppressed = 0;
+  if (shared->error_log_limit.Allow(&suppressed)) {
+    shared->log->warn("accept failed: {}; retrying in {} ms{}", ec.message(), accept_backoff.count(),
+                      suppressed ? fmt::format(" [{} similar messages suppressed]", suppressed) : "");
+  }
+  accept_retry->expires_after(accept_backoff);
+  accept_retry->async_wait([this](const boost::system::error_code& wait_ec) {
+    if (!wait_ec && acceptor->is_open()) Accept();
+  });
+}
+
 void Server::Impl::OnAccept(const boost::system::error_code& ec, asio::ip::tcp::socket socket) {
   if (ec == asio::error::operation_aborted || !acceptor->is_open()) return;
   if (ec) {
-    // Out of descriptors and the like: log, back off briefly by re-accepting later.
-    shared->log->warn("accept failed: {}", ec.message());
+    // Out of descriptors and the like: back off (a busy loop would burn a core and flood logs).
+    OnAcceptError(ec);
+    return;
   } else {
+    accept_backoff = std::chrono::milliseconds(0);
     const bool over = shared->connections_open.fetch_add(1) >= shared->options.max_connections;
     if (over) shared->connections_rejected.fetch_add(1);
     shared->connections_accepted.fetch_add(1);
@@ -166,6 +197,7 @@ bool Server::Shutdown(std::chrono::milliseconds drain_timeout) {
   asio::post(impl_->acceptor->get_executor(), [&] {
     boost::system::error_code ignored;
     impl_->acceptor->close(ignored);
+    impl_->accept_retry->cancel();
     closed.set_value();
   });
   closed.get_future().wait();
@@ -180,12 +212,16 @@ bool Server::Shutdown(std::chrono::milliseconds drain_timeout) {
   for (auto& c : conns) c->ForceClose(clean ? "server stopped" : "drain timeout");
   for (auto& c : impl_->LiveConnections()) c->ForceClose("server stopped");
   conns.clear();
-  // Every loop runs what was posted before this barrier (the closes above), then stops.
+  // Every loop runs what was posted before this barrier (the closes above).
   for (size_t i = 0; i < impl_->shared->pool->size(); ++i) {
     std::promise<void> passed;
     asio::post(impl_->shared->pool->At(i), [&passed] { passed.set_value(); });
     passed.get_future().wait();
   }
+  // Stop the loops; completions posted meanwhile wait in their queues. Then stop accepting
+  // posts: from here on, late completions (handler threads after a drain that timed out) run
+  // on their own thread under late_mu, and so does what the queues still hold.
+  impl_->shared->pool->Stop();
   {
     std::unique_lock lock(s.loops_mu);
     s.loops_running = false;
@@ -194,10 +230,9 @@ bool Server::Shutdown(std::chrono::milliseconds drain_timeout) {
     if (!clean) s.handler_pool->stop();  // abandon queued handlers; running ones must return
     s.handler_pool->join();
   }
-  impl_->shared->pool->Stop();
   impl_->acceptor.reset();
-  // Run what was still queued (completions posted before the stop) on this thread, so the
-  // handlers and the connections they hold are released now rather than with the pool.
+  impl_->accept_retry.reset();
+  std::lock_guard late(s.late_mu);
   for (size_t i = 0; i < impl_->shared->pool->size(); ++i) {
     auto& ctx = impl_->shared->pool->At(i);
     ctx.restart();
@@ -216,6 +251,9 @@ ServerStats Server::stats() const {
   out.frame_errors = s.frame_errors.load();
   out.calls_inflight = static_cast<uint64_t>(std::max<int64_t>(0, s.inflight.load()));
   out.calls_total = s.calls_total.load();
+  out.accept_errors = s.accept_errors.load();
+  out.handler_exceptions = s.handler_exceptions.load();
+  out.pending_frame_bytes = s.frame_budget ? s.frame_budget->used() : 0;
   return out;
 }
 

@@ -1,5 +1,6 @@
 #include "server_call.h"
 
+#include "krpc/impl/deadline.h"
 #include "server_connection.h"
 
 namespace krpc {
@@ -18,17 +19,28 @@ std::string_view ServerController::metadata(std::string_view key) const {
 void ServerController::SetStatus(StatusCode code, std::string message) { status_ = Status(code, std::move(message)); }
 
 void ServerController::NotifyOnCancel(google::protobuf::Closure* callback) {
-  if (canceled_) {
-    callback->Run();
-    return;
+  {
+    std::lock_guard lock(cancel_mu_);
+    if (!canceled_.load(std::memory_order_acquire)) {
+      on_cancel_ = callback;
+      return;
+    }
   }
-  on_cancel_ = callback;
+  callback->Run();
 }
 
 void ServerController::MarkCanceled() {
-  if (canceled_) return;
-  canceled_ = true;
-  if (auto* cb = std::exchange(on_cancel_, nullptr)) cb->Run();
+  google::protobuf::Closure* cb = nullptr;
+  {
+    std::lock_guard lock(cancel_mu_);
+    if (canceled_.exchange(true, std::memory_order_acq_rel)) return;
+    cb = std::exchange(on_cancel_, nullptr);
+  }
+  if (cb) cb->Run();
+}
+
+void ServerController::SetDeadline(Clock::time_point arrival, uint64_t timeout_us) {
+  deadline_ = impl::SaturatingDeadline(arrival, timeout_us);
 }
 
 ServerController::~ServerController() = default;
@@ -43,22 +55,50 @@ ServerCall::ServerCall(std::shared_ptr<ServerConnection> conn, const MethodEntry
       arrival_(arrival),
       request_(entry->request_prototype->New()),
       response_(entry->response_prototype->New()) {
-  if (timeout_us > 0) deadline_ = arrival + std::chrono::microseconds(timeout_us);
+  SetDeadline(arrival, timeout_us);
   metadata_ = &metadata_storage_;
   method_ = &entry->full_name;
   peer_ = &conn_->peer();
 }
 
-void ServerCall::Invoke() { entry_->service->CallMethod(entry_->method, this, request(), response(), this); }
+void ServerCall::Invoke() {
+  refs_.fetch_add(1, std::memory_order_relaxed);
+  try {
+    entry_->service->CallMethod(entry_->method, this, request(), response(), this);
+  } catch (const std::exception& e) {
+    HandlerThrew(e.what());
+  } catch (...) {
+    HandlerThrew("a non-standard exception");
+  }
+  Release();
+}
 
-void ServerCall::Run() {
-  // Complete() deletes this call, which may hold the last reference to the connection.
-  auto conn = conn_;
-  if (conn->InLoop()) {
-    conn->Complete(this);
+void ServerCall::InvokeUnlessExpired(std::string_view where) {
+  if (expired(Clock::now())) {
+    SetStatus(StatusCode::kDeadlineExceeded, "deadline expired " + std::string(where));
+    not_executed = true;
+    Run();
     return;
   }
-  if (!conn->PostIfRunning([conn, this] { conn->Complete(this); })) conn->Complete(this);
+  Invoke();
+}
+
+void ServerCall::HandlerThrew(std::string_view what) {
+  conn_->HandlerFailed(*entry_, what);
+  if (done_ran_.load(std::memory_order_acquire)) return;  // it answered before throwing
+  SetStatus(StatusCode::kInternal, "handler threw: " + std::string(what));
+  Run();
+}
+
+void ServerCall::Release() {
+  if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
+}
+
+void ServerCall::Run() {
+  if (done_ran_.exchange(true, std::memory_order_acq_rel)) return;
+  // Complete() releases this call, which may hold the last reference to the connection.
+  auto conn = conn_;
+  conn->CompleteFromAnyThread(this);
 }
 
 }  // namespace node

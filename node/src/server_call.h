@@ -4,7 +4,9 @@
 
 #include <google/protobuf/message.h>
 
+#include <atomic>
 #include <memory>
+#include <string_view>
 
 #include "krpc/server_controller.h"
 #include "method_table.h"
@@ -18,7 +20,8 @@ class ServerCall final : public ServerController, public google::protobuf::Closu
   ServerCall(std::shared_ptr<ServerConnection> conn, const MethodEntry* entry, uint64_t call_id,
              Clock::time_point arrival, uint64_t timeout_us);
 
-  // `done`: completes the call on the connection's thread (posting there if needed).
+  // `done`: completes the call on the connection's thread (posting there if needed). Runs
+  // once; a second run (a handler bug) is ignored.
   void Run() override;
 
   google::protobuf::Message* request() { return request_.get(); }
@@ -28,16 +31,25 @@ class ServerCall final : public ServerController, public google::protobuf::Closu
   Clock::time_point arrival() const { return arrival_; }
   Metadata& mutable_metadata() { return metadata_storage_; }
   bool expired(Clock::time_point now) const { return now >= deadline_; }
-  // Runs the handler now (on whatever thread calls this).
+  // Runs the handler now (on whatever thread calls this). A handler that throws before it
+  // ran `done` gets its call answered INTERNAL (logged and counted).
   void Invoke();
+  // Invoke(), unless the deadline passed `where` (then DEADLINE_EXCEEDED, not executed).
+  void InvokeUnlessExpired(std::string_view where);
   void Cancel() { MarkCanceled(); }
+  // Drops a reference; the call is deleted when both the completion and a running Invoke()
+  // have dropped theirs.
+  void Release();
 
-  // Set while the call is registered in the connection's table of unfinished calls.
-  bool tracked = false;
-  // Set when fault injection hangs the call: it is answered only when the connection closes.
-  bool hung = false;
+  // Connection-thread state.
+  bool tracked = false;        // registered in the connection's table of unfinished calls
+  bool hung = false;           // fault injection hangs it: answered on cancel or close only
+  bool not_executed = false;   // an error reply says the handler never ran
+  bool slot_released = false;  // no longer counted against max_inflight (done or cancelled)
 
  private:
+  void HandlerThrew(std::string_view what);
+
   std::shared_ptr<ServerConnection> conn_;
   const MethodEntry* entry_;
   const uint64_t call_id_;
@@ -45,6 +57,8 @@ class ServerCall final : public ServerController, public google::protobuf::Closu
   std::unique_ptr<google::protobuf::Message> request_;
   std::unique_ptr<google::protobuf::Message> response_;
   Metadata metadata_storage_;
+  std::atomic<int> refs_{1};
+  std::atomic<bool> done_ran_{false};
 };
 
 }  // namespace krpc::node

@@ -5,6 +5,8 @@
 #include <array>
 #include <functional>
 
+#include "krpc/impl/deadline.h"
+#include "krpc/impl/thread_check.h"
 #include "server_call.h"
 
 namespace krpc::node {
@@ -12,18 +14,24 @@ namespace asio = boost::asio;
 using codec::DecodeStatus;
 using codec::FrameType;
 
+namespace {
+// A write buffer larger than this is freed after its write instead of kept for reuse.
+constexpr size_t kKeptWriteBuffer = 64 * 1024;
+}  // namespace
+
 ServerConnection::ServerConnection(asio::ip::tcp::socket socket, std::shared_ptr<ServerShared> shared, uint64_t id)
     : shared_(std::move(shared)),
       socket_(std::move(socket)),
       executor_(*socket_.get_executor().target<asio::io_context::executor_type>()),
       loop_(&executor_.context()),
       id_(id),
-      reader_(shared_->limits),
+      reader_(shared_->limits, shared_->frame_budget),
       idle_timer_(executor_) {
   boost::system::error_code ec;
   auto remote = socket_.remote_endpoint(ec);
   peer_ = ec ? "unknown" : remote.address().to_string() + ":" + std::to_string(remote.port());
   socket_.set_option(asio::ip::tcp::no_delay(true), ec);
+  socket_.non_blocking(true, ec);
   last_recv_ = Clock::now();
 }
 
@@ -54,20 +62,33 @@ void ServerConnection::ForceClose(std::string reason) {
 }
 
 void ServerConnection::DoRead() {
-  auto [data, size] = reader_.Prepare(16 * 1024);
-  socket_.async_read_some(asio::buffer(data, size),
-                          [self = shared_from_this()](const boost::system::error_code& ec, size_t n) {
-                            self->OnRead(ec, n);
-                          });
+  // Wait for readability, then read into the thread's scratch buffer: an idle connection
+  // holds no read buffer at all (only a partly received frame keeps bytes of its own).
+  socket_.async_wait(asio::ip::tcp::socket::wait_read,
+                     [self = shared_from_this()](const boost::system::error_code& ec) { self->OnReadable(ec); });
 }
 
-void ServerConnection::OnRead(const boost::system::error_code& ec, size_t n) {
+void ServerConnection::OnReadable(const boost::system::error_code& ec) {
+  KRPC_ASSERT_IN_LOOP(InLoop());
+  if (closed_ || closing_) return;
   if (ec) {
-    Close(ec == asio::error::eof ? "peer closed" : ec.message());
+    Close(ec.message());
     return;
   }
-  if (closed_ || closing_) return;
-  reader_.Commit(n);
+  boost::system::error_code rec;
+  size_t n = 0;
+  const auto status = reader_.ReadSome([&](char* p, size_t cap) { return socket_.read_some(asio::buffer(p, cap), rec); }, &n);
+  if (status == codec::FrameReader::ReadStatus::kOverBudget) return OverBudget();
+  if (rec == asio::error::would_block || rec == asio::error::try_again) {
+    reader_.EndBatch();
+    DoRead();
+    return;
+  }
+  if (rec) {
+    reader_.EndBatch();
+    Close(rec == asio::error::eof ? "peer closed" : rec.message());
+    return;
+  }
   shared_->observer->OnBytes(n, 0);
   last_recv_ = batch_time_ = Clock::now();
   in_read_batch_ = true;
@@ -81,8 +102,16 @@ void ServerConnection::OnRead(const boost::system::error_code& ec, size_t n) {
     if (!HandleFrame(r.frame)) break;
   }
   in_read_batch_ = false;
+  if (!reader_.EndBatch()) return OverBudget();
   Flush();
   if (!closed_ && !closing_) DoRead();
+}
+
+// Keeping this connection's partial frame would exceed the node's budget for partly received
+// frames (max_pending_frame_bytes): close it, counted as a frame error.
+void ServerConnection::OverBudget() {
+  ProtocolError("memory_budget", "partly received frames on this node exceed max_pending_frame_bytes=" +
+                                     std::to_string(shared_->frame_budget->limit()));
 }
 
 bool ServerConnection::HandleFrame(const codec::FrameView& frame) {
@@ -105,7 +134,7 @@ bool ServerConnection::HandleFrame(const codec::FrameView& frame) {
         ProtocolError("malformed_header", "unparsable CANCEL header");
         return false;
       }
-      if (auto it = unfinished_.find(cancel.call_id()); it != unfinished_.end()) it->second->Cancel();
+      if (auto it = unfinished_.find(cancel.call_id()); it != unfinished_.end()) CancelCall(it->second);
       return true;
     }
     case FrameType::kPong:
@@ -143,7 +172,7 @@ void ServerConnection::HandleRequest(const codec::FrameView& frame) {
   if (goaway_sent_ || shared_->draining.load(std::memory_order_relaxed)) {
     return reject(StatusCode::kUnavailable, "server is draining");
   }
-  if (h.timeout_us() > 0 && batch_time_ + std::chrono::microseconds(h.timeout_us()) <= Clock::now()) {
+  if (impl::SaturatingDeadline(batch_time_, h.timeout_us()) <= Clock::now()) {
     return reject(StatusCode::kDeadlineExceeded, "deadline expired before the handler ran");
   }
   if (shared_->inflight.fetch_add(1, std::memory_order_acq_rel) >= shared_->options.max_inflight) {
@@ -157,6 +186,7 @@ void ServerConnection::HandleRequest(const codec::FrameView& frame) {
   if (!call->request()->ParseFromArray(frame.body.data(), static_cast<int>(frame.body.size()))) {
     call->SetStatus(StatusCode::kInvalidArgument,
                     "cannot parse request body as " + entry->request_prototype->GetTypeName());
+    call->not_executed = true;
     Complete(call);
     return;
   }
@@ -174,14 +204,7 @@ void ServerConnection::Dispatch(ServerCall* call) {
     RunIntercepted(call);
   } else if (shared_->handler_pool) {
     Track(call);
-    asio::post(*shared_->handler_pool, [call] {
-      if (call->expired(ServerCall::Clock::now())) {
-        call->SetStatus(StatusCode::kDeadlineExceeded, "deadline expired while queued for a handler thread");
-        call->Run();
-        return;
-      }
-      call->Invoke();
-    });
+    asio::post(*shared_->handler_pool, [call] { call->InvokeUnlessExpired("while queued for a handler thread"); });
   } else {
     // Most handlers finish inline; only a call still running afterwards enters the table
     // of unfinished calls (so CANCEL and close can reach it), keeping the fast path map-free.
@@ -205,9 +228,9 @@ void ServerConnection::RunIntercepted(ServerCall* call) {
       call->SetStatus(status.code(), status.message());
       call->Run();
     } else if (shared_->handler_pool) {
-      asio::post(*shared_->handler_pool, [call] { call->Invoke(); });
+      asio::post(*shared_->handler_pool, [call] { call->InvokeUnlessExpired("while queued for a handler thread"); });
     } else {
-      call->Invoke();
+      call->InvokeUnlessExpired("during an injected delay");
     }
   };
   if (i.delay.count() <= 0) {
@@ -218,7 +241,25 @@ void ServerConnection::RunIntercepted(ServerCall* call) {
   timer->async_wait([self = shared_from_this(), timer, act](const boost::system::error_code&) { act(); });
 }
 
+void ServerConnection::CancelCall(ServerCall* call) {
+  call->Cancel();
+  // The client no longer waits: the call stops counting against max_inflight and the drain,
+  // even if its handler keeps running. A hung call (fault injection) is answered now.
+  ReleaseSlot(call);
+  if (call->hung) {
+    call->SetStatus(StatusCode::kCancelled, "call cancelled by the client");
+    Complete(call);
+  }
+}
+
+void ServerConnection::ReleaseSlot(ServerCall* call) {
+  if (call->slot_released) return;
+  call->slot_released = true;
+  shared_->CallFinished();
+}
+
 void ServerConnection::Complete(ServerCall* call) {
+  KRPC_ASSERT_IN_LOOP(InLoop() || !shared_->LoopsRunning());
   if (call == inline_call_) inline_call_ = nullptr;
   if (call->tracked) unfinished_.erase(call->call_id());
   const auto& entry = call->entry();
@@ -237,14 +278,38 @@ void ServerConnection::Complete(ServerCall* call) {
     } else {
       h.set_status(static_cast<int32_t>(call->status().code()));
       h.set_message(call->status().message());
+      h.set_not_executed(call->not_executed);
       codec::AppendFrame(out_, FrameType::kResponse, h, nullptr);
     }
     if (!in_read_batch_) Flush();
   }
   shared_->observer->OnCallFinished(entry.observer_cookie, call->status().code(), Clock::now() - call->arrival());
-  delete call;
+  ReleaseSlot(call);
   --inflight_;
-  shared_->CallFinished();
+  call->Release();
+}
+
+void ServerConnection::CompleteFromAnyThread(ServerCall* call) {
+  // Complete() may drop the last reference to this connection.
+  auto self = shared_from_this();
+  if (InLoop()) {
+    Complete(call);
+    return;
+  }
+  if (PostIfRunning([self, call] { self->Complete(call); })) return;
+  // The loops are stopped (a drain that timed out): late completions from handler threads
+  // are serialized by one lock instead of the connection's thread.
+  std::lock_guard lock(shared_->late_mu);
+  Complete(call);
+}
+
+void ServerConnection::HandlerFailed(const MethodEntry& entry, std::string_view what) {
+  shared_->handler_exceptions.fetch_add(1, std::memory_order_relaxed);
+  uint64_t suppressed = 0;
+  if (shared_->error_log_limit.Allow(&suppressed)) {
+    shared_->log->error("handler of {} threw: {}; answered INTERNAL{}", entry.full_name, what,
+                        suppressed ? fmt::format(" [{} similar messages suppressed]", suppressed) : "");
+  }
 }
 
 void ServerConnection::ReplyError(uint64_t call_id, StatusCode code, std::string message, bool not_executed) {
@@ -305,7 +370,7 @@ void ServerConnection::Flush() {
 void ServerConnection::OnWrite(const boost::system::error_code& ec, size_t n) {
   write_in_progress_ = false;
   shared_->observer->OnBytes(0, n);
-  if (writing_.capacity() > (1u << 20)) {
+  if (writing_.capacity() > kKeptWriteBuffer) {
     std::vector<char>().swap(writing_);  // do not keep a large response's buffer around
   } else {
     writing_.clear();
@@ -359,19 +424,39 @@ void ServerConnection::CloseAfterFlush() {
 
 void ServerConnection::ArmIdleTimer() {
   const auto& o = shared_->options;
-  const auto limit = std::chrono::milliseconds(int64_t{o.heartbeat_interval_ms} * (o.heartbeat_miss_limit + 1));
-  const auto tick = std::max(std::chrono::milliseconds(5), std::chrono::milliseconds(o.heartbeat_interval_ms / 2));
+  const auto tick = std::max(std::chrono::milliseconds(5),
+                             std::min(std::chrono::milliseconds(o.heartbeat_interval_ms / 2),
+                                      std::chrono::milliseconds(o.frame_timeout_ms / 2)));
   idle_timer_.expires_after(tick);
-  idle_timer_.async_wait([self = shared_from_this(), limit](const boost::system::error_code& ec) {
-    if (ec || self->closed_) return;
-    if (Clock::now() - self->last_recv_ >= limit && self->inflight_ == 0) {
-      self->shared_->idle_closed.fetch_add(1, std::memory_order_relaxed);
-      self->shared_->log->info("closing idle connection from {} (no traffic for {} ms)", self->peer_, limit.count());
-      self->Close("idle");
-      return;
-    }
-    self->ArmIdleTimer();
+  idle_timer_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
+    if (ec || self->closed_ || self->lingering_) return;
+    if (self->OnIdleTick()) self->ArmIdleTimer();
   });
+}
+
+// Once per tick: kicks idle peers and peers that take too long to finish a frame, and gives
+// back write buffers an idle connection no longer needs. False when the connection closed.
+bool ServerConnection::OnIdleTick() {
+  const auto& o = shared_->options;
+  const auto now = Clock::now();
+  const auto idle_limit = std::chrono::milliseconds(int64_t{o.heartbeat_interval_ms} * (o.heartbeat_miss_limit + 1));
+  if (now - last_recv_ >= idle_limit && inflight_ == 0) {
+    shared_->idle_closed.fetch_add(1, std::memory_order_relaxed);
+    shared_->log->info("closing idle connection from {} (no traffic for {} ms)", peer_, idle_limit.count());
+    Close("idle");
+    return false;
+  }
+  const auto partial = reader_.partial_since();
+  if (partial && now - *partial >= std::chrono::milliseconds(o.frame_timeout_ms)) {
+    ProtocolError("frame_timeout", "a frame was not completed within frame_timeout_ms=" + std::to_string(o.frame_timeout_ms) +
+                                       " (" + std::to_string(reader_.buffered()) + " bytes received)");
+    return false;
+  }
+  if (!write_in_progress_ && out_.empty()) {
+    std::vector<char>().swap(out_);
+    std::vector<char>().swap(writing_);
+  }
+  return true;
 }
 
 void ServerConnection::Close(std::string_view reason) {
@@ -390,6 +475,7 @@ void ServerConnection::Close(std::string_view reason) {
     call->SetStatus(StatusCode::kCancelled, "connection closed");
     Complete(call);
   }
+  reader_.EndBatch();
   shared_->connections_open.fetch_sub(1, std::memory_order_relaxed);
   shared_->observer->OnConnectionClosed(reason);
   shared_->log->debug("connection {} from {} closed: {}", id_, peer_, reason);

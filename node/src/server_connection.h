@@ -35,8 +35,12 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection> {
   void Goaway();
   void ForceClose(std::string reason);
 
-  // Owning-thread only.
+  // Owning-thread only (or under ServerShared::late_mu once the loops are stopped).
   void Complete(ServerCall* call);
+  // Any thread: completes on the owning thread (posting there if needed).
+  void CompleteFromAnyThread(ServerCall* call);
+  // A handler threw (logged, rate-limited, counted); any thread.
+  void HandlerFailed(const MethodEntry& entry, std::string_view what);
   bool InLoop() const { return impl::CurrentLoop() == loop_; }
   template <typename F>
   void Post(F&& f) { boost::asio::post(executor_, std::forward<F>(f)); }
@@ -53,7 +57,11 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection> {
 
  private:
   void DoRead();
-  void OnRead(const boost::system::error_code& ec, size_t n);
+  void OnReadable(const boost::system::error_code& ec);
+  void OverBudget();
+  bool OnIdleTick();
+  void CancelCall(ServerCall* call);
+  void ReleaseSlot(ServerCall* call);
   bool HandleFrame(const codec::FrameView& frame);
   void HandleRequest(const codec::FrameView& frame);
   void Dispatch(ServerCall* call);

@@ -40,11 +40,23 @@ struct ServerShared {
   std::atomic<uint64_t> idle_closed{0};
   std::atomic<uint64_t> frame_errors{0};
   std::atomic<uint64_t> calls_total{0};
+  std::atomic<uint64_t> accept_errors{0};
+  std::atomic<uint64_t> handler_exceptions{0};
+  // Bytes of partly received frames held by all connections (max_pending_frame_bytes).
+  std::shared_ptr<codec::MemoryBudget> frame_budget;
 
   // False once the I/O loops are stopped: completions from other threads then run inline
   // (nothing else touches the connections any more) instead of posting to a dead loop.
   std::shared_mutex loops_mu;
   bool loops_running = true;
+  bool LoopsRunning() {
+    std::shared_lock lock(loops_mu);
+    return loops_running;
+  }
+  // Serializes completions once the loops are stopped (handler threads after a drain that
+  // timed out, and the final run of what was still queued). Recursive: a queued handler may
+  // complete a call inline while the queue is being run under it.
+  std::recursive_mutex late_mu;
 
   // Signalled when in-flight calls reach zero while draining.
   std::mutex drain_mu;

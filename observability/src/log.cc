@@ -1,5 +1,6 @@
 #include "krpc/log.h"
 
+#include <google/protobuf/stubs/logging.h>
 #include <spdlog/async.h>
 #include <spdlog/pattern_formatter.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
@@ -15,11 +16,45 @@ namespace {
 constexpr const char* kJsonPattern =
     R"({"ts":"%Y-%m-%dT%H:%M:%S.%fZ","level":"%l","component":"%n","thread":%t,"msg":"%*"})";
 
+// Length of the valid UTF-8 sequence at the start of `s`, or 0 when it is not valid.
+size_t Utf8Sequence(std::string_view s) {
+  const auto b = [&](size_t i) { return static_cast<unsigned char>(s[i]); };
+  const unsigned char c = b(0);
+  size_t n = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xe ? 3 : (c >> 3) == 0x1e ? 4 : 0;
+  if (n == 0 || n > s.size()) return 0;
+  for (size_t i = 1; i < n; ++i) {
+    if ((b(i) & 0xc0) != 0x80) return 0;
+  }
+  const uint32_t cp = n == 1 ? c : n == 2 ? ((c & 0x1fu) << 6) | (b(1) & 0x3fu)
+                     : n == 3 ? ((c & 0x0fu) << 12) | ((b(1) & 0x3fu) << 6) | (b(2) & 0x3fu)
+                              : ((c & 0x07u) << 18) | ((b(1) & 0x3fu) << 12) | ((b(2) & 0x3fu) << 6) | (b(3) & 0x3fu);
+  const bool overlong = (n == 2 && cp < 0x80) || (n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000);
+  if (overlong || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return 0;
+  return n;
+}
+
+// The message as the body of a JSON string: quotes, backslashes and control characters
+// escaped, and bytes that are not valid UTF-8 (a peer's method name, say) replaced by U+FFFD,
+// so every line stays valid JSON whatever a client sends.
 class JsonEscapedMessage : public spdlog::custom_flag_formatter {
  public:
   void format(const spdlog::details::log_msg& msg, const std::tm&, spdlog::memory_buf_t& dest) override {
     static constexpr char kHex[] = "0123456789abcdef";
-    for (char c : std::string_view(msg.payload.data(), msg.payload.size())) {
+    std::string_view text(msg.payload.data(), msg.payload.size());
+    while (!text.empty()) {
+      const size_t n = Utf8Sequence(text);
+      if (n == 0) {
+        dest.append(std::string_view("\\ufffd"));
+        text.remove_prefix(1);
+        continue;
+      }
+      if (n > 1) {
+        dest.append(text.substr(0, n));
+        text.remove_prefix(n);
+        continue;
+      }
+      const char c = text.front();
+      text.remove_prefix(1);
       switch (c) {
         case '"': dest.append(std::string_view("\\\"")); break;
         case '\\': dest.append(std::string_view("\\\\")); break;
@@ -75,6 +110,24 @@ std::shared_ptr<spdlog::logger> Make(const std::string& name, State& s) {
 
 }  // namespace
 
+namespace {
+// Protobuf's own messages (e.g. "String field contains invalid UTF-8", which any client can
+// trigger once per request) go through spdlog and a rate limit instead of raw stderr lines.
+void ProtobufLog(google::protobuf::LogLevel level, const char* file, int line, const std::string& message) {
+  static RateLimiter limit{20};  // protobuf's handler takes no context: one limiter per process
+  uint64_t suppressed = 0;
+  if (!limit.Allow(&suppressed)) return;
+  const auto lvl = level >= google::protobuf::LOGLEVEL_ERROR     ? spdlog::level::err
+                   : level == google::protobuf::LOGLEVEL_WARNING ? spdlog::level::warn
+                                                                 : spdlog::level::info;
+  Get("protobuf")->log(lvl, "{} ({}:{}){}", message, file ? file : "?", line,
+                       suppressed ? fmt::format(" [{} similar messages suppressed]", suppressed) : "");
+}
+
+}  // namespace
+
+void InstallLibraryLogHandlers() { google::protobuf::SetLogHandler(&ProtobufLog); }
+
 void LogOptions::Register(OptionSet& options) {
   options.AddChoice("log_level", &level, {"trace", "debug", "info", "warn", "error", "critical", "off"},
                     "minimum level logged");
@@ -89,6 +142,7 @@ Status Setup(const LogOptions& options) {
   if (!s.sink) s.sink = std::make_shared<spdlog::sinks::stderr_color_sink_mt>();
   if (options.async && !spdlog::thread_pool()) spdlog::init_thread_pool(8192, 1);
   s.configured = true;
+  InstallLibraryLogHandlers();
   std::vector<std::string> names;
   spdlog::apply_all([&](const std::shared_ptr<spdlog::logger>& l) { names.push_back(l->name()); });
   for (const auto& n : names) {

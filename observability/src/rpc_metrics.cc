@@ -37,7 +37,8 @@ ServerMetrics::ServerMetrics(Metrics& m, const Server* server)
       sent_(BuildCounter().Name("krpc_server_sent_bytes_total").Help("Bytes written to clients").Register(m.registry()).Add({})),
       frame_errors_(BuildCounter().Name("krpc_server_frame_errors_total").Help("Connections closed for a protocol error, by reason").Register(m.registry())) {
   for (const char* reason : {"bad_magic", "bad_version", "bad_type", "header_too_large", "body_too_large",
-                             "header_exceeds_frame", "malformed_header", "unexpected_frame"}) {
+                             "header_exceeds_frame", "malformed_header", "unexpected_frame", "frame_timeout",
+                             "memory_budget"}) {
     frame_error_by_reason_[reason] = &frame_errors_.Add({{"reason", reason}});
   }
   // Gauges the server already counts are read at scrape time, not pushed on every call.
@@ -115,7 +116,7 @@ ClientMetrics::PerMethod& ClientMetrics::For(const google::protobuf::MethodDescr
 }
 
 ClientMetrics::PerMethod& ClientMetrics::Lookup(const google::protobuf::MethodDescriptor* method) {
-  auto index = index_.load(std::memory_order_acquire);
+  auto index = index_.load();
   if (auto it = index->find(method); it != index->end()) return *it->second;
   std::lock_guard lock(mu_);
   index = index_.load();
@@ -155,23 +156,43 @@ std::vector<prometheus::MetricFamily> ClientMetrics::Collect() {
   FamilyBuilder failures("krpc_client_connect_failures_total", "Failed connection attempts per endpoint (each one schedules a reconnect)", MetricType::Counter);
   FamilyBuilder reuses("krpc_client_connection_reuses_total", "Calls sent on an already open connection, per endpoint", MetricType::Counter);
   FamilyBuilder inflight("krpc_client_inflight_requests", "Attempts in flight per endpoint", MetricType::Gauge);
-  std::map<std::string, int> per_service;
+  // Several channels may reach the same endpoint of the same service (two channels on one
+  // target): their state is merged into one series per (service, endpoint), and an endpoint
+  // is counted once per service.
+  struct Merged {
+    int breaker = 0;
+    double transitions = 0, connects = 0, failures = 0, reuses = 0, inflight = 0;
+    int active = 0, idle = 0;
+  };
+  std::map<std::pair<std::string, std::string>, Merged> merged;
   for (const auto& ch : runtime->Channels()) {
     for (const auto& e : ch->Endpoints()) {
-      const std::string service = e.service.empty() ? ch->target() : e.service;
-      ++per_service[service];
-      const std::map<std::string, std::string> l{{"service", service}, {"endpoint", e.address}};
-      breaker.Add(l, e.breaker == "open" ? 2 : e.breaker == "half_open" ? 1 : 0);
-      transitions.Add(l, static_cast<double>(e.breaker_transitions));
-      auto active = l, idle = l;
-      active["state"] = "active";
-      idle["state"] = "idle";
-      pool.Add(active, e.connections_active).Add(idle, e.connections_idle);
-      connects.Add(l, static_cast<double>(e.connects));
-      failures.Add(l, static_cast<double>(e.connect_failures));
-      reuses.Add(l, static_cast<double>(e.reuses));
-      inflight.Add(l, static_cast<double>(e.inflight));
+      auto& m = merged[{e.service.empty() ? ch->target() : e.service, e.address}];
+      m.breaker = std::max(m.breaker, e.breaker == "open" ? 2 : e.breaker == "half_open" ? 1 : 0);
+      m.transitions += static_cast<double>(e.breaker_transitions);
+      m.connects += static_cast<double>(e.connects);
+      m.failures += static_cast<double>(e.connect_failures);
+      m.reuses += static_cast<double>(e.reuses);
+      m.inflight += static_cast<double>(e.inflight);
+      m.active += e.connections_active;
+      m.idle += e.connections_idle;
     }
+  }
+  std::map<std::string, int> per_service;
+  for (const auto& [key, m] : merged) {
+    const auto& [service, address] = key;
+    ++per_service[service];
+    const std::map<std::string, std::string> l{{"service", service}, {"endpoint", address}};
+    breaker.Add(l, m.breaker);
+    transitions.Add(l, m.transitions);
+    auto active = l, idle = l;
+    active["state"] = "active";
+    idle["state"] = "idle";
+    pool.Add(active, m.active).Add(idle, m.idle);
+    connects.Add(l, m.connects);
+    failures.Add(l, m.failures);
+    reuses.Add(l, m.reuses);
+    inflight.Add(l, m.inflight);
   }
   for (const auto& [service, n] : per_service) endpoints.Add({{"service", service}}, n);
   FamilyBuilder updates("krpc_client_discovery_updates_total", "Provider-list changes received from ZooKeeper", MetricType::Counter);

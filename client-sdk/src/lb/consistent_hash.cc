@@ -1,6 +1,8 @@
 // consistent_hash: a ring of virtual nodes (160 per endpoint, scaled by weight) keyed by a
 // per-call key; the first qualifying endpoint clockwise from the key's hash wins. Adding or
-// removing one endpoint moves about 1/N of the keys.
+// removing one endpoint moves about 1/N of the keys. A call without a key (no
+// Controller::set_request_key) has nothing to be consistent about: it is spread by p2c
+// instead of landing on the one endpoint that owns key 0.
 #include <algorithm>
 #include <string>
 
@@ -25,9 +27,10 @@ uint64_t Hash(std::string_view s) {  // FNV-1a, then mixed
 
 class RingPicker final : public Picker {
  public:
-  RingPicker(EndpointList list, std::vector<std::pair<uint64_t, int>> ring)
-      : list_(std::move(list)), ring_(std::move(ring)) {}
+  RingPicker(EndpointList list, std::vector<std::pair<uint64_t, int>> ring, std::unique_ptr<Picker> keyless)
+      : list_(std::move(list)), ring_(std::move(ring)), keyless_(std::move(keyless)) {}
   int Pick(const PickContext& ctx, const Selectable& ok) const override {
+    if (!ctx.has_key) return keyless_->Pick(ctx, ok);
     if (ring_.empty()) return -1;
     const uint64_t h = Mix(ctx.key);
     auto it = std::lower_bound(ring_.begin(), ring_.end(), std::make_pair(h, -1));
@@ -41,11 +44,12 @@ class RingPicker final : public Picker {
  private:
   EndpointList list_;
   std::vector<std::pair<uint64_t, int>> ring_;
+  std::unique_ptr<Picker> keyless_;
 };
 
 class ConsistentHash final : public LoadBalancerPolicy {
  public:
-  explicit ConsistentHash(int vnodes) : vnodes_(vnodes) {}
+  explicit ConsistentHash(int vnodes) : vnodes_(vnodes), keyless_(MakePowerOfTwoChoices()) {}
   std::string_view name() const override { return "consistent_hash"; }
   std::unique_ptr<Picker> Build(const EndpointList& list) const override {
     std::vector<std::pair<uint64_t, int>> ring;
@@ -55,11 +59,12 @@ class ConsistentHash final : public LoadBalancerPolicy {
       for (int v = 0; v < n; ++v) ring.emplace_back(Hash(list[i]->address() + "#" + std::to_string(v)), static_cast<int>(i));
     }
     std::sort(ring.begin(), ring.end());
-    return std::make_unique<RingPicker>(list, std::move(ring));
+    return std::make_unique<RingPicker>(list, std::move(ring), keyless_->Build(list));
   }
 
  private:
   int vnodes_;
+  std::unique_ptr<LoadBalancerPolicy> keyless_;
 };
 
 }  // namespace

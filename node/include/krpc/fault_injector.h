@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "krpc/impl/snapshot.h"
 #include "krpc/server.h"
 
 namespace krpc {
@@ -35,7 +36,7 @@ class FaultInjector : public ServerInterceptor {
 
  private:
   using Specs = std::vector<FaultSpec>;
-  std::atomic<std::shared_ptr<const Specs>> specs_{std::make_shared<const Specs>()};
+  impl::Snapshot<Specs> specs_{std::make_shared<const Specs>()};
   std::atomic<uint64_t> injected_{0};
 };
 

@@ -2,10 +2,11 @@
 // service at /<root>/services/<service>/providers/<host:port>. Registers only when started
 // (after the server listens); retries with backoff while ZooKeeper is down; re-creates its
 // znodes after a session expiry; replaces a znode left by an older session of the same
-// address. Deregister() removes the znodes first thing in a drain.
+// address; watches its own znodes and re-creates one deleted from outside. Deregister()
+// removes the znodes first thing in a drain. Destruction never waits for the ZooKeeper
+// thread: tasks still queued there hold the publisher's state weakly and find it gone.
 #pragma once
 
-#include <atomic>
 #include <chrono>
 #include <memory>
 #include <string>
@@ -41,31 +42,18 @@ class RegistryPublisher {
   // Deletes the znodes and stops re-registering; waits at most `timeout`. True if deleted.
   bool Deregister(std::chrono::milliseconds timeout);
 
-  bool registered() const { return registered_.load(); }
+  bool registered() const;
   // "registering" | "registered" | "retrying" | "waiting_for_zookeeper" | "deregistered"
   std::string state() const;
   // Sessions in which the whole set was registered (1 at start, +1 after each new session).
-  uint64_t registrations() const { return registrations_.load(); }
-  const registry::ProviderInfo& self() const { return self_; }
+  uint64_t registrations() const;
+  // Own znodes found deleted from outside and re-created.
+  uint64_t repairs() const;
+  const registry::ProviderInfo& self() const;
 
  private:
-  struct Shared;
-  void RegisterAll();
-  void ScheduleRetry();
-  int RegisterOne(const std::string& service);
-
-  std::shared_ptr<ZkClient> zk_;
-  std::string root_;
-  registry::ProviderInfo self_;
-  std::vector<std::string> services_;
-  std::shared_ptr<Shared> shared_;
-  std::atomic<bool> registered_{false};
-  std::atomic<uint64_t> registrations_{0};
-  std::atomic<int> state_{0};
-  std::chrono::milliseconds backoff_{200};
-  bool wanted_ = false;       // task thread only
-  int64_t registered_session_ = 0;
-  bool retry_pending_ = false;
+  struct Core;
+  std::shared_ptr<Core> core_;
 };
 
 }  // namespace krpc

@@ -33,6 +33,8 @@ struct ServerOptions {
   int heartbeat_interval_ms = 5000;        // idle connections are closed after
   int heartbeat_miss_limit = 3;            //   interval * (miss_limit + 1) without traffic
   int drain_timeout_ms = 10000;            // how long Shutdown() waits for in-flight calls
+  int frame_timeout_ms = 10000;            // a frame once begun must be complete within this
+  int64_t max_pending_frame_bytes = 512ll << 20;  // memory for partly received frames, node-wide
 
   // Registers every field above under its own name (listen_host, port, ...).
   void Register(OptionSet& options);
@@ -76,6 +78,9 @@ struct ServerStats {
   uint64_t frame_errors = 0;
   uint64_t calls_inflight = 0;
   uint64_t calls_total = 0;
+  uint64_t accept_errors = 0;
+  uint64_t handler_exceptions = 0;
+  uint64_t pending_frame_bytes = 0;  // memory held by partly received frames
 };
 
 class Server {

@@ -5,7 +5,9 @@
 #include <google/protobuf/map.h>
 #include <google/protobuf/service.h>
 
+#include <atomic>
 #include <chrono>
+#include <mutex>
 #include <string>
 
 #include "krpc/status.h"
@@ -38,7 +40,10 @@ class ServerController : public google::protobuf::RpcController {
 
   // RpcController, server side. SetFailed() fails the call with UNKNOWN, as gRPC does.
   void SetFailed(const std::string& reason) override { SetStatus(StatusCode::kUnknown, reason); }
-  bool IsCanceled() const override { return canceled_; }
+  // Thread-safe: the client may cancel (CANCEL frame, closed connection) while the handler
+  // runs on another thread. The callback of NotifyOnCancel runs once, on the thread that
+  // cancels (an I/O thread) or at once if the call is already cancelled.
+  bool IsCanceled() const override { return canceled_.load(std::memory_order_acquire); }
   void NotifyOnCancel(google::protobuf::Closure* callback) override;
 
   // RpcController, client side: meaningless on a server; they report the server status.
@@ -52,13 +57,16 @@ class ServerController : public google::protobuf::RpcController {
   ~ServerController() override;
   // Called on the connection's thread when the client cancels or goes away.
   void MarkCanceled();
+  // Saturating: a timeout too large to add to `arrival` means no deadline.
+  void SetDeadline(Clock::time_point arrival, uint64_t timeout_us);
 
   Clock::time_point deadline_ = Clock::time_point::max();
   const Metadata* metadata_ = nullptr;
   const std::string* method_ = nullptr;
   const std::string* peer_ = nullptr;
   Status status_;
-  bool canceled_ = false;
+  std::atomic<bool> canceled_{false};
+  std::mutex cancel_mu_;  // guards on_cancel_ (set by the handler, run by the canceller)
   google::protobuf::Closure* on_cancel_ = nullptr;
 };
 

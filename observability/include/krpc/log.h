@@ -29,6 +29,9 @@ struct LogOptions {
 
 // Configures every logger created after this call and the ones that exist. Call once from main().
 Status Setup(const LogOptions& options);
+// Routes third-party libraries' own logging (protobuf) through spdlog, rate-limited. Setup()
+// calls it; programs that never call Setup() may call it directly.
+void InstallLibraryLogHandlers();
 // Flushes and drops the background thread; call before exit.
 void Shutdown();
 

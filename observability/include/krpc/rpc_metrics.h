@@ -12,6 +12,7 @@
 #include <unordered_map>
 
 #include "krpc/client_observer.h"
+#include "krpc/impl/snapshot.h"
 #include "krpc/metrics.h"
 #include "krpc/server.h"
 
@@ -89,7 +90,7 @@ class ClientMetrics final : public ClientObserver {
   prometheus::Family<prometheus::Counter>& retries_;
   prometheus::Family<prometheus::Counter>& exhausted_;
   std::mutex mu_;
-  std::atomic<std::shared_ptr<const std::unordered_map<const void*, PerMethod*>>> index_;
+  impl::Snapshot<std::unordered_map<const void*, PerMethod*>> index_;
   std::vector<std::unique_ptr<PerMethod>> storage_;
   std::shared_ptr<void> collector_;
 };

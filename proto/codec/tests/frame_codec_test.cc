@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <random>
 
 #include "examples/echo.pb.h"
@@ -99,7 +100,7 @@ TEST(FrameCodecTest, frames_split_at_random_points_decode_in_order) {
     all.insert(all.end(), f.begin(), f.end());
   }
   std::mt19937 rng(1234);
-  FrameReader reader(Limits{}, 16);
+  FrameReader reader(Limits{});
   uint64_t next = 1;
   for (size_t at = 0; at < all.size();) {
     const size_t n = std::min<size_t>(all.size() - at, 1 + rng() % 700);
@@ -201,17 +202,67 @@ TEST(FrameCodecTest, reader_grows_to_hold_one_large_frame_and_reuses_space) {
   size_t at = 0;
   DecodeResult r;
   while (at < bytes.size()) {
-    auto [p, n] = reader.Prepare();
-    const size_t k = std::min(n, std::min<size_t>(bytes.size() - at, 65536));
-    std::memcpy(p, bytes.data() + at, k);
-    reader.Commit(k);
+    size_t k = 0;
+    ASSERT_EQ(reader.ReadSome([&](char* p, size_t n) {
+                const size_t take = std::min(n, std::min<size_t>(bytes.size() - at, 65536));
+                std::memcpy(p, bytes.data() + at, take);
+                return take;
+              }, &k),
+              FrameReader::ReadStatus::kOk);
     at += k;
     r = reader.Next();
     if (at < bytes.size()) {
       ASSERT_EQ(r.status, DecodeStatus::kNeedMore);
+      // Memory follows the bytes received, never the 4 MiB the prefix announced.
+      ASSERT_TRUE(reader.EndBatch());
+      ASSERT_LE(reader.capacity(), 2 * at + 64 * 1024) << "after " << at << " bytes";
     }
   }
   ExpectRequest(r, 3, std::string((4u << 20) - 64, 'z'));
+  ASSERT_TRUE(reader.EndBatch());
+  EXPECT_EQ(reader.capacity(), 0u) << "a consumed frame's buffer is given back";
+}
+
+// Regression: a 16-byte prefix declaring a 4 MiB body made a node reserve 4 MiB at once.
+TEST(FrameCodecTest, memory_held_for_declared_not_received_bytes) {
+  const auto bytes = RequestFrame(1, std::string((4u << 20) - 1024, 'd'));
+  FrameReader reader;
+  ASSERT_TRUE(reader.Feed({bytes.data(), kPrefixSize}));
+  EXPECT_EQ(reader.Next().status, DecodeStatus::kNeedMore);
+  ASSERT_TRUE(reader.EndBatch());
+  EXPECT_LE(reader.capacity(), 8u * 1024) << "only the bytes received are held";
+  ASSERT_TRUE(reader.partial_since().has_value()) << "a partial frame is pending";
+}
+
+// Regression: idle connections cost 65 KB each (a 64 KiB read buffer per connection).
+TEST(FrameCodecTest, idle_connections_hold_no_read_buffer) {
+  FrameReader reader;
+  EXPECT_EQ(reader.capacity(), 0u);
+  const auto bytes = RequestFrame(9, "ping");
+  size_t n = 0;
+  reader.ReadSome([&](char* p, size_t cap) {
+    std::memcpy(p, bytes.data(), bytes.size());
+    return bytes.size();
+  }, &n);
+  EXPECT_EQ(reader.Next().status, DecodeStatus::kFrame);
+  EXPECT_EQ(reader.Next().status, DecodeStatus::kNeedMore);
+  ASSERT_TRUE(reader.EndBatch());
+  EXPECT_EQ(reader.capacity(), 0u) << "whole frames are decoded from the thread's scratch buffer";
+  EXPECT_FALSE(reader.partial_since().has_value());
+}
+
+TEST(FrameCodecTest, partial_frames_are_charged_to_a_shared_budget) {
+  auto budget = std::make_shared<MemoryBudget>(1u << 20);
+  const auto bytes = RequestFrame(2, std::string(3u << 20, 'b'));
+  {
+    FrameReader a(Limits{}, budget);
+    ASSERT_TRUE(a.Feed({bytes.data(), 512 * 1024}));
+    EXPECT_GT(budget->used(), 0u);
+    FrameReader b(Limits{}, budget);
+    EXPECT_FALSE(b.Feed({bytes.data(), 900 * 1024})) << "together they would exceed the budget";
+    EXPECT_LE(budget->used(), budget->limit());
+  }
+  EXPECT_EQ(budget->used(), 0u) << "readers give their memory back";
 }
 
 }  // namespace
