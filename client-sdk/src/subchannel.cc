@@ -4,6 +4,7 @@
 #include <boost/asio/post.hpp>
 
 #include "krpc/health.pb.h"
+#include "krpc/impl/thread_check.h"
 #include "krpc/log.h"
 
 namespace krpc::impl {
@@ -128,6 +129,7 @@ Transport* Subchannel::ChooseTransport() {
 }
 
 void Subchannel::StartOnLoop(CallData* call) {
+  KRPC_ASSERT_IN_LOOP(executor_.running_in_this_thread());
   if (state() == State::kShutdown) {
     call->AttemptDone(Status(StatusCode::kUnavailable, "channel is shut down"), true);
     return;
@@ -177,6 +179,7 @@ void Subchannel::OnTransportReady(Transport*) {
 }
 
 void Subchannel::OnTransportDraining(Transport* t) {
+  KRPC_ASSERT_IN_LOOP(executor_.running_in_this_thread());
   // The transport finishes its calls on its own; new calls get another connection.
   auto keep = std::find_if(transports_.begin(), transports_.end(), [t](auto& p) { return p.get() == t; });
   if (keep != transports_.end()) {
@@ -188,6 +191,7 @@ void Subchannel::OnTransportDraining(Transport* t) {
 }
 
 void Subchannel::OnTransportClosed(Transport* t, const Status& why, bool was_ready, bool peer_silent) {
+  KRPC_ASSERT_IN_LOOP(executor_.running_in_this_thread());
   Forget(t);
   if (state() == State::kShutdown) return;
   // A peer that stopped answering even PINGs is hung: eject it now rather than waiting for
@@ -211,6 +215,7 @@ void Subchannel::OnTransportClosed(Transport* t, const Status& why, bool was_rea
 }
 
 void Subchannel::CallEnded(const Status& status, Clock::duration latency) {
+  KRPC_ASSERT_IN_LOOP(executor_.running_in_this_thread());
   inflight_.fetch_sub(1, std::memory_order_relaxed);
   UpdateCounts();
   const auto now = Clock::now();

@@ -4,6 +4,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/write.hpp>
 
+#include "krpc/impl/io_pool.h"
 #include "krpc/impl/thread_check.h"
 #include "krpc/log.h"
 
@@ -24,6 +25,7 @@ std::shared_ptr<spdlog::logger>& Log() {
 Transport::Transport(asio::any_io_executor executor, Endpoint endpoint, TransportOptions options,
                      std::weak_ptr<TransportListener> listener)
     : executor_(executor),
+      loop_(&asio::query(executor, asio::execution::context)),
       endpoint_(std::move(endpoint)),
       options_(options),
       listener_(std::move(listener)),
@@ -36,6 +38,8 @@ Transport::Transport(asio::any_io_executor executor, Endpoint endpoint, Transpor
       reader_(codec::Limits{codec::kMaxHeaderBytes, options.max_body_bytes}) {}
 
 Transport::~Transport() = default;
+
+bool Transport::InLoop() const { return impl::CurrentLoop() == loop_; }
 
 void Transport::Connect() {
   last_send_ = last_recv_ = Clock::now();
@@ -84,6 +88,7 @@ void Transport::OnConnected(const boost::system::error_code& ec) {
 }
 
 void Transport::StartCall(CallData* call) {
+  KRPC_ASSERT_IN_LOOP(InLoop());
   const auto now = Clock::now();
   if (!accepting()) {
     call->AttemptDone(Status(StatusCode::kUnavailable, "connection to " + address_ + " is closing"), true);
@@ -164,7 +169,7 @@ void Transport::DoRead() {
 }
 
 void Transport::OnReadable(const boost::system::error_code& ec) {
-  KRPC_ASSERT_IN_LOOP(executor_.running_in_this_thread());
+  KRPC_ASSERT_IN_LOOP(InLoop());
   if (state_ == State::kClosed) return;
   boost::system::error_code rec = ec;
   size_t n = 0;
@@ -272,6 +277,7 @@ void Transport::MaybeFinishDrain() {
 }
 
 void Transport::Close(const Status& why) {
+  KRPC_ASSERT_IN_LOOP(InLoop());
   if (state_ == State::kClosed) return;
   const bool was_connecting = state_ == State::kConnecting;
   state_ = State::kClosed;

@@ -51,7 +51,8 @@ class Transport : public std::enable_shared_from_this<Transport> {
             std::weak_ptr<TransportListener> listener);
   ~Transport();
 
-  // Owning thread only.
+  // Owning thread only (asserted in debug builds).
+  bool InLoop() const;
   void Connect();
   // Sends the call (queued until connected). Completion goes to call->sink.
   void StartCall(CallData* call);
@@ -83,6 +84,7 @@ class Transport : public std::enable_shared_from_this<Transport> {
   void MaybeFinishDrain();
 
   boost::asio::any_io_executor executor_;
+  const boost::asio::execution_context* loop_;  // compared only (debug thread checks)
   const Endpoint endpoint_;
   const TransportOptions options_;
   const std::weak_ptr<TransportListener> listener_;

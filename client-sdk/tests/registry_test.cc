@@ -6,10 +6,14 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <fstream>
+#include <future>
 #include <map>
 #include <thread>
 
 #include "examples/echo.pb.h"
+#include "examples/user.pb.h"
+#include "krpc/registry_publisher.h"
 #include "krpc/channel.h"
 #include "krpc/client_runtime.h"
 #include "krpc/json.h"
@@ -316,6 +320,105 @@ TEST_F(RegistryTest, digest_credentials_protect_the_registry_from_other_writers)
   const int rc = observer_->Delete(ProviderPath(*node));
   EXPECT_NE(rc, 0) << "a client without the digest cannot delete it";
   EXPECT_TRUE(Exists(ProviderPath(*node)));
+}
+
+// Regression: a node's znode deleted from outside was never re-created, while /readyz stayed
+// 200 and krpc_registry_registered stayed 1.
+TEST_F(RegistryTest, own_znode_deleted_from_outside_is_recreated) {
+  auto node = StartNode();
+  ASSERT_TRUE(Eventually([&] { return node->publisher()->registered(); }));
+  const std::string path = ProviderPath(*node);
+  ASSERT_TRUE(Exists(path));
+  ASSERT_EQ(observer_->Delete(path), 0);
+  EXPECT_TRUE(Eventually([&] { return node->publisher()->repairs() == 1; })) << "the deletion was noticed";
+  EXPECT_TRUE(Eventually([&] { return Exists(path) && node->publisher()->registered(); }));
+  // And again: the watch was re-armed.
+  ASSERT_EQ(observer_->Delete(path), 0);
+  EXPECT_TRUE(Eventually([&] { return node->publisher()->repairs() == 2 && Exists(path); }));
+}
+
+// Regression: ~RegistryPublisher waited 5 s for a task on the ZooKeeper thread that still
+// held references into the destructor's stack frame (a use after return once it timed out).
+TEST_F(RegistryTest, publisher_destructor_never_waits_for_a_busy_zookeeper_thread) {
+  auto zk = std::make_shared<ZkClient>(ZkOptions{zk_.hosts(), 10000, ""});
+  ASSERT_TRUE(zk->Start().ok());
+  ASSERT_TRUE(zk->WaitConnected(10s));
+  registry::ProviderInfo self;
+  self.endpoint = Endpoint{"127.0.0.1", 1};
+  auto publisher = std::make_unique<RegistryPublisher>(zk, "/krpc", self, std::vector<std::string>{kEcho});
+  std::promise<void> release;
+  auto gate = release.get_future().share();
+  zk->Post([gate] { gate.wait(); });  // the task thread is busy
+  publisher->Start();                 // queued behind it
+  auto destroyed = std::async(std::launch::async, [&] { publisher.reset(); });
+  EXPECT_EQ(destroyed.wait_for(60s), std::future_status::ready) << "destruction does not wait for the thread";
+  release.set_value();  // the queued Start() now finds the publisher gone (ASan: no use after free)
+  std::promise<void> drained;
+  zk->Post([&] { drained.set_value(); });
+  drained.get_future().wait();
+  EXPECT_FALSE(Exists(registry::ProviderPath("/krpc", kEcho, self.endpoint)));
+  zk->Stop();
+}
+
+// Regression: zk_hosts=127.0.0.1 (no port) or an unresolvable host was accepted and retried
+// forever, logging an error every second.
+TEST_F(RegistryTest, zk_hosts_is_validated_at_start_up_naming_the_key) {
+  for (const char* bad : {"127.0.0.1", "no-such-host.invalid:2181", "127.0.0.1:99999"}) {
+    NodeConfig c;
+    c.server.listen_host = "127.0.0.1";
+    c.zk.hosts = bad;
+    NodeApp app(c);
+    const Status s = app.Start();
+    EXPECT_EQ(s.code(), StatusCode::kInvalidArgument) << bad;
+    EXPECT_NE(s.message().find("'zk_hosts'"), std::string::npos) << s;
+  }
+  EXPECT_FALSE(Channel::Create("zk://no-such-host.invalid:2181/krpc", {}, runtime_).ok());
+}
+
+// With log_format=json every line on stderr is JSON, including protobuf's own messages that
+// any client can trigger (invalid UTF-8 in a string field) and the ZooKeeper client's.
+TEST_F(RegistryTest, json_logs_stay_well_formed_under_hostile_input) {
+  const uint16_t port = testing::FreePort();
+  const std::string port_s = std::to_string(port);
+  char path[] = "/tmp/krpc-log-XXXXXX";
+  const int fd = mkstemp(path);
+  ASSERT_GE(fd, 0);
+  const pid_t pid = fork();
+  if (pid == 0) {
+    dup2(fd, 2);
+    testing::CloseInheritedFds();
+    execl(KRPC_NODE_BIN, "krpc-node", "--listen_host", "127.0.0.1", "--port", port_s.c_str(), "--io_threads", "1",
+          "--log_format", "json", "--log_async", "false", "--zk_hosts", zk_.hosts().c_str(), "--advertise_host",
+          "127.0.0.1", static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  ::close(fd);
+  auto ch = Channel::Create("127.0.0.1:" + port_s, {}, runtime_);
+  ASSERT_TRUE(ch.ok());
+  examples::UserService_Stub stub(ch.value().get());
+  ASSERT_TRUE(Eventually([&] {
+    Controller cntl;
+    examples::LoginRequest req;
+    req.set_name(std::string("\xff\xfe bad \xc3(", 10));  // not UTF-8: proto3 refuses to parse it
+    examples::LoginResponse resp;
+    stub.Login(&cntl, &req, &resp, nullptr);
+    return cntl.code() == StatusCode::kInvalidArgument;
+  }));
+  kill(pid, SIGTERM);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  std::ifstream in(path);
+  std::string line;
+  int lines = 0, from_protobuf = 0;
+  while (std::getline(in, line)) {
+    ++lines;
+    auto obj = json::ParseFlatObject(line);
+    ASSERT_TRUE(obj.has_value()) << "not JSON: " << line;
+    if ((*obj)["component"] == "protobuf") ++from_protobuf;
+  }
+  ::unlink(path);
+  EXPECT_GT(lines, 3);
+  EXPECT_GE(from_protobuf, 1) << "protobuf's message went through spdlog";
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 #include <boost/asio/io_context.hpp>
 
 #include <map>
+#include <thread>
 
 #include "lb/load_balancer.h"
 #include "resilience/circuit_breaker.h"
@@ -182,5 +183,31 @@ TEST_F(PickerTest, consistent_hash_keeps_keys_and_moves_about_one_nth) {
   EXPECT_NEAR(lost, 2000, 500) << "about 1/N of the keys moved";
 }
 
+}  // namespace
+}  // namespace krpc::impl
+
+namespace krpc::impl {
+namespace {
+// Regression: EjectionGuard::max_share was a plain double written by the channel (discovery
+// updates) while endpoints' threads read it; the TSan build of this test reports any race.
+TEST(EjectionGuardTest, ejection_guard_max_share_is_atomic) {
+  EjectionGuard guard;
+  guard.endpoints.store(10);
+  std::atomic<bool> stop{false};
+  std::thread writer([&] {
+    for (int i = 0; i < 2000; ++i) guard.max_share.store(i % 2 ? 0.5 : 0.3);
+    stop = true;
+  });
+  int admitted = 0;
+  while (!stop.load()) {
+    if (guard.TryEject()) {
+      ++admitted;
+      guard.Release();
+    }
+  }
+  writer.join();
+  EXPECT_GT(admitted + static_cast<int>(guard.refused.load()), 0);
+  EXPECT_EQ(guard.ejected.load(), 0);
+}
 }  // namespace
 }  // namespace krpc::impl

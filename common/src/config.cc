@@ -142,14 +142,21 @@ Status OptionSet::Set(std::string_view key, std::string_view value, std::string_
 Status OptionSet::LoadFile(const std::string& path) {
   std::ifstream in(path);
   if (!in) return Bad("cannot read config file '" + path + "'");
-  std::string line;
-  for (int n = 1; std::getline(in, line); ++n) {
-    std::string_view l = line;
+  std::stringstream text;
+  text << in.rdbuf();
+  return LoadText(text.str(), "file " + path);
+}
+
+Status OptionSet::LoadText(std::string_view text, std::string_view source_name) {
+  for (int n = 1; !text.empty(); ++n) {
+    const auto nl = text.find('\n');
+    std::string_view l = text.substr(0, nl);
+    text.remove_prefix(nl == std::string_view::npos ? text.size() : nl + 1);
     if (auto hash = l.find('#'); hash != std::string_view::npos) l = l.substr(0, hash);
     l = Trim(l);
     if (l.empty()) continue;
     const auto eq = l.find('=');
-    const std::string source = "file " + path + ":" + std::to_string(n);
+    const std::string source = std::string(source_name) + ":" + std::to_string(n);
     if (eq == std::string_view::npos) return Bad("expected 'key = value' (" + source + ")");
     Status s = Set(Trim(l.substr(0, eq)), Trim(l.substr(eq + 1)), source);
     if (!s.ok()) return s;

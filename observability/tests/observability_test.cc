@@ -206,3 +206,39 @@ TEST_F(ObservabilityTest, series_of_an_endpoint_that_left_are_removed) {
 
 }  // namespace
 }  // namespace krpc
+
+namespace krpc {
+namespace {
+
+// Regression: two channels on one target exported every endpoint series twice (duplicate
+// series, which Prometheus rejects) and counted each endpoint once per channel.
+TEST_F(ObservabilityTest, several_channels_on_one_target_export_each_series_once) {
+  auto node = StartNode();
+  Metrics metrics;
+  auto observer = std::make_shared<ClientMetrics>(metrics, runtime_);
+  runtime_->SetObserver(observer);
+  auto a = Connect(*node);
+  auto b = Connect(*node);
+  ASSERT_TRUE(Echo(a.get()).ok());
+  ASSERT_TRUE(Echo(b.get()).ok());
+  AdminOptions ao;
+  ao.host = "127.0.0.1";
+  auto admin = MakeClientAdmin(ao, metrics, runtime_);
+  ASSERT_TRUE(admin->Start().ok());
+  auto m = HttpCall(admin->port(), "GET", "/metrics");
+  ASSERT_EQ(m.status, 200);
+  const std::string target = "127.0.0.1:" + std::to_string(node->server().port());
+  EXPECT_EQ(Value(m.body, "krpc_client_endpoints{service=\"" + target + "\"}"), 1) << "one endpoint, not one per channel";
+  const std::string ep = "endpoint=\"" + target + "\",service=\"" + target + "\"";
+  EXPECT_EQ(Value(m.body, "krpc_client_connects_total{" + ep + "}"), 2) << "both channels' connections, in one series";
+  size_t lines = 0;
+  for (size_t at = m.body.find("krpc_client_breaker_state{"); at != std::string::npos;
+       at = m.body.find("krpc_client_breaker_state{", at + 1)) {
+    ++lines;
+  }
+  EXPECT_EQ(lines, 1u);
+  EXPECT_EQ(Promtool(m.body), 0);
+}
+
+}  // namespace
+}  // namespace krpc

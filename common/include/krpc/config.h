@@ -32,6 +32,8 @@ class OptionSet {
   Status Set(std::string_view key, std::string_view value, std::string_view source);
   // Reads "key = value" lines; '#' starts a comment.
   Status LoadFile(const std::string& path);
+  // The same, from text already in memory; `source_name` labels errors ("file x.conf").
+  Status LoadText(std::string_view text, std::string_view source_name);
   // Applies every registered key found in `env` under env_prefix + KEY (upper case).
   Status LoadEnv(const std::map<std::string, std::string>& env);
   // Flags: --key=value, --key value, --flag (bools), -c/--config FILE. Non-flag arguments
