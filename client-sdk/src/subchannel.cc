@@ -215,7 +215,6 @@ void Subchannel::OnTransportClosed(Transport* t, const Status& why, bool was_rea
 }
 
 void Subchannel::CallEnded(const Status& status, Clock::duration latency) {
-  KRPC_ASSERT_IN_LOOP(executor_.running_in_this_thread());
   inflight_.fetch_sub(1, std::memory_order_relaxed);
   UpdateCounts();
   const auto now = Clock::now();

@@ -199,7 +199,7 @@ TEST(EjectionGuardTest, ejection_guard_max_share_is_atomic) {
     stop = true;
   });
   int admitted = 0;
-  while (!stop.load()) {
+  for (int i = 0; i < 1000 || !stop.load(); ++i) {
     if (guard.TryEject()) {
       ++admitted;
       guard.Release();

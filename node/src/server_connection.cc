@@ -69,7 +69,8 @@ void ServerConnection::DoRead() {
 }
 
 void ServerConnection::OnReadable(const boost::system::error_code& ec) {
-  KRPC_ASSERT_IN_LOOP(InLoop());
+  // On its loop, or (after Shutdown stopped the loops) on the thread that runs what they left.
+  KRPC_ASSERT_IN_LOOP(InLoop() || !shared_->LoopsRunning());
   if (closed_ || closing_) return;
   if (ec) {
     Close(ec.message());
