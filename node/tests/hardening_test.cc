@@ -26,6 +26,7 @@
 #include "krpc/server.h"
 #include "krpc/wire.pb.h"
 #include "test_services.h"
+#include "zk_server.h"
 
 namespace krpc {
 namespace {
@@ -156,17 +157,8 @@ struct AsyncCall {
   }
 };
 
-uint16_t DeadPort() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  socklen_t len = sizeof a;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  ::close(fd);  // nothing listens there now: connects are refused
-  return ntohs(a.sin_port);
-}
+// A loopback port nothing listens on (connects are refused).
+uint16_t DeadPort() { return testing::FreePort(); }
 
 // --- client: cancel is never lost ---------------------------------------------------------
 
