@@ -2,6 +2,8 @@
 
 #include <pthread.h>
 
+#include <boost/asio/steady_timer.hpp>
+
 #include "krpc/log.h"
 
 namespace krpc::impl {
@@ -15,14 +17,17 @@ IoPool::IoPool(int threads, std::string name) {
   if (threads <= 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   for (int i = 0; i < threads; ++i) {
     auto loop = std::make_unique<Loop>();
-    loop->context = std::make_unique<boost::asio::io_context>(1);
+    loop->context = std::make_shared<boost::asio::io_context>(1);
+    // Create the loop's reactor (epoll, eventfd, timerfd) now. Asio creates it lazily, on the
+    // first socket or timer bound to the context; if that first socket is one the acceptor
+    // thread accepts while the process is out of descriptors, the creation throws there.
+    { boost::asio::steady_timer warm(*loop->context); }
     loop->work = std::make_unique<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>>(
         loop->context->get_executor());
-    auto* ctx = loop->context.get();
     const std::string thread_name = (name + "-" + std::to_string(i)).substr(0, 15);
-    loop->thread = std::thread([ctx, thread_name] {
+    loop->thread = std::thread([ctx = loop->context, thread_name] {
       pthread_setname_np(pthread_self(), thread_name.c_str());
-      tls_loop = ctx;
+      tls_loop = ctx.get();
       for (;;) {
         try {
           ctx->run();
@@ -48,7 +53,12 @@ void IoPool::Stop() {
   for (auto& l : loops_) l->work.reset();
   for (auto& l : loops_) l->context->stop();
   for (auto& l : loops_) {
-    if (l->thread.joinable()) l->thread.join();
+    if (!l->thread.joinable()) continue;
+    if (l->thread.get_id() == std::this_thread::get_id()) {
+      l->thread.detach();  // see the header: it cannot join itself; it owns its context
+    } else {
+      l->thread.join();
+    }
   }
 }
 

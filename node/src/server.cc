@@ -124,9 +124,16 @@ Status Server::Start() {
 }
 
 void Server::Impl::Accept() {
-  acceptor->async_accept(shared->pool->Next(), [this](const boost::system::error_code& ec, asio::ip::tcp::socket socket) {
-    OnAccept(ec, std::move(socket));
-  });
+  try {
+    acceptor->async_accept(shared->pool->Next(),
+                           [this](const boost::system::error_code& ec, asio::ip::tcp::socket socket) {
+                             OnAccept(ec, std::move(socket));
+                           });
+  } catch (const boost::system::system_error& e) {
+    // Starting the operation can fail too (out of memory or descriptors); an exception here
+    // would end accepting for good, so it backs off and retries like a failed accept.
+    OnAcceptError(e.code());
+  }
 }
 
 void Server::Impl::OnAcceptError(const boost::system::error_code& ec) {

@@ -248,6 +248,45 @@ TEST_F(HardeningTest, goaway_draining_transport_is_closed_by_channel_shutdown) {
   EXPECT_TRUE(drain.get());
 }
 
+// A completion closure that owns the last reference to its channel and runtime.
+class OwningDone final : public google::protobuf::Closure {
+ public:
+  OwningDone(std::shared_ptr<Channel> ch, std::shared_ptr<ClientRuntime> rt) : ch_(std::move(ch)), rt_(std::move(rt)) {}
+  Controller cntl;
+  EchoRequest req;
+  EchoResponse resp;
+  std::promise<Status> done;
+  void Run() override {
+    Status st = cntl.status();
+    auto promise = std::move(done);
+    delete this;  // ~ClientRuntime runs here, on one of the runtime's own I/O threads
+    promise.set_value(std::move(st));
+  }
+
+ private:
+  std::shared_ptr<Channel> ch_;
+  std::shared_ptr<ClientRuntime> rt_;
+};
+
+TEST_F(HardeningTest, last_runtime_reference_dropped_on_its_own_loop_does_not_self_join) {
+  auto& s = StartServer();
+  auto rt = ClientRuntime::Create(1);
+  std::shared_ptr<Channel> ch;
+  {
+    auto created = Channel::Create(Target(s), {}, rt);
+    ASSERT_TRUE(created.ok()) << created.status();
+    ch = created.value();
+  }
+  auto* d = new OwningDone(ch, rt);  // deletes itself when run
+  auto status = d->done.get_future();
+  d->req.set_payload("x");
+  EchoService_Stub(ch.get()).Echo(&d->cntl, &d->req, &d->resp, d);
+  ch.reset();
+  rt.reset();  // the closure now holds the only references
+  ASSERT_EQ(status.wait_for(120s), std::future_status::ready);
+  EXPECT_TRUE(status.get().ok()) << "completed, and the runtime stopped from its own loop without std::terminate";
+}
+
 TEST_F(HardeningTest, late_completions_after_a_drain_timeout_are_serialized) {
   GatedEcho gated;
   ServerOptions o;

@@ -29,12 +29,16 @@ class IoPool {
   boost::asio::io_context& Next();
   boost::asio::io_context& At(size_t i) { return *loops_[i]->context; }
   size_t size() const { return loops_.size(); }
-  // Stops every loop and joins the threads; idempotent. Must not be called from a pool thread.
+  // Stops every loop and joins the threads; idempotent. Called from one of the pool's own
+  // threads (the last owner of a client runtime can be a completion running on its loop),
+  // that thread cannot join itself: it is detached and keeps its io_context alive until the
+  // running handler returns, then exits.
   void Stop();
 
  private:
   struct Loop {
-    std::unique_ptr<boost::asio::io_context> context;
+    // Shared with the loop's thread, so a detached thread never runs a destroyed context.
+    std::shared_ptr<boost::asio::io_context> context;
     std::unique_ptr<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> work;
     std::thread thread;
   };
