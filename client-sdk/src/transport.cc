@@ -2,7 +2,6 @@
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/post.hpp>
-#include <boost/asio/write.hpp>
 
 #include "krpc/impl/io_pool.h"
 #include "krpc/impl/thread_check.h"
@@ -24,33 +23,33 @@ std::shared_ptr<spdlog::logger>& Log() {
 
 Transport::Transport(asio::any_io_executor executor, Endpoint endpoint, TransportOptions options,
                      std::weak_ptr<TransportListener> listener)
-    : executor_(executor),
+    : FramedConnection(asio::ip::tcp::socket(executor), codec::Limits{codec::kMaxHeaderBytes, options.max_body_bytes}),
+      executor_(executor),
       loop_(&asio::query(executor, asio::execution::context)),
       endpoint_(std::move(endpoint)),
       options_(options),
       listener_(std::move(listener)),
       address_(endpoint_.ToString()),
-      socket_(executor),
       resolver_(executor),
       connect_timer_(executor),
       deadline_timer_(executor),
-      heartbeat_timer_(executor),
-      reader_(codec::Limits{codec::kMaxHeaderBytes, options.max_body_bytes}) {}
+      heartbeat_timer_(executor) {}
 
 Transport::~Transport() = default;
 
 bool Transport::InLoop() const { return impl::CurrentLoop() == loop_; }
 
 void Transport::Connect() {
-  last_send_ = last_recv_ = Clock::now();
+  last_send_ = Clock::now();
+  set_last_recv(last_send_);
   connect_timer_.expires_after(options_.connect_timeout);
-  connect_timer_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
+  connect_timer_.async_wait([self = self()](const boost::system::error_code& ec) {
     if (ec || self->state_ != State::kConnecting) return;
     self->Close(Status(StatusCode::kUnavailable, "connect to " + self->address_ + " timed out after " +
                                                     std::to_string(self->options_.connect_timeout.count()) + " ms"));
   });
   resolver_.async_resolve(endpoint_.host, std::to_string(endpoint_.port),
-                          [self = shared_from_this()](const boost::system::error_code& ec,
+                          [self = self()](const boost::system::error_code& ec,
                                                       asio::ip::tcp::resolver::results_type results) {
                             self->OnResolved(ec, std::move(results));
                           });
@@ -62,8 +61,8 @@ void Transport::OnResolved(const boost::system::error_code& ec, asio::ip::tcp::r
     Close(Status(StatusCode::kUnavailable, "cannot resolve " + endpoint_.host + ": " + ec.message()));
     return;
   }
-  asio::async_connect(socket_, results,
-                      [self = shared_from_this()](const boost::system::error_code& ec, const asio::ip::tcp::endpoint&) {
+  asio::async_connect(stream().socket(), results,
+                      [self = self()](const boost::system::error_code& ec, const asio::ip::tcp::endpoint&) {
                         self->OnConnected(ec);
                       });
 }
@@ -75,14 +74,12 @@ void Transport::OnConnected(const boost::system::error_code& ec) {
     return;
   }
   connect_timer_.cancel();
-  boost::system::error_code ignored;
-  socket_.set_option(asio::ip::tcp::no_delay(true), ignored);
-  socket_.non_blocking(true, ignored);
+  stream().Configure();
   state_ = State::kReady;
   was_ready_ = true;
-  last_recv_ = Clock::now();
+  set_last_recv(Clock::now());
   if (auto l = listener_.lock()) l->OnTransportReady(this);
-  DoRead();
+  StartReading();
   ArmHeartbeat();
   Flush();
 }
@@ -107,7 +104,7 @@ void Transport::StartCall(CallData* call) {
     return;
   }
   const uint64_t id = calls_.Insert(call);
-  if (!call->Attach(weak_from_this(), id)) {  // cancelled on its way here
+  if (!call->Attach(std::weak_ptr<Transport>(self()), id)) {  // cancelled on its way here
     calls_.Take(id);
     call->AttemptDone(Status(StatusCode::kCancelled, "call cancelled by the client"), true);
     return;
@@ -132,17 +129,17 @@ void Transport::StartCall(CallData* call) {
                       true);
     return;
   }
-  codec::AppendFrame(out_, FrameType::kRequest, h, call->request);
+  codec::AppendFrame(out(), FrameType::kRequest, h, call->request);
   last_send_ = now;
   if (has_deadline) {
     deadlines_.emplace(call->deadline, id);
     ArmDeadline(call->deadline);
   }
-  if (state_ == State::kReady && !in_read_batch_) Flush();
+  if (state_ == State::kReady && !in_read_batch()) Flush();
 }
 
 void Transport::Cancel(uint64_t call_id) {
-  asio::post(executor_, [self = shared_from_this(), call_id] {
+  asio::post(executor_, [self = self(), call_id] {
     if (CallData* call = self->calls_.Take(call_id)) {
       self->SendCancel(call_id);
       self->CompleteCall(call, Status(StatusCode::kCancelled, "call cancelled by the client"), false);
@@ -154,8 +151,8 @@ void Transport::SendCancel(uint64_t call_id) {
   if (state_ != State::kReady && state_ != State::kDraining) return;
   wire::CancelHeader c;
   c.set_call_id(call_id);
-  codec::AppendFrame(out_, FrameType::kCancel, c, nullptr);
-  if (!in_read_batch_) Flush();
+  codec::AppendFrame(out(), FrameType::kCancel, c, nullptr);
+  if (!in_read_batch()) Flush();
 }
 
 void Transport::CompleteCall(CallData* call, Status status, bool not_executed) {
@@ -163,69 +160,33 @@ void Transport::CompleteCall(CallData* call, Status status, bool not_executed) {
   MaybeFinishDrain();
 }
 
-void Transport::DoRead() {
-  socket_.async_wait(asio::ip::tcp::socket::wait_read,
-                     [self = shared_from_this()](const boost::system::error_code& ec) { self->OnReadable(ec); });
+void Transport::OnReadFailed(const boost::system::error_code& ec) {
+  Close(!write_error_.ok() ? write_error_
+                          : Status(StatusCode::kUnavailable, "connection to " + address_ + " lost: " +
+                                                                 (ec == asio::error::eof ? "closed by peer" : ec.message())));
 }
 
-void Transport::OnReadable(const boost::system::error_code& ec) {
-  KRPC_ASSERT_IN_LOOP(InLoop());
-  if (state_ == State::kClosed) return;
-  boost::system::error_code rec = ec;
-  size_t n = 0;
-  if (!rec) {
-    reader_.ReadSome([&](char* p, size_t cap) { return socket_.read_some(asio::buffer(p, cap), rec); }, &n);
-  }
-  if (rec == asio::error::would_block || rec == asio::error::try_again) {
-    reader_.EndBatch();
-    DoRead();
-    return;
-  }
-  if (rec) {
-    reader_.EndBatch();
-    Close(!write_error_.ok() ? write_error_
-                            : Status(StatusCode::kUnavailable, "connection to " + address_ + " lost: " +
-                                                                   (rec == asio::error::eof ? "closed by peer" : rec.message())));
-    return;
-  }
-  last_recv_ = Clock::now();
-  in_read_batch_ = true;
-  bool ok = true;
-  for (;;) {
-    const auto r = reader_.Next();
-    if (r.status == DecodeStatus::kNeedMore) break;
-    if (r.status == DecodeStatus::kError) {
-      Close(Status(StatusCode::kUnavailable, "protocol error from " + address_ + ": " +
-                                                std::string(codec::ToString(r.error))));
-      ok = false;
-      break;
-    }
-    if (!HandleFrame(r.frame)) {
-      ok = false;
-      break;
-    }
-  }
-  in_read_batch_ = false;
-  reader_.EndBatch();
-  if (!ok || state_ == State::kClosed) return;
-  Flush();
-  DoRead();
+void Transport::OnDecodeError(const codec::DecodeResult& r) {
+  Close(Status(StatusCode::kUnavailable, "protocol error from " + address_ + ": " + std::string(codec::ToString(r.error))));
 }
 
-bool Transport::HandleFrame(const codec::FrameView& frame) {
+void Transport::OnProtocolError(std::string_view reason, std::string detail) {
+  Close(Status(StatusCode::kUnavailable, "protocol error from " + address_ + ": " + detail));
+}
+
+// Client readers have no shared budget; a frame over max_body_bytes is a decode error.
+void Transport::OnOverBudget() {
+  Close(Status(StatusCode::kUnavailable, "connection to " + address_ + ": partly received frame over budget"));
+}
+
+bool Transport::OnFrame(const codec::FrameView& frame) {
   switch (frame.prefix.type) {
     case FrameType::kResponse:
       HandleResponse(frame);
       return state_ != State::kClosed;
-    case FrameType::kPing: {
-      wire::PingHeader ping;
-      if (ping.ParseFromArray(frame.header.data(), static_cast<int>(frame.header.size()))) {
-        codec::AppendFrame(out_, FrameType::kPong, ping, nullptr);
-      }
-      return true;
-    }
+    case FrameType::kPing:
     case FrameType::kPong:
-      return true;
+      return true;  // answered by FramedConnection
     case FrameType::kGoaway:
       HandleGoaway(frame);
       return state_ != State::kClosed;
@@ -281,9 +242,7 @@ void Transport::Close(const Status& why) {
   if (state_ == State::kClosed) return;
   const bool was_connecting = state_ == State::kConnecting;
   state_ = State::kClosed;
-  boost::system::error_code ignored;
-  socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
-  socket_.close(ignored);
+  stream().Close();
   resolver_.cancel();
   connect_timer_.cancel();
   deadline_timer_.cancel();
@@ -291,7 +250,7 @@ void Transport::Close(const Status& why) {
   if (!why.ok()) Log()->debug("transport to {} closed: {}", address_, why.ToString());
   auto calls = calls_.TakeAll();
   // The owner forgets this transport first, so a retry from a failed call goes elsewhere.
-  auto self = shared_from_this();
+  auto keep = self();  // the listener may drop the last reference
   if (auto l = listener_.lock()) l->OnTransportClosed(this, why, was_ready_, peer_silent_);
   // Calls that never reached the wire were not executed; others may have been.
   for (auto& [id, call] : calls) {
@@ -300,44 +259,26 @@ void Transport::Close(const Status& why) {
   }
 }
 
-void Transport::Flush() {
-  if (write_in_progress_ || out_.empty() || state_ == State::kClosed || state_ == State::kConnecting ||
-      !write_error_.ok()) {
-    return;
-  }
-  write_in_progress_ = true;
-  writing_.swap(out_);
-  asio::async_write(socket_, asio::buffer(writing_),
-                    [self = shared_from_this()](const boost::system::error_code& ec, size_t) { self->OnWrite(ec); });
+bool Transport::CanWrite() const {
+  return (state_ == State::kReady || state_ == State::kDraining) && write_error_.ok();
 }
 
-void Transport::OnWrite(const boost::system::error_code& ec) {
-  write_in_progress_ = false;
-  if (writing_.capacity() > (64u << 10)) {
-    std::vector<char>().swap(writing_);
-  } else {
-    writing_.clear();
+void Transport::OnWriteFailed(const boost::system::error_code& ec) {
+  // The peer may have answered before closing (e.g. an error naming a limit): stop writing,
+  // keep reading until the read side ends, and fail what is left then.
+  write_error_ = Status(StatusCode::kUnavailable, "write to " + address_ + " failed: " + ec.message());
+  stream().ShutdownSend();
+  if (state_ == State::kReady) {
+    state_ = State::kDraining;
+    if (auto l = listener_.lock()) l->OnTransportDraining(this);
   }
-  if (ec) {
-    // The peer may have answered before closing (e.g. an error naming a limit): stop writing,
-    // keep reading until the read side ends, and fail what is left then.
-    write_error_ = Status(StatusCode::kUnavailable, "write to " + address_ + " failed: " + ec.message());
-    boost::system::error_code ignored;
-    socket_.shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
-    if (state_ == State::kReady) {
-      state_ = State::kDraining;
-      if (auto l = listener_.lock()) l->OnTransportDraining(this);
-    }
-    return;
-  }
-  Flush();
 }
 
 void Transport::ArmDeadline(Clock::time_point when) {
   if (when >= deadline_armed_) return;  // an earlier wake-up is already set
   deadline_armed_ = when;
   deadline_timer_.expires_at(when);
-  deadline_timer_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
+  deadline_timer_.async_wait([self = self()](const boost::system::error_code& ec) {
     if (ec == asio::error::operation_aborted) return;  // re-armed earlier, or closed
     self->OnDeadline();
   });
@@ -365,7 +306,7 @@ void Transport::OnDeadline() {
 void Transport::ArmHeartbeat() {
   const auto tick = std::max(std::chrono::milliseconds(5), options_.heartbeat_interval / 2);
   heartbeat_timer_.expires_after(tick);
-  heartbeat_timer_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
+  heartbeat_timer_.async_wait([self = self()](const boost::system::error_code& ec) {
     if (!ec) self->OnHeartbeat();
   });
 }
@@ -374,7 +315,7 @@ void Transport::OnHeartbeat() {
   if (state_ == State::kClosed) return;
   const auto now = Clock::now();
   const auto dead_after = options_.heartbeat_interval * (options_.heartbeat_miss_limit + 1);
-  if (now - last_recv_ >= dead_after) {
+  if (now - last_recv() >= dead_after) {
     peer_silent_ = true;
     Close(Status(StatusCode::kUnavailable, "no traffic from " + address_ + " for " +
                                               std::to_string(dead_after.count()) + " ms (missed heartbeats)"));
@@ -383,7 +324,7 @@ void Transport::OnHeartbeat() {
   if (now - last_send_ >= options_.heartbeat_interval) {
     wire::PingHeader ping;
     ping.set_nonce(++ping_nonce_);
-    codec::AppendFrame(out_, FrameType::kPing, ping, nullptr);
+    codec::AppendFrame(out(), FrameType::kPing, ping, nullptr);
     last_send_ = now;
     Flush();
   }

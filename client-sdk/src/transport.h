@@ -1,7 +1,8 @@
-// Transport: one client TCP connection to one endpoint, owned by one I/O thread. Multiplexes
-// calls by call id, coalesces writes, enforces deadlines with one timer per connection (a
-// deadline heap, not a kernel timer per call), sends PING when idle and closes on missed
-// heartbeats. A Subchannel creates transports and replaces them when they close or drain.
+// Transport: one client connection to one endpoint, owned by one I/O thread. A framed
+// connection (net::FramedConnection: read batches, PONGs, coalesced writes) that multiplexes
+// calls by call id, enforces deadlines with one timer per connection (a deadline heap, not a
+// kernel timer per call), sends PING when idle and closes on missed heartbeats. A Subchannel
+// creates transports and replaces them when they close or drain.
 #pragma once
 
 #include <boost/asio/ip/tcp.hpp>
@@ -17,6 +18,7 @@
 #include "call_slab.h"
 #include "krpc/codec/frame.h"
 #include "krpc/endpoint.h"
+#include "krpc/net/framed_connection.h"
 #include "krpc/wire.pb.h"
 
 namespace krpc::impl {
@@ -42,9 +44,8 @@ class TransportListener {
   virtual void OnTransportClosed(Transport* t, const Status& why, bool was_ready, bool peer_silent) = 0;
 };
 
-class Transport : public std::enable_shared_from_this<Transport> {
+class Transport final : public net::FramedConnection {
  public:
-  using Clock = std::chrono::steady_clock;
   enum class State { kConnecting, kReady, kDraining, kClosed };
 
   Transport(boost::asio::any_io_executor executor, Endpoint endpoint, TransportOptions options,
@@ -53,6 +54,7 @@ class Transport : public std::enable_shared_from_this<Transport> {
 
   // Owning thread only (asserted in debug builds).
   bool InLoop() const;
+  bool OwningThread() const override { return InLoop(); }
   void Connect();
   // Sends the call (queued until connected). Completion goes to call->sink.
   void StartCall(CallData* call);
@@ -66,17 +68,23 @@ class Transport : public std::enable_shared_from_this<Transport> {
   const Endpoint& endpoint() const { return endpoint_; }
 
  private:
+  std::shared_ptr<Transport> self() { return std::static_pointer_cast<Transport>(shared_from_this()); }
   void OnResolved(const boost::system::error_code& ec, boost::asio::ip::tcp::resolver::results_type results);
   void OnConnected(const boost::system::error_code& ec);
-  void DoRead();
-  void OnReadable(const boost::system::error_code& ec);
-  bool HandleFrame(const codec::FrameView& frame);
+  // net::FramedConnection
+  bool Reading() const override { return state_ != State::kClosed; }
+  bool CanWrite() const override;
+  bool OnFrame(const codec::FrameView& frame) override;
+  void OnDecodeError(const codec::DecodeResult& r) override;
+  void OnProtocolError(std::string_view reason, std::string detail) override;
+  void OnReadFailed(const boost::system::error_code& ec) override;
+  void OnOverBudget() override;
+  void OnWriteFailed(const boost::system::error_code& ec) override;
+
   void HandleResponse(const codec::FrameView& frame);
   void HandleGoaway(const codec::FrameView& frame);
   void CompleteCall(CallData* call, Status status, bool not_executed);
   void SendCancel(uint64_t call_id);
-  void Flush();
-  void OnWrite(const boost::system::error_code& ec);
   void ArmDeadline(Clock::time_point when);
   void OnDeadline();
   void ArmHeartbeat();
@@ -89,7 +97,6 @@ class Transport : public std::enable_shared_from_this<Transport> {
   const TransportOptions options_;
   const std::weak_ptr<TransportListener> listener_;
   const std::string address_;
-  boost::asio::ip::tcp::socket socket_;
   boost::asio::ip::tcp::resolver resolver_;
   boost::asio::steady_timer connect_timer_;
   boost::asio::steady_timer deadline_timer_;
@@ -97,18 +104,12 @@ class Transport : public std::enable_shared_from_this<Transport> {
   State state_ = State::kConnecting;
   bool was_ready_ = false;
   bool peer_silent_ = false;
-  codec::FrameReader reader_;
-  std::vector<char> out_;
-  std::vector<char> writing_;
-  bool write_in_progress_ = false;
   Status write_error_;         // set once a write failed; the read side decides the end
-  bool in_read_batch_ = false;
   CallSlab calls_;
   using DeadlineEntry = std::pair<Clock::time_point, uint64_t>;
   std::priority_queue<DeadlineEntry, std::vector<DeadlineEntry>, std::greater<>> deadlines_;
   Clock::time_point deadline_armed_ = Clock::time_point::max();
   Clock::time_point last_send_;
-  Clock::time_point last_recv_;
   uint64_t ping_nonce_ = 0;
   wire::RequestHeader scratch_request_;
   wire::ResponseHeader scratch_response_;

@@ -1,7 +1,5 @@
 #include "server_connection.h"
 
-#include <boost/asio/write.hpp>
-
 #include <array>
 #include <functional>
 
@@ -14,25 +12,17 @@ namespace asio = boost::asio;
 using codec::DecodeStatus;
 using codec::FrameType;
 
-namespace {
-// A write buffer larger than this is freed after its write instead of kept for reuse.
-constexpr size_t kKeptWriteBuffer = 64 * 1024;
-}  // namespace
-
 ServerConnection::ServerConnection(asio::ip::tcp::socket socket, std::shared_ptr<ServerShared> shared, uint64_t id)
-    : shared_(std::move(shared)),
-      socket_(std::move(socket)),
-      executor_(*socket_.get_executor().target<asio::io_context::executor_type>()),
+    : FramedConnection(std::move(socket), shared->limits, shared->frame_budget, shared),
+      shared_(std::move(shared)),
+      executor_(*stream().socket().get_executor().target<asio::io_context::executor_type>()),
       loop_(&executor_.context()),
       id_(id),
-      reader_(shared_->limits, shared_->frame_budget),
       idle_timer_(executor_) {
   boost::system::error_code ec;
-  auto remote = socket_.remote_endpoint(ec);
+  auto remote = stream().socket().remote_endpoint(ec);
   peer_ = ec ? "unknown" : remote.address().to_string() + ":" + std::to_string(remote.port());
-  socket_.set_option(asio::ip::tcp::no_delay(true), ec);
-  socket_.non_blocking(true, ec);
-  last_recv_ = Clock::now();
+  stream().Configure();
 }
 
 ServerConnection::~ServerConnection() = default;
@@ -46,11 +36,11 @@ void ServerConnection::Start(bool over_limit) {
     return;
   }
   ArmIdleTimer();
-  DoRead();
+  StartReading();
 }
 
 void ServerConnection::Goaway() {
-  Post([self = shared_from_this()] {
+  Post([self = self()] {
     if (self->closed_ || self->goaway_sent_) return;
     self->SendGoaway(StatusCode::kOk, "server is draining");
     self->Flush();
@@ -58,77 +48,37 @@ void ServerConnection::Goaway() {
 }
 
 void ServerConnection::ForceClose(std::string reason) {
-  Post([self = shared_from_this(), reason = std::move(reason)] { self->Close(reason); });
+  Post([self = self(), reason = std::move(reason)] { self->Close(reason); });
 }
 
-void ServerConnection::DoRead() {
-  // Wait for readability, then read into the thread's scratch buffer: an idle connection
-  // holds no read buffer at all (only a partly received frame keeps bytes of its own).
-  socket_.async_wait(asio::ip::tcp::socket::wait_read,
-                     [self = shared_from_this()](const boost::system::error_code& ec) { self->OnReadable(ec); });
+void ServerConnection::OnReadFailed(const boost::system::error_code& ec) {
+  Close(ec == asio::error::eof ? "peer closed" : ec.message());
 }
 
-void ServerConnection::OnReadable(const boost::system::error_code& ec) {
-  // On its loop, or (after Shutdown stopped the loops) on the thread that runs what they left.
-  KRPC_ASSERT_IN_LOOP(InLoop() || !shared_->LoopsRunning());
-  if (closed_ || closing_) return;
-  if (ec) {
-    Close(ec.message());
-    return;
-  }
-  boost::system::error_code rec;
-  size_t n = 0;
-  const auto status = reader_.ReadSome([&](char* p, size_t cap) { return socket_.read_some(asio::buffer(p, cap), rec); }, &n);
-  if (status == codec::FrameReader::ReadStatus::kOverBudget) return OverBudget();
-  if (rec == asio::error::would_block || rec == asio::error::try_again) {
-    reader_.EndBatch();
-    DoRead();
-    return;
-  }
-  if (rec) {
-    reader_.EndBatch();
-    Close(rec == asio::error::eof ? "peer closed" : rec.message());
-    return;
-  }
+void ServerConnection::OnBytesRead(size_t n) {
   shared_->observer->OnBytes(n, 0);
-  last_recv_ = batch_time_ = Clock::now();
-  in_read_batch_ = true;
-  for (;;) {
-    const codec::DecodeResult r = reader_.Next();
-    if (r.status == DecodeStatus::kNeedMore) break;
-    if (r.status == DecodeStatus::kError) {
-      HandleFrameError(r);
-      break;
-    }
-    if (!HandleFrame(r.frame)) break;
-  }
-  in_read_batch_ = false;
-  if (!reader_.EndBatch()) return OverBudget();
-  Flush();
-  if (!closed_ && !closing_) DoRead();
+  batch_time_ = last_recv();
+}
+
+void ServerConnection::OnBytesWritten(size_t n) { shared_->observer->OnBytes(0, n); }
+
+void ServerConnection::OnOutputDrained() {
+  if (closing_) Linger();
 }
 
 // Keeping this connection's partial frame would exceed the node's budget for partly received
 // frames (max_pending_frame_bytes): close it, counted as a frame error.
-void ServerConnection::OverBudget() {
+void ServerConnection::OnOverBudget() {
   ProtocolError("memory_budget", "partly received frames on this node exceed max_pending_frame_bytes=" +
                                      std::to_string(shared_->frame_budget->limit()));
 }
 
-bool ServerConnection::HandleFrame(const codec::FrameView& frame) {
+bool ServerConnection::OnFrame(const codec::FrameView& frame) {
   switch (frame.prefix.type) {
     case FrameType::kRequest:
       HandleRequest(frame);
       return !closing_;
-    case FrameType::kPing: {
-      wire::PingHeader ping;
-      if (!ping.ParseFromArray(frame.header.data(), static_cast<int>(frame.header.size()))) {
-        ProtocolError("malformed_header", "unparsable PING header");
-        return false;
-      }
-      codec::AppendFrame(out_, FrameType::kPong, ping, nullptr);
-      return true;
-    }
+    case FrameType::kPing:  // answered by FramedConnection
     case FrameType::kCancel: {
       wire::CancelHeader cancel;
       if (!cancel.ParseFromArray(frame.header.data(), static_cast<int>(frame.header.size()))) {
@@ -138,7 +88,6 @@ bool ServerConnection::HandleFrame(const codec::FrameView& frame) {
       if (auto it = unfinished_.find(cancel.call_id()); it != unfinished_.end()) CancelCall(it->second);
       return true;
     }
-    case FrameType::kPong:
     case FrameType::kGoaway:
       return true;  // a client's GOAWAY only says it sends no more calls
     case FrameType::kResponse:
@@ -181,7 +130,7 @@ void ServerConnection::HandleRequest(const codec::FrameView& frame) {
     return reject(StatusCode::kResourceExhausted,
                   "too many calls in flight (max_inflight=" + std::to_string(shared_->options.max_inflight) + ")");
   }
-  auto* call = new ServerCall(shared_from_this(), entry, call_id, batch_time_, h.timeout_us());
+  auto* call = new ServerCall(self(), entry, call_id, batch_time_, h.timeout_us());
   ++inflight_;
   if (!h.metadata().empty()) call->mutable_metadata().swap(*h.mutable_metadata());
   if (!call->request()->ParseFromArray(frame.body.data(), static_cast<int>(frame.body.size()))) {
@@ -239,7 +188,7 @@ void ServerConnection::RunIntercepted(ServerCall* call) {
     return;
   }
   auto timer = std::make_shared<asio::steady_timer>(executor_, i.delay);
-  timer->async_wait([self = shared_from_this(), timer, act](const boost::system::error_code&) { act(); });
+  timer->async_wait([self = self(), timer, act](const boost::system::error_code&) { act(); });
 }
 
 void ServerConnection::CancelCall(ServerCall* call) {
@@ -275,14 +224,14 @@ void ServerConnection::Complete(ServerCall* call) {
                           std::to_string(shared_->limits.max_body_bytes));
     }
     if (call->status().ok()) {
-      codec::AppendFrame(out_, FrameType::kResponse, h, call->response());
+      codec::AppendFrame(out(), FrameType::kResponse, h, call->response());
     } else {
       h.set_status(static_cast<int32_t>(call->status().code()));
       h.set_message(call->status().message());
       h.set_not_executed(call->not_executed);
-      codec::AppendFrame(out_, FrameType::kResponse, h, nullptr);
+      codec::AppendFrame(out(), FrameType::kResponse, h, nullptr);
     }
-    if (!in_read_batch_) Flush();
+    if (!in_read_batch()) Flush();
   }
   shared_->observer->OnCallFinished(entry.observer_cookie, call->status().code(), Clock::now() - call->arrival());
   ReleaseSlot(call);
@@ -292,12 +241,12 @@ void ServerConnection::Complete(ServerCall* call) {
 
 void ServerConnection::CompleteFromAnyThread(ServerCall* call) {
   // Complete() may drop the last reference to this connection.
-  auto self = shared_from_this();
+  auto keep = self();
   if (InLoop()) {
     Complete(call);
     return;
   }
-  if (PostIfRunning([self, call] { self->Complete(call); })) return;
+  if (PostIfRunning([keep, call] { keep->Complete(call); })) return;
   // The loops are stopped (a drain that timed out): late completions from handler threads
   // are serialized by one lock instead of the connection's thread.
   std::lock_guard lock(shared_->late_mu);
@@ -319,7 +268,7 @@ void ServerConnection::ReplyError(uint64_t call_id, StatusCode code, std::string
   h.set_status(static_cast<int32_t>(code));
   h.set_message(std::move(message));
   h.set_not_executed(not_executed);
-  codec::AppendFrame(out_, FrameType::kResponse, h, nullptr);
+  codec::AppendFrame(out(), FrameType::kResponse, h, nullptr);
 }
 
 void ServerConnection::SendGoaway(StatusCode code, std::string message) {
@@ -327,18 +276,18 @@ void ServerConnection::SendGoaway(StatusCode code, std::string message) {
   g.set_last_call_id(max_call_id_);
   g.set_status(static_cast<int32_t>(code));
   g.set_message(std::move(message));
-  codec::AppendFrame(out_, FrameType::kGoaway, g, nullptr);
+  codec::AppendFrame(out(), FrameType::kGoaway, g, nullptr);
   goaway_sent_ = true;
 }
 
-void ServerConnection::HandleFrameError(const codec::DecodeResult& r) {
+void ServerConnection::OnDecodeError(const codec::DecodeResult& r) {
   const std::string_view reason = codec::ToString(r.error);
   std::string detail(reason);
   if (r.error == codec::DecodeError::kBodyTooLarge) {
     detail = "frame body of " + std::to_string(r.prefix.body_len) +
              " bytes exceeds max_body_bytes=" + std::to_string(shared_->limits.max_body_bytes);
     // Tell the caller why, when its call id is readable, instead of silently dropping it.
-    const auto buffered = reader_.Buffered();
+    const auto buffered = reader().Buffered();
     if (r.prefix.type == FrameType::kRequest && buffered.size() >= codec::kPrefixSize + r.prefix.header_len) {
       wire::RequestHeader h;
       if (h.ParseFromArray(buffered.data() + codec::kPrefixSize, static_cast<int>(r.prefix.header_len))) {
@@ -360,44 +309,16 @@ void ServerConnection::ProtocolError(std::string_view reason, std::string detail
   CloseAfterFlush();
 }
 
-void ServerConnection::Flush() {
-  if (write_in_progress_ || out_.empty() || closed_) return;
-  write_in_progress_ = true;
-  writing_.swap(out_);
-  asio::async_write(socket_, asio::buffer(writing_),
-                    [self = shared_from_this()](const boost::system::error_code& ec, size_t n) { self->OnWrite(ec, n); });
-}
-
-void ServerConnection::OnWrite(const boost::system::error_code& ec, size_t n) {
-  write_in_progress_ = false;
-  shared_->observer->OnBytes(0, n);
-  if (writing_.capacity() > kKeptWriteBuffer) {
-    std::vector<char>().swap(writing_);  // do not keep a large response's buffer around
-  } else {
-    writing_.clear();
-  }
-  if (ec) {
-    Close(ec.message());
-    return;
-  }
-  if (!out_.empty()) {
-    Flush();
-  } else if (closing_) {
-    Linger();
-  }
-}
-
 // After a protocol error the reply is flushed, then the write side is shut down and input is
 // discarded until the peer closes (bounded by a timer). Closing at once would make the kernel
 // answer the peer's unread bytes with RST, which destroys the error reply before it is read.
 void ServerConnection::Linger() {
   if (lingering_ || closed_) return;
   lingering_ = true;
-  boost::system::error_code ignored;
-  socket_.shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
+  stream().ShutdownSend();
   idle_timer_.cancel();
   idle_timer_.expires_after(std::chrono::seconds(2));
-  idle_timer_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
+  idle_timer_.async_wait([self = self()](const boost::system::error_code& ec) {
     if (!ec) self->Close("linger timeout");
   });
   discard_ = std::make_unique<std::array<char, 16384>>();
@@ -405,7 +326,7 @@ void ServerConnection::Linger() {
 }
 
 void ServerConnection::DiscardInput() {
-  socket_.async_read_some(asio::buffer(*discard_), [self = shared_from_this()](const boost::system::error_code& ec, size_t) {
+  stream().AsyncReadSome(discard_->data(), discard_->size(), [self = self()](const boost::system::error_code& ec, size_t) {
     if (ec || self->closed_) {
       self->Close("closed after error reply");
       return;
@@ -416,7 +337,7 @@ void ServerConnection::DiscardInput() {
 
 void ServerConnection::CloseAfterFlush() {
   closing_ = true;
-  if (!write_in_progress_ && out_.empty()) {
+  if (output_idle()) {
     Linger();
   } else {
     Flush();
@@ -429,7 +350,7 @@ void ServerConnection::ArmIdleTimer() {
                              std::min(std::chrono::milliseconds(o.heartbeat_interval_ms / 2),
                                       std::chrono::milliseconds(o.frame_timeout_ms / 2)));
   idle_timer_.expires_after(tick);
-  idle_timer_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
+  idle_timer_.async_wait([self = self()](const boost::system::error_code& ec) {
     if (ec || self->closed_ || self->lingering_) return;
     if (self->OnIdleTick()) self->ArmIdleTimer();
   });
@@ -441,31 +362,26 @@ bool ServerConnection::OnIdleTick() {
   const auto& o = shared_->options;
   const auto now = Clock::now();
   const auto idle_limit = std::chrono::milliseconds(int64_t{o.heartbeat_interval_ms} * (o.heartbeat_miss_limit + 1));
-  if (now - last_recv_ >= idle_limit && inflight_ == 0) {
+  if (now - last_recv() >= idle_limit && inflight_ == 0) {
     shared_->idle_closed.fetch_add(1, std::memory_order_relaxed);
     shared_->log->info("closing idle connection from {} (no traffic for {} ms)", peer_, idle_limit.count());
     Close("idle");
     return false;
   }
-  const auto partial = reader_.partial_since();
+  const auto partial = reader().partial_since();
   if (partial && now - *partial >= std::chrono::milliseconds(o.frame_timeout_ms)) {
     ProtocolError("frame_timeout", "a frame was not completed within frame_timeout_ms=" + std::to_string(o.frame_timeout_ms) +
-                                       " (" + std::to_string(reader_.buffered()) + " bytes received)");
+                                       " (" + std::to_string(reader().buffered()) + " bytes received)");
     return false;
   }
-  if (!write_in_progress_ && out_.empty()) {
-    std::vector<char>().swap(out_);
-    std::vector<char>().swap(writing_);
-  }
+  ReleaseIdleBuffers();
   return true;
 }
 
 void ServerConnection::Close(std::string_view reason) {
   if (closed_) return;
   closed_ = true;
-  boost::system::error_code ignored;
-  socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
-  socket_.close(ignored);
+  stream().Close();
   idle_timer_.cancel();
   std::vector<ServerCall*> hung;
   for (auto& [id, call] : unfinished_) {
@@ -476,7 +392,7 @@ void ServerConnection::Close(std::string_view reason) {
     call->SetStatus(StatusCode::kCancelled, "connection closed");
     Complete(call);
   }
-  reader_.EndBatch();
+  reader().EndBatch();
   shared_->connections_open.fetch_sub(1, std::memory_order_relaxed);
   shared_->observer->OnConnectionClosed(reason);
   shared_->log->debug("connection {} from {} closed: {}", id_, peer_, reason);

@@ -1,6 +1,7 @@
-// ServerConnection: one accepted TCP connection, owned by one I/O thread. Reads frames,
-// dispatches calls, writes responses coalesced per read batch, answers PING, kicks idle
-// peers and drains on GOAWAY. All members are touched only on the owning thread.
+// ServerConnection: one accepted connection, owned by one I/O thread. A framed connection
+// (net::FramedConnection: read batches, PONGs, coalesced writes) that dispatches calls,
+// answers them, kicks idle and slow peers and drains on GOAWAY. All members are touched
+// only on the owning thread.
 #pragma once
 
 #include <boost/asio/ip/tcp.hpp>
@@ -15,6 +16,7 @@
 
 #include "krpc/codec/frame.h"
 #include "krpc/impl/io_pool.h"
+#include "krpc/net/framed_connection.h"
 #include "krpc/wire.pb.h"
 #include "server_shared.h"
 
@@ -22,9 +24,8 @@ namespace krpc::node {
 
 class ServerCall;
 
-class ServerConnection : public std::enable_shared_from_this<ServerConnection> {
+class ServerConnection final : public net::FramedConnection {
  public:
-  using Clock = std::chrono::steady_clock;
 
   ServerConnection(boost::asio::ip::tcp::socket socket, std::shared_ptr<ServerShared> shared, uint64_t id);
   ~ServerConnection();
@@ -42,6 +43,8 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection> {
   // A handler threw (logged, rate-limited, counted); any thread.
   void HandlerFailed(const MethodEntry& entry, std::string_view what);
   bool InLoop() const { return impl::CurrentLoop() == loop_; }
+  // On its loop, or (after Shutdown stopped the loops) on the thread that runs what they left.
+  bool OwningThread() const override { return InLoop() || !shared_->LoopsRunning(); }
   template <typename F>
   void Post(F&& f) { boost::asio::post(executor_, std::forward<F>(f)); }
   // Posts to the owning thread while the server's loops run; false (nothing posted) after.
@@ -56,47 +59,48 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection> {
   uint64_t id() const { return id_; }
 
  private:
-  void DoRead();
-  void OnReadable(const boost::system::error_code& ec);
-  void OverBudget();
+  std::shared_ptr<ServerConnection> self() { return std::static_pointer_cast<ServerConnection>(shared_from_this()); }
+  // net::FramedConnection
+  bool Reading() const override { return !closed_ && !closing_; }
+  bool CanWrite() const override { return !closed_; }
+  bool OnFrame(const codec::FrameView& frame) override;
+  void OnDecodeError(const codec::DecodeResult& r) override;
+  void OnProtocolError(std::string_view reason, std::string detail) override { ProtocolError(reason, std::move(detail)); }
+  void OnReadFailed(const boost::system::error_code& ec) override;
+  void OnOverBudget() override;
+  void OnWriteFailed(const boost::system::error_code& ec) override { Close(ec.message()); }
+  void OnBytesRead(size_t n) override;
+  void OnBytesWritten(size_t n) override;
+  void OnOutputDrained() override;
+
   bool OnIdleTick();
   void CancelCall(ServerCall* call);
   void ReleaseSlot(ServerCall* call);
-  bool HandleFrame(const codec::FrameView& frame);
   void HandleRequest(const codec::FrameView& frame);
   void Dispatch(ServerCall* call);
   void Track(ServerCall* call);
   void RunIntercepted(ServerCall* call);
-  void HandleFrameError(const codec::DecodeResult& r);
   void ProtocolError(std::string_view reason, std::string detail);
   void ReplyError(uint64_t call_id, StatusCode code, std::string message, bool not_executed);
   void SendGoaway(StatusCode code, std::string message);
-  void Flush();
-  void OnWrite(const boost::system::error_code& ec, size_t n);
   void ArmIdleTimer();
   void Close(std::string_view reason);
   void CloseAfterFlush();
   void Linger();
   void DiscardInput();
 
-  // Declared first, so destroyed last: the socket and timers below need its io_contexts.
+  // Also handed to the base as its keep-alive: the stream and the timers need the
+  // io_contexts it keeps, so the base destroys its copy after them.
   std::shared_ptr<ServerShared> shared_;
-  boost::asio::ip::tcp::socket socket_;
   boost::asio::io_context::executor_type executor_;
   const boost::asio::io_context* loop_;  // compared only, never dereferenced (see InLoop)
   const uint64_t id_;
   std::string peer_;
-  codec::FrameReader reader_;
-  std::vector<char> out_;      // responses appended while a write is in progress
-  std::vector<char> writing_;  // the batch on the wire
-  bool write_in_progress_ = false;
-  bool in_read_batch_ = false;
   bool closing_ = false;       // no more reads; close once the output is flushed
   bool closed_ = false;
   bool goaway_sent_ = false;
   uint64_t max_call_id_ = 0;
   int64_t inflight_ = 0;
-  Clock::time_point last_recv_;
   Clock::time_point batch_time_;
   boost::asio::steady_timer idle_timer_;
   bool lingering_ = false;     // output flushed and shut down; discarding input until EOF

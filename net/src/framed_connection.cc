@@ -1,0 +1,117 @@
+#include "krpc/net/framed_connection.h"
+
+#include "krpc/impl/thread_check.h"
+#include "krpc/wire.pb.h"
+
+namespace krpc::net {
+namespace asio = boost::asio;
+using codec::DecodeStatus;
+using codec::FrameType;
+
+namespace {
+// A write buffer larger than this is freed after its write instead of kept for reuse.
+constexpr size_t kKeptWriteBuffer = 64 * 1024;
+}  // namespace
+
+FramedConnection::FramedConnection(asio::ip::tcp::socket socket, codec::Limits limits,
+                                   std::shared_ptr<codec::MemoryBudget> budget, std::shared_ptr<const void> keep_alive)
+    : keep_alive_(std::move(keep_alive)), stream_(std::move(socket)), reader_(limits, std::move(budget)) {}
+
+FramedConnection::~FramedConnection() = default;
+
+void FramedConnection::StartReading() {
+  // Wait for readability, then read into the thread's scratch buffer: an idle connection
+  // holds no read buffer at all (only a partly received frame keeps bytes of its own).
+  stream_.AsyncWaitReadable([self = shared_from_this()](const boost::system::error_code& ec) { self->OnReadable(ec); });
+}
+
+// One read batch: read what has arrived, handle every complete frame in it, keep a partial
+// frame's bytes, then send the batch's replies in one write and wait for more.
+void FramedConnection::OnReadable(const boost::system::error_code& ec) {
+  KRPC_ASSERT_IN_LOOP(OwningThread());
+  if (!Reading()) return;
+  if (ec) {
+    reader_.EndBatch();
+    OnReadFailed(ec);
+    return;
+  }
+  boost::system::error_code rec;
+  size_t n = 0;
+  const auto status = reader_.ReadSome([&](char* p, size_t cap) { return stream_.ReadSome(p, cap, rec); }, &n);
+  if (status == codec::FrameReader::ReadStatus::kOverBudget) return OnOverBudget();
+  if (rec == asio::error::would_block || rec == asio::error::try_again) {
+    reader_.EndBatch();
+    StartReading();
+    return;
+  }
+  if (rec) {
+    reader_.EndBatch();
+    OnReadFailed(rec);
+    return;
+  }
+  last_recv_ = Clock::now();
+  OnBytesRead(n);
+  in_read_batch_ = true;
+  for (;;) {
+    const codec::DecodeResult r = reader_.Next();
+    if (r.status == DecodeStatus::kNeedMore) break;
+    if (r.status == DecodeStatus::kError) {
+      OnDecodeError(r);
+      break;
+    }
+    const FrameType type = r.frame.prefix.type;
+    const bool go_on = type == FrameType::kPing   ? HandlePing(r.frame)
+                       : type == FrameType::kPong ? true
+                                                  : OnFrame(r.frame);
+    if (!go_on) break;
+  }
+  in_read_batch_ = false;
+  if (!reader_.EndBatch()) return OnOverBudget();
+  Flush();
+  if (Reading()) StartReading();
+}
+
+bool FramedConnection::HandlePing(const codec::FrameView& frame) {
+  wire::PingHeader ping;
+  if (!ping.ParseFromArray(frame.header.data(), static_cast<int>(frame.header.size()))) {
+    OnProtocolError("malformed_header", "unparsable PING header");
+    return false;
+  }
+  codec::AppendFrame(out_, FrameType::kPong, ping, nullptr);
+  return true;
+}
+
+void FramedConnection::Flush() {
+  if (write_in_progress_ || out_.empty() || !CanWrite()) return;
+  write_in_progress_ = true;
+  writing_.swap(out_);
+  stream_.AsyncWriteAll(writing_.data(), writing_.size(),
+                        [self = shared_from_this()](const boost::system::error_code& ec, size_t n) { self->OnWrite(ec, n); });
+}
+
+void FramedConnection::OnWrite(const boost::system::error_code& ec, size_t n) {
+  write_in_progress_ = false;
+  OnBytesWritten(n);
+  if (writing_.capacity() > kKeptWriteBuffer) {
+    std::vector<char>().swap(writing_);  // do not keep a large message's buffer around
+  } else {
+    writing_.clear();
+  }
+  if (ec) {
+    OnWriteFailed(ec);
+    return;
+  }
+  if (!out_.empty()) {
+    Flush();
+  } else {
+    OnOutputDrained();
+  }
+}
+
+void FramedConnection::ReleaseIdleBuffers() {
+  if (!output_idle()) return;
+  std::vector<char>().swap(out_);
+  std::vector<char>().swap(writing_);
+}
+
+}  // namespace krpc::net
