@@ -2,6 +2,7 @@
 // running `done` hands the response back to the connection's thread.
 #pragma once
 
+#include <boost/asio/steady_timer.hpp>
 #include <google/protobuf/message.h>
 
 #include <atomic>
@@ -46,6 +47,9 @@ class ServerCall final : public ServerController, public google::protobuf::Closu
   bool hung = false;           // fault injection hangs it: answered on cancel or close only
   bool not_executed = false;   // an error reply says the handler never ran
   bool slot_released = false;  // no longer counted against max_inflight (done or cancelled)
+  // An injected delay before the handler runs; cancelled when the connection closes, so the
+  // wait never outlives the connection (it holds a reference to it).
+  std::shared_ptr<boost::asio::steady_timer> delay_timer;
 
  private:
   void HandlerThrew(std::string_view what);

@@ -187,8 +187,16 @@ void ServerConnection::RunIntercepted(ServerCall* call) {
     act();
     return;
   }
-  auto timer = std::make_shared<asio::steady_timer>(executor_, i.delay);
-  timer->async_wait([self = self(), timer, act](const boost::system::error_code&) { act(); });
+  call->delay_timer = std::make_shared<asio::steady_timer>(executor_, i.delay);
+  call->delay_timer->async_wait([self = self(), call, act](const boost::system::error_code& ec) {
+    call->delay_timer.reset();
+    if (ec == asio::error::operation_aborted) {  // the connection closed during the delay
+      call->SetStatus(StatusCode::kCancelled, "connection closed");
+      self->Complete(call);
+      return;
+    }
+    act();
+  });
 }
 
 void ServerConnection::CancelCall(ServerCall* call) {
@@ -387,6 +395,7 @@ void ServerConnection::Close(std::string_view reason) {
   for (auto& [id, call] : unfinished_) {
     call->Cancel();
     if (call->hung) hung.push_back(call);
+    if (call->delay_timer) call->delay_timer->cancel();  // completes it (see RunIntercepted)
   }
   for (auto* call : hung) {
     call->SetStatus(StatusCode::kCancelled, "connection closed");
