@@ -5,7 +5,12 @@
 // parsing, method lookup, metadata, body parsing, the handlers, error replies and closing.
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <sys/socket.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
 #include <sys/time.h>
 #include <unistd.h>
 
@@ -41,7 +46,23 @@ int Connect(uint16_t port) {
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   timeval tv{5, 0};
   ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) std::abort();
+  int rc = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+  if (rc != 0 && errno == EINTR) {
+    // libFuzzer's timeout alarm (SIGALRM) interrupted it; the connect goes on: wait for it.
+    pollfd p{fd, POLLOUT, 0};
+    while (::poll(&p, 1, 5000) < 0 && errno == EINTR) {
+    }
+    int err = 0;
+    socklen_t len = sizeof err;
+    ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
+    errno = err;
+    rc = err == 0 ? 0 : -1;
+  }
+  if (rc != 0) {
+    // The server no longer accepting is a finding; say what failed instead of a bare abort.
+    std::fprintf(stderr, "connect to the fixture server failed: %s\n", std::strerror(errno));
+    std::abort();
+  }
   return fd;
 }
 

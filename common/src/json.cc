@@ -86,6 +86,51 @@ struct Reader {
     }
     return false;
   }
+  // Four hex digits after "\\u"; nullopt unless all four are hex.
+  std::optional<unsigned> Hex4() {
+    if (i + 4 > s.size()) return std::nullopt;
+    unsigned v = 0;
+    for (int k = 0; k < 4; ++k) {
+      const char c = s[i++];
+      const int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+      if (d < 0) return std::nullopt;
+      v = v * 16 + static_cast<unsigned>(d);
+    }
+    return v;
+  }
+  // The code point of a \\u escape (a surrogate pair counts as one); a lone surrogate becomes
+  // U+FFFD. nullopt when the escape is malformed.
+  std::optional<unsigned> CodePoint() {
+    auto hi = Hex4();
+    if (!hi) return std::nullopt;
+    if (*hi < 0xD800 || *hi > 0xDFFF) return hi;
+    if (*hi <= 0xDBFF && i + 6 <= s.size() && s[i] == '\\' && s[i + 1] == 'u') {
+      const size_t at = i;
+      i += 2;
+      auto lo = Hex4();
+      if (!lo) return std::nullopt;
+      if (*lo >= 0xDC00 && *lo <= 0xDFFF) return 0x10000 + ((*hi - 0xD800) << 10) + (*lo - 0xDC00);
+      i = at;  // not a low surrogate: leave it to be read as its own escape
+    }
+    return 0xFFFD;
+  }
+  static void AppendUtf8(std::string& out, unsigned cp) {
+    if (cp < 0x80) {
+      out += static_cast<char>(cp);
+    } else if (cp < 0x800) {
+      out += static_cast<char>(0xC0 | (cp >> 6));
+      out += static_cast<char>(0x80 | (cp & 0x3F));
+    } else if (cp < 0x10000) {
+      out += static_cast<char>(0xE0 | (cp >> 12));
+      out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+      out += static_cast<char>(0x80 | (cp & 0x3F));
+    } else {
+      out += static_cast<char>(0xF0 | (cp >> 18));
+      out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
+      out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+      out += static_cast<char>(0x80 | (cp & 0x3F));
+    }
+  }
   std::optional<std::string> String() {
     if (!Eat('"')) return std::nullopt;
     std::string out;
@@ -99,11 +144,9 @@ struct Reader {
           case 't': out += '\t'; break;
           case 'r': out += '\r'; break;
           case 'u': {
-            if (i + 4 > s.size()) return std::nullopt;
-            const unsigned v = static_cast<unsigned>(std::stoul(std::string(s.substr(i, 4)), nullptr, 16));
-            i += 4;
-            if (v < 0x80) out += static_cast<char>(v);
-            else out += '?';
+            const auto cp = CodePoint();
+            if (!cp) return std::nullopt;
+            AppendUtf8(out, *cp);
             break;
           }
           default: out += e;

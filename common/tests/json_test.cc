@@ -22,6 +22,22 @@ TEST(JsonTest, writes_and_reads_flat_objects_with_escapes) {
   EXPECT_FALSE(json::ParseFlatObject(R"({"a":[1]})"));
 }
 
+// Found by fuzz_znode_json: "\u" followed by non-hex digits threw std::invalid_argument out
+// of the parser (a malformed znode would have crashed the discovering client).
+TEST(JsonTest, malformed_unicode_escape_is_a_parse_error_not_an_exception) {
+  EXPECT_FALSE(json::ParseFlatObject(R"({"a":"\u{"p"})"));
+  EXPECT_FALSE(json::ParseFlatObject(R"({"a":"\uzzzz"})"));
+  EXPECT_FALSE(json::ParseFlatObject(R"({"a":"\u12"})"));
+  static constexpr char kFound[] = "{\"\\\\\0\\u{\"p\"ort\":t00/}";  // the fuzzer's input, NUL included
+  EXPECT_FALSE(registry::ProviderInfo::FromJson(std::string_view(kFound, sizeof kFound - 1), Endpoint{"h", 1}));
+}
+
+TEST(JsonTest, unicode_escapes_decode_to_utf8) {
+  auto obj = json::ParseFlatObject(R"({"a":"\u00e9\u20ac\ud83d\ude00\ud800x"})");
+  ASSERT_TRUE(obj);
+  EXPECT_EQ(obj->at("a"), "\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80\xef\xbf\xbdx") << "e-acute, euro, emoji pair, lone surrogate";
+}
+
 TEST(RegistryLayoutTest, paths_and_provider_data_round_trip) {
   EXPECT_EQ(registry::NormalizeRoot("krpc/"), "/krpc");
   EXPECT_EQ(registry::ProvidersPath("/krpc", "a.B"), "/krpc/services/a.B/providers");
