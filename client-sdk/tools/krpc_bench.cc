@@ -18,7 +18,7 @@
 #include "krpc/client_runtime.h"
 #include "krpc/client_admin.h"
 #include "krpc/config.h"
-#include "krpc/rpc_metrics.h"
+#include "krpc/client_metrics.h"
 #include "latency_histogram.h"
 
 namespace {

@@ -17,7 +17,7 @@
 #include "krpc/config.h"
 #include "krpc/json.h"
 #include "krpc/log.h"
-#include "krpc/rpc_metrics.h"
+#include "krpc/client_metrics.h"
 #include "latency_histogram.h"
 
 namespace {

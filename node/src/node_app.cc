@@ -7,7 +7,7 @@
 
 #include "krpc/config.h"
 #include "krpc/json.h"
-#include "krpc/rpc_metrics.h"
+#include "krpc/server_metrics.h"
 
 namespace krpc {
 

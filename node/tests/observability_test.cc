@@ -14,7 +14,8 @@
 #include "krpc/channel.h"
 #include "krpc/client_admin.h"
 #include "krpc/client_runtime.h"
-#include "krpc/rpc_metrics.h"
+#include "krpc/client_metrics.h"
+#include "krpc/server_metrics.h"
 #include "node_app.h"
 #include "zk_server.h"
 

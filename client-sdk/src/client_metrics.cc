@@ -1,4 +1,4 @@
-#include "krpc/rpc_metrics.h"
+#include "krpc/client_metrics.h"
 
 #include <google/protobuf/descriptor.h>
 
@@ -10,80 +10,6 @@ using prometheus::BuildCounter;
 using prometheus::BuildGauge;
 using prometheus::BuildHistogram;
 using prometheus::MetricType;
-
-void MethodSeries::Record(StatusCode code, std::chrono::nanoseconds elapsed) {
-  const auto i = static_cast<size_t>(code) < by_code_.size() ? static_cast<size_t>(code) : 2;
-  prometheus::Counter* c = by_code_[i].load(std::memory_order_acquire);
-  if (!c) {
-    std::lock_guard lock(mu_);
-    c = by_code_[i].load();
-    if (!c) {
-      auto labels = labels_;
-      labels["code"] = std::string(StatusCodeName(static_cast<StatusCode>(i)));
-      c = &requests_.Add(labels);
-      by_code_[i].store(c, std::memory_order_release);
-    }
-  }
-  c->Increment();
-  duration_.Observe(std::chrono::duration<double>(elapsed).count());
-}
-
-ServerMetrics::ServerMetrics(Metrics& m, const Server* server)
-    : requests_(BuildCounter().Name("krpc_server_requests_total").Help("Calls answered, by service, method and status code").Register(m.registry())),
-      duration_(BuildHistogram().Name("krpc_server_request_duration_seconds").Help("Time from a request's arrival to its response").Register(m.registry())),
-      accepted_(BuildCounter().Name("krpc_server_connections_accepted_total").Help("Connections accepted").Register(m.registry()).Add({})),
-      idle_closed_(BuildCounter().Name("krpc_server_idle_closed_total").Help("Connections closed by the idle kick (no traffic for heartbeat_interval_ms*(heartbeat_miss_limit+1))").Register(m.registry()).Add({})),
-      received_(BuildCounter().Name("krpc_server_received_bytes_total").Help("Bytes read from clients").Register(m.registry()).Add({})),
-      sent_(BuildCounter().Name("krpc_server_sent_bytes_total").Help("Bytes written to clients").Register(m.registry()).Add({})),
-      frame_errors_(BuildCounter().Name("krpc_server_frame_errors_total").Help("Connections closed for a protocol error, by reason").Register(m.registry())) {
-  for (const char* reason : {"bad_magic", "bad_version", "bad_type", "header_too_large", "body_too_large",
-                             "header_exceeds_frame", "malformed_header", "unexpected_frame", "frame_timeout",
-                             "memory_budget"}) {
-    frame_error_by_reason_[reason] = &frame_errors_.Add({{"reason", reason}});
-  }
-  // Gauges the server already counts are read at scrape time, not pushed on every call.
-  if (server) {
-    collector_ = m.AddCollector([server] {
-      const auto st = server->stats();
-      std::vector<prometheus::MetricFamily> out;
-      out.push_back(FamilyBuilder("krpc_server_inflight_requests", "Calls being handled", MetricType::Gauge)
-                        .Add({}, static_cast<double>(st.calls_inflight)).Build());
-      out.push_back(FamilyBuilder("krpc_server_connections", "Open client connections", MetricType::Gauge)
-                        .Add({}, static_cast<double>(st.connections_open)).Build());
-      return out;
-    });
-  }
-}
-
-void* ServerMetrics::OnMethodRegistered(std::string_view service, std::string_view method) {
-  std::lock_guard lock(mu_);
-  std::map<std::string, std::string> labels{{"service", std::string(service)}, {"method", std::string(method)}};
-  auto& hist = duration_.Add(labels, Metrics::LatencyBuckets());
-  methods_.push_back(std::make_unique<MethodSeries>(requests_, hist, labels));
-  return methods_.back().get();
-}
-
-void ServerMetrics::OnConnectionOpened() { accepted_.Increment(); }
-
-void ServerMetrics::OnConnectionClosed(std::string_view reason) {
-  if (reason == "idle") idle_closed_.Increment();
-}
-
-void ServerMetrics::OnFrameError(std::string_view reason) {
-  auto it = frame_error_by_reason_.find(std::string(reason));
-  if (it != frame_error_by_reason_.end()) it->second->Increment();
-}
-
-void ServerMetrics::OnBytes(size_t received, size_t sent) {
-  if (received) received_.Increment(static_cast<double>(received));
-  if (sent) sent_.Increment(static_cast<double>(sent));
-}
-
-void ServerMetrics::OnCallStarted(void*) {}
-
-void ServerMetrics::OnCallFinished(void* method, StatusCode code, std::chrono::nanoseconds elapsed) {
-  if (method) static_cast<MethodSeries*>(method)->Record(code, elapsed);
-}
 
 namespace {
 std::atomic<uint64_t> next_client_metrics_id{1};

@@ -1,0 +1,53 @@
+// ClientMetrics: Prometheus metrics for the channels of a ClientRuntime (a ClientObserver).
+// Per-call series are pushed through cached metric pointers; per-endpoint state (breakers,
+// pools) is pulled at scrape time, so an endpoint that left takes its series with it. See
+// docs/metrics.md.
+#pragma once
+
+#include <memory>
+#include <mutex>
+#include <unordered_map>
+#include <vector>
+
+#include "krpc/client_observer.h"
+#include "krpc/impl/snapshot.h"
+#include "krpc/method_series.h"
+#include "krpc/metrics.h"
+
+namespace krpc {
+
+class ClientRuntime;
+
+class ClientMetrics final : public ClientObserver {
+ public:
+  // Registers push series in `metrics` and a collector reading `runtime`'s channels.
+  ClientMetrics(Metrics& metrics, std::shared_ptr<ClientRuntime> runtime);
+
+  void OnCallFinished(const google::protobuf::MethodDescriptor* method, StatusCode code,
+                      std::chrono::nanoseconds latency, int attempts) override;
+  void OnRetry(const google::protobuf::MethodDescriptor* method) override;
+  void OnRetryBudgetExhausted(const google::protobuf::MethodDescriptor* method) override;
+
+ private:
+  struct PerMethod {
+    std::unique_ptr<MethodSeries> series;
+    prometheus::Counter* retries;
+    prometheus::Counter* exhausted;
+  };
+  PerMethod& For(const google::protobuf::MethodDescriptor* method);
+  PerMethod& Lookup(const google::protobuf::MethodDescriptor* method);
+  std::vector<prometheus::MetricFamily> Collect();
+
+  const uint64_t id_;
+  std::weak_ptr<ClientRuntime> runtime_;
+  prometheus::Family<prometheus::Counter>& requests_;
+  prometheus::Family<prometheus::Histogram>& duration_;
+  prometheus::Family<prometheus::Counter>& retries_;
+  prometheus::Family<prometheus::Counter>& exhausted_;
+  std::mutex mu_;
+  impl::Snapshot<std::unordered_map<const void*, PerMethod*>> index_;
+  std::vector<std::unique_ptr<PerMethod>> storage_;
+  std::shared_ptr<void> collector_;
+};
+
+}  // namespace krpc
