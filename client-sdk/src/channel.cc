@@ -17,6 +17,26 @@
 namespace krpc {
 namespace asio = boost::asio;
 
+std::string_view ToString(EndpointState s) {
+  switch (s) {
+    case EndpointState::kIdle: return "idle";
+    case EndpointState::kConnecting: return "connecting";
+    case EndpointState::kReady: return "ready";
+    case EndpointState::kBackoff: return "backoff";
+    case EndpointState::kShutdown: return "shutdown";
+  }
+  return "unknown";
+}
+
+std::string_view ToString(BreakerState s) {
+  switch (s) {
+    case BreakerState::kClosed: return "closed";
+    case BreakerState::kHalfOpen: return "half_open";
+    case BreakerState::kOpen: return "open";
+  }
+  return "unknown";
+}
+
 Channel::Channel(std::shared_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 Channel::~Channel() { Shutdown(); }
@@ -136,11 +156,11 @@ std::vector<EndpointInfo> Channel::Endpoints() const {
       EndpointInfo e;
       e.service = route->service;
       e.address = s->address();
-      e.state = impl::Subchannel::StateName(s->state());
+      e.state = s->state();
       e.inflight = s->inflight();
       e.connects = s->connects();
       e.connect_failures = s->connect_failures();
-      e.breaker = impl::CircuitBreaker::StateName(s->breaker_state());
+      e.breaker = s->breaker_state();
       e.weight = s->weight();
       e.latency_ewma_us = s->ewma().value_us();
       e.connections_active = s->connections_active();

@@ -94,7 +94,7 @@ std::vector<prometheus::MetricFamily> ClientMetrics::Collect() {
   for (const auto& ch : runtime->Channels()) {
     for (const auto& e : ch->Endpoints()) {
       auto& m = merged[{e.service.empty() ? ch->target() : e.service, e.address}];
-      m.breaker = std::max(m.breaker, e.breaker == "open" ? 2 : e.breaker == "half_open" ? 1 : 0);
+      m.breaker = std::max(m.breaker, static_cast<int>(e.breaker));
       m.transitions += static_cast<double>(e.breaker_transitions);
       m.connects += static_cast<double>(e.connects);
       m.failures += static_cast<double>(e.connect_failures);

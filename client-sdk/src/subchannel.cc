@@ -58,17 +58,6 @@ Subchannel::Probe& Subchannel::probe() {
   return *probe_;
 }
 
-const char* Subchannel::StateName(State s) {
-  switch (s) {
-    case State::kIdle: return "idle";
-    case State::kConnecting: return "connecting";
-    case State::kReady: return "ready";
-    case State::kBackoff: return "backoff";
-    case State::kShutdown: return "shutdown";
-  }
-  return "unknown";
-}
-
 Subchannel::Subchannel(asio::io_context::executor_type executor, Endpoint endpoint, Options options,
                        std::shared_ptr<EjectionGuard> ejection, std::shared_ptr<SubchannelObserver> observer)
     : executor_(std::move(executor)),
@@ -243,7 +232,7 @@ void Subchannel::TripBreaker() {
   const auto until = breaker_.Open(Clock::now());
   log::Get("client")->warn("{}: breaker open for {} ms ({} -> open)", address_,
                            std::chrono::duration_cast<std::chrono::milliseconds>(until - Clock::now()).count(),
-                           CircuitBreaker::StateName(from));
+                           ToString(from));
   if (observer_) observer_->OnBreakerTransition(address_, from, CircuitBreaker::State::kOpen);
   ArmProbe(until);
 }

@@ -59,7 +59,7 @@ class SubchannelObserver {
 class Subchannel : public TransportListener, public std::enable_shared_from_this<Subchannel> {
  public:
   using Clock = std::chrono::steady_clock;
-  enum class State : int { kIdle, kConnecting, kReady, kBackoff, kShutdown };
+  using State = EndpointState;
 
   struct Options {
     TransportOptions transport;
@@ -82,7 +82,6 @@ class Subchannel : public TransportListener, public std::enable_shared_from_this
   const Endpoint& endpoint() const { return endpoint_; }
   const std::string& address() const { return address_; }
   State state() const { return state_.load(std::memory_order_relaxed); }
-  static const char* StateName(State s);
   // Usable for new calls: breaker closed and not waiting out a reconnect backoff.
   bool healthy() const;
   int weight() const { return weight_.load(std::memory_order_relaxed); }

@@ -90,18 +90,18 @@ void ZkDiscovery::Refresh(const std::string& service) {
     Watch(services_[service], parent);
   }
   std::vector<std::string> children;
-  int rc = 0;
+  Status rc;
   for (int attempt = 0; attempt < 3; ++attempt) {
     rc = zk_->GetChildren(parent, true, &children);  // arms the child watch
-    if (!ZkClient::IsNoNode(rc)) break;
+    if (rc.code() != StatusCode::kNotFound) break;
     // No providers node yet: watch for its creation. If it appeared in between, `exists` set
     // only a data watch, so read the children again to arm the child watch.
     bool exists = false;
     rc = zk_->Exists(parent, true, &exists);
     children.clear();
-    if (rc != 0 || !exists) break;
+    if (!rc.ok() || !exists) break;
   }
-  if (rc != 0) return;  // ZooKeeper unreachable: keep the last list; reconnect re-reads
+  if (!rc.ok()) return;  // ZooKeeper unreachable: keep the last list; reconnect re-reads
   Providers next;
   std::vector<std::string> paths;
   for (const auto& child : children) {
@@ -109,7 +109,7 @@ void ZkDiscovery::Refresh(const std::string& service) {
     if (!ep.ok()) continue;
     const std::string path = parent + "/" + child;
     std::string data;
-    if (zk_->Get(path, true, &data) != 0) continue;  // gone meanwhile: the child watch fires
+    if (!zk_->Get(path, true, &data).ok()) continue;  // gone meanwhile: the child watch fires
     paths.push_back(path);
     auto info = registry::ProviderInfo::FromJson(data, ep.value());
     if (!info) {

@@ -112,7 +112,7 @@ TEST_F(RegistryTest, registered_node_is_visible_with_its_data_one_znode_per_serv
   ASSERT_TRUE(Eventually([&] { return node->publisher()->registered(); }));
   std::string data;
   int64_t owner = 0;
-  ASSERT_EQ(observer_->Get(ProviderPath(*node), false, &data, &owner), 0);
+  ASSERT_TRUE(observer_->Get(ProviderPath(*node), false, &data, &owner).ok());
   EXPECT_EQ(owner, node->zk()->session_id()) << "ephemeral, owned by the node's session";
   auto obj = json::ParseFlatObject(data);
   ASSERT_TRUE(obj) << data;
@@ -124,10 +124,10 @@ TEST_F(RegistryTest, registered_node_is_visible_with_its_data_one_znode_per_serv
   EXPECT_NE(obj->at("started_at"), "0");
   EXPECT_TRUE(Exists(ProviderPath(*node, "krpc.examples.UserService")));
   std::vector<std::string> services;
-  ASSERT_EQ(observer_->GetChildren("/krpc/services", false, &services), 0);
+  ASSERT_TRUE(observer_->GetChildren("/krpc/services", false, &services).ok());
   EXPECT_EQ(services.size(), 2u) << "the health service is not registered";
   std::vector<std::string> providers;
-  ASSERT_EQ(observer_->GetChildren(registry::ProvidersPath("/krpc", kEcho), false, &providers), 0);
+  ASSERT_TRUE(observer_->GetChildren(registry::ProvidersPath("/krpc", kEcho), false, &providers).ok());
   EXPECT_EQ(providers.size(), 1u);
 }
 
@@ -171,7 +171,7 @@ TEST_F(RegistryTest, killed_node_process_disappears_after_the_session_timeout) {
     testing::CloseInheritedFds();
     execl(KRPC_NODE_BIN, "krpc-node", "--listen_host", "127.0.0.1", "--port", port_s.c_str(), "--advertise_host",
           "127.0.0.1", "--zk_hosts", zk_.hosts().c_str(), "--zk_session_timeout_ms", "2000", "--io_threads", "1",
-          "--log_level", "warn", static_cast<char*>(nullptr));
+          "--log_level", "warn", "--admin_enabled", "false", static_cast<char*>(nullptr));
     _exit(127);
   }
   struct Reaper {
@@ -205,7 +205,7 @@ TEST_F(RegistryTest, expired_session_makes_the_node_recreate_its_znodes) {
   ASSERT_TRUE(Eventually([&] { return node->publisher()->registrations() == 2 && node->publisher()->registered(); }));
   int64_t owner = 0;
   std::string data;
-  ASSERT_EQ(observer_->Get(ProviderPath(*node), false, &data, &owner), 0);
+  ASSERT_TRUE(observer_->Get(ProviderPath(*node), false, &data, &owner).ok());
   EXPECT_NE(owner, first);
   EXPECT_EQ(owner, node->zk()->session_id());
 }
@@ -221,14 +221,14 @@ TEST_F(RegistryTest, znode_left_by_an_older_session_is_replaced) {
   ASSERT_TRUE(old.Start().ok());
   ASSERT_TRUE(old.WaitConnected(10s));
   const std::string path = registry::ProviderPath("/krpc", kEcho, Endpoint{"127.0.0.1", c.server.port});
-  ASSERT_EQ(old.EnsurePath(registry::ProvidersPath("/krpc", kEcho)), 0);
-  ASSERT_EQ(old.Create(path, "{}", true), 0);
+  ASSERT_TRUE(old.EnsurePath(registry::ProvidersPath("/krpc", kEcho)).ok());
+  ASSERT_TRUE(old.Create(path, "{}", true).ok());
   NodeApp node(c);
   ASSERT_TRUE(node.Start().ok());
   ASSERT_TRUE(Eventually([&] { return node.publisher()->registered(); }));
   int64_t owner = 0;
   std::string data;
-  ASSERT_EQ(observer_->Get(path, false, &data, &owner), 0);
+  ASSERT_TRUE(observer_->Get(path, false, &data, &owner).ok());
   EXPECT_EQ(owner, node.zk()->session_id());
   EXPECT_NE(data, "{}");
 }
@@ -304,7 +304,7 @@ TEST_F(RegistryTest, empty_provider_list_from_zookeeper_keeps_the_last_one) {
   auto node = StartNode();
   auto ch = ZkChannel();
   ASSERT_TRUE(Eventually([&] { return Known(ch.get()) == 1; }, 5s));
-  ASSERT_EQ(observer_->Delete(ProviderPath(*node)), 0);  // an operator's mistake, say
+  ASSERT_TRUE(observer_->Delete(ProviderPath(*node)).ok());  // an operator's mistake, say
   std::this_thread::sleep_for(500ms);
   EXPECT_EQ(Known(ch.get()), 1u);
   int failures = 0;
@@ -316,9 +316,9 @@ TEST_F(RegistryTest, digest_credentials_protect_the_registry_from_other_writers)
   auto node = StartNode(true, 4000, "krpc:secret");
   ASSERT_TRUE(Eventually([&] { return node->publisher()->registered(); }));
   std::string data;
-  EXPECT_EQ(observer_->Get(ProviderPath(*node), false, &data), 0) << "anyone may read";
-  const int rc = observer_->Delete(ProviderPath(*node));
-  EXPECT_NE(rc, 0) << "a client without the digest cannot delete it";
+  EXPECT_TRUE(observer_->Get(ProviderPath(*node), false, &data).ok()) << "anyone may read";
+  const Status rc = observer_->Delete(ProviderPath(*node));
+  EXPECT_EQ(rc.code(), StatusCode::kPermissionDenied) << "a client without the digest cannot delete it: " << rc;
   EXPECT_TRUE(Exists(ProviderPath(*node)));
 }
 
@@ -329,11 +329,11 @@ TEST_F(RegistryTest, own_znode_deleted_from_outside_is_recreated) {
   ASSERT_TRUE(Eventually([&] { return node->publisher()->registered(); }));
   const std::string path = ProviderPath(*node);
   ASSERT_TRUE(Exists(path));
-  ASSERT_EQ(observer_->Delete(path), 0);
+  ASSERT_TRUE(observer_->Delete(path).ok());
   EXPECT_TRUE(Eventually([&] { return node->publisher()->repairs() == 1; })) << "the deletion was noticed";
   EXPECT_TRUE(Eventually([&] { return Exists(path) && node->publisher()->registered(); }));
   // And again: the watch was re-armed.
-  ASSERT_EQ(observer_->Delete(path), 0);
+  ASSERT_TRUE(observer_->Delete(path).ok());
   EXPECT_TRUE(Eventually([&] { return node->publisher()->repairs() == 2 && Exists(path); }));
 }
 
@@ -389,7 +389,7 @@ TEST_F(RegistryTest, json_logs_stay_well_formed_under_hostile_input) {
     testing::CloseInheritedFds();
     execl(KRPC_NODE_BIN, "krpc-node", "--listen_host", "127.0.0.1", "--port", port_s.c_str(), "--io_threads", "1",
           "--log_format", "json", "--log_async", "false", "--zk_hosts", zk_.hosts().c_str(), "--advertise_host",
-          "127.0.0.1", static_cast<char*>(nullptr));
+          "127.0.0.1", "--admin_enabled", "false", static_cast<char*>(nullptr));
     _exit(127);
   }
   ::close(fd);

@@ -130,7 +130,7 @@ class ResilienceTest : public ::testing::TestWithParam<Discovery> {
 
   std::string Breaker(Channel* ch, const TestNode& n) {
     for (const auto& e : ch->Endpoints()) {
-      if (e.address == n.address()) return e.breaker;
+      if (e.address == n.address()) return std::string(ToString(e.breaker));
     }
     return "missing";
   }
@@ -267,7 +267,7 @@ TEST_P(StaticResilienceTest, ejection_cap_holds_with_two_of_three_failing) {
   for (int round = 0; round < 10; ++round) {
     Run(ch.get(), 20, 1, true);
     int open = 0;
-    for (const auto& e : ch->Endpoints()) open += e.breaker != "closed";
+    for (const auto& e : ch->Endpoints()) open += e.breaker != BreakerState::kClosed;
     max_open = std::max(max_open, open);
   }
   EXPECT_EQ(max_open, 1) << "at most 50 % of 3 endpoints ejected";

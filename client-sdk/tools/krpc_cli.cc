@@ -71,9 +71,9 @@ int List(const CliOptions& o) {
     return 1;
   }
   std::vector<std::string> services;
-  const int rc = zk.GetChildren(krpc::registry::ServicesPath(o.root), false, &services);
-  if (rc != 0 && !krpc::ZkClient::IsNoNode(rc)) {
-    std::fprintf(stderr, "krpc list: %s\n", krpc::ZkClient::ErrorText(rc).c_str());
+  const krpc::Status rc = zk.GetChildren(krpc::registry::ServicesPath(o.root), false, &services);
+  if (!rc.ok() && rc.code() != krpc::StatusCode::kNotFound) {
+    std::fprintf(stderr, "krpc list: %s\n", rc.message().c_str());
     return 1;
   }
   std::sort(services.begin(), services.end());
@@ -191,7 +191,7 @@ int Status(CliOptions o, const std::vector<std::string>& args) {
               "EWMA_US", "CONNECTS", "FAILURES");
   for (const auto& e : ch->Endpoints()) {
     std::printf("%-30s %-22s %-10s %-9s %-6d %-9.0f %-8llu %llu\n", e.service.empty() ? "*" : e.service.c_str(),
-                e.address.c_str(), e.state.c_str(), e.breaker.c_str(), e.weight, e.latency_ewma_us,
+                e.address.c_str(), std::string(ToString(e.state)).c_str(), std::string(ToString(e.breaker)).c_str(), e.weight, e.latency_ewma_us,
                 static_cast<unsigned long long>(e.connects), static_cast<unsigned long long>(e.connect_failures));
   }
   return 0;

@@ -300,32 +300,59 @@ struct ACL kProtectedAcl[] = {{ZOO_PERM_ALL, {const_cast<char*>("auth"), const_c
 struct ACL_vector kProtected = {2, kProtectedAcl};
 }  // namespace
 
-int ZkClient::Create(const std::string& path, const std::string& data, bool ephemeral) {
+namespace {
+// A ZooKeeper return code as a Status naming the operation and the path.
+Status FromZk(int rc, const char* op, const std::string& path) {
+  if (rc == ZOK) return Status::Ok();
+  StatusCode code = StatusCode::kInternal;
+  switch (rc) {
+    case ZNONODE: code = StatusCode::kNotFound; break;
+    case ZNODEEXISTS: code = StatusCode::kAlreadyExists; break;
+    case ZNOAUTH: code = StatusCode::kPermissionDenied; break;
+    case ZAUTHFAILED: code = StatusCode::kUnauthenticated; break;
+    case ZBADARGUMENTS: code = StatusCode::kInvalidArgument; break;
+    case ZNOTEMPTY: code = StatusCode::kFailedPrecondition; break;
+    case ZBADVERSION: code = StatusCode::kAborted; break;
+    case ZCONNECTIONLOSS:
+    case ZOPERATIONTIMEOUT:
+    case ZSESSIONEXPIRED:
+    case ZSESSIONMOVED:
+    case ZINVALIDSTATE:
+    case ZCLOSING: code = StatusCode::kUnavailable; break;
+    default: break;
+  }
+  return Status(code, std::string("ZooKeeper ") + op + " " + path + ": " + zerror(rc));
+}
+}  // namespace
+
+Status ZkClient::Create(const std::string& path, const std::string& data, bool ephemeral) {
   std::shared_lock lock(impl_->handle_mu);
-  if (!impl_->zh) return ZINVALIDSTATE;
+  if (!impl_->zh) return FromZk(ZINVALIDSTATE, "create", path);
   auto* acl = impl_->options.digest.empty() ? &ZOO_OPEN_ACL_UNSAFE : &kProtected;
-  return zoo_create(impl_->zh, path.c_str(), data.data(), static_cast<int>(data.size()), acl,
-                    ephemeral ? ZOO_EPHEMERAL : ZOO_PERSISTENT, nullptr, 0);
+  return FromZk(zoo_create(impl_->zh, path.c_str(), data.data(), static_cast<int>(data.size()), acl,
+                           ephemeral ? ZOO_EPHEMERAL : ZOO_PERSISTENT, nullptr, 0),
+                "create", path);
 }
 
-int ZkClient::Delete(const std::string& path) {
+Status ZkClient::Delete(const std::string& path) {
   std::shared_lock lock(impl_->handle_mu);
-  if (!impl_->zh) return ZINVALIDSTATE;
-  return zoo_delete(impl_->zh, path.c_str(), -1);
+  if (!impl_->zh) return FromZk(ZINVALIDSTATE, "delete", path);
+  return FromZk(zoo_delete(impl_->zh, path.c_str(), -1), "delete", path);
 }
 
-int ZkClient::Exists(const std::string& path, bool watch, bool* exists) {
+Status ZkClient::Exists(const std::string& path, bool watch, bool* exists) {
   std::shared_lock lock(impl_->handle_mu);
-  if (!impl_->zh) return ZINVALIDSTATE;
+  *exists = false;
+  if (!impl_->zh) return FromZk(ZINVALIDSTATE, "exists", path);
   struct Stat stat;
   const int rc = zoo_exists(impl_->zh, path.c_str(), watch ? 1 : 0, &stat);
   *exists = rc == ZOK;
-  return rc == ZNONODE ? ZOK : rc;
+  return FromZk(rc == ZNONODE ? ZOK : rc, "exists", path);
 }
 
-int ZkClient::Get(const std::string& path, bool watch, std::string* data, int64_t* ephemeral_owner) {
+Status ZkClient::Get(const std::string& path, bool watch, std::string* data, int64_t* ephemeral_owner) {
   std::shared_lock lock(impl_->handle_mu);
-  if (!impl_->zh) return ZINVALIDSTATE;
+  if (!impl_->zh) return FromZk(ZINVALIDSTATE, "get", path);
   std::string buf(64 * 1024, '\0');
   int len = static_cast<int>(buf.size());
   struct Stat stat;
@@ -335,12 +362,12 @@ int ZkClient::Get(const std::string& path, bool watch, std::string* data, int64_
     *data = std::move(buf);
     if (ephemeral_owner) *ephemeral_owner = stat.ephemeralOwner;
   }
-  return rc;
+  return FromZk(rc, "get", path);
 }
 
-int ZkClient::GetChildren(const std::string& path, bool watch, std::vector<std::string>* children) {
+Status ZkClient::GetChildren(const std::string& path, bool watch, std::vector<std::string>* children) {
   std::shared_lock lock(impl_->handle_mu);
-  if (!impl_->zh) return ZINVALIDSTATE;
+  if (!impl_->zh) return FromZk(ZINVALIDSTATE, "get children of", path);
   struct String_vector v = {0, nullptr};
   const int rc = zoo_get_children(impl_->zh, path.c_str(), watch ? 1 : 0, &v);
   if (rc == ZOK) {
@@ -348,21 +375,17 @@ int ZkClient::GetChildren(const std::string& path, bool watch, std::vector<std::
     for (int i = 0; i < v.count; ++i) children->emplace_back(v.data[i]);
     deallocate_String_vector(&v);
   }
-  return rc;
+  return FromZk(rc, "get children of", path);
 }
 
-int ZkClient::EnsurePath(const std::string& path) {
+Status ZkClient::EnsurePath(const std::string& path) {
   for (size_t pos = 1; pos <= path.size(); ++pos) {
     if (pos != path.size() && path[pos] != '/') continue;
-    const int rc = Create(path.substr(0, pos), "", false);
-    if (rc != ZOK && rc != ZNODEEXISTS) return rc;
+    Status st = Create(path.substr(0, pos), "", false);
+    if (!st.ok() && st.code() != StatusCode::kAlreadyExists) return st;
   }
-  return ZOK;
+  return Status::Ok();
 }
-
-std::string ZkClient::ErrorText(int rc) { return zerror(rc); }
-bool ZkClient::IsNoNode(int rc) { return rc == ZNONODE; }
-bool ZkClient::IsNodeExists(int rc) { return rc == ZNODEEXISTS; }
 
 bool ZkClient::connected() const { return impl_->state.load() == ZOO_CONNECTED_STATE; }
 

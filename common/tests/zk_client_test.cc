@@ -25,21 +25,21 @@ TEST_F(ZkClientTest, creates_reads_and_watches_nodes) {
   ZkClient c({zk_.hosts(), 4000, ""});
   ASSERT_TRUE(c.Start().ok());
   ASSERT_TRUE(c.WaitConnected(10s));
-  ASSERT_EQ(c.EnsurePath("/krpc/services/a.B/providers"), 0);
-  ASSERT_EQ(c.EnsurePath("/krpc/services/a.B/providers"), 0) << "idempotent";
+  ASSERT_TRUE(c.EnsurePath("/krpc/services/a.B/providers").ok());
+  ASSERT_TRUE(c.EnsurePath("/krpc/services/a.B/providers").ok()) << "idempotent";
   std::atomic<int> fired{0};
   c.WatchPath("/krpc/services/a.B/providers", [&] { fired++; });
   std::vector<std::string> kids;
-  ASSERT_EQ(c.GetChildren("/krpc/services/a.B/providers", true, &kids), 0);
+  ASSERT_TRUE(c.GetChildren("/krpc/services/a.B/providers", true, &kids).ok());
   EXPECT_TRUE(kids.empty());
-  ASSERT_EQ(c.Create("/krpc/services/a.B/providers/h:1", "{}", true), 0);
+  ASSERT_TRUE(c.Create("/krpc/services/a.B/providers/h:1", "{}", true).ok());
   EXPECT_TRUE(Eventually([&] { return fired.load() == 1; }));
   std::string data;
   int64_t owner = 0;
-  ASSERT_EQ(c.Get("/krpc/services/a.B/providers/h:1", false, &data, &owner), 0);
+  ASSERT_TRUE(c.Get("/krpc/services/a.B/providers/h:1", false, &data, &owner).ok());
   EXPECT_EQ(data, "{}");
   EXPECT_EQ(owner, c.session_id());
-  EXPECT_TRUE(ZkClient::IsNodeExists(c.Create("/krpc/services/a.B/providers/h:1", "", true)));
+  EXPECT_EQ(c.Create("/krpc/services/a.B/providers/h:1", "", true).code(), StatusCode::kAlreadyExists);
 }
 
 TEST_F(ZkClientTest, expired_session_is_replaced_by_a_new_one) {

@@ -57,7 +57,7 @@ struct RegistryPublisher::Core : std::enable_shared_from_this<Core> {
   void OnSession(ZkClient::SessionEvent e);
   void RegisterAll();
   void ScheduleRetry();
-  int RegisterOne(const std::string& service);
+  Status RegisterOne(const std::string& service);
   void WatchOwn();
   void OnOwnZnodeEvent(const std::string& path);
   void Unwatch();
@@ -114,24 +114,24 @@ void RegistryPublisher::Core::OnSession(ZkClient::SessionEvent e) {
   }
 }
 
-int RegistryPublisher::Core::RegisterOne(const std::string& service) {
+Status RegistryPublisher::Core::RegisterOne(const std::string& service) {
   const std::string parent = registry::ProvidersPath(root, service);
   const std::string path = registry::ProviderPath(root, service, self.endpoint);
-  int rc = zk->EnsurePath(parent);
-  if (rc != 0) return rc;
+  Status rc = zk->EnsurePath(parent);
+  if (!rc.ok()) return rc;
   rc = zk->Create(path, self.ToJson(), true);
-  if (!ZkClient::IsNodeExists(rc)) return rc;
+  if (rc.code() != StatusCode::kAlreadyExists) return rc;
   std::string data;
   int64_t owner = 0;
   rc = zk->Get(path, false, &data, &owner);
-  if (ZkClient::IsNoNode(rc)) return zk->Create(path, self.ToJson(), true);
-  if (rc != 0) return rc;
-  if (owner == zk->session_id() && data == self.ToJson()) return 0;
+  if (rc.code() == StatusCode::kNotFound) return zk->Create(path, self.ToJson(), true);
+  if (!rc.ok()) return rc;
+  if (owner == zk->session_id() && data == self.ToJson()) return Status::Ok();
   // Left by an older session of this address (a restart faster than the session timeout):
   // replace it so it dies with our session, not the old one.
   log::Get("registry")->info("replacing {} left by session 0x{:x}", path, owner);
   rc = zk->Delete(path);
-  if (rc != 0 && !ZkClient::IsNoNode(rc)) return rc;
+  if (!rc.ok() && rc.code() != StatusCode::kNotFound) return rc;
   return zk->Create(path, self.ToJson(), true);
 }
 
@@ -143,10 +143,10 @@ void RegistryPublisher::Core::RegisterAll() {
   }
   state = registered ? kRegistered : kRegistering;
   for (const auto& service : services) {
-    const int rc = RegisterOne(service);
-    if (rc != 0) {
+    const Status rc = RegisterOne(service);
+    if (!rc.ok()) {
       log::Get("registry")->warn("registering {} for {} failed: {}; retrying in {} ms", self.endpoint.ToString(),
-                                 service, ZkClient::ErrorText(rc), backoff.count());
+                                 service, rc.message(), backoff.count());
       registered = false;
       state = kRetrying;
       ScheduleRetry();
@@ -189,7 +189,7 @@ void RegistryPublisher::Core::WatchOwn() {
 void RegistryPublisher::Core::OnOwnZnodeEvent(const std::string& path) {
   if (!wanted) return;
   bool exists = true;
-  if (zk->Exists(path, true, &exists) != 0 || exists) return;  // re-armed; still there
+  if (!zk->Exists(path, true, &exists).ok() || exists) return;  // re-armed; still there
   log::Get("registry")->warn("own znode {} was deleted from outside; re-creating it", path);
   repairs.fetch_add(1);
   registered = false;
@@ -228,8 +228,8 @@ bool RegistryPublisher::Deregister(std::chrono::milliseconds timeout) {
     core->wanted = false;
     bool ok = true;
     for (const auto& service : core->services) {
-      const int rc = core->zk->Delete(registry::ProviderPath(core->root, service, core->self.endpoint));
-      if (rc != 0 && !ZkClient::IsNoNode(rc)) ok = false;
+      const Status rc = core->zk->Delete(registry::ProviderPath(core->root, service, core->self.endpoint));
+      if (!rc.ok() && rc.code() != StatusCode::kNotFound) ok = false;
     }
     core->registered = false;
     core->state = kDeregistered;

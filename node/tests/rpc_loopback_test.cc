@@ -313,7 +313,7 @@ TEST_F(LoopbackTest, client_detects_a_silent_server_through_missed_heartbeats) {
   // A silent peer is hung, so its breaker wants to open at once; being the only endpoint, the
   // ejection cap keeps it in rotation (never eject the only host).
   ASSERT_EQ(ch->Endpoints().size(), 1u);
-  EXPECT_EQ(ch->Endpoints()[0].breaker, "closed");
+  EXPECT_EQ(ch->Endpoints()[0].breaker, BreakerState::kClosed);
   EXPECT_EQ(ch->stats().ejections_refused, 1u);
   ::close(fd);
 }

@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "krpc/controller.h"
+#include "krpc/endpoint_state.h"
 #include "krpc/status.h"
 
 namespace krpc {
@@ -82,11 +83,11 @@ struct ChannelOptions {
 struct EndpointInfo {
   std::string service;       // empty for static targets (every service)
   std::string address;       // "host:port"
-  std::string state;         // "idle" | "connecting" | "ready" | "backoff" | "shutdown"
+  EndpointState state = EndpointState::kIdle;
   uint64_t inflight = 0;
   uint64_t connects = 0;     // successful connections made
   uint64_t connect_failures = 0;
-  std::string breaker;       // "closed" | "half_open" | "open"
+  BreakerState breaker = BreakerState::kClosed;
   uint64_t breaker_transitions = 0;
   int weight = 100;
   double latency_ewma_us = 0;

@@ -18,15 +18,6 @@ bool IsEndpointFailure(StatusCode code) {
   }
 }
 
-const char* CircuitBreaker::StateName(State s) {
-  switch (s) {
-    case State::kClosed: return "closed";
-    case State::kHalfOpen: return "half_open";
-    case State::kOpen: return "open";
-  }
-  return "unknown";
-}
-
 CircuitBreaker::CircuitBreaker(BreakerOptions options)
     : options_(options), isolation_(options.base_isolation), rng_(std::random_device{}()) {}
 

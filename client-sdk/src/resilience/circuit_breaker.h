@@ -10,6 +10,8 @@
 // tests drive it.
 #pragma once
 
+#include "krpc/endpoint_state.h"
+
 #include <array>
 #include <atomic>
 #include <chrono>
@@ -38,8 +40,7 @@ bool IsEndpointFailure(StatusCode code);
 class CircuitBreaker {
  public:
   using Clock = std::chrono::steady_clock;
-  enum class State : int { kClosed = 0, kHalfOpen = 1, kOpen = 2 };  // the gauge values
-  static const char* StateName(State s);
+  using State = BreakerState;
 
   explicit CircuitBreaker(BreakerOptions options = {});
 

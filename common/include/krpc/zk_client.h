@@ -58,19 +58,19 @@ class ZkClient {
   uint64_t WatchPath(const std::string& path, std::function<void()> handler);
   void Unwatch(uint64_t id);
 
-  // Synchronous operations; return a ZooKeeper code (0 = ZOK). Call from the task thread or
-  // any thread that is not a ZooKeeper callback.
-  int Create(const std::string& path, const std::string& data, bool ephemeral);
-  int Delete(const std::string& path);
-  int Exists(const std::string& path, bool watch, bool* exists);
+  // Synchronous operations. Call from the task thread or any thread that is not a ZooKeeper
+  // callback. Errors: NOT_FOUND (no such node), ALREADY_EXISTS, PERMISSION_DENIED (ACL),
+  // UNAUTHENTICATED, UNAVAILABLE (no connection, session expired or closing), others
+  // INTERNAL; the message names the operation, the path and ZooKeeper's reason.
+  Status Create(const std::string& path, const std::string& data, bool ephemeral);
+  Status Delete(const std::string& path);
+  // OK with *exists = false when there is no node.
+  Status Exists(const std::string& path, bool watch, bool* exists);
   // `ephemeral_owner` (optional) receives the owning session id (0 for persistent nodes).
-  int Get(const std::string& path, bool watch, std::string* data, int64_t* ephemeral_owner = nullptr);
-  int GetChildren(const std::string& path, bool watch, std::vector<std::string>* children);
+  Status Get(const std::string& path, bool watch, std::string* data, int64_t* ephemeral_owner = nullptr);
+  Status GetChildren(const std::string& path, bool watch, std::vector<std::string>* children);
   // Creates every missing persistent node of `path` (idempotent).
-  int EnsurePath(const std::string& path);
-  static std::string ErrorText(int rc);
-  static bool IsNoNode(int rc);
-  static bool IsNodeExists(int rc);
+  Status EnsurePath(const std::string& path);
 
   bool connected() const;
   // "connecting" | "connected" | "expired" | "auth_failed" | "closed"
