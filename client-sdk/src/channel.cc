@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "channel_impl.h"
+#include "runtime_access.h"
 #include "krpc/config.h"
 #include "krpc/impl/deadline.h"
 #include "krpc/impl/io_pool.h"
@@ -79,10 +80,10 @@ StatusOr<std::shared_ptr<Channel>> Channel::Create(const std::string& target, Ch
     zk.hosts = hosts;
     zk.session_timeout_ms = options.zk_session_timeout_ms;
     if (Status s = zk.Validate(); !s.ok()) return Status(StatusCode::kInvalidArgument, "target '" + target + "': " + s.message());
-    impl->discovery = impl->runtime->Discovery(zk, root);
+    impl->discovery = impl::RuntimeAccess::Discovery(*impl->runtime, zk, root);
     auto rt = impl->runtime;
     std::shared_ptr<Channel> ch(new Channel(std::move(impl)));
-    rt->Track(ch);
+    impl::RuntimeAccess::Track(*rt, ch);
     return ch;
   }
   if (t.substr(0, 9) == "static://") t.remove_prefix(9);
@@ -102,7 +103,7 @@ StatusOr<std::shared_ptr<Channel>> Channel::Create(const std::string& target, Ch
   impl->UpdateEndpoints(*impl->static_route, providers);
   auto rt = impl->runtime;
   std::shared_ptr<Channel> ch(new Channel(std::move(impl)));
-  rt->Track(ch);
+  impl::RuntimeAccess::Track(*rt, ch);
   return ch;
 }
 
@@ -205,7 +206,7 @@ void Channel::Shutdown() {
   }
   // Wait until every I/O thread ran the shutdowns above (pending calls are failed there),
   // unless we are on one of those threads.
-  auto& io = impl_->runtime->io();
+  auto& io = impl::RuntimeAccess::Io(*impl_->runtime);
   for (size_t i = 0; i < io.size(); ++i) {
     if (io.At(i).get_executor().running_in_this_thread()) return;
   }

@@ -1,6 +1,7 @@
 // Channel::Impl: routes (one per service), the wait for a first provider list, picking with
 // panic mode, and the attempt loop (retries with backoff and budget) of every call.
 #include "channel_impl.h"
+#include "runtime_access.h"
 
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -80,7 +81,7 @@ void Channel::Impl::UpdateEndpoints(Route& route, const std::vector<registry::Pr
       }
       if (!keep) {
         route.ejection->max_share.store(options.max_ejection_percent / 100.0);
-        keep = std::make_shared<impl::Subchannel>(runtime->io().Next().get_executor(), p.endpoint,
+        keep = std::make_shared<impl::Subchannel>(impl::RuntimeAccess::Io(*runtime).Next().get_executor(), p.endpoint,
                                                   subchannel_options(), route.ejection, observer);
       }
       keep->set_weight(p.weight);
@@ -124,7 +125,7 @@ void Channel::Impl::WaitForFirstList(Route& route, impl::CallData* call) {
   if (call->deadline == impl::CallData::Clock::time_point::max()) return;
   // Rare path (first calls of a service): one timer per waiting call bounds the wait. It holds
   // the call's token, not the call, which a cancel may have finished and freed meanwhile.
-  auto timer = std::make_shared<asio::steady_timer>(runtime->io().Next(), call->deadline);
+  auto timer = std::make_shared<asio::steady_timer>(impl::RuntimeAccess::Io(*runtime).Next(), call->deadline);
   std::weak_ptr<Channel::Impl> weak = shared_from_this();
   const std::string service = route.service;
   timer->async_wait([weak, timer, token, seq, service](const boost::system::error_code&) {
@@ -286,7 +287,7 @@ void Channel::Impl::OnAttemptDone(impl::CallData* call, Status status, bool not_
     FinishCall(call, Status(StatusCode::kCancelled, "call cancelled by the client"));
     return;
   }
-  auto timer = std::make_shared<asio::steady_timer>(runtime->io().Next(), backoff);
+  auto timer = std::make_shared<asio::steady_timer>(impl::RuntimeAccess::Io(*runtime).Next(), backoff);
   timer->async_wait([self = shared_from_this(), timer, token](const boost::system::error_code&) {
     if (auto* c = impl::CallToken::Resume(token, impl::CallState::kBackoff)) self->StartAttempt(c);
   });

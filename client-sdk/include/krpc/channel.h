@@ -128,9 +128,8 @@ class Channel : public google::protobuf::RpcChannel, public std::enable_shared_f
   // Fails pending calls with UNAVAILABLE and closes every connection. Idempotent.
   void Shutdown();
 
-  struct Impl;
-
  private:
+  struct Impl;
   explicit Channel(std::shared_ptr<Impl> impl);
   std::shared_ptr<Impl> impl_;
 };

@@ -18,6 +18,7 @@ class ClientObserver;
 
 namespace impl {
 class IoPool;
+class RuntimeAccess;
 class ZkDiscovery;
 }  // namespace impl
 
@@ -27,23 +28,24 @@ class ClientRuntime {
   static std::shared_ptr<ClientRuntime> Create(int io_threads = 0);
   ~ClientRuntime();
 
-  impl::IoPool& io();
-  // The process's session to the ensemble `options.hosts` (created and started on first use).
-  std::shared_ptr<ZkClient> ZooKeeper(const ZkOptions& options);
-  // Provider discovery under `root` of that ensemble (shared by every channel using it).
-  std::shared_ptr<impl::ZkDiscovery> Discovery(const ZkOptions& options, const std::string& root);
-
   // Metrics hooks for every channel created afterwards.
   void SetObserver(std::shared_ptr<ClientObserver> observer);
   std::shared_ptr<ClientObserver> observer() const;
   // Live channels created from this runtime (for status pages and metrics).
   std::vector<std::shared_ptr<Channel>> Channels();
-  void Track(const std::shared_ptr<Channel>& channel);
   // Provider-list updates delivered by discovery, all ensembles together.
   uint64_t DiscoveryUpdates();
 
  private:
+  friend class impl::RuntimeAccess;  // the channel's internals (client-sdk/src/runtime_access.h)
   explicit ClientRuntime(int io_threads);
+  impl::IoPool& io();
+  // The process's session to the ensemble `options.hosts` (created and started on first use).
+  std::shared_ptr<ZkClient> ZooKeeper(const ZkOptions& options);
+  // Provider discovery under `root` of that ensemble (shared by every channel using it).
+  std::shared_ptr<impl::ZkDiscovery> Discovery(const ZkOptions& options, const std::string& root);
+  void Track(const std::shared_ptr<Channel>& channel);
+
   std::unique_ptr<impl::IoPool> pool_;
   std::mutex mu_;
   std::map<std::string, std::shared_ptr<ZkClient>> zk_;

@@ -60,9 +60,9 @@ class Controller : public google::protobuf::RpcController {
   bool IsCanceled() const override;
   void NotifyOnCancel(google::protobuf::Closure* callback) override;
 
-  impl::CallData& data() { return *d_; }
-
  private:
+  friend class Channel;  // runs the call on the controller's call data
+  impl::CallData& data() { return *d_; }
   std::unique_ptr<impl::CallData> d_;
 };
 
