@@ -81,7 +81,7 @@ void Channel::Impl::UpdateEndpoints(Route& route, const std::vector<registry::Pr
       }
       if (!keep) {
         route.ejection->max_share.store(options.max_ejection_percent / 100.0);
-        keep = std::make_shared<impl::Subchannel>(impl::RuntimeAccess::Io(*runtime).Next().get_executor(), p.endpoint,
+        keep = impl::Subchannel::Create(impl::RuntimeAccess::Io(*runtime).Next().get_executor(), p.endpoint,
                                                   subchannel_options(), route.ejection, observer);
       }
       keep->set_weight(p.weight);

@@ -10,30 +10,19 @@
 namespace krpc::impl {
 namespace asio = boost::asio;
 
-bool EjectionGuard::TryEject() {
-  const int limit = static_cast<int>(max_share.load(std::memory_order_relaxed) * endpoints.load());
-  int cur = ejected.load();
-  while (cur < limit) {
-    if (ejected.compare_exchange_weak(cur, cur + 1)) return true;
-  }
-  refused.fetch_add(1);
-  return false;
-}
-
-// Half-open probing: health checks in a row on this endpoint, each with its own short
-// deadline; each result goes to the breaker, which says whether another probe is needed.
+// A health check on this endpoint, with its own short deadline; the outlier detector decides
+// what its result means and whether another one goes out.
 class Subchannel::Probe final : public AttemptSink, public std::enable_shared_from_this<Probe> {
  public:
   Probe(std::weak_ptr<Subchannel> owner, std::chrono::milliseconds timeout) : owner_(std::move(owner)), timeout_(timeout) {}
   void OnAttemptDone(CallData*, Status status, bool) override {
     auto keep = std::move(call_.sink);  // the probe lives until this returns
     if (auto owner = owner_.lock()) {
-      owner->OnProbeDone(status.ok() && response_.status() == health::v1::HealthCheckResponse::SERVING);
+      owner->outlier_->OnProbeDone(status.ok() && response_.status() == health::v1::HealthCheckResponse::SERVING);
     }
   }
   void OnCanceledWhileParked(CallData* call) override { OnAttemptDone(call, Status(StatusCode::kCancelled, ""), true); }
   void Next(Subchannel& owner) {
-    owner.probing_ = true;
     call_.ResetCall();
     response_.Clear();
     call_.method = health::v1::Health::descriptor()->FindMethodByName("Check");
@@ -53,37 +42,34 @@ class Subchannel::Probe final : public AttemptSink, public std::enable_shared_fr
   health::v1::HealthCheckResponse response_;
 };
 
-Subchannel::Probe& Subchannel::probe() {
+void Subchannel::SendProbe() {
   if (!probe_) probe_ = std::make_shared<Probe>(weak_from_this(), options_.probe.timeout);
-  return *probe_;
+  probe_->Next(*this);
 }
 
-Subchannel::Subchannel(asio::io_context::executor_type executor, Endpoint endpoint, Options options,
-                       std::shared_ptr<EjectionGuard> ejection, std::shared_ptr<SubchannelObserver> observer)
+std::shared_ptr<Subchannel> Subchannel::Create(asio::io_context::executor_type executor, Endpoint endpoint,
+                                               Options options, std::shared_ptr<EjectionGuard> ejection,
+                                               std::shared_ptr<SubchannelObserver> observer) {
+  auto s = std::make_shared<Subchannel>(executor, std::move(endpoint), std::move(options));
+  s->outlier_ = std::make_shared<OutlierDetector>(executor, s->address_, s->options_.breaker, std::move(ejection),
+                                                  std::move(observer), std::weak_ptr<ProbeSender>(s));
+  return s;
+}
+
+Subchannel::Subchannel(asio::io_context::executor_type executor, Endpoint endpoint, Options options)
     : executor_(std::move(executor)),
       endpoint_(std::move(endpoint)),
       address_(endpoint_.ToString()),
       options_(std::move(options)),
-      ejection_(std::move(ejection)),
-      observer_(std::move(observer)),
       next_backoff_(options_.backoff.initial),
       rng_(std::random_device{}()),
-      breaker_(options_.breaker),
       ewma_(options_.latency_decay),
-      probe_timer_(executor_),
-      reaper_timer_(executor_) {
-  if (ejection_) ejection_->endpoints.fetch_add(1);
-}
+      reaper_timer_(executor_) {}
 
-Subchannel::~Subchannel() {
-  if (ejection_) {
-    ejection_->endpoints.fetch_sub(1);
-    if (ejected_) ejection_->Release();
-  }
-}
+Subchannel::~Subchannel() = default;
 
 bool Subchannel::healthy() const {
-  if (breaker_.state() != CircuitBreaker::State::kClosed) return false;
+  if (!outlier_->in_rotation()) return false;
   const int64_t until = backoff_until_.load(std::memory_order_relaxed);
   return until == 0 || Clock::now().time_since_epoch().count() >= until;
 }
@@ -183,9 +169,7 @@ void Subchannel::OnTransportClosed(Transport* t, const Status& why, bool was_rea
   KRPC_ASSERT_IN_LOOP(executor_.running_in_this_thread());
   Forget(t);
   if (state() == State::kShutdown) return;
-  // A peer that stopped answering even PINGs is hung: eject it now rather than waiting for
-  // enough timeouts (latency-aware balancing sends it too few calls to count them).
-  if (peer_silent && breaker_.state() == CircuitBreaker::State::kClosed && options_.breaker.enabled) TripBreaker();
+  if (peer_silent) outlier_->OnPeerSilent();  // hung: not even PONGs
   if (was_ready || why.ok()) {
     // A working connection broke: reconnect at once on the next call, as gRPC does from IDLE.
     UpdateCounts();
@@ -213,74 +197,7 @@ void Subchannel::CallEnded(const Status& status, Clock::duration latency) {
   // 10 ms, or twice the current average (capped at 10 s so repeated failures cannot overflow).
   if (failure) us = std::max({us, std::min(ewma_.value_us() * 2, 1e7), 10000.0});
   ewma_.Observe(us, now);
-  if (breaker_.OnResult(failure, now)) {
-    TripBreaker();
-  } else if (failure && !probing_ && options_.breaker.enabled && state() != State::kShutdown) {
-    probe().Next(*this);  // a failure is a suspicion: check the endpoint's health directly
-  }
-}
-
-void Subchannel::TripBreaker() {
-  if (!ejected_ && ejection_ && !ejection_->TryEject()) {
-    breaker_.Reset();  // the ejection cap holds: keep it in rotation
-    log::Get("client")->warn("{}: breaker would open, but the ejection cap ({}% of endpoints) is reached", address_,
-                             static_cast<int>(ejection_->max_share.load() * 100));
-    return;
-  }
-  ejected_ = true;
-  const auto from = breaker_.state();
-  const auto until = breaker_.Open(Clock::now());
-  log::Get("client")->warn("{}: breaker open for {} ms ({} -> open)", address_,
-                           std::chrono::duration_cast<std::chrono::milliseconds>(until - Clock::now()).count(),
-                           ToString(from));
-  if (observer_) observer_->OnBreakerTransition(address_, from, CircuitBreaker::State::kOpen);
-  ArmProbe(until);
-}
-
-void Subchannel::ArmProbe(Clock::time_point when) {
-  probe_timer_.expires_at(when);
-  probe_timer_.async_wait([weak = weak_from_this()](const boost::system::error_code& ec) {
-    auto self = weak.lock();
-    if (ec || !self || self->state() == State::kShutdown) return;
-    if (self->probing_) {  // a suspicion probe is still out: its result decides
-      self->ArmProbe(Clock::now() + std::chrono::milliseconds(50));
-      return;
-    }
-    self->breaker_.EnterHalfOpen();
-    log::Get("client")->info("{}: breaker half-open, probing with {} health checks", self->address_,
-                             self->options_.breaker.half_open_probes);
-    if (self->observer_) self->observer_->OnBreakerTransition(self->address_, CircuitBreaker::State::kOpen, CircuitBreaker::State::kHalfOpen);
-    self->probe().Next(*self);
-  });
-}
-
-void Subchannel::OnProbeDone(bool ok) {
-  probing_ = false;
-  if (breaker_.state() == CircuitBreaker::State::kClosed) {
-    // Suspicion probing: each failed health check counts like a failed call, so a slow or
-    // stuck endpoint that balancing already avoids is still ejected within a few probes.
-    if (breaker_.OnResult(!ok, Clock::now())) {
-      TripBreaker();
-    } else if (!ok && state() != State::kShutdown) {
-      probe().Next(*this);
-    }
-    return;
-  }
-  const auto state = breaker_.OnProbeResult(ok, Clock::now());
-  if (state == CircuitBreaker::State::kHalfOpen) {
-    probe().Next(*this);  // more probes must pass
-    return;
-  }
-  if (observer_) observer_->OnBreakerTransition(address_, CircuitBreaker::State::kHalfOpen, state);
-  if (state == CircuitBreaker::State::kClosed) {
-    if (ejected_ && ejection_) ejection_->Release();
-    ejected_ = false;
-    log::Get("client")->info("{}: breaker closed (probes passed), back in rotation", address_);
-  } else {
-    log::Get("client")->warn("{}: probe failed, breaker re-opened for {} ms", address_,
-                             std::chrono::duration_cast<std::chrono::milliseconds>(breaker_.open_until() - Clock::now()).count());
-    ArmProbe(breaker_.open_until());
-  }
+  outlier_->OnCallResult(failure, now);
 }
 
 void Subchannel::ArmReaper() {
@@ -322,7 +239,7 @@ void Subchannel::ResetBackoff() {
 void Subchannel::Shutdown() {
   asio::dispatch(executor_, [self = shared_from_this()] {
     self->SetState(State::kShutdown);
-    self->probe_timer_.cancel();
+    self->outlier_->Shutdown();
     self->reaper_timer_.cancel();
     auto transports = std::move(self->transports_);
     for (auto& t : self->draining_) transports.push_back(t);

@@ -1,7 +1,7 @@
-// Subchannel: everything the client knows about one endpoint: a pool of multiplexed
-// transports (reconnect backoff initial * multiplier^n with jitter, reset once connected or
-// when discovery changes; idle connections closed), the circuit breaker with its half-open
-// health probes, and the latency EWMA and in-flight count the load balancer reads.
+// Subchannel: one endpoint as the client sees it: a pool of multiplexed transports
+// (reconnect backoff initial * multiplier^n with jitter, reset once connected or when
+// discovery changes; idle connections closed), its OutlierDetector (breaker, probes,
+// ejection cap), and the latency EWMA and in-flight count the load balancer reads.
 // Lives on one I/O thread; StartCall may be called from any thread; the read accessors are
 // atomics and safe anywhere.
 #pragma once
@@ -16,6 +16,7 @@
 
 #include "resilience/circuit_breaker.h"
 #include "resilience/latency_ewma.h"
+#include "resilience/outlier_detector.h"
 #include "transport.h"
 
 namespace krpc::impl {
@@ -39,24 +40,7 @@ struct ProbeOptions {
   std::chrono::milliseconds timeout{500};
 };
 
-// Shared by the endpoints of one route: caps how many may be ejected at once.
-struct EjectionGuard {
-  std::atomic<double> max_share{0.5};  // set by the channel, read by every endpoint's thread
-  std::atomic<int> ejected{0};
-  std::atomic<int> endpoints{0};
-  std::atomic<uint64_t> refused{0};  // ejections the cap prevented
-  bool TryEject();
-  void Release() { ejected.fetch_sub(1); }
-};
-
-// Told about breaker transitions (for logs and metrics). Called on the subchannel's thread.
-class SubchannelObserver {
- public:
-  virtual ~SubchannelObserver() = default;
-  virtual void OnBreakerTransition(const std::string& address, CircuitBreaker::State from, CircuitBreaker::State to) = 0;
-};
-
-class Subchannel : public TransportListener, public std::enable_shared_from_this<Subchannel> {
+class Subchannel : public TransportListener, public ProbeSender, public std::enable_shared_from_this<Subchannel> {
  public:
   using Clock = std::chrono::steady_clock;
   using State = EndpointState;
@@ -70,8 +54,11 @@ class Subchannel : public TransportListener, public std::enable_shared_from_this
     std::chrono::milliseconds latency_decay{2000};
   };
 
-  Subchannel(boost::asio::io_context::executor_type executor, Endpoint endpoint, Options options,
-             std::shared_ptr<EjectionGuard> ejection, std::shared_ptr<SubchannelObserver> observer);
+  static std::shared_ptr<Subchannel> Create(boost::asio::io_context::executor_type executor, Endpoint endpoint,
+                                            Options options, std::shared_ptr<EjectionGuard> ejection,
+                                            std::shared_ptr<SubchannelObserver> observer);
+  // Use Create() (the outlier detector needs a weak reference to this subchannel).
+  Subchannel(boost::asio::io_context::executor_type executor, Endpoint endpoint, Options options);
   ~Subchannel() override;
 
   // Any thread.
@@ -87,8 +74,8 @@ class Subchannel : public TransportListener, public std::enable_shared_from_this
   int weight() const { return weight_.load(std::memory_order_relaxed); }
   uint64_t inflight() const { return inflight_.load(std::memory_order_relaxed); }
   const LatencyEwma& ewma() const { return ewma_; }
-  CircuitBreaker::State breaker_state() const { return breaker_.state(); }
-  uint64_t breaker_transitions() const { return breaker_.transitions(); }
+  CircuitBreaker::State breaker_state() const { return outlier_->state(); }
+  uint64_t breaker_transitions() const { return outlier_->transitions(); }
   uint64_t connects() const { return connects_.load(std::memory_order_relaxed); }
   uint64_t connect_failures() const { return connect_failures_.load(std::memory_order_relaxed); }
   uint64_t reuses() const { return reuses_.load(std::memory_order_relaxed); }
@@ -103,6 +90,8 @@ class Subchannel : public TransportListener, public std::enable_shared_from_this
   void OnTransportReady(Transport* t) override;
   void OnTransportDraining(Transport* t) override;
   void OnTransportClosed(Transport* t, const Status& why, bool was_ready, bool peer_silent) override;
+  // ProbeSender (owning thread): one health check on this endpoint's connections.
+  void SendProbe() override;
 
  private:
   class Probe;
@@ -111,9 +100,6 @@ class Subchannel : public TransportListener, public std::enable_shared_from_this
   void Forget(Transport* t);
   void UpdateCounts();
   void SetState(State s) { state_.store(s, std::memory_order_relaxed); }
-  void TripBreaker();
-  void ArmProbe(Clock::time_point when);
-  void OnProbeDone(bool ok);
   void ArmReaper();
   void Reap();
 
@@ -121,21 +107,15 @@ class Subchannel : public TransportListener, public std::enable_shared_from_this
   const Endpoint endpoint_;
   const std::string address_;
   const Options options_;
-  std::shared_ptr<EjectionGuard> ejection_;
-  std::shared_ptr<SubchannelObserver> observer_;
+  std::shared_ptr<OutlierDetector> outlier_;  // set by Create(), before the subchannel is shared
   std::vector<std::shared_ptr<Transport>> transports_;
   std::vector<std::shared_ptr<Transport>> draining_;   // GOAWAY received: finishing their calls
   std::vector<std::shared_ptr<Transport>> idle_seen_;  // idle at the last reaper tick
   std::chrono::milliseconds next_backoff_;
   Status last_error_;
   std::minstd_rand rng_;
-  CircuitBreaker breaker_;
-  bool ejected_ = false;
   LatencyEwma ewma_;
-  Probe& probe();
   std::shared_ptr<Probe> probe_;  // created on first use; holds this subchannel weakly
-  bool probing_ = false;  // a health probe is in flight
-  boost::asio::steady_timer probe_timer_;
   boost::asio::steady_timer reaper_timer_;
   bool reaper_armed_ = false;
   std::atomic<State> state_{State::kIdle};

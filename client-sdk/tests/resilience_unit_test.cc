@@ -99,7 +99,7 @@ class PickerTest : public ::testing::Test {
   EndpointList Make(int n, std::vector<int> weights = {}) {
     EndpointList list;
     for (int i = 0; i < n; ++i) {
-      auto s = std::make_shared<Subchannel>(io_.get_executor(), Endpoint{"10.0.0." + std::to_string(i + 1), 7000},
+      auto s = Subchannel::Create(io_.get_executor(), Endpoint{"10.0.0." + std::to_string(i + 1), 7000},
                                             Subchannel::Options{}, nullptr, nullptr);
       if (!weights.empty()) s->set_weight(weights[static_cast<size_t>(i)]);
       list.push_back(s);
