@@ -119,7 +119,7 @@ void Channel::CallMethod(const google::protobuf::MethodDescriptor* method, googl
   call.sink = impl_;
   call.start = impl::CallData::Clock::now();
   impl_->calls.fetch_add(1, std::memory_order_relaxed);
-  impl_->budget.OnRequest(call.start);
+  impl_->retry->OnRequest(call.start);
   if (!call.deadline_set) {
     const auto timeout = call.timeout_set ? call.timeout : std::chrono::milliseconds(impl_->options.timeout_ms);
     call.deadline = impl::SaturatingDeadline(call.start, timeout);
@@ -180,7 +180,7 @@ ChannelStats Channel::stats() const {
   ChannelStats s;
   s.calls = impl_->calls.load();
   s.retries = impl_->retries.load();
-  s.retry_budget_exhausted = impl_->budget.exhausted();
+  s.retry_budget_exhausted = impl_->retry->budget_exhausted();
   s.panic_picks = impl_->panic_picks.load();
   for (const auto& r : impl_->AllRoutes()) s.ejections_refused += r->ejection->refused.load();
   return s;

@@ -14,25 +14,14 @@
 namespace krpc {
 namespace asio = boost::asio;
 
-Channel::Impl::Impl(const ChannelOptions& o)
-    : options(o),
-      budget(impl::RetryBudgetOptions{o.retry_budget_ratio, o.retry_budget_min_per_second, std::chrono::seconds(10)}) {}
+Channel::Impl::Impl(const ChannelOptions& o) : options(o) {}
 
 Status Channel::Impl::Configure() {
   lb = lb_registry.Find(options.load_balancer);
   if (!lb) return Status(StatusCode::kInvalidArgument, "bad value for 'load_balancer': unknown policy '" + options.load_balancer + "'");
-  for (std::string_view rest = options.retry_codes; !rest.empty();) {
-    const auto one = rest.substr(0, rest.find(','));
-    rest.remove_prefix(std::min(rest.size(), one.size() + 1));
-    StatusCode c;
-    if (!ParseStatusCode(one, &c)) return Status(StatusCode::kInvalidArgument, "bad value for 'retry_codes': '" + std::string(one) + "'");
-    if (c != StatusCode::kDeadlineExceeded) retry_codes.push_back(c);
-  }
-  for (std::string_view rest = options.idempotent_methods; !rest.empty();) {
-    const auto one = rest.substr(0, rest.find(','));
-    rest.remove_prefix(std::min(rest.size(), one.size() + 1));
-    idempotent_methods.emplace_back(one);
-  }
+  auto policy = impl::RetryPolicy::FromOptions(options);
+  if (!policy.ok()) return policy.status();
+  retry.emplace(std::move(policy).value());
   return Status::Ok();
 }
 
@@ -223,32 +212,22 @@ void Channel::Impl::StartAttempt(impl::CallData* call) {
 
 bool Channel::Impl::ShouldRetry(impl::CallData* call, const Status& status, bool not_executed,
                                 impl::CallData::Clock::time_point now, std::chrono::milliseconds* backoff) {
-  if (status.ok() || call->attempts >= options.max_attempts || shut_down.load()) return false;
-  if (std::find(retry_codes.begin(), retry_codes.end(), status.code()) == retry_codes.end()) return false;
+  if (status.ok() || shut_down.load() || !retry->Retryable(status.code())) return false;
   {
     std::lock_guard lock(call->mu);
     if (call->canceled) return false;
   }
-  // Only when the request provably did not run, or the method may safely run twice.
-  bool idempotent = call->idempotent;
-  if (!idempotent && !not_executed && !idempotent_methods.empty()) {
-    const std::string name = "/" + call->method->service()->full_name() + "/" + call->method->name();
-    idempotent = std::find(idempotent_methods.begin(), idempotent_methods.end(), name) != idempotent_methods.end();
-  }
-  if (!not_executed && !idempotent) return false;
   // Overload is an endpoint's state: RESOURCE_EXHAUSTED is retried only on another endpoint.
   if (status.code() == StatusCode::kResourceExhausted) {
     auto set = RouteFor(call->method)->endpoints.load();
     if (!set || set->subchannels.size() <= static_cast<size_t>(call->n_tried)) return false;
   }
-  static thread_local std::minstd_rand rng(std::random_device{}());
-  const int64_t cap = std::min<int64_t>(options.retry_backoff_max_ms,
-                                        int64_t{options.retry_backoff_base_ms} << std::min(call->attempts - 1, 20));
-  *backoff = std::chrono::milliseconds(cap > 0 ? static_cast<int64_t>(rng() % static_cast<uint64_t>(cap + 1)) : 0);
-  if (call->deadline != impl::CallData::Clock::time_point::max() && now + *backoff >= call->deadline) return false;
-  if (budget.TryRetry(now)) return true;
-  if (client_observer) client_observer->OnRetryBudgetExhausted(call->method);
-  return false;
+  const auto d = retry->Decide({call->method, call->attempts, call->idempotent, not_executed, call->deadline}, status, now);
+  if (d.verdict == impl::RetryPolicy::Verdict::kBudgetExhausted && client_observer) {
+    client_observer->OnRetryBudgetExhausted(call->method);
+  }
+  *backoff = d.backoff;
+  return d.verdict == impl::RetryPolicy::Verdict::kRetry;
 }
 
 void Channel::Impl::FinishCall(impl::CallData* call, Status status) {

@@ -8,13 +8,14 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "call_data.h"
 #include "krpc/impl/snapshot.h"
 #include "lb/load_balancer.h"
-#include "resilience/retry_budget.h"
+#include "resilience/retry_policy.h"
 #include "krpc/channel.h"
 #include "krpc/client_observer.h"
 #include "krpc/client_runtime.h"
@@ -48,9 +49,7 @@ struct Channel::Impl final : impl::AttemptSink, std::enable_shared_from_this<Cha
   std::atomic<bool> shut_down{false};
   const impl::LoadBalancerPolicy* lb = nullptr;
   impl::LoadBalancerRegistry lb_registry = impl::LoadBalancerRegistry::WithBuiltins();
-  impl::RetryBudget budget;
-  std::vector<StatusCode> retry_codes;
-  std::vector<std::string> idempotent_methods;
+  std::optional<impl::RetryPolicy> retry;  // set by Configure()
   std::shared_ptr<impl::SubchannelObserver> observer;
   std::shared_ptr<ClientObserver> client_observer;
   std::atomic<uint64_t> calls{0};

@@ -10,6 +10,8 @@
 #include "resilience/circuit_breaker.h"
 #include "resilience/latency_ewma.h"
 #include "resilience/retry_budget.h"
+#include "resilience/retry_policy.h"
+#include "examples/echo.pb.h"
 #include "subchannel.h"
 
 namespace krpc::impl {
@@ -17,6 +19,79 @@ namespace {
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 using State = CircuitBreaker::State;
+
+RetryPolicy Policy(ChannelOptions o) {
+  auto p = RetryPolicy::FromOptions(o);
+  EXPECT_TRUE(p.ok()) << p.status();
+  return std::move(p).value();
+}
+
+RetryPolicy::Attempt EchoAttempt(int attempts, bool not_executed) {
+  RetryPolicy::Attempt a;
+  a.method = examples::EchoService::descriptor()->FindMethodByName("Echo");
+  a.attempts = attempts;
+  a.not_executed = not_executed;
+  return a;
+}
+
+TEST(RetryPolicyTest, retries_only_what_did_not_run_unless_the_method_is_idempotent) {
+  ChannelOptions o;
+  o.max_attempts = 3;
+  const auto t = Clock::time_point(100s);
+  auto p = Policy(o);
+  const Status unavailable(StatusCode::kUnavailable, "x");
+  EXPECT_EQ(p.Decide(EchoAttempt(1, true), unavailable, t).verdict, RetryPolicy::Verdict::kRetry);
+  EXPECT_EQ(p.Decide(EchoAttempt(1, false), unavailable, t).verdict, RetryPolicy::Verdict::kFinal) << "may have run";
+  auto marked = EchoAttempt(1, false);
+  marked.idempotent = true;
+  EXPECT_EQ(p.Decide(marked, unavailable, t).verdict, RetryPolicy::Verdict::kRetry);
+  o.idempotent_methods = "/krpc.examples.EchoService/Echo";
+  EXPECT_EQ(Policy(o).Decide(EchoAttempt(1, false), unavailable, t).verdict, RetryPolicy::Verdict::kRetry);
+  EXPECT_EQ(p.Decide(EchoAttempt(3, true), unavailable, t).verdict, RetryPolicy::Verdict::kFinal) << "max_attempts";
+  EXPECT_EQ(p.Decide(EchoAttempt(1, true), Status(StatusCode::kInvalidArgument, "x"), t).verdict,
+            RetryPolicy::Verdict::kFinal) << "not a retry code";
+}
+
+TEST(RetryPolicyTest, deadline_exceeded_is_never_retried_and_bad_codes_name_the_key) {
+  ChannelOptions o;
+  o.retry_codes = "UNAVAILABLE,DEADLINE_EXCEEDED";
+  EXPECT_FALSE(Policy(o).Retryable(StatusCode::kDeadlineExceeded));
+  o.retry_codes = "UNAVAILABLE,NOPE";
+  auto bad = RetryPolicy::FromOptions(o);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("'retry_codes'"), std::string::npos) << bad.status();
+}
+
+TEST(RetryPolicyTest, backoff_ends_before_the_deadline_and_the_budget_runs_out) {
+  ChannelOptions o;
+  o.max_attempts = 100;
+  o.retry_backoff_base_ms = 50;
+  o.retry_backoff_max_ms = 50;
+  o.retry_budget_ratio = 0;
+  o.retry_budget_min_per_second = 1;  // 10 retries per 10 s window
+  auto p = Policy(o);
+  const auto t = Clock::time_point(100s);
+  const Status unavailable(StatusCode::kUnavailable, "x");
+  auto a = EchoAttempt(1, true);
+  a.deadline = t + 10ms;  // shorter than most backoffs: only a backoff under 10 ms may retry
+  int retries = 0, exhausted = 0;
+  for (int i = 0; i < 20; ++i) {
+    const auto d = p.Decide(a, unavailable, t);
+    if (d.verdict == RetryPolicy::Verdict::kRetry) EXPECT_LT(d.backoff, 10ms);
+    EXPECT_LE(d.backoff, 50ms);
+    retries += d.verdict == RetryPolicy::Verdict::kRetry;
+    exhausted += d.verdict == RetryPolicy::Verdict::kBudgetExhausted;
+  }
+  a.deadline = Clock::time_point::max();
+  for (int i = 0; i < 30; ++i) {
+    const auto v = p.Decide(a, unavailable, t).verdict;
+    retries += v == RetryPolicy::Verdict::kRetry;
+    exhausted += v == RetryPolicy::Verdict::kBudgetExhausted;
+  }
+  EXPECT_LE(retries, 10) << "min_per_second * window";
+  EXPECT_GE(exhausted, 20);
+  EXPECT_EQ(p.budget_exhausted(), static_cast<uint64_t>(exhausted));
+}
 
 TEST(CircuitBreakerTest, opens_after_consecutive_failures_and_success_resets_the_count) {
   CircuitBreaker b;
