@@ -26,32 +26,7 @@ Status Channel::Impl::Configure() {
 }
 
 impl::Subchannel::Options Channel::Impl::subchannel_options() const {
-  using std::chrono::milliseconds;
-  impl::Subchannel::Options so;
-  so.transport.connect_timeout = milliseconds(options.connect_timeout_ms);
-  so.transport.heartbeat_interval = milliseconds(options.heartbeat_interval_ms);
-  so.transport.heartbeat_miss_limit = options.heartbeat_miss_limit;
-  so.transport.max_body_bytes = options.max_body_bytes;
-  so.backoff.initial = milliseconds(options.reconnect_backoff_initial_ms);
-  so.backoff.multiplier = options.reconnect_backoff_multiplier;
-  so.backoff.jitter = options.reconnect_backoff_jitter;
-  so.backoff.max = milliseconds(options.reconnect_backoff_max_ms);
-  so.pool.enabled = options.enable_connection_pool;
-  so.pool.max_size = options.connection_pool_max_size;
-  so.pool.max_idle = options.connection_pool_max_idle;
-  so.pool.idle_timeout = milliseconds(options.connection_idle_timeout_ms);
-  so.pool.max_streams_per_connection = options.max_streams_per_connection;
-  so.breaker.enabled = options.breaker_enabled;
-  so.breaker.consecutive_failures = options.breaker_consecutive_failures;
-  so.breaker.error_rate = options.breaker_error_rate;
-  so.breaker.min_requests = options.breaker_min_requests;
-  so.breaker.window = milliseconds(options.breaker_window_ms);
-  so.breaker.base_isolation = milliseconds(options.breaker_base_isolation_ms);
-  so.breaker.max_isolation = milliseconds(options.breaker_max_isolation_ms);
-  so.breaker.half_open_probes = options.breaker_half_open_probes;
-  so.probe.timeout = milliseconds(options.health_probe_timeout_ms);
-  so.latency_decay = milliseconds(options.latency_decay_ms);
-  return so;
+  return {options.connection, options.reconnect, options.pool, options.breaker, options.latency_decay_ms};
 }
 
 void Channel::Impl::UpdateEndpoints(Route& route, const std::vector<registry::ProviderInfo>& providers) {
@@ -69,7 +44,7 @@ void Channel::Impl::UpdateEndpoints(Route& route, const std::vector<registry::Pr
         }
       }
       if (!keep) {
-        route.ejection->max_share.store(options.max_ejection_percent / 100.0);
+        route.ejection->max_share.store(options.breaker.max_ejection_percent / 100.0);
         keep = impl::Subchannel::Create(impl::RuntimeAccess::Io(*runtime).Next().get_executor(), p.endpoint,
                                                   subchannel_options(), route.ejection, observer);
       }

@@ -7,41 +7,41 @@ namespace krpc {
 
 void ChannelOptions::Register(OptionSet& o) {
   o.AddInt("rpc_timeout_ms", &timeout_ms, 0, 3600000, "default deadline of a call, covering all attempts (0 = none)");
-  o.AddInt("connect_timeout_ms", &connect_timeout_ms, 1, 600000, "TCP connect timeout");
-  o.AddUint("max_body_bytes", &max_body_bytes, 1024, codec::kHardMaxBodyBytes, "largest request/response body");
-  o.AddInt("heartbeat_interval_ms", &heartbeat_interval_ms, 10, 3600000, "PING after this long without sending");
-  o.AddInt("heartbeat_miss_limit", &heartbeat_miss_limit, 1, 100, "close after interval*(limit+1) without receiving");
-  o.AddInt("reconnect_backoff_initial_ms", &reconnect_backoff_initial_ms, 1, 600000, "first reconnect delay");
-  o.AddDouble("reconnect_backoff_multiplier", &reconnect_backoff_multiplier, 1.0, 10.0, "delay growth per failure");
-  o.AddDouble("reconnect_backoff_jitter", &reconnect_backoff_jitter, 0.0, 1.0, "random spread of each delay");
-  o.AddInt("reconnect_backoff_max_ms", &reconnect_backoff_max_ms, 1, 3600000, "largest reconnect delay");
+  o.AddInt("connect_timeout_ms", &connection.connect_timeout_ms, 1, 600000, "TCP connect timeout");
+  o.AddUint("max_body_bytes", &connection.max_body_bytes, 1024, codec::kHardMaxBodyBytes, "largest request/response body");
+  o.AddInt("heartbeat_interval_ms", &connection.heartbeat_interval_ms, 10, 3600000, "PING after this long without sending");
+  o.AddInt("heartbeat_miss_limit", &connection.heartbeat_miss_limit, 1, 100, "close after interval*(limit+1) without receiving");
+  o.AddInt("reconnect_backoff_initial_ms", &reconnect.initial_ms, 1, 600000, "first reconnect delay");
+  o.AddDouble("reconnect_backoff_multiplier", &reconnect.multiplier, 1.0, 10.0, "delay growth per failure");
+  o.AddDouble("reconnect_backoff_jitter", &reconnect.jitter, 0.0, 1.0, "random spread of each delay");
+  o.AddInt("reconnect_backoff_max_ms", &reconnect.max_ms, 1, 3600000, "largest reconnect delay");
   o.AddInt("zk_session_timeout_ms", &zk_session_timeout_ms, 1000, 600000, "ZooKeeper session timeout (zk:// targets)");
   o.AddInt("latency_decay_ms", &latency_decay_ms, 1, 600000, "time constant of the peak-EWMA latency (p2c)");
   o.AddChoice("load_balancer", &load_balancer, {"round_robin", "weighted_round_robin", "random", "p2c", "consistent_hash"},
               "load-balancing policy");
-  o.AddInt("max_attempts", &max_attempts, 1, 10, "attempts per call including retries");
-  o.AddString("retry_codes", &retry_codes, "status codes retried (comma separated; DEADLINE_EXCEEDED never is)");
-  o.AddString("idempotent_methods", &idempotent_methods, "/pkg.Svc/Method list safe to retry after they may have run");
-  o.AddInt("retry_backoff_base_ms", &retry_backoff_base_ms, 0, 60000, "retry backoff base");
-  o.AddInt("retry_backoff_max_ms", &retry_backoff_max_ms, 0, 600000, "retry backoff cap");
-  o.AddDouble("retry_budget_ratio", &retry_budget_ratio, 0, 10, "retries allowed per request over 10 s");
-  o.AddDouble("retry_budget_min_per_second", &retry_budget_min_per_second, 0, 100000, "retries always allowed per second");
-  o.AddBool("breaker_enabled", &breaker_enabled, "per-endpoint circuit breakers");
-  o.AddInt("breaker_consecutive_failures", &breaker_consecutive_failures, 1, 100000, "open after this many failures in a row");
-  o.AddDouble("breaker_error_rate", &breaker_error_rate, 0.0, 1.0, "open above this failure share in the window");
-  o.AddInt("breaker_min_requests", &breaker_min_requests, 1, 1000000, "calls in the window before the rate counts");
-  o.AddInt("breaker_window_ms", &breaker_window_ms, 1000, 64000, "error-rate window");
-  o.AddInt("breaker_base_isolation_ms", &breaker_base_isolation_ms, 1, 3600000, "first isolation time (doubles)");
-  o.AddInt("breaker_max_isolation_ms", &breaker_max_isolation_ms, 1, 3600000, "longest isolation time");
-  o.AddInt("breaker_half_open_probes", &breaker_half_open_probes, 1, 100, "health probes that must pass to close");
-  o.AddInt("health_probe_timeout_ms", &health_probe_timeout_ms, 1, 600000, "deadline of one health probe");
-  o.AddInt("max_ejection_percent", &max_ejection_percent, 0, 100, "most endpoints that may be ejected at once");
+  o.AddInt("max_attempts", &retry.max_attempts, 1, 10, "attempts per call including retries");
+  o.AddString("retry_codes", &retry.codes, "status codes retried (comma separated; DEADLINE_EXCEEDED never is)");
+  o.AddString("idempotent_methods", &retry.idempotent_methods, "/pkg.Svc/Method list safe to retry after they may have run");
+  o.AddInt("retry_backoff_base_ms", &retry.backoff_base_ms, 0, 60000, "retry backoff base");
+  o.AddInt("retry_backoff_max_ms", &retry.backoff_max_ms, 0, 600000, "retry backoff cap");
+  o.AddDouble("retry_budget_ratio", &retry.budget_ratio, 0, 10, "retries allowed per request over 10 s");
+  o.AddDouble("retry_budget_min_per_second", &retry.budget_min_per_second, 0, 100000, "retries always allowed per second");
+  o.AddBool("breaker_enabled", &breaker.enabled, "per-endpoint circuit breakers");
+  o.AddInt("breaker_consecutive_failures", &breaker.consecutive_failures, 1, 100000, "open after this many failures in a row");
+  o.AddDouble("breaker_error_rate", &breaker.error_rate, 0.0, 1.0, "open above this failure share in the window");
+  o.AddInt("breaker_min_requests", &breaker.min_requests, 1, 1000000, "calls in the window before the rate counts");
+  o.AddInt("breaker_window_ms", &breaker.window_ms, 1000, 64000, "error-rate window");
+  o.AddInt("breaker_base_isolation_ms", &breaker.base_isolation_ms, 1, 3600000, "first isolation time (doubles)");
+  o.AddInt("breaker_max_isolation_ms", &breaker.max_isolation_ms, 1, 3600000, "longest isolation time");
+  o.AddInt("breaker_half_open_probes", &breaker.half_open_probes, 1, 100, "health probes that must pass to close");
+  o.AddInt("health_probe_timeout_ms", &breaker.probe_timeout_ms, 1, 600000, "deadline of one health probe");
+  o.AddInt("max_ejection_percent", &breaker.max_ejection_percent, 0, 100, "most endpoints that may be ejected at once");
   o.AddInt("panic_threshold_percent", &panic_threshold_percent, 0, 100, "below this healthy share, use every endpoint");
-  o.AddBool("enable_connection_pool", &enable_connection_pool, "several multiplexed connections per endpoint");
-  o.AddInt("connection_pool_max_size", &connection_pool_max_size, 1, 1024, "connections per endpoint");
-  o.AddInt("connection_pool_max_idle", &connection_pool_max_idle, 0, 1024, "idle connections kept per endpoint");
-  o.AddInt("connection_idle_timeout_ms", &connection_idle_timeout_ms, 0, 86400000, "close idle connections after (0 = never)");
-  o.AddInt("max_streams_per_connection", &max_streams_per_connection, 1, 1000000, "calls per connection before the pool opens another");
+  o.AddBool("enable_connection_pool", &pool.enabled, "several multiplexed connections per endpoint");
+  o.AddInt("connection_pool_max_size", &pool.max_size, 1, 1024, "connections per endpoint");
+  o.AddInt("connection_pool_max_idle", &pool.max_idle, 0, 1024, "idle connections kept per endpoint");
+  o.AddInt("connection_idle_timeout_ms", &pool.idle_timeout_ms, 0, 86400000, "close idle connections after (0 = never)");
+  o.AddInt("max_streams_per_connection", &pool.max_streams_per_connection, 1, 1000000, "calls per connection before the pool opens another");
 }
 
 }  // namespace krpc

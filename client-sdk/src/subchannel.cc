@@ -43,7 +43,7 @@ class Subchannel::Probe final : public AttemptSink, public std::enable_shared_fr
 };
 
 void Subchannel::SendProbe() {
-  if (!probe_) probe_ = std::make_shared<Probe>(weak_from_this(), options_.probe.timeout);
+  if (!probe_) probe_ = std::make_shared<Probe>(weak_from_this(), std::chrono::milliseconds(options_.breaker.probe_timeout_ms));
   probe_->Next(*this);
 }
 
@@ -61,9 +61,9 @@ Subchannel::Subchannel(asio::io_context::executor_type executor, Endpoint endpoi
       endpoint_(std::move(endpoint)),
       address_(endpoint_.ToString()),
       options_(std::move(options)),
-      next_backoff_(options_.backoff.initial),
+      next_backoff_(options_.reconnect.initial_ms),
       rng_(std::random_device{}()),
-      ewma_(options_.latency_decay),
+      ewma_(std::chrono::milliseconds(options_.latency_decay_ms)),
       reaper_timer_(executor_) {}
 
 Subchannel::~Subchannel() = default;
@@ -94,7 +94,7 @@ Transport* Subchannel::ChooseTransport() {
     return best;
   }
   if (static_cast<int>(transports_.size()) >= max_size) return best;
-  auto t = std::make_shared<Transport>(executor_, endpoint_, options_.transport, weak_from_this());
+  auto t = std::make_shared<Transport>(executor_, endpoint_, options_.connection, weak_from_this());
   transports_.push_back(t);
   if (state() != State::kReady) SetState(State::kConnecting);
   t->Connect();
@@ -146,7 +146,7 @@ void Subchannel::Forget(Transport* t) {
 }
 
 void Subchannel::OnTransportReady(Transport*) {
-  next_backoff_ = options_.backoff.initial;
+  next_backoff_ = std::chrono::milliseconds(options_.reconnect.initial_ms);
   backoff_until_.store(0, std::memory_order_relaxed);
   connects_.fetch_add(1, std::memory_order_relaxed);
   SetState(State::kReady);
@@ -176,12 +176,13 @@ void Subchannel::OnTransportClosed(Transport* t, const Status& why, bool was_rea
     return;
   }
   connect_failures_.fetch_add(1, std::memory_order_relaxed);
-  std::uniform_real_distribution<double> jitter(1.0 - options_.backoff.jitter, 1.0 + options_.backoff.jitter);
+  std::uniform_real_distribution<double> jitter(1.0 - options_.reconnect.jitter, 1.0 + options_.reconnect.jitter);
   const auto wait = std::chrono::milliseconds(static_cast<int64_t>(static_cast<double>(next_backoff_.count()) * jitter(rng_)));
   backoff_until_.store((Clock::now() + wait).time_since_epoch().count(), std::memory_order_relaxed);
   last_error_ = why;
-  next_backoff_ = std::min(options_.backoff.max, std::chrono::milliseconds(static_cast<int64_t>(
-                                                     static_cast<double>(next_backoff_.count()) * options_.backoff.multiplier)));
+  next_backoff_ = std::min(std::chrono::milliseconds(options_.reconnect.max_ms),
+                           std::chrono::milliseconds(static_cast<int64_t>(static_cast<double>(next_backoff_.count()) *
+                                                                          options_.reconnect.multiplier)));
   SetState(State::kBackoff);
   UpdateCounts();
   log::Get("client")->warn("{}: {}; next connect attempt in {} ms", address_, why.message(), wait.count());
@@ -201,9 +202,9 @@ void Subchannel::CallEnded(const Status& status, Clock::duration latency) {
 }
 
 void Subchannel::ArmReaper() {
-  if (reaper_armed_ || options_.pool.idle_timeout.count() <= 0) return;
+  if (reaper_armed_ || options_.pool.idle_timeout_ms <= 0) return;
   reaper_armed_ = true;
-  reaper_timer_.expires_after(options_.pool.idle_timeout / 2);
+  reaper_timer_.expires_after(std::chrono::milliseconds(options_.pool.idle_timeout_ms / 2));
   reaper_timer_.async_wait([weak = weak_from_this()](const boost::system::error_code& ec) {
     auto self = weak.lock();
     if (ec || !self) return;
@@ -230,7 +231,7 @@ void Subchannel::Reap() {
 
 void Subchannel::ResetBackoff() {
   asio::dispatch(executor_, [self = shared_from_this()] {
-    self->next_backoff_ = self->options_.backoff.initial;
+    self->next_backoff_ = std::chrono::milliseconds(self->options_.reconnect.initial_ms);
     self->backoff_until_.store(0, std::memory_order_relaxed);
     if (self->state() == State::kBackoff) self->SetState(State::kIdle);
   });

@@ -21,37 +21,18 @@
 
 namespace krpc::impl {
 
-struct BackoffOptions {
-  std::chrono::milliseconds initial{1000};
-  double multiplier = 1.6;
-  double jitter = 0.2;
-  std::chrono::milliseconds max{30000};
-};
-
-struct PoolOptions {
-  bool enabled = true;                       // enable_connection_pool
-  int max_size = 4;                          // connections per endpoint when enabled
-  int max_streams_per_connection = 256;      // open another connection beyond this many calls
-  int max_idle = 2;                          // connection_pool_max_idle
-  std::chrono::milliseconds idle_timeout{60000};
-};
-
-struct ProbeOptions {
-  std::chrono::milliseconds timeout{500};
-};
-
 class Subchannel : public TransportListener, public ProbeSender, public std::enable_shared_from_this<Subchannel> {
  public:
   using Clock = std::chrono::steady_clock;
   using State = EndpointState;
 
+  // The channel's own option parts, as they are.
   struct Options {
-    TransportOptions transport;
-    BackoffOptions backoff;
+    ConnectionOptions connection;
+    ReconnectBackoffOptions reconnect;
     PoolOptions pool;
     BreakerOptions breaker;
-    ProbeOptions probe;
-    std::chrono::milliseconds latency_decay{2000};
+    int latency_decay_ms = 2000;
   };
 
   static std::shared_ptr<Subchannel> Create(boost::asio::io_context::executor_type executor, Endpoint endpoint,

@@ -21,7 +21,7 @@ std::shared_ptr<spdlog::logger>& Log() {
 }
 }  // namespace
 
-Transport::Transport(asio::any_io_executor executor, Endpoint endpoint, TransportOptions options,
+Transport::Transport(asio::any_io_executor executor, Endpoint endpoint, ConnectionOptions options,
                      std::weak_ptr<TransportListener> listener)
     : FramedConnection(asio::ip::tcp::socket(executor), codec::Limits{codec::kMaxHeaderBytes, options.max_body_bytes}),
       executor_(executor),
@@ -42,11 +42,11 @@ bool Transport::InLoop() const { return impl::CurrentLoop() == loop_; }
 void Transport::Connect() {
   last_send_ = Clock::now();
   set_last_recv(last_send_);
-  connect_timer_.expires_after(options_.connect_timeout);
+  connect_timer_.expires_after(std::chrono::milliseconds(options_.connect_timeout_ms));
   connect_timer_.async_wait([self = self()](const boost::system::error_code& ec) {
     if (ec || self->state_ != State::kConnecting) return;
     self->Close(Status(StatusCode::kUnavailable, "connect to " + self->address_ + " timed out after " +
-                                                    std::to_string(self->options_.connect_timeout.count()) + " ms"));
+                                                    std::to_string(self->options_.connect_timeout_ms) + " ms"));
   });
   resolver_.async_resolve(endpoint_.host, std::to_string(endpoint_.port),
                           [self = self()](const boost::system::error_code& ec,
@@ -304,7 +304,7 @@ void Transport::OnDeadline() {
 }
 
 void Transport::ArmHeartbeat() {
-  const auto tick = std::max(std::chrono::milliseconds(5), options_.heartbeat_interval / 2);
+  const auto tick = std::max(std::chrono::milliseconds(5), std::chrono::milliseconds(options_.heartbeat_interval_ms / 2));
   heartbeat_timer_.expires_after(tick);
   heartbeat_timer_.async_wait([self = self()](const boost::system::error_code& ec) {
     if (!ec) self->OnHeartbeat();
@@ -314,14 +314,15 @@ void Transport::ArmHeartbeat() {
 void Transport::OnHeartbeat() {
   if (state_ == State::kClosed) return;
   const auto now = Clock::now();
-  const auto dead_after = options_.heartbeat_interval * (options_.heartbeat_miss_limit + 1);
+  const auto interval = std::chrono::milliseconds(options_.heartbeat_interval_ms);
+  const auto dead_after = interval * (options_.heartbeat_miss_limit + 1);
   if (now - last_recv() >= dead_after) {
     peer_silent_ = true;
     Close(Status(StatusCode::kUnavailable, "no traffic from " + address_ + " for " +
                                               std::to_string(dead_after.count()) + " ms (missed heartbeats)"));
     return;
   }
-  if (now - last_send_ >= options_.heartbeat_interval) {
+  if (now - last_send_ >= interval) {
     wire::PingHeader ping;
     ping.set_nonce(++ping_nonce_);
     codec::AppendFrame(out(), FrameType::kPing, ping, nullptr);

@@ -17,18 +17,12 @@
 #include "call_data.h"
 #include "call_slab.h"
 #include "krpc/codec/frame.h"
+#include "krpc/client_options.h"
 #include "krpc/endpoint.h"
 #include "krpc/net/framed_connection.h"
 #include "krpc/wire.pb.h"
 
 namespace krpc::impl {
-
-struct TransportOptions {
-  std::chrono::milliseconds connect_timeout{200};
-  std::chrono::milliseconds heartbeat_interval{5000};
-  int heartbeat_miss_limit = 3;
-  uint32_t max_body_bytes = 4u << 20;
-};
 
 class Transport;
 
@@ -48,7 +42,7 @@ class Transport final : public net::FramedConnection {
  public:
   enum class State { kConnecting, kReady, kDraining, kClosed };
 
-  Transport(boost::asio::any_io_executor executor, Endpoint endpoint, TransportOptions options,
+  Transport(boost::asio::any_io_executor executor, Endpoint endpoint, ConnectionOptions options,
             std::weak_ptr<TransportListener> listener);
   ~Transport();
 
@@ -94,7 +88,7 @@ class Transport final : public net::FramedConnection {
   boost::asio::any_io_executor executor_;
   const boost::asio::execution_context* loop_;  // compared only (debug thread checks)
   const Endpoint endpoint_;
-  const TransportOptions options_;
+  const ConnectionOptions options_;
   const std::weak_ptr<TransportListener> listener_;
   const std::string address_;
   boost::asio::ip::tcp::resolver resolver_;

@@ -68,7 +68,7 @@ class RegistryTest : public ::testing::Test {
 
   std::shared_ptr<Channel> ZkChannel() {
     ChannelOptions o;
-    o.reconnect_backoff_initial_ms = 50;
+    o.reconnect.initial_ms = 50;
     o.load_balancer = "round_robin";
     auto ch = Channel::Create("zk://" + zk_.hosts() + "/krpc", o, runtime_);
     EXPECT_TRUE(ch.ok()) << ch.status();

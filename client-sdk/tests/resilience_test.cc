@@ -79,7 +79,7 @@ class ResilienceTest : public ::testing::TestWithParam<Discovery> {
   }
 
   std::shared_ptr<Channel> MakeChannel(ChannelOptions o) {
-    o.reconnect_backoff_initial_ms = 100;
+    o.reconnect.initial_ms = 100;
     std::string target = "static://";
     for (auto& n : nodes_) target += (target.size() > 9 ? "," : "") + n.address();
     if (GetParam() == Discovery::kZooKeeper) target = "zk://" + zk_.hosts() + "/krpc";
@@ -156,7 +156,7 @@ TEST_P(ResilienceTest, round_robin_spreads_300_calls_evenly) {
 TEST_P(ResilienceTest, failing_server_is_isolated_then_rejoins_through_half_open_probes) {
   ChannelOptions o;
   o.load_balancer = "round_robin";
-  o.breaker_base_isolation_ms = 300;
+  o.breaker.base_isolation_ms = 300;
   auto ch = MakeChannel(o);
   nodes_[0].faults->Set({"", StatusCode::kUnavailable, 1.0, 0, false});
   auto r = Run(ch.get(), 300, 1, /*idempotent=*/true);
@@ -190,7 +190,7 @@ class StaticResilienceTest : public ResilienceTest {};
 TEST_P(StaticResilienceTest, hanging_server_trips_its_breaker_through_timeouts) {
   ChannelOptions o;
   o.load_balancer = "round_robin";
-  o.breaker_base_isolation_ms = 5000;
+  o.breaker.base_isolation_ms = 5000;
   auto ch = MakeChannel(o);
   nodes_[2].faults->Set({"", StatusCode::kOk, 1.0, 0, true});  // accepts, never answers
   auto r = Run(ch.get(), 60, 1, false, 100ms);
@@ -205,9 +205,9 @@ TEST_P(StaticResilienceTest, hanging_server_trips_its_breaker_through_timeouts) 
 
 TEST_P(StaticResilienceTest, retries_stay_within_the_budget_when_every_server_fails) {
   ChannelOptions o;
-  o.breaker_enabled = false;  // measure the budget alone
-  o.retry_backoff_base_ms = 0;
-  o.max_attempts = 3;
+  o.breaker.enabled = false;  // measure the budget alone
+  o.retry.backoff_base_ms = 0;
+  o.retry.max_attempts = 3;
   auto ch = MakeChannel(o);
   for (auto& n : nodes_) n.faults->Set({"", StatusCode::kUnavailable, 1.0, 0, false});
   const int before = nodes_[0].faults->calls + nodes_[1].faults->calls + nodes_[2].faults->calls;
@@ -259,7 +259,7 @@ TEST_P(StaticResilienceTest, consistent_hash_keeps_a_key_on_one_endpoint) {
 TEST_P(StaticResilienceTest, ejection_cap_holds_with_two_of_three_failing) {
   ChannelOptions o;
   o.load_balancer = "round_robin";
-  o.breaker_base_isolation_ms = 10000;
+  o.breaker.base_isolation_ms = 10000;
   auto ch = MakeChannel(o);
   nodes_[0].faults->Set({"", StatusCode::kUnavailable, 1.0, 0, false});
   nodes_[1].faults->Set({"", StatusCode::kUnavailable, 1.0, 0, false});

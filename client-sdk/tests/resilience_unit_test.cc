@@ -36,7 +36,7 @@ RetryPolicy::Attempt EchoAttempt(int attempts, bool not_executed) {
 
 TEST(RetryPolicyTest, retries_only_what_did_not_run_unless_the_method_is_idempotent) {
   ChannelOptions o;
-  o.max_attempts = 3;
+  o.retry.max_attempts = 3;
   const auto t = Clock::time_point(100s);
   auto p = Policy(o);
   const Status unavailable(StatusCode::kUnavailable, "x");
@@ -45,7 +45,7 @@ TEST(RetryPolicyTest, retries_only_what_did_not_run_unless_the_method_is_idempot
   auto marked = EchoAttempt(1, false);
   marked.idempotent = true;
   EXPECT_EQ(p.Decide(marked, unavailable, t).verdict, RetryPolicy::Verdict::kRetry);
-  o.idempotent_methods = "/krpc.examples.EchoService/Echo";
+  o.retry.idempotent_methods = "/krpc.examples.EchoService/Echo";
   EXPECT_EQ(Policy(o).Decide(EchoAttempt(1, false), unavailable, t).verdict, RetryPolicy::Verdict::kRetry);
   EXPECT_EQ(p.Decide(EchoAttempt(3, true), unavailable, t).verdict, RetryPolicy::Verdict::kFinal) << "max_attempts";
   EXPECT_EQ(p.Decide(EchoAttempt(1, true), Status(StatusCode::kInvalidArgument, "x"), t).verdict,
@@ -54,9 +54,9 @@ TEST(RetryPolicyTest, retries_only_what_did_not_run_unless_the_method_is_idempot
 
 TEST(RetryPolicyTest, deadline_exceeded_is_never_retried_and_bad_codes_name_the_key) {
   ChannelOptions o;
-  o.retry_codes = "UNAVAILABLE,DEADLINE_EXCEEDED";
+  o.retry.codes = "UNAVAILABLE,DEADLINE_EXCEEDED";
   EXPECT_FALSE(Policy(o).Retryable(StatusCode::kDeadlineExceeded));
-  o.retry_codes = "UNAVAILABLE,NOPE";
+  o.retry.codes = "UNAVAILABLE,NOPE";
   auto bad = RetryPolicy::FromOptions(o);
   ASSERT_FALSE(bad.ok());
   EXPECT_NE(bad.status().message().find("'retry_codes'"), std::string::npos) << bad.status();
@@ -64,11 +64,11 @@ TEST(RetryPolicyTest, deadline_exceeded_is_never_retried_and_bad_codes_name_the_
 
 TEST(RetryPolicyTest, backoff_ends_before_the_deadline_and_the_budget_runs_out) {
   ChannelOptions o;
-  o.max_attempts = 100;
-  o.retry_backoff_base_ms = 50;
-  o.retry_backoff_max_ms = 50;
-  o.retry_budget_ratio = 0;
-  o.retry_budget_min_per_second = 1;  // 10 retries per 10 s window
+  o.retry.max_attempts = 100;
+  o.retry.backoff_base_ms = 50;
+  o.retry.backoff_max_ms = 50;
+  o.retry.budget_ratio = 0;
+  o.retry.budget_min_per_second = 1;  // 10 retries per 10 s window
   auto p = Policy(o);
   const auto t = Clock::time_point(100s);
   const Status unavailable(StatusCode::kUnavailable, "x");
@@ -123,10 +123,9 @@ TEST(CircuitBreakerTest, opens_on_error_rate_over_the_window_with_minimum_volume
 
 TEST(CircuitBreakerTest, isolation_doubles_with_jitter_and_half_open_needs_every_probe) {
   BreakerOptions o;
-  o.base_isolation = 100ms;
-  o.max_isolation = 1000ms;
-  o.jitter = 0.2;
-  o.half_open_probes = 3;
+  o.base_isolation_ms = 100;
+  o.max_isolation_ms = 1000;
+  o.half_open_probes = 3;  // the isolation jitter is 20 %
   CircuitBreaker b(o);
   auto t = Clock::time_point(100s);
   auto until = b.Open(t);
@@ -148,7 +147,7 @@ TEST(CircuitBreakerTest, isolation_doubles_with_jitter_and_half_open_needs_every
 }
 
 TEST(RetryBudgetTest, allows_twenty_percent_plus_ten_per_second) {
-  RetryBudget budget({0.2, 10, 10s});
+  RetryBudget budget(0.2, 10, 10s);
   const auto t = Clock::time_point(1000s);
   for (int i = 0; i < 1000; ++i) budget.OnRequest(t);
   int allowed = 0;

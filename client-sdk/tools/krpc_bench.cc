@@ -171,7 +171,7 @@ int main(int argc, char** argv) {
   krpc::ChannelOptions copts;
   copts.timeout_ms = o.timeout_ms;
   copts.load_balancer = o.load_balancer;
-  copts.enable_connection_pool = false;  // --connections means TCP connections: one per channel
+  copts.pool.enabled = false;  // --connections means TCP connections: one per channel
   std::vector<std::shared_ptr<krpc::Channel>> channels;
   std::vector<std::unique_ptr<krpc::examples::EchoService_Stub>> stubs;
   for (int i = 0; i < o.connections; ++i) {

@@ -175,10 +175,10 @@ TEST_F(HardeningTest, cancel_while_waiting_for_first_provider_list_completes_can
 
 TEST_F(HardeningTest, cancel_during_retry_backoff_completes_cancelled) {
   ChannelOptions o;
-  o.retry_backoff_base_ms = 30000;  // the retry sleeps long: the cancel must end it
-  o.retry_backoff_max_ms = 30000;
-  o.max_attempts = 3;
-  o.retry_budget_min_per_second = 1000;
+  o.retry.backoff_base_ms = 30000;  // the retry sleeps long: the cancel must end it
+  o.retry.backoff_max_ms = 30000;
+  o.retry.max_attempts = 3;
+  o.retry.budget_min_per_second = 1000;
   auto ch = MakeChannel("static://127.0.0.1:" + std::to_string(DeadPort()) + ",127.0.0.1:" + std::to_string(DeadPort()), o);
   AsyncCall c;
   c.cntl.set_timeout(60s);
@@ -229,7 +229,7 @@ TEST_F(HardeningTest, server_controller_cancel_flag_is_thread_safe) {
 TEST_F(HardeningTest, goaway_draining_transport_is_closed_by_channel_shutdown) {
   auto& s = StartServer();
   ChannelOptions o;
-  o.enable_connection_pool = false;
+  o.pool.enabled = false;
   auto ch = MakeChannel(Target(s), o);
   AsyncCall c;
   c.cntl.AddMetadata("delay-ms", "5000");
@@ -294,7 +294,7 @@ TEST_F(HardeningTest, late_completions_after_a_drain_timeout_are_serialized) {
   o.io_threads = 1;
   auto& s = StartServer(o, &gated);
   ChannelOptions co;
-  co.enable_connection_pool = false;  // one connection: its completions must not interleave
+  co.pool.enabled = false;  // one connection: its completions must not interleave
   auto ch = MakeChannel(Target(s), co);
   std::vector<std::unique_ptr<AsyncCall>> calls;
   for (int i = 0; i < 4; ++i) {
@@ -388,7 +388,7 @@ TEST_F(HardeningTest, cancelled_hung_call_stops_counting_against_max_inflight) {
 TEST_F(HardeningTest, metadata_over_header_limit_fails_only_that_call) {
   auto& s = StartServer();
   ChannelOptions o;
-  o.enable_connection_pool = false;
+  o.pool.enabled = false;
   auto ch = MakeChannel(Target(s), o);
   AsyncCall slow;
   slow.cntl.AddMetadata("delay-ms", "300");

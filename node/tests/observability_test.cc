@@ -159,7 +159,7 @@ TEST_F(ObservabilityTest, fault_endpoints_are_absent_unless_enabled) {
   EXPECT_EQ(HttpCall(plain->admin()->port(), "DELETE", "/admin/fault").status, 404);
 
   auto node = StartNode(true);
-  auto ch = Connect(*node, [] { ChannelOptions o; o.max_attempts = 1; return o; }());
+  auto ch = Connect(*node, [] { ChannelOptions o; o.retry.max_attempts = 1; return o; }());
   EXPECT_EQ(HttpCall(node->admin()->port(), "POST", "/admin/fault", R"({"code":"NOPE"})").status, 400);
   auto set = HttpCall(node->admin()->port(), "POST", "/admin/fault", R"({"method":"Echo","code":"UNAVAILABLE","rate":1.0})");
   EXPECT_EQ(set.status, 200) << set.body;

@@ -108,7 +108,7 @@ TEST_F(LoopbackTest, blocking_future_and_callback_calls_share_one_path) {
 TEST_F(LoopbackTest, thousand_pipelined_calls_on_one_connection_pair_correctly) {
   StartServer();
   ChannelOptions one_connection;
-  one_connection.enable_connection_pool = false;
+  one_connection.pool.enabled = false;
   auto ch = MakeChannel(one_connection);
   constexpr int kCalls = 1000;
   struct Call {
@@ -160,7 +160,7 @@ TEST_F(LoopbackTest, oversize_request_gets_resource_exhausted_naming_the_limit) 
 
   // A client allowed larger bodies sends it; the server answers with its own limit, then closes.
   ChannelOptions big;
-  big.max_body_bytes = 8u << 20;
+  big.connection.max_body_bytes = 8u << 20;
   auto ch2 = MakeChannel(big);
   s = Echo(ch2.get(), std::string(5u << 20, 'x'));
   EXPECT_EQ(s.code(), StatusCode::kResourceExhausted) << s;
@@ -236,8 +236,8 @@ TEST_F(LoopbackTest, already_expired_request_is_answered_without_running_the_han
 TEST_F(LoopbackTest, killed_server_fails_calls_unavailable_and_client_recovers) {
   StartServer();
   ChannelOptions o;
-  o.reconnect_backoff_initial_ms = 50;
-  o.reconnect_backoff_max_ms = 200;
+  o.reconnect.initial_ms = 50;
+  o.reconnect.max_ms = 200;
   auto ch = MakeChannel(o);
   ASSERT_TRUE(Echo(ch.get(), "warm").ok());
   EchoService_Stub stub(ch.get());
@@ -276,7 +276,7 @@ TEST_F(LoopbackTest, idle_connection_is_kicked_but_heartbeats_keep_a_client_aliv
   ASSERT_TRUE(silent.connected());
 
   ChannelOptions co;
-  co.heartbeat_interval_ms = 50;
+  co.connection.heartbeat_interval_ms = 50;
   auto ch = MakeChannel(co);
   ASSERT_TRUE(Echo(ch.get(), "hi").ok());
 
@@ -302,8 +302,8 @@ TEST_F(LoopbackTest, client_detects_a_silent_server_through_missed_heartbeats) {
   ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
   port_ = ntohs(addr.sin_port);
   ChannelOptions co;
-  co.heartbeat_interval_ms = 50;
-  co.heartbeat_miss_limit = 2;
+  co.connection.heartbeat_interval_ms = 50;
+  co.connection.heartbeat_miss_limit = 2;
   auto ch = MakeChannel(co);
   const auto start = std::chrono::steady_clock::now();
   Status s = Echo(ch.get(), "x", nullptr, {}, 2s);

@@ -21,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "krpc/client_options.h"
 #include "krpc/controller.h"
 #include "krpc/endpoint_state.h"
 #include "krpc/status.h"
@@ -32,50 +33,19 @@ class ClientRuntime;
 
 struct ChannelOptions {
   int timeout_ms = 1000;                   // rpc_timeout_ms: default deadline of a call (all attempts)
-  int connect_timeout_ms = 200;
-  uint32_t max_body_bytes = 4u << 20;
-  int heartbeat_interval_ms = 5000;        // PING after this long without sending
-  int heartbeat_miss_limit = 3;            // close after interval*(limit+1) without receiving
-  int reconnect_backoff_initial_ms = 1000;
-  double reconnect_backoff_multiplier = 1.6;
-  double reconnect_backoff_jitter = 0.2;
-  int reconnect_backoff_max_ms = 30000;
   int zk_session_timeout_ms = 10000;       // for zk:// targets
-
   // Load balancing: round_robin | weighted_round_robin | random | p2c | consistent_hash.
   std::string load_balancer = "p2c";
   int latency_decay_ms = 2000;             // peak-EWMA time constant for p2c
-
-  // Retries (the deadline covers all attempts; DEADLINE_EXCEEDED is never retried).
-  int max_attempts = 3;
-  std::string retry_codes = "UNAVAILABLE,RESOURCE_EXHAUSTED";
-  std::string idempotent_methods;          // "/pkg.Svc/Method,..." safe to retry after they may have run
-  int retry_backoff_base_ms = 20;          // backoff random(0, min(base * 2^(n-1), max))
-  int retry_backoff_max_ms = 1000;
-  double retry_budget_ratio = 0.2;         // retries <= ratio * requests + min_per_second * 10 s
-  double retry_budget_min_per_second = 10;
-
-  // Circuit breaker per endpoint, and the share of endpoints that may be ejected.
-  bool breaker_enabled = true;
-  int breaker_consecutive_failures = 5;
-  double breaker_error_rate = 0.5;
-  int breaker_min_requests = 20;
-  int breaker_window_ms = 10000;
-  int breaker_base_isolation_ms = 100;
-  int breaker_max_isolation_ms = 30000;
-  int breaker_half_open_probes = 3;
-  int health_probe_timeout_ms = 500;
-  int max_ejection_percent = 50;
   int panic_threshold_percent = 50;        // below this share of healthy endpoints, use them all
 
-  // Connection pool per endpoint (multiplexed connections).
-  bool enable_connection_pool = true;
-  int connection_pool_max_size = 4;
-  int connection_pool_max_idle = 2;
-  int connection_idle_timeout_ms = 60000;
-  int max_streams_per_connection = 256;
+  ConnectionOptions connection;
+  ReconnectBackoffOptions reconnect;
+  PoolOptions pool;
+  BreakerOptions breaker;
+  RetryOptions retry;
 
-  // Registers the fields under their own names (rpc_timeout_ms for timeout_ms).
+  // Registers every field under its configuration key (docs/configuration.md).
   void Register(OptionSet& options);
 };
 

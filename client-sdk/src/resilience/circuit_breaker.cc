@@ -3,6 +3,10 @@
 #include <algorithm>
 
 namespace krpc::impl {
+namespace {
+// Spread of each isolation time, so endpoints ejected together do not return together.
+constexpr double kIsolationJitter = 0.2;
+}  // namespace
 
 bool IsEndpointFailure(StatusCode code) {
   switch (code) {
@@ -19,7 +23,7 @@ bool IsEndpointFailure(StatusCode code) {
 }
 
 CircuitBreaker::CircuitBreaker(BreakerOptions options)
-    : options_(options), isolation_(options.base_isolation), rng_(std::random_device{}()) {}
+    : options_(options), isolation_(options.base_isolation_ms), rng_(std::random_device{}()) {}
 
 void CircuitBreaker::SetState(State s) {
   if (state_.exchange(s, std::memory_order_acq_rel) != s) transitions_.fetch_add(1);
@@ -39,7 +43,7 @@ bool CircuitBreaker::OnResult(bool failure, Clock::time_point now) {
   if (failure) ++b.failures;
   if (consecutive_ >= options_.consecutive_failures) return true;
   if (!failure) return false;
-  const int64_t span = std::clamp<int64_t>(options_.window.count() / 1000, 1, static_cast<int64_t>(window_.size()));
+  const int64_t span = std::clamp<int64_t>(options_.window_ms / 1000, 1, static_cast<int64_t>(window_.size()));
   uint64_t calls = 0, failures = 0;
   for (const auto& w : window_) {
     if (w.second > sec - span) {
@@ -52,10 +56,10 @@ bool CircuitBreaker::OnResult(bool failure, Clock::time_point now) {
 }
 
 CircuitBreaker::Clock::time_point CircuitBreaker::Open(Clock::time_point now) {
-  std::uniform_real_distribution<double> jitter(1.0 - options_.jitter, 1.0 + options_.jitter);
+  std::uniform_real_distribution<double> jitter(1.0 - kIsolationJitter, 1.0 + kIsolationJitter);
   const auto wait = std::chrono::milliseconds(static_cast<int64_t>(static_cast<double>(isolation_.count()) * jitter(rng_)));
   open_until_ = now + wait;
-  isolation_ = std::min(options_.max_isolation, isolation_ * 2);
+  isolation_ = std::min(std::chrono::milliseconds(options_.max_isolation_ms), isolation_ * 2);
   consecutive_ = 0;
   probes_passed_ = 0;
   ClearWindow();
@@ -73,7 +77,7 @@ CircuitBreaker::State CircuitBreaker::OnProbeResult(bool success, Clock::time_po
   if (!success) {
     Open(now);
   } else if (++probes_passed_ >= options_.half_open_probes) {
-    isolation_ = options_.base_isolation;
+    isolation_ = std::chrono::milliseconds(options_.base_isolation_ms);
     consecutive_ = 0;
     ClearWindow();
     SetState(State::kClosed);

@@ -10,6 +10,7 @@
 // tests drive it.
 #pragma once
 
+#include "krpc/client_options.h"
 #include "krpc/endpoint_state.h"
 
 #include <array>
@@ -21,18 +22,6 @@
 #include "krpc/status.h"
 
 namespace krpc::impl {
-
-struct BreakerOptions {
-  int consecutive_failures = 5;
-  double error_rate = 0.5;          // trips above this share of failures in the window...
-  int min_requests = 20;            // ...when the window holds at least this many calls
-  std::chrono::milliseconds window{10000};
-  std::chrono::milliseconds base_isolation{100};
-  std::chrono::milliseconds max_isolation{30000};
-  double jitter = 0.2;
-  int half_open_probes = 3;
-  bool enabled = true;
-};
 
 // Codes that say something about the endpoint (not about the request): they count as failures.
 bool IsEndpointFailure(StatusCode code);

@@ -20,7 +20,7 @@ RetryBudget::Bucket& RetryBudget::Current(int64_t sec) {
 }
 
 void RetryBudget::Sum(int64_t sec, uint64_t* requests, uint64_t* retries) const {
-  const int64_t span = std::clamp<int64_t>(options_.window.count(), 1, static_cast<int64_t>(buckets_.size()));
+  const int64_t span = std::clamp<int64_t>(window_.count(), 1, static_cast<int64_t>(buckets_.size()));
   *requests = *retries = 0;
   for (const auto& b : buckets_) {
     const int64_t s = b.second.load(std::memory_order_acquire);
@@ -39,8 +39,7 @@ bool RetryBudget::TryRetry(Clock::time_point now) {
   const int64_t sec = Second(now);
   uint64_t requests = 0, retries = 0;
   Sum(sec, &requests, &retries);
-  const double allowed = options_.ratio * static_cast<double>(requests) +
-                         options_.min_per_second * static_cast<double>(options_.window.count());
+  const double allowed = ratio_ * static_cast<double>(requests) + min_per_second_ * static_cast<double>(window_.count());
   if (static_cast<double>(retries) + 1 > allowed) {
     exhausted_.fetch_add(1, std::memory_order_relaxed);
     return false;

@@ -10,16 +10,12 @@
 
 namespace krpc::impl {
 
-struct RetryBudgetOptions {
-  double ratio = 0.2;               // retries may add 20 % to the request rate...
-  double min_per_second = 10;       // ...plus this many per second
-  std::chrono::seconds window{10};
-};
-
 class RetryBudget {
  public:
   using Clock = std::chrono::steady_clock;
-  explicit RetryBudget(RetryBudgetOptions options = {}) : options_(options) {}
+  // Retries allowed over `window`: ratio * requests + min_per_second * window.
+  explicit RetryBudget(double ratio = 0.2, double min_per_second = 10, std::chrono::seconds window = std::chrono::seconds(10))
+      : ratio_(ratio), min_per_second_(min_per_second), window_(window) {}
 
   // A first attempt (a request).
   void OnRequest(Clock::time_point now);
@@ -36,7 +32,9 @@ class RetryBudget {
   Bucket& Current(int64_t sec);
   void Sum(int64_t sec, uint64_t* requests, uint64_t* retries) const;
 
-  RetryBudgetOptions options_;
+  double ratio_;
+  double min_per_second_;
+  std::chrono::seconds window_;
   std::array<Bucket, 64> buckets_;
   std::atomic<uint64_t> exhausted_{0};
 };

@@ -7,10 +7,11 @@ namespace krpc::impl {
 
 StatusOr<RetryPolicy> RetryPolicy::FromOptions(const ChannelOptions& o) {
   RetryPolicy p;
-  p.max_attempts_ = o.max_attempts;
-  p.backoff_base_ms_ = o.retry_backoff_base_ms;
-  p.backoff_max_ms_ = o.retry_backoff_max_ms;
-  for (std::string_view rest = o.retry_codes; !rest.empty();) {
+  const RetryOptions& r = o.retry;
+  p.max_attempts_ = r.max_attempts;
+  p.backoff_base_ms_ = r.backoff_base_ms;
+  p.backoff_max_ms_ = r.backoff_max_ms;
+  for (std::string_view rest = r.codes; !rest.empty();) {
     const auto one = rest.substr(0, rest.find(','));
     rest.remove_prefix(std::min(rest.size(), one.size() + 1));
     StatusCode c;
@@ -19,13 +20,12 @@ StatusOr<RetryPolicy> RetryPolicy::FromOptions(const ChannelOptions& o) {
     }
     if (c != StatusCode::kDeadlineExceeded) p.codes_.push_back(c);
   }
-  for (std::string_view rest = o.idempotent_methods; !rest.empty();) {
+  for (std::string_view rest = r.idempotent_methods; !rest.empty();) {
     const auto one = rest.substr(0, rest.find(','));
     rest.remove_prefix(std::min(rest.size(), one.size() + 1));
     p.idempotent_methods_.emplace_back(one);
   }
-  p.budget_ = std::make_shared<RetryBudget>(
-      RetryBudgetOptions{o.retry_budget_ratio, o.retry_budget_min_per_second, std::chrono::seconds(10)});
+  p.budget_ = std::make_shared<RetryBudget>(r.budget_ratio, r.budget_min_per_second);
   return p;
 }
 

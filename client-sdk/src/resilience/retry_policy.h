@@ -39,7 +39,7 @@ class RetryPolicy {
 
   // Reads retry_codes, idempotent_methods, max_attempts, retry_backoff_*, retry_budget_*;
   // a bad value is an error naming its key.
-  static StatusOr<RetryPolicy> FromOptions(const ChannelOptions& options);
+  static StatusOr<RetryPolicy> FromOptions(const ChannelOptions& options);  // reads options.retry
 
   // `status` failed `attempt`. Takes a budget token when the verdict is kRetry.
   Decision Decide(const Attempt& attempt, const Status& status, Clock::time_point now);

@@ -1,0 +1,63 @@
+// The parts of a channel's options, each declared once and used as they are by the piece
+// that owns the concern (ChannelOptions composes them). The configuration keys they are
+// registered under are in docs/configuration.md; times are in milliseconds.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace krpc {
+
+// One connection to an endpoint (the transport).
+struct ConnectionOptions {
+  int connect_timeout_ms = 200;        // connect_timeout_ms
+  uint32_t max_body_bytes = 4u << 20;  // max_body_bytes: largest request/response body
+  int heartbeat_interval_ms = 5000;    // heartbeat_interval_ms: PING after this long without sending
+  int heartbeat_miss_limit = 3;        // heartbeat_miss_limit: close after interval*(limit+1) without receiving
+};
+
+// Delay before reconnecting to an endpoint whose connect failed:
+// initial * multiplier^n, +- jitter, at most max; reset once connected.
+struct ReconnectBackoffOptions {
+  int initial_ms = 1000;    // reconnect_backoff_initial_ms
+  double multiplier = 1.6;  // reconnect_backoff_multiplier
+  double jitter = 0.2;      // reconnect_backoff_jitter
+  int max_ms = 30000;       // reconnect_backoff_max_ms
+};
+
+// Multiplexed connections per endpoint.
+struct PoolOptions {
+  bool enabled = true;                    // enable_connection_pool
+  int max_size = 4;                       // connection_pool_max_size
+  int max_idle = 2;                       // connection_pool_max_idle
+  int idle_timeout_ms = 60000;            // connection_idle_timeout_ms (0 = never)
+  int max_streams_per_connection = 256;   // max_streams_per_connection: open another beyond this
+};
+
+// Outlier detection per endpoint: the circuit breaker, its probes, and the share of a
+// route's endpoints that may be ejected at once.
+struct BreakerOptions {
+  bool enabled = true;              // breaker_enabled
+  int consecutive_failures = 5;     // breaker_consecutive_failures
+  double error_rate = 0.5;          // breaker_error_rate: trips above this share of failures...
+  int min_requests = 20;            // breaker_min_requests: ...when the window holds this many calls
+  int window_ms = 10000;            // breaker_window_ms
+  int base_isolation_ms = 100;      // breaker_base_isolation_ms (doubles, with jitter, per re-open)
+  int max_isolation_ms = 30000;     // breaker_max_isolation_ms
+  int half_open_probes = 3;         // breaker_half_open_probes: health probes that must pass
+  int probe_timeout_ms = 500;       // health_probe_timeout_ms
+  int max_ejection_percent = 50;    // max_ejection_percent
+};
+
+// Retries: the deadline covers all attempts; DEADLINE_EXCEEDED is never retried.
+struct RetryOptions {
+  int max_attempts = 3;                                // max_attempts (1 = no retries)
+  std::string codes = "UNAVAILABLE,RESOURCE_EXHAUSTED";  // retry_codes
+  std::string idempotent_methods;                      // "/pkg.Svc/Method,..." safe to retry after they may have run
+  int backoff_base_ms = 20;                            // retry_backoff_base_ms: random(0, min(base * 2^(n-1), max))
+  int backoff_max_ms = 1000;                           // retry_backoff_max_ms
+  double budget_ratio = 0.2;                           // retry_budget_ratio: retries <= ratio * requests...
+  double budget_min_per_second = 10;                   // retry_budget_min_per_second: ...+ this * 10 s
+};
+
+}  // namespace krpc
