@@ -62,7 +62,7 @@ class RegistryTest : public ::testing::Test {
 
   bool Exists(const std::string& path) {
     bool e = false;
-    observer_->Exists(path, false, &e);
+    EXPECT_TRUE(observer_->Exists(path, false, &e).ok());
     return e;
   }
 

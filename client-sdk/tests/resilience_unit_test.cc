@@ -77,7 +77,9 @@ TEST(RetryPolicyTest, backoff_ends_before_the_deadline_and_the_budget_runs_out) 
   int retries = 0, exhausted = 0;
   for (int i = 0; i < 20; ++i) {
     const auto d = p.Decide(a, unavailable, t);
-    if (d.verdict == RetryPolicy::Verdict::kRetry) EXPECT_LT(d.backoff, 10ms);
+    if (d.verdict == RetryPolicy::Verdict::kRetry) {
+      EXPECT_LT(d.backoff, 10ms);
+    }
     EXPECT_LE(d.backoff, 50ms);
     retries += d.verdict == RetryPolicy::Verdict::kRetry;
     exhausted += d.verdict == RetryPolicy::Verdict::kBudgetExhausted;

@@ -81,11 +81,12 @@ int List(const CliOptions& o) {
   if (!o.json) std::printf("%-32s %-24s %-6s %-8s %-10s %s\n", "SERVICE", "PROVIDER", "WEIGHT", "ZONE", "ADMIN", "NODE_ID");
   for (const auto& service : services) {
     std::vector<std::string> providers;
-    zk.GetChildren(krpc::registry::ProvidersPath(o.root, service), false, &providers);
+    // A service without a providers node (or one removed meanwhile) lists no providers.
+    if (!zk.GetChildren(krpc::registry::ProvidersPath(o.root, service), false, &providers).ok()) providers.clear();
     std::sort(providers.begin(), providers.end());
     for (const auto& p : providers) {
       std::string data;
-      zk.Get(krpc::registry::ProvidersPath(o.root, service) + "/" + p, false, &data);
+      if (!zk.Get(krpc::registry::ProvidersPath(o.root, service) + "/" + p, false, &data).ok()) continue;  // gone meanwhile
       auto ep = krpc::ParseEndpoint(p);
       auto info = krpc::registry::ProviderInfo::FromJson(data, ep.ok() ? ep.value() : krpc::Endpoint{p, 0});
       if (o.json) {

@@ -71,7 +71,9 @@ bool ServerConnection::OnFrame(const codec::FrameView& frame) {
     case FrameType::kRequest:
       HandleRequest(frame);
       return !closing_;
-    case FrameType::kPing:  // answered by FramedConnection
+    case FrameType::kPing:
+    case FrameType::kPong:
+      return true;  // answered (PING) or ignored (PONG) by FramedConnection
     case FrameType::kCancel: {
       wire::CancelHeader cancel;
       if (!cancel.ParseFromArray(frame.header.data(), static_cast<int>(frame.header.size()))) {
