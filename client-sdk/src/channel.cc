@@ -1,15 +1,12 @@
 #include "krpc/channel.h"
 
 #include <boost/asio/post.hpp>
-#include <boost/asio/steady_timer.hpp>
 
 #include <algorithm>
-#include <random>
 #include <thread>
 
 #include "channel_impl.h"
 #include "runtime_access.h"
-#include "krpc/config.h"
 #include "krpc/impl/deadline.h"
 #include "krpc/impl/io_pool.h"
 #include "krpc/zk_client.h"

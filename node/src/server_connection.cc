@@ -1,15 +1,11 @@
 #include "server_connection.h"
 
-#include <array>
-#include <functional>
-
 #include "krpc/impl/deadline.h"
 #include "krpc/impl/thread_check.h"
 #include "server_call.h"
 
 namespace krpc::node {
 namespace asio = boost::asio;
-using codec::DecodeStatus;
 using codec::FrameType;
 
 ServerConnection::ServerConnection(asio::ip::tcp::socket socket, std::shared_ptr<ServerShared> shared, uint64_t id)
@@ -149,7 +145,7 @@ void ServerConnection::Dispatch(ServerCall* call) {
     RunIntercepted(call);
   } else if (shared_->handler_pool) {
     Track(call);
-    asio::post(*shared_->handler_pool, [call] { call->InvokeUnlessExpired("while queued for a handler thread"); });
+    QueueForHandler(call);
   } else {
     // Most handlers finish inline; only a call still running afterwards enters the table
     // of unfinished calls (so CANCEL and close can reach it), keeping the fast path map-free.
@@ -160,6 +156,11 @@ void ServerConnection::Dispatch(ServerCall* call) {
       Track(call);
     }
   }
+}
+
+// Runs the call on the handler pool; the deadline is checked again when a thread takes it.
+void ServerConnection::QueueForHandler(ServerCall* call) {
+  asio::post(*shared_->handler_pool, [call] { call->InvokeUnlessExpired("while queued for a handler thread"); });
 }
 
 void ServerConnection::RunIntercepted(ServerCall* call) {
@@ -173,7 +174,7 @@ void ServerConnection::RunIntercepted(ServerCall* call) {
       call->SetStatus(status.code(), status.message());
       call->Run();
     } else if (shared_->handler_pool) {
-      asio::post(*shared_->handler_pool, [call] { call->InvokeUnlessExpired("while queued for a handler thread"); });
+      QueueForHandler(call);
     } else {
       call->InvokeUnlessExpired("during an injected delay");
     }

@@ -80,6 +80,7 @@ class ServerConnection final : public net::FramedConnection {
   void Dispatch(ServerCall* call);
   void Track(ServerCall* call);
   void RunIntercepted(ServerCall* call);
+  void QueueForHandler(ServerCall* call);
   void ProtocolError(std::string_view reason, std::string detail);
   void ReplyError(uint64_t call_id, StatusCode code, std::string message, bool not_executed);
   void SendGoaway(StatusCode code, std::string message);

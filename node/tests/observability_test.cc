@@ -80,6 +80,12 @@ class ObservabilityTest : public ::testing::Test {
     return Channel::Create("127.0.0.1:" + std::to_string(node.server().port()), o, runtime_).value();
   }
   std::shared_ptr<ClientRuntime> runtime_ = ClientRuntime::Create(1);
+  // Client metrics for every channel of runtime_, registered in `metrics`.
+  std::shared_ptr<ClientMetrics> ObserveClients(Metrics& metrics) {
+    auto observer = std::make_shared<ClientMetrics>(metrics, runtime_);
+    runtime_->SetObserver(observer);
+    return observer;
+  }
 };
 
 TEST_F(ObservabilityTest, node_metrics_count_known_traffic_exactly) {
@@ -113,8 +119,7 @@ TEST_F(ObservabilityTest, node_metrics_count_known_traffic_exactly) {
 TEST_F(ObservabilityTest, client_metrics_count_calls_and_show_endpoint_state) {
   auto node = StartNode();
   Metrics metrics;
-  auto observer = std::make_shared<ClientMetrics>(metrics, runtime_);
-  runtime_->SetObserver(observer);
+  auto observer = ObserveClients(metrics);
   auto ch = Connect(*node);
   for (int i = 0; i < 5; ++i) ASSERT_TRUE(Echo(ch.get()).ok());
   AdminOptions ao;
@@ -216,8 +221,7 @@ namespace {
 TEST_F(ObservabilityTest, several_channels_on_one_target_export_each_series_once) {
   auto node = StartNode();
   Metrics metrics;
-  auto observer = std::make_shared<ClientMetrics>(metrics, runtime_);
-  runtime_->SetObserver(observer);
+  auto observer = ObserveClients(metrics);
   auto a = Connect(*node);
   auto b = Connect(*node);
   ASSERT_TRUE(Echo(a.get()).ok());
