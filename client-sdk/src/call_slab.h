@@ -1,4 +1,4 @@
-// CallSlab: in-flight calls of one connection indexed by call id, with no allocation in
+// CallSlab: in-flight attempts of one connection indexed by call id, with no allocation in
 // steady state. A call id is (generation << 32 | slot); a late response for a finished
 // call finds a newer generation in its slot and is dropped.
 #pragma once
@@ -9,11 +9,11 @@
 
 namespace krpc::impl {
 
-struct CallData;
+struct Attempt;
 
 class CallSlab {
  public:
-  uint64_t Insert(CallData* call) {
+  uint64_t Insert(Attempt* call) {
     uint32_t index;
     if (free_.empty()) {
       index = static_cast<uint32_t>(slots_.size());
@@ -26,13 +26,20 @@ class CallSlab {
     return (uint64_t{slots_[index].generation} << 32) | index;
   }
 
+  // The attempt with this id, left in place, or nullptr if it already finished.
+  Attempt* Find(uint64_t id) const {
+    const auto index = static_cast<uint32_t>(id);
+    if (index >= slots_.size() || slots_[index].generation != static_cast<uint32_t>(id >> 32)) return nullptr;
+    return slots_[index].call;
+  }
+
   // Removes and returns the call with this id, or nullptr if it already finished.
-  CallData* Take(uint64_t id) {
+  Attempt* Take(uint64_t id) {
     const auto index = static_cast<uint32_t>(id);
     const auto generation = static_cast<uint32_t>(id >> 32);
     if (index >= slots_.size() || slots_[index].generation != generation || !slots_[index].call) return nullptr;
     Slot& s = slots_[index];
-    CallData* call = s.call;
+    Attempt* call = s.call;
     s.call = nullptr;
     if (++s.generation == 0) s.generation = 1;  // id 0 is never used
     free_.push_back(index);
@@ -40,8 +47,8 @@ class CallSlab {
   }
 
   // Removes every call (e.g. when the connection fails) and returns them with their ids.
-  std::vector<std::pair<uint64_t, CallData*>> TakeAll() {
-    std::vector<std::pair<uint64_t, CallData*>> out;
+  std::vector<std::pair<uint64_t, Attempt*>> TakeAll() {
+    std::vector<std::pair<uint64_t, Attempt*>> out;
     for (uint32_t i = 0; i < slots_.size(); ++i) {
       if (!slots_[i].call) continue;
       const uint64_t id = (uint64_t{slots_[i].generation} << 32) | i;
@@ -55,7 +62,7 @@ class CallSlab {
 
  private:
   struct Slot {
-    CallData* call = nullptr;
+    Attempt* call = nullptr;
     uint32_t generation = 1;
   };
   std::vector<Slot> slots_;

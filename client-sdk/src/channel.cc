@@ -98,6 +98,7 @@ StatusOr<std::shared_ptr<Channel>> Channel::Create(const std::string& target, Ch
     providers.push_back(std::move(p));
   }
   impl->UpdateEndpoints(*impl->static_route, providers);
+  impl->ArmSweep(impl->static_route);
   auto rt = impl->runtime;
   std::shared_ptr<Channel> ch(new Channel(std::move(impl)));
   impl::RuntimeAccess::Track(*rt, ch);
@@ -126,7 +127,7 @@ void Channel::CallMethod(const google::protobuf::MethodDescriptor* method, googl
   } else if (Status s = CheckMetadataSize(call); !s.ok()) {
     impl_->FinishCall(&call, std::move(s));
   } else {
-    impl_->StartAttempt(&call);
+    impl_->StartCall(&call);
   }
   if (!done) call.Wait();
 }
@@ -165,6 +166,9 @@ std::vector<EndpointInfo> Channel::Endpoints() const {
       e.connections_idle = s->connections_idle();
       e.reuses = s->reuses();
       e.breaker_transitions = s->breaker_transitions();
+      const auto now = std::chrono::steady_clock::now();
+      e.stalled = s->stalled(now, impl_->StallThreshold(*route, now));
+      e.slow_start = s->SlowStartShare(now);
       out.push_back(std::move(e));
     }
   }
@@ -179,7 +183,19 @@ ChannelStats Channel::stats() const {
   s.retries = impl_->retries.load();
   s.retry_budget_exhausted = impl_->retry->budget_exhausted();
   s.panic_picks = impl_->panic_picks.load();
-  for (const auto& r : impl_->AllRoutes()) s.ejections_refused += r->ejection->refused.load();
+  s.per_try_timeouts = impl_->per_try_timeouts.load();
+  s.hedges = impl_->hedges.load();
+  s.hedges_won = impl_->hedges_won.load();
+  s.hedge_budget_exhausted = impl_->hedging->budget_exhausted();
+  for (const auto& r : impl_->AllRoutes()) {
+    s.ejections_refused += r->ejection->refused.load();
+    if (auto set = r->endpoints.load()) {
+      for (const auto& sub : set->subchannels) {
+        s.stalls += sub->stalls();
+        s.latency_ejections += sub->latency_ejections();
+      }
+    }
+  }
   return s;
 }
 

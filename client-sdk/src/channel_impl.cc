@@ -1,5 +1,6 @@
 // Channel::Impl: routes (one per service), the wait for a first provider list, picking with
-// panic mode, and the attempt loop (retries with backoff and budget) of every call.
+// panic mode, stall detection and slow start, and the route's latency outlier sweep. The
+// attempts of a call are in call_attempts.cc.
 #include "channel_impl.h"
 #include "runtime_access.h"
 
@@ -10,6 +11,7 @@
 
 #include "krpc/impl/deadline.h"
 #include "krpc/impl/io_pool.h"
+#include "resilience/latency_outliers.h"
 
 namespace krpc {
 namespace asio = boost::asio;
@@ -22,11 +24,12 @@ Status Channel::Impl::Configure() {
   auto policy = impl::RetryPolicy::FromOptions(options);
   if (!policy.ok()) return policy.status();
   retry.emplace(std::move(policy).value());
+  hedging.emplace(options.hedging);
   return Status::Ok();
 }
 
 impl::Subchannel::Options Channel::Impl::subchannel_options() const {
-  return {options.connection, options.reconnect, options.pool, options.breaker, options.latency_decay_ms};
+  return {options.connection, options.reconnect, options.pool, options.breaker, options.outlier, options.latency_decay_ms};
 }
 
 void Channel::Impl::UpdateEndpoints(Route& route, const std::vector<registry::ProviderInfo>& providers) {
@@ -45,8 +48,10 @@ void Channel::Impl::UpdateEndpoints(Route& route, const std::vector<registry::Pr
       }
       if (!keep) {
         route.ejection->max_share.store(options.breaker.max_ejection_percent / 100.0);
+        // An endpoint that joins a known set ramps up (slow start); the first list does not.
         keep = impl::Subchannel::Create(impl::RuntimeAccess::Io(*runtime).Next().get_executor(), p.endpoint,
-                                                  subchannel_options(), route.ejection, observer);
+                                        subchannel_options(), route.ejection, observer, route.latency,
+                                        old != nullptr && !old->subchannels.empty());
       }
       keep->set_weight(p.weight);
       next->subchannels.push_back(std::move(keep));
@@ -125,6 +130,7 @@ std::shared_ptr<Route> Channel::Impl::RouteForService(const std::string& service
   routes.store(next);
   std::weak_ptr<Channel::Impl> weak = shared_from_this();
   std::weak_ptr<Route> weak_route = route;
+  ArmSweep(route);
   route->subscription = discovery->Subscribe(service, [weak, weak_route](const auto& providers) {
     auto self = weak.lock();
     auto r = weak_route.lock();
@@ -138,7 +144,15 @@ Route* Channel::Impl::RouteFor(const google::protobuf::MethodDescriptor* method)
   return RouteForService(method->service()->full_name()).get();
 }
 
-std::shared_ptr<impl::Subchannel> Channel::Impl::Pick(Route& route, impl::CallData* call) {
+std::chrono::steady_clock::duration Channel::Impl::StallThreshold(const Route& route,
+                                                                   impl::CallData::Clock::time_point now) const {
+  const auto p99 = std::chrono::microseconds(route.latency->Quantile(now));
+  const auto scaled = std::chrono::duration_cast<std::chrono::microseconds>(p99 * options.outlier.stall_factor);
+  return std::max<std::chrono::steady_clock::duration>(scaled, std::chrono::milliseconds(options.outlier.stall_min_ms));
+}
+
+std::shared_ptr<impl::Subchannel> Channel::Impl::Pick(Route& route, impl::CallData* call,
+                                                      impl::CallData::Clock::time_point now, bool repeat) {
   auto set = route.endpoints.load();
   if (!set || set->subchannels.empty()) return nullptr;
   const size_t n = set->subchannels.size();
@@ -147,12 +161,19 @@ std::shared_ptr<impl::Subchannel> Channel::Impl::Pick(Route& route, impl::CallDa
   impl::Selectable ok;
   ok.exclude = call->tried;
   ok.n_exclude = call->n_tried;
+  ok.now = now;
+  ok.stall_after = StallThreshold(route, now);
   // Panic: too few healthy endpoints left, so spread over all of them (Envoy's panic threshold).
   ok.ignore_health = healthy * 100 < static_cast<size_t>(options.panic_threshold_percent) * n;
   if (ok.ignore_health) panic_picks.fetch_add(1, std::memory_order_relaxed);
   impl::PickContext ctx{call->request_key, call->has_request_key};
   int at = set->picker->Pick(ctx, ok);
-  if (at < 0 && ok.n_exclude > 0) {  // every healthy endpoint was tried: allow a repeat
+  if (at < 0) {  // only endpoints in their slow-start ramp were left: they take it
+    ok.slow_start = false;
+    at = set->picker->Pick(ctx, ok);
+  }
+  if (at < 0 && ok.n_exclude > 0) {  // every healthy endpoint was tried
+    if (!repeat) return nullptr;
     ok.n_exclude = 0;
     at = set->picker->Pick(ctx, ok);
   }
@@ -164,91 +185,34 @@ std::shared_ptr<impl::Subchannel> Channel::Impl::Pick(Route& route, impl::CallDa
   return at < 0 ? nullptr : set->subchannels[static_cast<size_t>(at)];
 }
 
-void Channel::Impl::StartAttempt(impl::CallData* call) {
-  Route* route = RouteFor(call->method);
-  if (!route->resolved.load()) {
-    WaitForFirstList(*route, call);
-    return;
-  }
-  auto sub = Pick(*route, call);
-  if (!sub) {
-    FinishCall(call, Status(StatusCode::kUnavailable,
-                            "no providers known for " + (route->service.empty() ? target : route->service)));
-    return;
-  }
-  ++call->attempts;
-  call->remote = sub->address();
-  call->attempt_start = impl::CallData::Clock::now();
-  if (call->n_tried < static_cast<int>(std::size(call->tried))) call->tried[call->n_tried++] = sub.get();
-  sub->CallStarted();
-  call->subchannel = sub;
-  sub->StartCall(call);
-}
-
-bool Channel::Impl::ShouldRetry(impl::CallData* call, const Status& status, bool not_executed,
-                                impl::CallData::Clock::time_point now, std::chrono::milliseconds* backoff) {
-  if (status.ok() || shut_down.load() || !retry->Retryable(status.code())) return false;
-  {
-    std::lock_guard lock(call->mu);
-    if (call->canceled) return false;
-  }
-  // Overload is an endpoint's state: RESOURCE_EXHAUSTED is retried only on another endpoint.
-  if (status.code() == StatusCode::kResourceExhausted) {
-    auto set = RouteFor(call->method)->endpoints.load();
-    if (!set || set->subchannels.size() <= static_cast<size_t>(call->n_tried)) return false;
-  }
-  const auto d = retry->Decide({call->method, call->attempts, call->idempotent, not_executed, call->deadline}, status, now);
-  if (d.verdict == impl::RetryPolicy::Verdict::kBudgetExhausted && client_observer) {
-    client_observer->OnRetryBudgetExhausted(call->method);
-  }
-  *backoff = d.backoff;
-  return d.verdict == impl::RetryPolicy::Verdict::kRetry;
-}
-
-void Channel::Impl::FinishCall(impl::CallData* call, Status status) {
-  {
-    // A cancel requested before completion wins: the call never reports OK (or another
-    // status) while IsCanceled() says it was cancelled.
-    std::lock_guard lock(call->mu);
-    if (call->canceled && status.code() != StatusCode::kCancelled) {
-      status = Status(StatusCode::kCancelled, "call cancelled by the client");
-    }
-  }
-  auto keep = std::move(call->sink);  // this channel lives at least until the call is done
-  if (client_observer) {
-    client_observer->OnCallFinished(call->method, status.code(), impl::CallData::Clock::now() - call->start,
-                                    call->attempts);
-  }
-  call->Finish(std::move(status));
-}
-
-void Channel::Impl::OnAttemptDone(impl::CallData* call, Status status, bool not_executed) {
-  const auto now = impl::CallData::Clock::now();
-  if (auto sub = std::move(call->subchannel)) sub->CallEnded(status, now - call->attempt_start);
-  std::chrono::milliseconds backoff{0};
-  if (!ShouldRetry(call, status, not_executed, now, &backoff)) {
-    FinishCall(call, std::move(status));
-    return;
-  }
-  retries.fetch_add(1, std::memory_order_relaxed);
-  if (client_observer) client_observer->OnRetry(call->method);
-  if (backoff.count() == 0) {
-    StartAttempt(call);
-    return;
-  }
-  auto token = call->Park(impl::CallState::kBackoff);
-  if (!token) {
-    FinishCall(call, Status(StatusCode::kCancelled, "call cancelled by the client"));
-    return;
-  }
-  auto timer = std::make_shared<asio::steady_timer>(impl::RuntimeAccess::Io(*runtime).Next(), backoff);
-  timer->async_wait([self = shared_from_this(), timer, token](const boost::system::error_code&) {
-    if (auto* c = impl::CallToken::Resume(token, impl::CallState::kBackoff)) self->StartAttempt(c);
+void Channel::Impl::ArmSweep(const std::shared_ptr<Route>& route) {
+  if (options.outlier.interval_ms <= 0) return;
+  if (!route->sweep) route->sweep = std::make_unique<asio::steady_timer>(impl::RuntimeAccess::Io(*runtime).Next());
+  route->sweep->expires_after(std::chrono::milliseconds(options.outlier.interval_ms));
+  route->sweep->async_wait([weak = weak_from_this(), weak_route = std::weak_ptr<Route>(route)](const boost::system::error_code& ec) {
+    auto self = weak.lock();
+    auto r = weak_route.lock();
+    if (ec || !self || !r || self->shut_down.load()) return;
+    self->Sweep(*r);
+    self->ArmSweep(r);
   });
 }
 
-void Channel::Impl::OnCanceledWhileParked(impl::CallData* call) {
-  FinishCall(call, Status(StatusCode::kCancelled, "call cancelled by the client"));
+void Channel::Impl::Sweep(Route& route) {
+  auto set = route.endpoints.load();
+  if (!set || set->subchannels.size() < 2) return;
+  std::vector<impl::EndpointSample> samples;
+  for (const auto& s : set->subchannels) {
+    impl::EndpointSample e;
+    s->TakeInterval(&e.calls, &e.latency_us);
+    e.in_rotation = s->healthy();
+    samples.push_back(e);
+  }
+  double median_us = 0;
+  for (size_t i : impl::LatencyOutliers(samples, options.outlier, &median_us)) {
+    set->subchannels[i]->EjectAsOutlier(static_cast<double>(samples[i].latency_us) / static_cast<double>(samples[i].calls),
+                                        median_us);
+  }
 }
 
 std::vector<std::shared_ptr<Route>> Channel::Impl::AllRoutes() {

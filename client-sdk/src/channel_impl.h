@@ -1,8 +1,11 @@
 // Channel::Impl: routes (the endpoint set of a service: an immutable snapshot swapped on
-// discovery changes, so picking takes no lock), the pick, and the completion of attempts.
-// A static target has one route for every service; a zk:// target has one per service,
-// created on the first call and fed by ZooKeeper discovery.
+// discovery changes, so picking takes no lock), the pick, the route's latency sweep, and the
+// attempts of every call (retries, per-try timeouts, hedges). A static target has one route
+// for every service; a zk:// target has one per service, created on the first call and fed
+// by ZooKeeper discovery.
 #pragma once
+
+#include <boost/asio/steady_timer.hpp>
 
 #include <atomic>
 #include <map>
@@ -15,6 +18,8 @@
 #include "call_data.h"
 #include "krpc/impl/snapshot.h"
 #include "lb/load_balancer.h"
+#include "resilience/hedging_policy.h"
+#include "resilience/latency_window.h"
 #include "resilience/retry_policy.h"
 #include "krpc/channel.h"
 #include "krpc/client_observer.h"
@@ -40,6 +45,8 @@ struct Route {
   uint64_t next_wait = 1;
   uint64_t subscription = 0;
   std::shared_ptr<impl::EjectionGuard> ejection = std::make_shared<impl::EjectionGuard>();
+  std::shared_ptr<impl::LatencyWindow> latency = std::make_shared<impl::LatencyWindow>(0.99);  // its calls' p99
+  std::unique_ptr<boost::asio::steady_timer> sweep;  // the latency outlier sweep
 };
 
 struct Channel::Impl final : impl::AttemptSink, std::enable_shared_from_this<Channel::Impl> {
@@ -50,11 +57,15 @@ struct Channel::Impl final : impl::AttemptSink, std::enable_shared_from_this<Cha
   const impl::LoadBalancerPolicy* lb = nullptr;
   impl::LoadBalancerRegistry lb_registry = impl::LoadBalancerRegistry::WithBuiltins();
   std::optional<impl::RetryPolicy> retry;  // set by Configure()
+  std::optional<impl::HedgingPolicy> hedging;
   std::shared_ptr<impl::SubchannelObserver> observer;
   std::shared_ptr<ClientObserver> client_observer;
   std::atomic<uint64_t> calls{0};
   std::atomic<uint64_t> retries{0};
   std::atomic<uint64_t> panic_picks{0};
+  std::atomic<uint64_t> per_try_timeouts{0};
+  std::atomic<uint64_t> hedges{0};
+  std::atomic<uint64_t> hedges_won{0};
 
   explicit Impl(const ChannelOptions& o);
   Status Configure();
@@ -70,15 +81,32 @@ struct Channel::Impl final : impl::AttemptSink, std::enable_shared_from_this<Cha
   // that stay and shutting down the ones that left; then starts calls waiting for a first list.
   void UpdateEndpoints(Route& route, const std::vector<registry::ProviderInfo>& providers);
   void WaitForFirstList(Route& route, impl::CallData* call);
-  std::shared_ptr<impl::Subchannel> Pick(Route& route, impl::CallData* call);
-  void StartAttempt(impl::CallData* call);
+  // `repeat`: an endpoint the call tried already may be picked when no other qualifies.
+  std::shared_ptr<impl::Subchannel> Pick(Route& route, impl::CallData* call, impl::CallData::Clock::time_point now,
+                                         bool repeat);
+  // The stall threshold of a route now: stall_factor x its p99, at least stall_min_ms.
+  std::chrono::steady_clock::duration StallThreshold(const Route& route, impl::CallData::Clock::time_point now) const;
+  // Every `outlier_interval_ms`: ejects endpoints much slower than their peers.
+  void ArmSweep(const std::shared_ptr<Route>& route);
+  void Sweep(Route& route);
+
+  // The attempts of a call (call_attempts.cc).
+  enum class AttemptKind { kFirst, kRetry, kHedge, kExtra };
+  void StartCall(impl::CallData* call);
+  // kFirst and kRetry start when no attempt is in flight; a kHedge (after the hedging delay)
+  // or a kExtra (a retry while hedges still run) starts beside others, on an endpoint the
+  // call has not tried, and is dropped silently when it cannot.
+  void StartAttempt(impl::CallData* call, AttemptKind kind = AttemptKind::kFirst);
   // Completes the call (all attempts) and reports it to the observer.
   void FinishCall(impl::CallData* call, Status status);
-  void OnAttemptDone(impl::CallData* call, Status status, bool not_executed) override;
+  void OnAttemptDone(impl::Attempt* attempt, Status status, bool not_executed) override;
+  void OnHedgeDue(impl::Attempt* attempt) override;
   void OnCanceledWhileParked(impl::CallData* call) override;
   std::vector<std::shared_ptr<Route>> AllRoutes();
-  bool ShouldRetry(impl::CallData* call, const Status& status, bool not_executed,
+  // Under call->mu.
+  bool ShouldRetry(impl::CallData* call, const Status& status, bool not_executed, bool per_try_timeout,
                    impl::CallData::Clock::time_point now, std::chrono::milliseconds* backoff);
+  void RetryAfter(impl::CallData* call, std::chrono::milliseconds backoff);
   impl::Subchannel::Options subchannel_options() const;
 };
 

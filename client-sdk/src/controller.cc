@@ -9,6 +9,10 @@
 namespace krpc {
 namespace impl {
 
+CallData::CallData() {
+  for (auto& a : slots) a.call = this;
+}
+
 void CallData::ResetCall() {
   method = nullptr;
   request = nullptr;
@@ -17,17 +21,34 @@ void CallData::ResetCall() {
   sink.reset();
   status = Status();
   remote.clear();
-  subchannel.reset();
-  attempts = 0;
-  n_tried = 0;
   std::lock_guard lock(mu);
+  for (auto& a : slots) {
+    a.subchannel.reset();
+    a.active = a.cancel = a.hedge = false;
+    a.transport.reset();
+    a.call_id = 0;
+  }
+  in_flight = attempts = hedges = n_tried = 0;
+  hedge_won = decided = false;
+  outcome = Status();
+  winner = nullptr;
   state = CallState::kActive;
   finished = false;
   canceled = false;
   on_cancel = nullptr;
-  transport.reset();
-  call_id = 0;
   token.reset();  // a late wake-up of the previous call must not find this one
+}
+
+Attempt* CallData::FreeSlot() {
+  for (auto& a : slots) {
+    if (!a.active) return &a;
+  }
+  return nullptr;
+}
+
+void Attempt::Done(Status status, bool not_executed) {
+  auto keep = call->sink;
+  keep->OnAttemptDone(this, std::move(status), not_executed);
 }
 
 std::shared_ptr<CallToken> CallData::Park(CallState s) {
@@ -38,10 +59,10 @@ std::shared_ptr<CallToken> CallData::Park(CallState s) {
   return token;
 }
 
-bool CallData::Attach(std::weak_ptr<Transport> t, uint64_t id) {
-  std::lock_guard lock(mu);
-  if (canceled) return false;
-  state = CallState::kInFlight;
+bool Attempt::Attach(std::weak_ptr<Transport> t, uint64_t id) {
+  std::lock_guard lock(call->mu);
+  if (call->canceled || cancel) return false;
+  call->state = CallState::kInFlight;
   transport = std::move(t);
   call_id = id;
   return true;
@@ -117,6 +138,11 @@ void Controller::set_request_key(uint64_t key) {
 
 void Controller::set_idempotent(bool idempotent) { d_->idempotent = idempotent; }
 
+void Controller::set_per_try_timeout(std::chrono::milliseconds timeout) {
+  d_->per_try_timeout = timeout;
+  d_->per_try_set = true;
+}
+
 const Status& Controller::status() const { return d_->status; }
 
 std::chrono::microseconds Controller::latency() const {
@@ -125,11 +151,13 @@ std::chrono::microseconds Controller::latency() const {
 
 const std::string& Controller::remote() const { return d_->remote; }
 int Controller::attempts() const { return d_->attempts; }
+int Controller::hedges() const { return d_->hedges; }
+bool Controller::hedge_won() const { return d_->hedge_won; }
 
 void Controller::Reset() {
   d_->ResetCall();
   d_->metadata.clear();
-  d_->timeout_set = d_->deadline_set = d_->has_request_key = d_->idempotent = false;
+  d_->timeout_set = d_->deadline_set = d_->has_request_key = d_->idempotent = d_->per_try_set = false;
 }
 
 void Controller::SetFailed(const std::string& reason) { d_->status = Status(StatusCode::kUnknown, reason); }
@@ -151,8 +179,7 @@ void Controller::NotifyOnCancel(google::protobuf::Closure* callback) {
 }
 
 void Controller::StartCancel() {
-  std::shared_ptr<impl::Transport> transport;
-  uint64_t call_id = 0;
+  std::pair<std::shared_ptr<impl::Transport>, uint64_t> in_flight[impl::CallData::kMaxAttempts];
   google::protobuf::Closure* cb = nullptr;
   bool parked = false;
   {
@@ -160,8 +187,11 @@ void Controller::StartCancel() {
     if (d_->canceled || d_->finished) return;
     d_->canceled = true;
     if (d_->state == impl::CallState::kInFlight) {
-      transport = d_->transport.lock();
-      call_id = d_->call_id;
+      for (int i = 0; i < impl::CallData::kMaxAttempts; ++i) {
+        auto& a = d_->slots[i];
+        a.cancel = true;
+        if (a.active && a.call_id != 0) in_flight[i] = {a.transport.lock(), a.call_id};
+      }
     } else if (d_->state == impl::CallState::kWaitingForList || d_->state == impl::CallState::kBackoff) {
       parked = true;  // nothing else will wake it in time: finish it here
       d_->state = impl::CallState::kActive;
@@ -169,7 +199,9 @@ void Controller::StartCancel() {
     cb = std::exchange(d_->on_cancel, nullptr);
   }
   if (cb) cb->Run();
-  if (transport) transport->Cancel(call_id);
+  for (auto& [transport, id] : in_flight) {
+    if (transport) transport->Cancel(id);
+  }
   if (parked) {
     auto sink = d_->sink;  // the parked call is ours alone now
     sink->OnCanceledWhileParked(d_.get());

@@ -15,13 +15,17 @@ namespace asio = boost::asio;
 class Subchannel::Probe final : public AttemptSink, public std::enable_shared_from_this<Probe> {
  public:
   Probe(std::weak_ptr<Subchannel> owner, std::chrono::milliseconds timeout) : owner_(std::move(owner)), timeout_(timeout) {}
-  void OnAttemptDone(CallData*, Status status, bool) override {
+  void OnAttemptDone(Attempt* a, Status status, bool) override {
+    {
+      std::lock_guard lock(call_.mu);
+      a->active = false;
+    }
     auto keep = std::move(call_.sink);  // the probe lives until this returns
     if (auto owner = owner_.lock()) {
       owner->outlier_->OnProbeDone(status.ok() && response_.status() == health::v1::HealthCheckResponse::SERVING);
     }
   }
-  void OnCanceledWhileParked(CallData* call) override { OnAttemptDone(call, Status(StatusCode::kCancelled, ""), true); }
+  void OnCanceledWhileParked(CallData* call) override { OnAttemptDone(&call->slots[0], Status(StatusCode::kCancelled, ""), true); }
   void Next(Subchannel& owner) {
     call_.ResetCall();
     response_.Clear();
@@ -31,7 +35,15 @@ class Subchannel::Probe final : public AttemptSink, public std::enable_shared_fr
     call_.sink = shared_from_this();  // a transport that outlives the subchannel can still finish it
     call_.start = CallData::Clock::now();
     call_.deadline = call_.start + timeout_;
-    owner.StartOnLoop(&call_);
+    Attempt* a = &call_.slots[0];
+    {
+      std::lock_guard lock(call_.mu);
+      a->active = true;
+    }
+    a->start = call_.start;
+    a->deadline = call_.deadline;
+    a->response = &response_;
+    owner.StartOnLoop(a);
   }
 
  private:
@@ -49,8 +61,11 @@ void Subchannel::SendProbe() {
 
 std::shared_ptr<Subchannel> Subchannel::Create(asio::io_context::executor_type executor, Endpoint endpoint,
                                                Options options, std::shared_ptr<EjectionGuard> ejection,
-                                               std::shared_ptr<SubchannelObserver> observer) {
+                                               std::shared_ptr<SubchannelObserver> observer,
+                                               std::shared_ptr<LatencyWindow> route_latency, bool slow_start) {
   auto s = std::make_shared<Subchannel>(executor, std::move(endpoint), std::move(options));
+  s->route_latency_ = std::move(route_latency);
+  if (slow_start) s->StartSlowStart(Clock::now());
   s->outlier_ = std::make_shared<OutlierDetector>(executor, s->address_, s->options_.breaker, std::move(ejection),
                                                   std::move(observer), std::weak_ptr<ProbeSender>(s));
   return s;
@@ -74,12 +89,59 @@ bool Subchannel::healthy() const {
   return until == 0 || Clock::now().time_since_epoch().count() >= until;
 }
 
-void Subchannel::StartCall(CallData* call) {
+void Subchannel::StartCall(Attempt* a) {
   if (executor_.running_in_this_thread()) {
-    StartOnLoop(call);
+    StartOnLoop(a);
     return;
   }
-  asio::post(executor_, [self = shared_from_this(), call] { self->StartOnLoop(call); });
+  asio::post(executor_, [self = shared_from_this(), a] { self->StartOnLoop(a); });
+}
+
+bool Subchannel::stalled(Clock::time_point now, Clock::duration threshold) const {
+  if (inflight_.load(std::memory_order_relaxed) == 0) return false;
+  const int64_t since = std::max(busy_since_ns_.load(std::memory_order_relaxed), last_done_ns_.load(std::memory_order_relaxed));
+  return now.time_since_epoch().count() - since > threshold.count();
+}
+
+void Subchannel::SuspectStall() {
+  if (stall_reported_.exchange(true, std::memory_order_relaxed)) return;
+  stalls_.fetch_add(1, std::memory_order_relaxed);
+  log::Get("client")->warn("{}: stalled ({} calls in flight, none completing): no new calls, probing",
+                           address_, inflight());
+  asio::post(executor_, [weak = weak_from_this()] {
+    if (auto self = weak.lock()) self->outlier_->OnStalled();
+  });
+}
+
+double Subchannel::SlowStartShare(Clock::time_point now) const {
+  const int64_t start = ramp_start_ns_.load(std::memory_order_relaxed);
+  if (start == 0) return 1.0;
+  const double window_ns = static_cast<double>(options_.outlier.slow_start_ms) * 1e6;
+  const double f = static_cast<double>(now.time_since_epoch().count() - start) / window_ns;
+  if (f >= 1.0) return 1.0;
+  return std::max(options_.outlier.slow_start_min_percent / 100.0, f);
+}
+
+void Subchannel::StartSlowStart(Clock::time_point now) {
+  if (options_.outlier.slow_start_ms <= 0) return;
+  ramp_start_ns_.store(now.time_since_epoch().count(), std::memory_order_relaxed);
+}
+
+void Subchannel::TakeInterval(uint64_t* calls, uint64_t* latency_us) {
+  *calls = interval_calls_.exchange(0, std::memory_order_relaxed);
+  *latency_us = interval_latency_us_.exchange(0, std::memory_order_relaxed);
+}
+
+void Subchannel::EjectAsOutlier(double latency_us, double median_us) {
+  asio::post(executor_, [weak = weak_from_this(), latency_us, median_us] {
+    auto self = weak.lock();
+    if (!self) return;
+    if (self->outlier_->EjectOutlier("latency " + std::to_string(static_cast<int64_t>(latency_us / 1000)) +
+                                     " ms vs the peers' median " + std::to_string(static_cast<int64_t>(median_us / 1000)) +
+                                     " ms")) {
+      self->latency_ejections_.fetch_add(1, std::memory_order_relaxed);
+    }
+  });
 }
 
 Transport* Subchannel::ChooseTransport() {
@@ -103,17 +165,17 @@ Transport* Subchannel::ChooseTransport() {
   return t.get();
 }
 
-void Subchannel::StartOnLoop(CallData* call) {
+void Subchannel::StartOnLoop(Attempt* call) {
   KRPC_ASSERT_IN_LOOP(executor_.running_in_this_thread());
   if (state() == State::kShutdown) {
-    call->AttemptDone(Status(StatusCode::kUnavailable, "channel is shut down"), true);
+    call->Done(Status(StatusCode::kUnavailable, "channel is shut down"), true);
     return;
   }
   const int64_t until = backoff_until_.load(std::memory_order_relaxed);
   const bool none_accepting = std::none_of(transports_.begin(), transports_.end(), [](auto& t) { return t->accepting(); });
   if (none_accepting && until != 0 && Clock::now().time_since_epoch().count() < until) {
     const auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::duration(until) - Clock::now().time_since_epoch());
-    call->AttemptDone(Status(StatusCode::kUnavailable,
+    call->Done(Status(StatusCode::kUnavailable,
                last_error_.message() + " (next connect attempt in " + std::to_string(wait.count()) + " ms)"),
         true);
     return;
@@ -188,17 +250,27 @@ void Subchannel::OnTransportClosed(Transport* t, const Status& why, bool was_rea
   log::Get("client")->warn("{}: {}; next connect attempt in {} ms", address_, why.message(), wait.count());
 }
 
-void Subchannel::CallEnded(const Status& status, Clock::duration latency) {
+void Subchannel::CallEnded(const Status& status, Clock::duration latency, Clock::time_point now) {
   inflight_.fetch_sub(1, std::memory_order_relaxed);
   UpdateCounts();
-  const auto now = Clock::now();
   const bool failure = IsEndpointFailure(status.code());
   double us = static_cast<double>(std::chrono::duration_cast<std::chrono::microseconds>(latency).count());
+  const bool cancelled = status.code() == StatusCode::kCancelled;  // e.g. a losing hedge
+  // Progress: an answer from the endpoint (a timeout or a cancel is none).
+  if (!cancelled && status.code() != StatusCode::kDeadlineExceeded) {
+    last_done_ns_.store(now.time_since_epoch().count(), std::memory_order_relaxed);
+    stall_reported_.store(false, std::memory_order_relaxed);
+  }
+  if (status.ok() && route_latency_) route_latency_->Record(static_cast<uint64_t>(us), now);
+  if (status.ok() || cancelled) {  // a cancelled attempt's time is a lower bound of its latency
+    interval_calls_.fetch_add(1, std::memory_order_relaxed);
+    interval_latency_us_.fetch_add(static_cast<uint64_t>(us), std::memory_order_relaxed);
+  }
   // A fast failure must not look attractive to latency-based balancing: it counts as at least
   // 10 ms, or twice the current average (capped at 10 s so repeated failures cannot overflow).
   if (failure) us = std::max({us, std::min(ewma_.value_us() * 2, 1e7), 10000.0});
   ewma_.Observe(us, now);
-  outlier_->OnCallResult(failure, now);
+  if (!cancelled) outlier_->OnCallResult(failure, now);
 }
 
 void Subchannel::ArmReaper() {

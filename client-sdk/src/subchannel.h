@@ -1,7 +1,8 @@
 // Subchannel: one endpoint as the client sees it: a pool of multiplexed transports
 // (reconnect backoff initial * multiplier^n with jitter, reset once connected or when
 // discovery changes; idle connections closed), its OutlierDetector (breaker, probes,
-// ejection cap), and the latency EWMA and in-flight count the load balancer reads.
+// ejection cap), and what the load balancer reads: the latency EWMA, the in-flight count,
+// whether it is stalled (calls in flight, none completing) and its slow-start share.
 // Lives on one I/O thread; StartCall may be called from any thread; the read accessors are
 // atomics and safe anywhere.
 #pragma once
@@ -16,6 +17,7 @@
 
 #include "resilience/circuit_breaker.h"
 #include "resilience/latency_ewma.h"
+#include "resilience/latency_window.h"
 #include "resilience/outlier_detector.h"
 #include "transport.h"
 
@@ -32,18 +34,23 @@ class Subchannel : public TransportListener, public ProbeSender, public std::ena
     ReconnectBackoffOptions reconnect;
     PoolOptions pool;
     BreakerOptions breaker;
+    OutlierOptions outlier;
     int latency_decay_ms = 2000;
   };
 
+  // `route_latency`: the latency of the route's calls, fed by every endpoint of the route
+  // (the peers' p99 that stall detection compares with). `slow_start`: ramp up from now.
   static std::shared_ptr<Subchannel> Create(boost::asio::io_context::executor_type executor, Endpoint endpoint,
                                             Options options, std::shared_ptr<EjectionGuard> ejection,
-                                            std::shared_ptr<SubchannelObserver> observer);
+                                            std::shared_ptr<SubchannelObserver> observer,
+                                            std::shared_ptr<LatencyWindow> route_latency = nullptr,
+                                            bool slow_start = false);
   // Use Create() (the outlier detector needs a weak reference to this subchannel).
   Subchannel(boost::asio::io_context::executor_type executor, Endpoint endpoint, Options options);
   ~Subchannel() override;
 
   // Any thread.
-  void StartCall(CallData* call);
+  void StartCall(Attempt* attempt);
   void Shutdown();
   void ResetBackoff();
   void set_weight(int w) { weight_.store(w, std::memory_order_relaxed); }
@@ -63,9 +70,28 @@ class Subchannel : public TransportListener, public ProbeSender, public std::ena
   int connections_active() const { return active_.load(std::memory_order_relaxed); }
   int connections_idle() const { return idle_.load(std::memory_order_relaxed); }
 
-  // The channel reports each attempt here (subchannel's thread).
-  void CallStarted() { inflight_.fetch_add(1, std::memory_order_relaxed); }
-  void CallEnded(const Status& status, Clock::duration latency);
+  // Calls in flight and none completed for longer than `threshold`: frozen, or cut off.
+  bool stalled(Clock::time_point now, Clock::duration threshold) const;
+  // Found stalled by a pick: tells the outlier detector (once per stall), which probes it and
+  // ejects it if the probe fails too.
+  void SuspectStall();
+  uint64_t stalls() const { return stalls_.load(std::memory_order_relaxed); }
+  // Share of a full load it may take now: 1 unless in its slow-start ramp.
+  double SlowStartShare(Clock::time_point now) const;
+  void StartSlowStart(Clock::time_point now);
+  // Successful calls and their summed latency since the last call (the latency sweep's view).
+  void TakeInterval(uint64_t* calls, uint64_t* latency_us);
+  // Ejected by the route's latency sweep (through the ejection cap).
+  void EjectAsOutlier(double latency_us, double median_us);
+  uint64_t latency_ejections() const { return latency_ejections_.load(std::memory_order_relaxed); }
+
+  // The channel reports each attempt here: started (any thread), ended (subchannel's thread).
+  void CallStarted(Clock::time_point now) {
+    if (inflight_.fetch_add(1, std::memory_order_relaxed) == 0) {
+      busy_since_ns_.store(now.time_since_epoch().count(), std::memory_order_relaxed);
+    }
+  }
+  void CallEnded(const Status& status, Clock::duration latency, Clock::time_point now);
 
   // TransportListener (owning thread).
   void OnTransportReady(Transport* t) override;
@@ -73,10 +99,11 @@ class Subchannel : public TransportListener, public ProbeSender, public std::ena
   void OnTransportClosed(Transport* t, const Status& why, bool was_ready, bool peer_silent) override;
   // ProbeSender (owning thread): one health check on this endpoint's connections.
   void SendProbe() override;
+  void OnRestored() override { StartSlowStart(Clock::now()); }
 
  private:
   class Probe;
-  void StartOnLoop(CallData* call);
+  void StartOnLoop(Attempt* attempt);
   Transport* ChooseTransport();
   void Forget(Transport* t);
   void UpdateCounts();
@@ -97,12 +124,21 @@ class Subchannel : public TransportListener, public ProbeSender, public std::ena
   std::minstd_rand rng_;
   LatencyEwma ewma_;
   std::shared_ptr<Probe> probe_;  // created on first use; holds this subchannel weakly
+  std::shared_ptr<LatencyWindow> route_latency_;
   boost::asio::steady_timer reaper_timer_;
   bool reaper_armed_ = false;
   std::atomic<State> state_{State::kIdle};
   std::atomic<int64_t> backoff_until_{0};  // steady_clock ticks
   std::atomic<int> weight_{100};
   std::atomic<uint64_t> inflight_{0};
+  std::atomic<int64_t> busy_since_ns_{0};     // when in-flight went from 0 to 1
+  std::atomic<int64_t> last_done_ns_{0};      // the last attempt's end
+  std::atomic<bool> stall_reported_{false};   // until the next completion
+  std::atomic<uint64_t> stalls_{0};
+  std::atomic<int64_t> ramp_start_ns_{0};     // slow start began (0: not ramping)
+  std::atomic<uint64_t> interval_calls_{0};
+  std::atomic<uint64_t> interval_latency_us_{0};
+  std::atomic<uint64_t> latency_ejections_{0};
   std::atomic<uint64_t> connects_{0};
   std::atomic<uint64_t> connect_failures_{0};
   std::atomic<uint64_t> reuses_{0};

@@ -84,38 +84,39 @@ void Transport::OnConnected(const boost::system::error_code& ec) {
   Flush();
 }
 
-void Transport::StartCall(CallData* call) {
+void Transport::StartCall(Attempt* a) {
   KRPC_ASSERT_IN_LOOP(InLoop());
   const auto now = Clock::now();
+  CallData* call = a->call;
   if (!accepting()) {
-    call->AttemptDone(Status(StatusCode::kUnavailable, "connection to " + address_ + " is closing"), true);
+    a->Done(Status(StatusCode::kUnavailable, "connection to " + address_ + " is closing"), true);
     return;
   }
-  if (call->deadline <= now) {
-    call->AttemptDone(Status(StatusCode::kDeadlineExceeded, "deadline passed before sending"), true);
+  if (a->deadline <= now) {
+    a->Done(Status(StatusCode::kDeadlineExceeded, "deadline passed before sending"), true);
     return;
   }
   const size_t body = call->request->ByteSizeLong();
   if (body > options_.max_body_bytes) {
-    call->AttemptDone(Status(StatusCode::kResourceExhausted, "request of " + std::to_string(body) +
-                                                                         " bytes exceeds max_body_bytes=" +
-                                                                         std::to_string(options_.max_body_bytes)),
-                              true);
+    a->Done(Status(StatusCode::kResourceExhausted, "request of " + std::to_string(body) +
+                                                       " bytes exceeds max_body_bytes=" +
+                                                       std::to_string(options_.max_body_bytes)),
+            true);
     return;
   }
-  const uint64_t id = calls_.Insert(call);
-  if (!call->Attach(std::weak_ptr<Transport>(self()), id)) {  // cancelled on its way here
+  const uint64_t id = calls_.Insert(a);
+  if (!a->Attach(std::weak_ptr<Transport>(self()), id)) {  // cancelled on its way here
     calls_.Take(id);
-    call->AttemptDone(Status(StatusCode::kCancelled, "call cancelled by the client"), true);
+    a->Done(Status(StatusCode::kCancelled, "call cancelled by the client"), true);
     return;
   }
   auto& h = scratch_request_;
   h.set_call_id(id);
   const auto* m = call->method;
   h.mutable_method()->assign("/").append(m->service()->full_name()).append("/").append(m->name());
-  const bool has_deadline = call->deadline != Clock::time_point::max();
+  const bool has_deadline = a->deadline != Clock::time_point::max();
   h.set_timeout_us(has_deadline ? std::max<int64_t>(1, std::chrono::duration_cast<std::chrono::microseconds>(
-                                                            call->deadline - now)
+                                                            a->deadline - now)
                                                             .count())
                                 : 0);
   h.clear_metadata();
@@ -124,25 +125,29 @@ void Transport::StartCall(CallData* call) {
     // The channel checks metadata before the call starts; this guards what gets past it, so
     // that one call's metadata never makes the server close a connection others share.
     calls_.Take(id);
-    call->AttemptDone(Status(StatusCode::kResourceExhausted, "request header of " + std::to_string(header) +
-                                                                 " bytes exceeds the 64 KiB header limit"),
-                      true);
+    a->Done(Status(StatusCode::kResourceExhausted, "request header of " + std::to_string(header) +
+                                                       " bytes exceeds the 64 KiB header limit"),
+            true);
     return;
   }
   codec::AppendFrame(out(), FrameType::kRequest, h, call->request);
   last_send_ = now;
   if (has_deadline) {
-    deadlines_.emplace(call->deadline, id);
-    ArmDeadline(call->deadline);
+    deadlines_.push({a->deadline, id, false});
+    ArmDeadline(a->deadline);
+  }
+  if (a->hedge_at < a->deadline) {
+    deadlines_.push({a->hedge_at, id, true});
+    ArmDeadline(a->hedge_at);
   }
   if (state_ == State::kReady && !in_read_batch()) Flush();
 }
 
 void Transport::Cancel(uint64_t call_id) {
   asio::post(executor_, [self = self(), call_id] {
-    if (CallData* call = self->calls_.Take(call_id)) {
+    if (Attempt* a = self->calls_.Take(call_id)) {
       self->SendCancel(call_id);
-      self->CompleteCall(call, Status(StatusCode::kCancelled, "call cancelled by the client"), false);
+      self->CompleteCall(a, Status(StatusCode::kCancelled, "call cancelled by the client"), false);
     }
   });
 }
@@ -155,8 +160,8 @@ void Transport::SendCancel(uint64_t call_id) {
   if (!in_read_batch()) Flush();
 }
 
-void Transport::CompleteCall(CallData* call, Status status, bool not_executed) {
-  call->AttemptDone(std::move(status), not_executed);
+void Transport::CompleteCall(Attempt* a, Status status, bool not_executed) {
+  a->Done(std::move(status), not_executed);
   MaybeFinishDrain();
 }
 
@@ -205,13 +210,13 @@ void Transport::HandleResponse(const codec::FrameView& frame) {
     Close(Status(StatusCode::kUnavailable, "protocol error from " + address_ + ": malformed RESPONSE header"));
     return;
   }
-  CallData* call = calls_.Take(h.call_id());
-  if (!call) return;  // finished already (deadline or cancel): a late reply is dropped
+  Attempt* a = calls_.Take(h.call_id());
+  if (!a) return;  // finished already (deadline or cancel): a late reply is dropped
   Status status(StatusCodeFromInt(h.status()), h.message());
-  if (status.ok() && !call->response->ParseFromArray(frame.body.data(), static_cast<int>(frame.body.size()))) {
-    status = Status(StatusCode::kInternal, "cannot parse response body as " + call->response->GetTypeName());
+  if (status.ok() && !a->response->ParseFromArray(frame.body.data(), static_cast<int>(frame.body.size()))) {
+    status = Status(StatusCode::kInternal, "cannot parse response body as " + a->response->GetTypeName());
   }
-  CompleteCall(call, std::move(status), h.not_executed());
+  CompleteCall(a, std::move(status), h.not_executed());
 }
 
 void Transport::HandleGoaway(const codec::FrameView& frame) {
@@ -253,9 +258,8 @@ void Transport::Close(const Status& why) {
   auto keep = self();  // the listener may drop the last reference
   if (auto l = listener_.lock()) l->OnTransportClosed(this, why, was_ready_, peer_silent_);
   // Calls that never reached the wire were not executed; others may have been.
-  for (auto& [id, call] : calls) {
-    call->AttemptDone(why.ok() ? Status(StatusCode::kUnavailable, "connection closed") : why,
-                              was_connecting);
+  for (auto& [id, a] : calls) {
+    a->Done(why.ok() ? Status(StatusCode::kUnavailable, "connection closed") : why, was_connecting);
   }
 }
 
@@ -288,19 +292,30 @@ void Transport::OnDeadline() {
   deadline_armed_ = Clock::time_point::max();
   if (state_ == State::kClosed) return;
   const auto now = Clock::now();
-  while (!deadlines_.empty() && deadlines_.top().first <= now) {
-    const uint64_t id = deadlines_.top().second;
+  while (!deadlines_.empty() && deadlines_.top().when <= now) {
+    const DeadlineEntry e = deadlines_.top();
     deadlines_.pop();
-    if (CallData* call = calls_.Take(id)) {
-      SendCancel(id);
-      CompleteCall(call, Status(StatusCode::kDeadlineExceeded, "deadline exceeded waiting for " + address_),
+    if (e.hedge) {
+      // Still in flight at its hedge time: the channel may start a hedge elsewhere. The
+      // attempt stays here (its call cannot finish while it is in flight).
+      if (Attempt* a = calls_.Find(e.id)) {
+        auto sink = a->call->sink;
+        sink->OnHedgeDue(a);
+      }
+      continue;
+    }
+    if (Attempt* a = calls_.Take(e.id)) {
+      SendCancel(e.id);
+      const bool per_try = a->deadline < a->call->deadline;
+      CompleteCall(a, Status(StatusCode::kDeadlineExceeded,
+                             (per_try ? "per-try timeout exceeded waiting for " : "deadline exceeded waiting for ") + address_),
                    false);
       if (state_ == State::kClosed) return;
     }
   }
   // Entries of calls that finished early stay in the heap until their time; waking at most
   // once per granularity bounds the timer's cost at high call rates.
-  if (!deadlines_.empty()) ArmDeadline(std::max(deadlines_.top().first, now + kDeadlineGranularity));
+  if (!deadlines_.empty()) ArmDeadline(std::max(deadlines_.top().when, now + kDeadlineGranularity));
 }
 
 void Transport::ArmHeartbeat() {

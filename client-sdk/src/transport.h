@@ -1,7 +1,7 @@
 // Transport: one client connection to one endpoint, owned by one I/O thread. A framed
 // connection (net::FramedConnection: read batches, PONGs, coalesced writes) that multiplexes
-// calls by call id, enforces deadlines with one timer per connection (a deadline heap, not a
-// kernel timer per call), sends PING when idle and closes on missed heartbeats. A Subchannel
+// attempts by call id, enforces per-attempt deadlines and hedge times with one timer per
+// connection (a heap of wake-ups, not a kernel timer per call), sends PING when idle and closes on missed heartbeats. A Subchannel
 // creates transports and replaces them when they close or drain.
 #pragma once
 
@@ -50,8 +50,8 @@ class Transport final : public net::FramedConnection {
   bool InLoop() const;
   bool OwningThread() const override { return InLoop(); }
   void Connect();
-  // Sends the call (queued until connected). Completion goes to call->sink.
-  void StartCall(CallData* call);
+  // Sends the attempt (queued until connected). Its end goes to the call's sink.
+  void StartCall(Attempt* attempt);
   void Close(const Status& why);
   State state() const { return state_; }
   bool accepting() const { return state_ == State::kConnecting || state_ == State::kReady; }
@@ -77,7 +77,7 @@ class Transport final : public net::FramedConnection {
 
   void HandleResponse(const codec::FrameView& frame);
   void HandleGoaway(const codec::FrameView& frame);
-  void CompleteCall(CallData* call, Status status, bool not_executed);
+  void CompleteCall(Attempt* attempt, Status status, bool not_executed);
   void SendCancel(uint64_t call_id);
   void ArmDeadline(Clock::time_point when);
   void OnDeadline();
@@ -100,7 +100,13 @@ class Transport final : public net::FramedConnection {
   bool peer_silent_ = false;
   Status write_error_;         // set once a write failed; the read side decides the end
   CallSlab calls_;
-  using DeadlineEntry = std::pair<Clock::time_point, uint64_t>;
+  // A wake-up: the attempt's deadline, or (hedge) its hedge time.
+  struct DeadlineEntry {
+    Clock::time_point when;
+    uint64_t id;
+    bool hedge;
+    bool operator>(const DeadlineEntry& o) const { return when > o.when; }
+  };
   std::priority_queue<DeadlineEntry, std::vector<DeadlineEntry>, std::greater<>> deadlines_;
   Clock::time_point deadline_armed_ = Clock::time_point::max();
   Clock::time_point last_send_;

@@ -9,7 +9,7 @@ namespace {
 
 TEST(CallSlabTest, ids_are_unique_and_stale_ids_miss) {
   CallSlab slab;
-  CallData a, b;
+  Attempt a, b;
   const uint64_t ia = slab.Insert(&a);
   const uint64_t ib = slab.Insert(&b);
   EXPECT_NE(ia, ib);

@@ -157,6 +157,7 @@ TEST_P(ResilienceTest, failing_server_is_isolated_then_rejoins_through_half_open
   ChannelOptions o;
   o.load_balancer = "round_robin";
   o.breaker.base_isolation_ms = 300;
+  o.outlier.slow_start_ms = 0;  // back to a full share at once (slow start has its own test)
   auto ch = MakeChannel(o);
   nodes_[0].faults->Set({"", StatusCode::kUnavailable, 1.0, 0, false});
   auto r = Run(ch.get(), 300, 1, /*idempotent=*/true);

@@ -226,10 +226,11 @@ TEST_F(PickerTest, random_spreads_roughly_evenly) {
 TEST_F(PickerTest, p2c_prefers_the_endpoint_with_lower_latency) {
   auto list = Make(2);
   for (int i = 0; i < 5; ++i) {
-    list[0]->CallStarted();
-    list[0]->CallEnded(Status(), 200us);
-    list[1]->CallStarted();
-    list[1]->CallEnded(Status(), 50ms);
+    const auto now = std::chrono::steady_clock::now();
+    list[0]->CallStarted(now);
+    list[0]->CallEnded(Status(), 200us, now);
+    list[1]->CallStarted(now);
+    list[1]->CallEnded(Status(), 50ms, now);
   }
   auto c = Count(*registry_.Find("p2c")->Build(list), 1000);
   EXPECT_EQ(c[0], 1000) << "with two endpoints p2c compares both every time";

@@ -44,6 +44,8 @@ struct ChannelOptions {
   PoolOptions pool;
   BreakerOptions breaker;
   RetryOptions retry;
+  HedgingOptions hedging;
+  OutlierOptions outlier;
 
   // Registers every field under its configuration key (docs/configuration.md).
   void Register(OptionSet& options);
@@ -64,6 +66,8 @@ struct EndpointInfo {
   int connections_active = 0;
   int connections_idle = 0;
   uint64_t reuses = 0;       // calls that reused an open connection
+  bool stalled = false;      // calls in flight, none completing: no new calls (outlier detection)
+  double slow_start = 1.0;   // share of its full load it may take now (slow start ramp)
 };
 
 struct ChannelStats {
@@ -72,6 +76,12 @@ struct ChannelStats {
   uint64_t retry_budget_exhausted = 0;
   uint64_t ejections_refused = 0;  // breaker openings the ejection cap prevented
   uint64_t panic_picks = 0;        // picks made over all endpoints because too few were healthy
+  uint64_t per_try_timeouts = 0;   // attempts that ran out their per-try timeout
+  uint64_t hedges = 0;             // hedged attempts sent
+  uint64_t hedges_won = 0;         // calls whose answer came from a hedge
+  uint64_t hedge_budget_exhausted = 0;  // hedges the hedge budget refused
+  uint64_t stalls = 0;             // endpoints found stalled (suspected at once)
+  uint64_t latency_ejections = 0;  // endpoints ejected as latency outliers
 };
 
 class Channel : public google::protobuf::RpcChannel, public std::enable_shared_from_this<Channel> {

@@ -20,6 +20,12 @@ class ClientObserver {
                               std::chrono::nanoseconds latency, int attempts) {}
   virtual void OnRetry(const google::protobuf::MethodDescriptor* method) {}
   virtual void OnRetryBudgetExhausted(const google::protobuf::MethodDescriptor* method) {}
+  // An attempt ran out its per-try timeout.
+  virtual void OnPerTryTimeout(const google::protobuf::MethodDescriptor* method) {}
+  // A hedged attempt was sent; a call's answer came from a hedge; the hedge budget refused one.
+  virtual void OnHedge(const google::protobuf::MethodDescriptor* method) {}
+  virtual void OnHedgeWon(const google::protobuf::MethodDescriptor* method) {}
+  virtual void OnHedgeBudgetExhausted(const google::protobuf::MethodDescriptor* method) {}
 };
 
 }  // namespace krpc

@@ -49,7 +49,8 @@ struct BreakerOptions {
   int max_ejection_percent = 50;    // max_ejection_percent
 };
 
-// Retries: the deadline covers all attempts; DEADLINE_EXCEEDED is never retried.
+// Retries: the deadline covers all attempts; DEADLINE_EXCEEDED of the call is never retried,
+// a per-try timeout is (for idempotent calls: the attempt may have run).
 struct RetryOptions {
   int max_attempts = 3;                                // max_attempts (1 = no retries)
   std::string codes = "UNAVAILABLE,RESOURCE_EXHAUSTED";  // retry_codes
@@ -58,6 +59,35 @@ struct RetryOptions {
   int backoff_max_ms = 1000;                           // retry_backoff_max_ms
   double budget_ratio = 0.2;                           // retry_budget_ratio: retries <= ratio * requests...
   double budget_min_per_second = 10;                   // retry_budget_min_per_second: ...+ this * 10 s
+  int per_try_timeout_ms = 0;                          // per_try_timeout_ms: one attempt's deadline (0 = the call's)
+  std::string method_per_try_timeout_ms;               // "/pkg.Svc/Method=ms,...": per-method per-try timeouts
+};
+
+// Hedged requests (gRFC A6, brpc's backup requests): an idempotent call whose attempt has not
+// answered after the hedging delay gets another attempt on a different endpoint; the first
+// answer wins and the others are cancelled. Hedges are limited by their own budget.
+struct HedgingOptions {
+  bool enabled = true;           // hedging_enabled (idempotent calls only)
+  int delay_ms = 0;              // hedge_delay_ms: fixed delay; 0 = adaptive (the percentile below)
+  double percentile = 95;        // hedge_percentile: adaptive delay = this percentile of the method's latency
+  int min_delay_ms = 2;          // hedge_min_delay_ms: floor of the adaptive delay
+  int min_samples = 100;         // hedge_min_samples: calls of the method seen before adaptive hedging starts
+  int max_hedges = 1;            // max_hedges: extra attempts in flight at once per call (1..2)
+  double budget_percent = 10;    // hedge_budget_percent: hedges <= this % of requests (over 10 s)
+};
+
+// Outlier detection beyond the breaker: stalls (a frozen or cut-off endpoint: calls in flight,
+// none completing), latency outliers (much slower than the route's other endpoints), and
+// slow start (a joining or returning endpoint ramps up its share of calls).
+struct OutlierOptions {
+  double stall_factor = 4;           // outlier_stall_factor: nothing completed for factor x the route's p99...
+  int stall_min_ms = 100;            // outlier_stall_min_ms: ...and this long, with calls in flight: suspect
+  int interval_ms = 1000;            // outlier_interval_ms: latency outlier sweep period (0 = off)
+  double latency_factor = 5;         // outlier_latency_factor: eject above factor x the peers' median latency...
+  int latency_min_ms = 50;           // outlier_latency_min_ms: ...when also above this
+  int latency_min_samples = 5;       // outlier_latency_min_samples: calls in the interval to judge an endpoint
+  int slow_start_ms = 3000;          // slow_start_window_ms: ramp of a joining or returning endpoint (0 = off)
+  int slow_start_min_percent = 10;   // slow_start_min_percent: its share at the start of the ramp
 };
 
 }  // namespace krpc

@@ -37,8 +37,12 @@ class Controller : public google::protobuf::RpcController {
   void AddMetadata(std::string key, std::string value);
   // Key for consistent-hash load balancing (e.g. a user id).
   void set_request_key(uint64_t key);
-  // Marks the call safe to retry even after the server may have run it.
+  // Marks the call safe to retry even after the server may have run it, and to hedge.
   void set_idempotent(bool idempotent);
+  // One attempt's deadline; when it passes, the attempt is cancelled and an idempotent call
+  // is retried elsewhere within the call's deadline. Default: the channel's per-try timeout
+  // (per method, or per_try_timeout_ms). Zero: the call's deadline only.
+  void set_per_try_timeout(std::chrono::milliseconds timeout);
 
   // Result of the finished call.
   const Status& status() const;
@@ -47,8 +51,11 @@ class Controller : public google::protobuf::RpcController {
   std::chrono::microseconds latency() const;
   // "host:port" of the endpoint that produced the final result (empty if none was reached).
   const std::string& remote() const;
-  // Attempts made (1 + retries).
+  // Attempts made (1 + retries + hedges).
   int attempts() const;
+  // Hedged attempts made, and whether the answer came from one.
+  int hedges() const;
+  bool hedge_won() const;
 
   // google::protobuf::RpcController
   void Reset() override;

@@ -6,11 +6,21 @@
 
 namespace krpc::impl {
 
-bool Selectable::operator()(const Subchannel& s) const {
+bool Selectable::operator()(Subchannel& s) const {
   for (int i = 0; i < n_exclude; ++i) {
     if (exclude[i] == &s) return false;
   }
-  return ignore_health || s.healthy();
+  if (ignore_health) return true;
+  if (!s.healthy()) return false;
+  if (s.stalled(now, stall_after)) {
+    s.SuspectStall();
+    return false;
+  }
+  if (slow_start) {
+    const double share = s.SlowStartShare(now);
+    if (share < 1.0 && static_cast<double>(ThreadRandom() % 10000) >= share * 10000) return false;
+  }
+  return true;
 }
 
 uint64_t ThreadRandom() {

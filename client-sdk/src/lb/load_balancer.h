@@ -4,6 +4,7 @@
 // (no static-init registration).
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -22,12 +23,16 @@ struct PickContext {
 };
 
 // Which endpoints a pick may return: breaker not open (unless in panic), not already tried
-// by this call, not waiting out a reconnect backoff.
+// by this call, not waiting out a reconnect backoff, not stalled, and (slow start) one in its
+// ramp only with the probability of its share.
 struct Selectable {
   const Subchannel* const* exclude = nullptr;
   int n_exclude = 0;
   bool ignore_health = false;  // panic mode: every endpoint qualifies
-  bool operator()(const Subchannel& s) const;
+  bool slow_start = true;      // thin out endpoints in their slow-start ramp
+  std::chrono::steady_clock::time_point now{};
+  std::chrono::steady_clock::duration stall_after = std::chrono::steady_clock::duration::max();
+  bool operator()(Subchannel& s) const;
 };
 
 class Picker {

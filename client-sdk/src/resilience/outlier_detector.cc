@@ -1,5 +1,7 @@
 #include "outlier_detector.h"
 
+#include <utility>
+
 #include "krpc/log.h"
 
 namespace krpc::impl {
@@ -55,6 +57,19 @@ void OutlierDetector::OnPeerSilent() {
   if (breaker_.state() == CircuitBreaker::State::kClosed && options_.enabled) Trip();
 }
 
+void OutlierDetector::OnStalled() {
+  if (breaker_.state() != CircuitBreaker::State::kClosed || !options_.enabled || shut_down_) return;
+  stall_probe_ = true;
+  if (!probing_) Probe();
+}
+
+bool OutlierDetector::EjectOutlier(const std::string& why) {
+  if (breaker_.state() != CircuitBreaker::State::kClosed || !options_.enabled || shut_down_) return false;
+  log::Get("client")->warn("{}: outlier ({}): ejecting", address_, why);
+  Trip();
+  return ejected_;
+}
+
 void OutlierDetector::Trip() {
   if (!ejected_ && ejection_ && !ejection_->TryEject()) {
     breaker_.Reset();  // the ejection cap holds: keep it in rotation
@@ -93,6 +108,12 @@ void OutlierDetector::ArmHalfOpen(Clock::time_point when) {
 
 void OutlierDetector::OnProbeDone(bool ok) {
   probing_ = false;
+  const bool stall_probe = std::exchange(stall_probe_, false);
+  if (breaker_.state() == CircuitBreaker::State::kClosed && stall_probe && !ok) {
+    log::Get("client")->warn("{}: stalled and its health check failed", address_);
+    Trip();  // stalled, and not even a health check answers: frozen or cut off
+    return;
+  }
   if (breaker_.state() == CircuitBreaker::State::kClosed) {
     // Suspicion probing: each failed health check counts like a failed call, so a slow or
     // stuck endpoint that balancing already avoids is still ejected within a few probes.
@@ -113,6 +134,7 @@ void OutlierDetector::OnProbeDone(bool ok) {
     if (ejected_ && ejection_) ejection_->Release();
     ejected_ = false;
     log::Get("client")->info("{}: breaker closed (probes passed), back in rotation", address_);
+    if (auto p = prober_.lock()) p->OnRestored();
   } else {
     log::Get("client")->warn("{}: probe failed, breaker re-opened for {} ms", address_,
                              std::chrono::duration_cast<std::chrono::milliseconds>(breaker_.open_until() - Clock::now()).count());

@@ -1,6 +1,8 @@
 // OutlierDetector: decides whether one endpoint stays in rotation. It owns the endpoint's
 // circuit breaker and drives it: a failed call is a suspicion that sends health-check probes
-// (so a slow or stuck endpoint that balancing already avoids is still ejected), an opened
+// (so a slow or stuck endpoint that balancing already avoids is still ejected), a stall (calls
+// in flight, none completing) sends a probe whose failure ejects at once, the route's latency
+// sweep ejects an endpoint far slower than its peers, an opened
 // breaker waits out its isolation and then probes half-open, and every ejection goes through
 // the route-wide cap (EjectionGuard). The probes themselves are calls on the endpoint's
 // connections, sent by its ProbeSender (the subchannel).
@@ -43,6 +45,8 @@ class ProbeSender {
  public:
   virtual ~ProbeSender() = default;
   virtual void SendProbe() = 0;
+  // Back in rotation after an ejection (the probes passed): start the slow-start ramp.
+  virtual void OnRestored() {}
 };
 
 class OutlierDetector : public std::enable_shared_from_this<OutlierDetector> {
@@ -61,6 +65,10 @@ class OutlierDetector : public std::enable_shared_from_this<OutlierDetector> {
   // The peer sent nothing, not even PONGs, for the heartbeat window: it is hung.
   void OnPeerSilent();
   void OnProbeDone(bool ok);
+  // Calls are in flight and none completes: probe now; a failed probe ejects.
+  void OnStalled();
+  // Ejects an outlier found by the route (through the cap). True when it was ejected.
+  bool EjectOutlier(const std::string& why);
   void Shutdown();
 
   // Any thread.
@@ -82,6 +90,7 @@ class OutlierDetector : public std::enable_shared_from_this<OutlierDetector> {
   boost::asio::steady_timer timer_;
   bool ejected_ = false;
   bool probing_ = false;  // a health probe is in flight
+  bool stall_probe_ = false;  // the probe in flight checks a stall: its failure ejects
   bool shut_down_ = false;
 };
 

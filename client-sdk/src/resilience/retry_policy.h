@@ -1,9 +1,10 @@
-// RetryPolicy: whether a failed attempt is tried again, and after how long. A retry needs a
-// retryable code (retry_codes; DEADLINE_EXCEEDED never), attempts left, a call that is not
+// RetryPolicy: whether a failed attempt is tried again, and after how long, and each
+// attempt's per-try timeout. A retry needs a retryable code (retry_codes; DEADLINE_EXCEEDED
+// only when it was the attempt's per-try timeout, not the call's deadline), attempts left, a call that is not
 // cancelled, proof that the request did not run (not_executed) or a method safe to run twice
 // (the call's idempotent flag or idempotent_methods), a backoff that ends before the deadline
 // (full jitter over base * 2^(attempt-1), capped), and a token from the channel's retry
-// budget. The hedging to come (issue 12) is the next attempt policy beside this one.
+// budget. HedgingPolicy is the other attempt policy beside this one.
 // Thread-safe: the configuration is immutable, the budget is lock-free.
 #pragma once
 
@@ -29,6 +30,7 @@ class RetryPolicy {
     int attempts = 0;          // made so far, this one included
     bool idempotent = false;   // marked by the caller
     bool not_executed = false; // the server says the handler never ran
+    bool per_try_timeout = false;  // the attempt ran out its per-try timeout (not the call's deadline)
     Clock::time_point deadline = Clock::time_point::max();
   };
   enum class Verdict { kRetry, kFinal, kBudgetExhausted };
@@ -47,14 +49,20 @@ class RetryPolicy {
   void OnRequest(Clock::time_point now) { budget_->OnRequest(now); }
   uint64_t budget_exhausted() const { return budget_->exhausted(); }
   bool Retryable(StatusCode code) const;
+  int max_attempts() const { return max_attempts_; }
+  // Safe to run twice: marked by the caller or listed in idempotent_methods.
+  bool Idempotent(const google::protobuf::MethodDescriptor* method, bool marked) const;
+  // The per-try timeout of `method` (method_per_try_timeout_ms, else per_try_timeout_ms); 0: none.
+  std::chrono::milliseconds PerTryTimeout(const google::protobuf::MethodDescriptor* method) const;
 
  private:
   RetryPolicy() = default;
-  bool Idempotent(const Attempt& attempt) const;
 
   int max_attempts_ = 1;
   std::vector<StatusCode> codes_;
   std::vector<std::string> idempotent_methods_;  // "/pkg.Service/Method"
+  int per_try_timeout_ms_ = 0;
+  std::vector<std::pair<std::string, int>> method_per_try_;  // "pkg.Service.Method" (full name), ms
   int backoff_base_ms_ = 0;
   int backoff_max_ms_ = 0;
   std::shared_ptr<RetryBudget> budget_;  // shared: the policy is a value, the budget is not

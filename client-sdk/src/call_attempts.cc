@@ -1,0 +1,252 @@
+// The attempts of a call: the first, retries (RetryPolicy: codes, idempotency, backoff,
+// budget), per-try timeouts (enforced by the transport; a per-try DEADLINE_EXCEEDED is
+// retryable for idempotent calls) and hedges (HedgingPolicy: a second attempt elsewhere when
+// the first has not answered after the hedging delay). The first answer that is a success or
+// a non-retryable failure decides the call; the attempts still in flight are cancelled, and
+// the call finishes when the last of them has ended. docs/client.md tells the whole story.
+#include <boost/asio/steady_timer.hpp>
+
+#include "channel_impl.h"
+#include "runtime_access.h"
+#include "krpc/impl/deadline.h"
+#include "krpc/impl/io_pool.h"
+
+namespace krpc {
+namespace asio = boost::asio;
+using impl::Attempt;
+using impl::CallData;
+
+void Channel::Impl::StartCall(CallData* call) {
+  call->hedgeable = hedging->enabled() && retry->Idempotent(call->method, call->idempotent);
+  call->try_timeout = call->per_try_set ? call->per_try_timeout : retry->PerTryTimeout(call->method);
+  if (call->hedgeable) hedging->OnRequest(call->start);
+  StartAttempt(call, AttemptKind::kFirst);
+}
+
+void Channel::Impl::StartAttempt(CallData* call, AttemptKind kind) {
+  Route* route = RouteFor(call->method);
+  if (!route->resolved.load()) {
+    if (kind != AttemptKind::kHedge) WaitForFirstList(*route, call);
+    return;
+  }
+  const bool hedge = kind == AttemptKind::kHedge;
+  const bool beside = hedge || kind == AttemptKind::kExtra;
+  const auto now = CallData::Clock::now();
+  Attempt* a = nullptr;
+  std::shared_ptr<impl::Subchannel> sub;
+  bool beside_others = false;
+  bool may_hedge = false;
+  {
+    std::lock_guard lock(call->mu);
+    if (beside && (call->decided || call->canceled)) return;
+    if (hedge && call->hedges >= hedging->max_hedges()) return;
+    sub = Pick(*route, call, now, /*repeat=*/!beside);
+    if (sub) a = call->FreeSlot();
+    if (!a) {
+      if (beside) return;  // no other endpoint, or no slot: the attempts in flight carry on
+      sub.reset();
+    } else {
+      beside_others = call->in_flight > 0;
+      a->active = true;
+      a->cancel = false;
+      a->call_id = 0;
+      a->transport.reset();
+      a->hedge = hedge;
+      ++call->in_flight;
+      ++call->attempts;
+      if (hedge) ++call->hedges;
+      if (call->n_tried < static_cast<int>(std::size(call->tried))) call->tried[call->n_tried++] = sub.get();
+      may_hedge = call->hedgeable && call->hedges < hedging->max_hedges() && call->attempts < retry->max_attempts();
+    }
+  }
+  if (!sub) {
+    FinishCall(call, Status(StatusCode::kUnavailable,
+                            "no providers known for " + (route->service.empty() ? target : route->service)));
+    return;
+  }
+  a->subchannel = sub;
+  a->start = now;
+  a->deadline = call->try_timeout.count() > 0 ? std::min(call->deadline, impl::SaturatingDeadline(now, call->try_timeout))
+                                              : call->deadline;
+  a->hedge_at = CallData::Clock::time_point::max();
+  if (may_hedge) {
+    if (auto delay = hedging->Delay(call->method, now)) a->hedge_at = now + *delay;
+  }
+  // Only one attempt at a time parses into the caller's response; one started beside others
+  // parses into its own, moved into the caller's when the call finishes.
+  if (beside_others) {
+    if (!a->own_response || a->own_response->GetDescriptor() != call->response->GetDescriptor()) {
+      a->own_response.reset(call->response->New());
+    } else {
+      a->own_response->Clear();
+    }
+    a->response = a->own_response.get();
+  } else {
+    a->response = call->response;
+  }
+  if (hedge) {
+    hedges.fetch_add(1, std::memory_order_relaxed);
+    if (client_observer) client_observer->OnHedge(call->method);
+  }
+  sub->CallStarted(now);
+  sub->StartCall(a);
+}
+
+void Channel::Impl::OnHedgeDue(Attempt* a) {
+  CallData* call = a->call;
+  {
+    std::lock_guard lock(call->mu);
+    if (call->decided || call->canceled || call->hedges >= hedging->max_hedges() ||
+        call->in_flight >= CallData::kMaxAttempts || call->attempts >= retry->max_attempts()) {
+      return;
+    }
+  }
+  if (!hedging->TryHedge(CallData::Clock::now())) {
+    if (client_observer) client_observer->OnHedgeBudgetExhausted(call->method);
+    return;
+  }
+  StartAttempt(call, AttemptKind::kHedge);
+}
+
+bool Channel::Impl::ShouldRetry(CallData* call, const Status& status, bool not_executed, bool per_try_timeout,
+                                CallData::Clock::time_point now, std::chrono::milliseconds* backoff) {
+  if (status.ok() || shut_down.load() || call->canceled) return false;
+  if (!retry->Retryable(status.code()) && !per_try_timeout) return false;
+  // Overload is an endpoint's state: RESOURCE_EXHAUSTED is retried only on another endpoint.
+  if (status.code() == StatusCode::kResourceExhausted) {
+    auto set = RouteFor(call->method)->endpoints.load();
+    if (!set || set->subchannels.size() <= static_cast<size_t>(call->n_tried)) return false;
+  }
+  const auto d = retry->Decide({call->method, call->attempts, call->idempotent, not_executed, per_try_timeout, call->deadline},
+                               status, now);
+  if (d.verdict == impl::RetryPolicy::Verdict::kBudgetExhausted && client_observer) {
+    client_observer->OnRetryBudgetExhausted(call->method);
+  }
+  *backoff = d.backoff;
+  return d.verdict == impl::RetryPolicy::Verdict::kRetry;
+}
+
+void Channel::Impl::OnAttemptDone(Attempt* a, Status status, bool not_executed) {
+  CallData* call = a->call;
+  const auto now = CallData::Clock::now();
+  const bool per_try_timeout = status.code() == StatusCode::kDeadlineExceeded && a->deadline < call->deadline;
+  std::string address;
+  if (auto sub = std::move(a->subchannel)) {
+    sub->CallEnded(status, now - a->start, now);
+    address = sub->address();
+  }
+  if (status.ok() && call->hedgeable) hedging->Record(call->method, now - a->start, now);
+  if (per_try_timeout) {
+    per_try_timeouts.fetch_add(1, std::memory_order_relaxed);
+    if (client_observer) client_observer->OnPerTryTimeout(call->method);
+  }
+  enum class Next { kWait, kFinish, kRetry, kExtra } next = Next::kWait;
+  std::chrono::milliseconds backoff{0};
+  std::pair<std::shared_ptr<impl::Transport>, uint64_t> cancels[CallData::kMaxAttempts];
+  {
+    std::lock_guard lock(call->mu);
+    a->active = false;
+    a->call_id = 0;
+    a->transport.reset();
+    --call->in_flight;
+    if (!call->decided) {
+      const bool retryable_failure = !status.ok() && (retry->Retryable(status.code()) || per_try_timeout) &&
+                                     status.code() != StatusCode::kCancelled;
+      bool decide = status.ok() || !retryable_failure;
+      if (!decide) {
+        const bool again = ShouldRetry(call, status, not_executed, per_try_timeout, now, &backoff);
+        if (call->in_flight > 0) {
+          // Others are still running and may answer; a retry goes out beside them now.
+          call->outcome = status;
+          if (!address.empty()) call->remote = address;
+          if (again) next = Next::kExtra;
+        } else if (again) {
+          next = Next::kRetry;
+        } else {
+          decide = true;
+        }
+      }
+      if (decide) {
+        call->decided = true;
+        call->outcome = std::move(status);
+        if (!address.empty()) call->remote = address;
+        if (call->outcome.ok()) {
+          call->winner = a;
+          call->hedge_won = a->hedge;
+        }
+        for (int i = 0; i < CallData::kMaxAttempts; ++i) {
+          Attempt& other = call->slots[i];
+          if (!other.active) continue;
+          other.cancel = true;  // one not yet on a transport is refused there
+          if (other.call_id != 0) cancels[i] = {other.transport.lock(), other.call_id};
+        }
+      }
+    }
+    if (call->decided && call->in_flight == 0) next = Next::kFinish;
+  }
+  for (auto& [transport, id] : cancels) {
+    if (transport) transport->Cancel(id);
+  }
+  switch (next) {
+    case Next::kWait:
+      return;
+    case Next::kFinish:
+      FinishCall(call, call->outcome);
+      return;
+    case Next::kExtra:
+      retries.fetch_add(1, std::memory_order_relaxed);
+      if (client_observer) client_observer->OnRetry(call->method);
+      StartAttempt(call, AttemptKind::kExtra);
+      return;
+    case Next::kRetry:
+      retries.fetch_add(1, std::memory_order_relaxed);
+      if (client_observer) client_observer->OnRetry(call->method);
+      RetryAfter(call, backoff);
+      return;
+  }
+}
+
+void Channel::Impl::RetryAfter(CallData* call, std::chrono::milliseconds backoff) {
+  if (backoff.count() == 0) {
+    StartAttempt(call, AttemptKind::kRetry);
+    return;
+  }
+  auto token = call->Park(impl::CallState::kBackoff);
+  if (!token) {
+    FinishCall(call, Status(StatusCode::kCancelled, "call cancelled by the client"));
+    return;
+  }
+  auto timer = std::make_shared<asio::steady_timer>(impl::RuntimeAccess::Io(*runtime).Next(), backoff);
+  timer->async_wait([self = shared_from_this(), timer, token](const boost::system::error_code&) {
+    if (auto* c = impl::CallToken::Resume(token, impl::CallState::kBackoff)) self->StartAttempt(c, AttemptKind::kRetry);
+  });
+}
+
+void Channel::Impl::FinishCall(CallData* call, Status status) {
+  {
+    // A cancel requested before completion wins: the call never reports OK (or another
+    // status) while IsCanceled() says it was cancelled.
+    std::lock_guard lock(call->mu);
+    if (call->canceled && status.code() != StatusCode::kCancelled) {
+      status = Status(StatusCode::kCancelled, "call cancelled by the client");
+    }
+    // Every attempt has ended: the winner's own response may move into the caller's.
+    if (call->winner && call->winner->response != call->response) {
+      call->response->GetReflection()->Swap(call->response, call->winner->response);
+    }
+  }
+  if (call->hedge_won) hedges_won.fetch_add(1, std::memory_order_relaxed);
+  if (call->hedge_won && client_observer) client_observer->OnHedgeWon(call->method);
+  auto keep = std::move(call->sink);  // this channel lives at least until the call is done
+  if (client_observer) {
+    client_observer->OnCallFinished(call->method, status.code(), CallData::Clock::now() - call->start,
+                                    call->attempts);
+  }
+  call->Finish(std::move(status));
+}
+
+void Channel::Impl::OnCanceledWhileParked(CallData* call) {
+  FinishCall(call, Status(StatusCode::kCancelled, "call cancelled by the client"));
+}
+
+}  // namespace krpc
