@@ -22,7 +22,9 @@ class Subchannel::Probe final : public AttemptSink, public std::enable_shared_fr
     }
     auto keep = std::move(call_.sink);  // the probe lives until this returns
     if (auto owner = owner_.lock()) {
+      if (status.ok()) owner->MarkProgress(Clock::now());
       owner->outlier_->OnProbeDone(status.ok() && response_.status() == health::v1::HealthCheckResponse::SERVING);
+      owner->stall_reported_.store(false, std::memory_order_relaxed);  // a stall still there is reported again
     }
   }
   void OnCanceledWhileParked(CallData* call) override { OnAttemptDone(&call->slots[0], Status(StatusCode::kCancelled, ""), true); }
@@ -98,9 +100,8 @@ void Subchannel::StartCall(Attempt* a) {
 }
 
 bool Subchannel::stalled(Clock::time_point now, Clock::duration threshold) const {
-  if (inflight_.load(std::memory_order_relaxed) == 0) return false;
-  const int64_t since = std::max(busy_since_ns_.load(std::memory_order_relaxed), last_done_ns_.load(std::memory_order_relaxed));
-  return now.time_since_epoch().count() - since > threshold.count();
+  const int64_t since = first_unanswered_ns_.load(std::memory_order_relaxed);
+  return since != 0 && now.time_since_epoch().count() - since > threshold.count();
 }
 
 void Subchannel::SuspectStall() {
@@ -257,10 +258,7 @@ void Subchannel::CallEnded(const Status& status, Clock::duration latency, Clock:
   double us = static_cast<double>(std::chrono::duration_cast<std::chrono::microseconds>(latency).count());
   const bool cancelled = status.code() == StatusCode::kCancelled;  // e.g. a losing hedge
   // Progress: an answer from the endpoint (a timeout or a cancel is none).
-  if (!cancelled && status.code() != StatusCode::kDeadlineExceeded) {
-    last_done_ns_.store(now.time_since_epoch().count(), std::memory_order_relaxed);
-    stall_reported_.store(false, std::memory_order_relaxed);
-  }
+  if (!cancelled && status.code() != StatusCode::kDeadlineExceeded) MarkProgress(now);
   if (status.ok() && route_latency_) route_latency_->Record(static_cast<uint64_t>(us), now);
   if (status.ok() || cancelled) {  // a cancelled attempt's time is a lower bound of its latency
     interval_calls_.fetch_add(1, std::memory_order_relaxed);

@@ -70,8 +70,14 @@ class Subchannel : public TransportListener, public ProbeSender, public std::ena
   int connections_active() const { return active_.load(std::memory_order_relaxed); }
   int connections_idle() const { return idle_.load(std::memory_order_relaxed); }
 
-  // Calls in flight and none completed for longer than `threshold`: frozen, or cut off.
+  // An attempt went out more than `threshold` ago and no answer has come since (attempts that
+  // were cancelled meanwhile, e.g. losing hedges, still count): frozen, or cut off.
   bool stalled(Clock::time_point now, Clock::duration threshold) const;
+  // An answer came (a call's or a health check's): the endpoint is making progress.
+  void MarkProgress(Clock::time_point now) {
+    first_unanswered_ns_.store(inflight() > 0 ? now.time_since_epoch().count() : 0, std::memory_order_relaxed);
+    stall_reported_.store(false, std::memory_order_relaxed);
+  }
   // Found stalled by a pick: tells the outlier detector (once per stall), which probes it and
   // ejects it if the probe fails too.
   void SuspectStall();
@@ -87,9 +93,9 @@ class Subchannel : public TransportListener, public ProbeSender, public std::ena
 
   // The channel reports each attempt here: started (any thread), ended (subchannel's thread).
   void CallStarted(Clock::time_point now) {
-    if (inflight_.fetch_add(1, std::memory_order_relaxed) == 0) {
-      busy_since_ns_.store(now.time_since_epoch().count(), std::memory_order_relaxed);
-    }
+    inflight_.fetch_add(1, std::memory_order_relaxed);
+    int64_t none = 0;
+    first_unanswered_ns_.compare_exchange_strong(none, now.time_since_epoch().count(), std::memory_order_relaxed);
   }
   void CallEnded(const Status& status, Clock::duration latency, Clock::time_point now);
 
@@ -99,7 +105,10 @@ class Subchannel : public TransportListener, public ProbeSender, public std::ena
   void OnTransportClosed(Transport* t, const Status& why, bool was_ready, bool peer_silent) override;
   // ProbeSender (owning thread): one health check on this endpoint's connections.
   void SendProbe() override;
-  void OnRestored() override { StartSlowStart(Clock::now()); }
+  void OnRestored() override {
+    MarkProgress(Clock::now());
+    StartSlowStart(Clock::now());
+  }
 
  private:
   class Probe;
@@ -131,9 +140,8 @@ class Subchannel : public TransportListener, public ProbeSender, public std::ena
   std::atomic<int64_t> backoff_until_{0};  // steady_clock ticks
   std::atomic<int> weight_{100};
   std::atomic<uint64_t> inflight_{0};
-  std::atomic<int64_t> busy_since_ns_{0};     // when in-flight went from 0 to 1
-  std::atomic<int64_t> last_done_ns_{0};      // the last attempt's end
-  std::atomic<bool> stall_reported_{false};   // until the next completion
+  std::atomic<int64_t> first_unanswered_ns_{0};  // the first attempt sent since the last answer (0: none)
+  std::atomic<bool> stall_reported_{false};      // until the next answer
   std::atomic<uint64_t> stalls_{0};
   std::atomic<int64_t> ramp_start_ns_{0};     // slow start began (0: not ramping)
   std::atomic<uint64_t> interval_calls_{0};
