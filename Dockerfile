@@ -35,14 +35,15 @@ RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends zookeeper \
  && rm -rf /var/lib/apt/lists/* \
  && mkdir -p /data /conf \
- && printf 'tickTime=500\ndataDir=/data\nclientPort=2181\nminSessionTimeout=1000\nmaxSessionTimeout=60000\nadmin.enableServer=false\n4lw.commands.whitelist=ruok,srvr,mntr\n' > /conf/zoo.cfg \
- && chown -R zookeeper /data
+ && printf 'tickTime=500\ninitLimit=20\nsyncLimit=10\ndataDir=/data\nclientPort=2181\nminSessionTimeout=1000\nmaxSessionTimeout=60000\nadmin.enableServer=false\n4lw.commands.whitelist=ruok,srvr,mntr\nreconfigEnabled=false\n' > /conf/zoo.base.cfg \
+ && chown -R zookeeper /data /conf
+COPY scripts/zookeeper-start /usr/local/bin/zookeeper-start
 USER zookeeper
-EXPOSE 2181
-HEALTHCHECK --interval=2s --timeout=2s --start-period=5s --retries=10 \
-  CMD ["bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/2181 && printf ruok >&3 && head -c 4 <&3 | grep -q imok"]
-CMD ["java", "-Xmx256m", "-Dzookeeper.log.dir=/data", "-cp", "/etc/zookeeper/conf:/usr/share/java/zookeeper.jar", \
-     "org.apache.zookeeper.server.quorum.QuorumPeerMain", "/conf/zoo.cfg"]
+EXPOSE 2181 2888 3888
+# Healthy when serving: standalone, or a quorum member that knows its leader.
+HEALTHCHECK --interval=2s --timeout=2s --start-period=5s --retries=30 \
+  CMD ["bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/2181 && printf srvr >&3 && grep -qE '^Mode: (leader|follower|standalone)' <&3"]
+CMD ["zookeeper-start"]
 
 FROM ${BASE} AS prometheus
 RUN apt-get update \

@@ -1,7 +1,10 @@
-// krpc-loadgen: a steady, open-loop mix of EchoService and UserService calls through a channel
-// (normally zk:// discovery), with its own admin port: /metrics (client SDK metrics), /status
-// (endpoints, breakers, pools) and /stats (its own per-call accounting, for the e2e suite;
-// POST /stats/reset zeroes it). Bounded: stops after --duration seconds (0 = until SIGTERM).
+// krpc-loadgen: a steady, open-loop mix of calls through a channel (normally zk://
+// discovery): reads that are safe to repeat (EchoService.Echo, UserService.Login, marked
+// idempotent) and writes that are not (UserService.Register), counted per kind. Its own
+// admin port serves /metrics (client SDK metrics), /status (endpoints, breakers, pools) and
+// /stats (its per-call accounting, for the e2e suite; POST /stats/reset zeroes it). Bounded:
+// stops after --duration seconds (0 = until SIGTERM).
+#include <algorithm>
 #include <csignal>
 #include <cstdio>
 #include <map>
@@ -27,10 +30,11 @@ struct LoadgenOptions {
   std::string target = "zk://127.0.0.1:2181/krpc";
   double rate = 200;            // calls per second, all kinds together
   int max_outstanding = 256;    // calls in flight at most (beyond: the tick is skipped and counted)
-  int echo_percent = 80;        // the rest are UserService.Login
+  int echo_percent = 70;        // EchoService.Echo (idempotent)
+  int write_percent = 10;       // UserService.Register (not idempotent); the rest: Login (idempotent)
   int payload = 64;
   double duration = 0;          // seconds; 0 = until SIGTERM
-  bool idempotent = true;       // Echo and Login are reads: safe to retry
+  bool idempotent = true;       // mark Echo and Login idempotent (they are reads: safe to retry and hedge)
   krpc::ChannelOptions channel;
   krpc::AdminOptions admin;
   krpc::log::LogOptions log;
@@ -39,10 +43,11 @@ struct LoadgenOptions {
     o.AddString("target", &target, "channel target");
     o.AddDouble("rate", &rate, 0.1, 1e6, "calls per second");
     o.AddInt("max_outstanding", &max_outstanding, 1, 100000, "calls in flight at most");
-    o.AddInt("echo_percent", &echo_percent, 0, 100, "share of Echo calls (the rest: Login)");
+    o.AddInt("echo_percent", &echo_percent, 0, 100, "share of Echo calls (idempotent)");
+    o.AddInt("write_percent", &write_percent, 0, 100, "share of Register calls (not idempotent); the rest: Login");
     o.AddInt("payload", &payload, 0, 1 << 20, "Echo payload bytes");
     o.AddDouble("duration", &duration, 0, 86400 * 7, "seconds to run (0 = until SIGTERM)");
-    o.AddBool("idempotent", &idempotent, "mark calls idempotent (retry after they may have run)");
+    o.AddBool("idempotent", &idempotent, "mark the reads idempotent (retry and hedge after they may have run)");
     o.AddInt("io_threads", &io_threads, 1, 64, "client I/O threads");
     channel.Register(o);
     admin.Register(o);
@@ -50,20 +55,23 @@ struct LoadgenOptions {
   }
 };
 
-// The loadgen's own accounting of every call it made.
+// The loadgen's own accounting of every call it made, per kind (idempotent or not).
 class Stats {
  public:
-  void Record(const krpc::Controller& c) {
+  void Record(const krpc::Controller& c, bool idempotent) {
     std::lock_guard lock(mu_);
-    ++total_;
+    Kind& k = idempotent ? idempotent_ : writes_;
+    ++k.calls;
     if (c.Failed()) {
-      ++failed_[std::string(krpc::StatusCodeName(c.code()))];
-      if (failure_samples_.size() < 20) failure_samples_.push_back(c.ErrorText());
+      ++k.failed[std::string(krpc::StatusCodeName(c.code()))];
+      if (failure_samples_.size() < 20) failure_samples_.push_back((idempotent ? "idempotent: " : "non-idempotent: ") + c.ErrorText());
     } else {
       ++ok_[c.remote()];
-      hist_.Record(static_cast<uint64_t>(c.latency().count()));
     }
+    hist_.Record(static_cast<uint64_t>(c.latency().count()));
     attempts_ += static_cast<uint64_t>(c.attempts());
+    hedges_ += static_cast<uint64_t>(c.hedges());
+    hedges_won_ += c.hedge_won();
   }
   void Skipped() {
     std::lock_guard lock(mu_);
@@ -71,9 +79,9 @@ class Stats {
   }
   void Reset() {
     std::lock_guard lock(mu_);
-    total_ = attempts_ = skipped_ = 0;
+    idempotent_ = writes_ = Kind{};
+    attempts_ = hedges_ = hedges_won_ = skipped_ = 0;
     ok_.clear();
-    failed_.clear();
     failure_samples_.clear();
     hist_.Reset();
     since_ = Clock::now();
@@ -86,18 +94,28 @@ class Stats {
       ok.Add(ep, n);
       n_ok += n;
     }
-    for (auto& [code, n] : failed_) {
+    std::map<std::string, uint64_t> all;
+    for (const Kind* k : {&idempotent_, &writes_}) {
+      for (auto& [code, n] : k->failed) all[code] += n;
+    }
+    for (auto& [code, n] : all) {
       failed.Add(code, n);
       n_failed += n;
     }
     krpc::json::Array samples;
     for (auto& s : failure_samples_) samples.Add(s);
+    const uint64_t calls = idempotent_.calls + writes_.calls;
     return krpc::json::Object()
                .Add("seconds", std::chrono::duration<double>(Clock::now() - since_).count())
-               .Add("calls", total_)
+               .Add("calls", calls)
                .Add("ok", n_ok)
                .Add("failed", n_failed)
+               .AddRaw("idempotent", idempotent_.Json())
+               .AddRaw("non_idempotent", writes_.Json())
                .Add("attempts", attempts_)
+               .Add("retries", attempts_ - calls - hedges_)
+               .Add("hedges", hedges_)
+               .Add("hedges_won", hedges_won_)
                .Add("skipped", skipped_)
                .AddRaw("ok_by_endpoint", ok.str())
                .AddRaw("failed_by_code", failed.str())
@@ -108,10 +126,23 @@ class Stats {
   }
 
  private:
+  struct Kind {
+    uint64_t calls = 0;
+    std::map<std::string, uint64_t> failed;  // by status code
+    std::string Json() const {
+      krpc::json::Object codes;
+      uint64_t n = 0;
+      for (auto& [code, c] : failed) {
+        codes.Add(code, c);
+        n += c;
+      }
+      return krpc::json::Object().Add("calls", calls).Add("failed", n).AddRaw("failed_by_code", codes.str()).str();
+    }
+  };
   std::mutex mu_;
-  uint64_t total_ = 0, attempts_ = 0, skipped_ = 0;
+  Kind idempotent_, writes_;
+  uint64_t attempts_ = 0, hedges_ = 0, hedges_won_ = 0, skipped_ = 0;
   std::map<std::string, uint64_t> ok_;
-  std::map<std::string, uint64_t> failed_;
   std::vector<std::string> failure_samples_;
   krpc::tools::LatencyHistogram hist_;
   Clock::time_point since_ = Clock::now();
@@ -124,10 +155,13 @@ struct Call final : google::protobuf::Closure {
   krpc::examples::EchoResponse echo_resp;
   krpc::examples::LoginRequest login_req;
   krpc::examples::LoginResponse login_resp;
+  krpc::examples::RegisterRequest register_req;
+  krpc::examples::RegisterResponse register_resp;
+  bool idempotent = false;
   Stats* stats;
   std::atomic<int>* outstanding;
   void Run() override {
-    stats->Record(cntl);
+    stats->Record(cntl, idempotent);
     outstanding->fetch_sub(1);
     delete this;
   }
@@ -177,33 +211,48 @@ int main(int argc, char** argv) {
   }
   krpc::examples::EchoService_Stub echo(channel->get());
   krpc::examples::UserService_Stub users(channel->get());
-  log->info("sending {} calls/s to {} ({}% Echo, {}% Login)", o.rate, o.target, o.echo_percent, 100 - o.echo_percent);
+  const int login_percent = std::max(0, 100 - o.echo_percent - o.write_percent);
+  log->info("sending {} calls/s to {} ({}% Echo, {}% Login, {}% Register)", o.rate, o.target, o.echo_percent,
+            login_percent, o.write_percent);
   std::atomic<int> outstanding{0};
   std::mt19937 rng(std::random_device{}());
   const std::string payload(static_cast<size_t>(o.payload), 'x');
-  const auto period = std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(1.0 / o.rate));
+  // Open loop: every millisecond, the calls due by then (rate x elapsed) go out.
+  const auto tick = std::chrono::milliseconds(1);
   const auto start = Clock::now();
   auto next = start;
-  uint64_t seq = 0;
+  uint64_t seq = 0, sent = 0;
   while (!g_stop.load() && (o.duration <= 0 || Clock::now() - start < std::chrono::duration<double>(o.duration))) {
-    next += period;
+    next += tick;
     std::this_thread::sleep_until(next);
-    if (outstanding.load() >= o.max_outstanding) {
-      stats.Skipped();
-      continue;
-    }
-    auto* call = new Call;
-    call->stats = &stats;
-    call->outstanding = &outstanding;
-    call->cntl.set_idempotent(o.idempotent);
-    outstanding.fetch_add(1);
-    if (static_cast<int>(rng() % 100) < o.echo_percent) {
-      call->echo_req.set_payload(payload);
-      echo.Echo(&call->cntl, &call->echo_req, &call->echo_resp, call);
-    } else {
-      call->login_req.set_name("user" + std::to_string(++seq % 100));
-      call->login_req.set_pwd("secret");
-      users.Login(&call->cntl, &call->login_req, &call->login_resp, call);
+    const auto due = static_cast<uint64_t>(o.rate * std::chrono::duration<double>(Clock::now() - start).count());
+    for (; sent < due; ++sent) {
+      if (outstanding.load() >= o.max_outstanding) {
+        stats.Skipped();
+        continue;
+      }
+      auto* call = new Call;
+      call->stats = &stats;
+      call->outstanding = &outstanding;
+      outstanding.fetch_add(1);
+      const int pick = static_cast<int>(rng() % 100);
+      if (pick < o.echo_percent) {
+        call->idempotent = o.idempotent;
+        call->cntl.set_idempotent(call->idempotent);
+        call->echo_req.set_payload(payload);
+        echo.Echo(&call->cntl, &call->echo_req, &call->echo_resp, call);
+      } else if (pick < o.echo_percent + o.write_percent) {
+        call->idempotent = false;  // a write: runs at most once, never hedged
+        call->register_req.set_name("loadgen" + std::to_string(++seq % 1000));
+        call->register_req.set_pwd("secret");
+        users.Register(&call->cntl, &call->register_req, &call->register_resp, call);
+      } else {
+        call->idempotent = o.idempotent;
+        call->cntl.set_idempotent(call->idempotent);
+        call->login_req.set_name("user" + std::to_string(++seq % 100));
+        call->login_req.set_pwd("secret");
+        users.Login(&call->cntl, &call->login_req, &call->login_resp, call);
+      }
     }
   }
   log->info("stopping: waiting for {} calls in flight", outstanding.load());

@@ -35,6 +35,10 @@ StatusOr<FaultSpec> FaultSpec::FromJson(std::string_view text) {
       auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), f.delay_ms);
       if (ec != std::errc() || f.delay_ms < 0 || f.delay_ms > 600000)
         return Status(StatusCode::kInvalidArgument, "fault: delay_ms must be 0..600000");
+    } else if (k == "jitter_ms") {
+      auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), f.jitter_ms);
+      if (ec != std::errc() || f.jitter_ms < 0 || f.jitter_ms > 600000)
+        return Status(StatusCode::kInvalidArgument, "fault: jitter_ms must be 0..600000");
     } else if (k == "hang") {
       if (v != "true" && v != "false") return Status(StatusCode::kInvalidArgument, "fault: hang must be true or false");
       f.hang = v == "true";
@@ -42,8 +46,8 @@ StatusOr<FaultSpec> FaultSpec::FromJson(std::string_view text) {
       return Status(StatusCode::kInvalidArgument, "fault: unknown field '" + k + "'");
     }
   }
-  if (f.code == StatusCode::kOk && f.delay_ms == 0 && !f.hang) {
-    return Status(StatusCode::kInvalidArgument, "fault: give a code, a delay_ms or hang");
+  if (f.code == StatusCode::kOk && f.delay_ms == 0 && f.jitter_ms == 0 && !f.hang) {
+    return Status(StatusCode::kInvalidArgument, "fault: give a code, a delay_ms, a jitter_ms or hang");
   }
   return f;
 }
@@ -55,6 +59,7 @@ std::string FaultSpec::ToJson() const {
       .Add("rate", rate)
       .Add("delay_ms", delay_ms)
       .Add("hang", hang)
+      .Add("jitter_ms", jitter_ms)
       .str();
 }
 
@@ -75,9 +80,10 @@ Interception FaultInjector::Intercept(std::string_view service, std::string_view
   for (const auto& f : *specs) {
     if (!Matches(f.method, service, method)) continue;
     injected_.fetch_add(1, std::memory_order_relaxed);
-    out.delay = std::chrono::milliseconds(f.delay_ms);
-    out.hang = f.hang;
     static thread_local std::mt19937 rng(std::random_device{}());
+    out.delay = std::chrono::milliseconds(f.delay_ms);
+    if (f.jitter_ms > 0) out.delay += std::chrono::milliseconds(std::uniform_int_distribution<int>(0, f.jitter_ms)(rng));
+    out.hang = f.hang;
     if (f.code != StatusCode::kOk && std::uniform_real_distribution<double>(0, 1)(rng) < f.rate) {
       out.status = Status(f.code, "injected fault");
     }

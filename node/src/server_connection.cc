@@ -196,11 +196,14 @@ void ServerConnection::RunIntercepted(ServerCall* call) {
 }
 
 void ServerConnection::CancelCall(ServerCall* call) {
-  call->Cancel();
   // The client no longer waits: the call stops counting against max_inflight and the drain,
   // even if its handler keeps running. A hung call (fault injection) is answered now.
   ReleaseSlot(call);
-  if (call->hung) {
+  const bool hung = call->hung;
+  // The handler's cancel callback may run `done` right here, which completes and frees the
+  // call: nothing touches it after this unless it is hung (its handler never ran).
+  call->Cancel();
+  if (hung) {
     call->SetStatus(StatusCode::kCancelled, "call cancelled by the client");
     Complete(call);
   }

@@ -19,8 +19,9 @@ struct FaultSpec {
   double rate = 1.0;         // share of matching calls that get `code`
   int delay_ms = 0;          // added before the handler (or the error)
   bool hang = false;         // never answer
+  int jitter_ms = 0;         // plus a uniformly random 0..jitter_ms of delay
 
-  // {"method":"...","code":"UNAVAILABLE","rate":1.0,"delay_ms":0,"hang":false}
+  // {"method":"...","code":"UNAVAILABLE","rate":1.0,"delay_ms":0,"hang":false,"jitter_ms":0}
   static StatusOr<FaultSpec> FromJson(std::string_view json);
   std::string ToJson() const;
 };
