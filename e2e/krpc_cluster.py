@@ -10,6 +10,9 @@ import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NODES = ["node1", "node2", "node3"]
+ZKS = ["zk1", "zk2", "zk3"]
+ZK_PORTS = {"zk1": 2181, "zk2": 2182, "zk3": 2183}  # published on 127.0.0.1
+ZK_HOSTS = "zk1:2181,zk2:2181,zk3:2181"
 ADMIN = {"node1": 9101, "node2": 9102, "node3": 9103, "loadgen": 9100}
 SESSION_TIMEOUT_S = 6.0  # KRPC_ZK_SESSION_TIMEOUT_MS in docker-compose.yml
 RESULTS = os.path.join(ROOT, "e2e", "results")
@@ -79,7 +82,7 @@ def wait_for(pred, timeout, interval=0.25, what="condition"):
 
 def registered(service="krpc.examples.EchoService"):
     """Nodes with a znode for `service`, asked from a container through `krpc list`."""
-    out = compose("exec", "-T", "loadgen", "krpc", "list", "--zk", "zookeeper:2181", "--json",
+    out = compose("exec", "-T", "loadgen", "krpc", "list", "--zk", ZK_HOSTS, "--json",
                   timeout=30, check=False)
     try:
         rows = json.loads(out)
@@ -143,6 +146,41 @@ def prometheus_query(q):
     return json.loads(body)["data"]["result"]
 
 
+def zk_mode(server):
+    """'leader', 'follower', 'standalone', or None when `server` does not answer (4lw srvr)."""
+    import socket
+    try:
+        with socket.create_connection(("127.0.0.1", ZK_PORTS[server]), timeout=2) as c:
+            c.sendall(b"srvr")
+            data = b""
+            while chunk := c.recv(4096):
+                data += chunk
+    except OSError:
+        return None
+    m = re.search(rb"^Mode: (\w+)", data, re.M)
+    return m.group(1).decode() if m else None
+
+
+def zk_leader():
+    for z in ZKS:
+        if zk_mode(z) == "leader":
+            return z
+    return None
+
+
+def host_pid(container):
+    """The host pid of a container's main process (for SIGSTOP/SIGCONT from the host)."""
+    return int(sh("docker", "inspect", "-f", "{{.State.Pid}}", f"krpc-{container}-1").strip())
+
+
+def assert_nothing_lost(stats, what=""):
+    """The e2e suite's promise: no idempotent call failed, the loadgen never fell behind, and
+    hedges stayed within their budget (10 % of requests, plus the window's start-up slack)."""
+    assert stats["idempotent"]["failed"] == 0, (what, stats)
+    assert stats["skipped"] == 0, (what, stats)
+    assert stats["hedges"] <= 0.1 * stats["calls"] + 100, (what, stats)
+
+
 def healthy(container):
     out = sh("docker", "inspect", "-f", "{{.State.Health.Status}}", f"krpc-{container}-1", check=False)
     return out.strip() == "healthy"
@@ -155,8 +193,14 @@ class Report:
         self.rows = []
 
     def add(self, scenario, stats, **figures):
-        row = {"scenario": scenario, "calls": stats.get("calls", 0), "failures": stats.get("failed", 0),
-               "retries": max(0, stats.get("attempts", 0) - stats.get("calls", 0))}
+        row = {"scenario": scenario, "calls": stats.get("calls", 0),
+               "rate": round(stats.get("calls", 0) / max(stats.get("seconds", 1), 1e-9)),
+               "idempotent_failed": stats.get("idempotent", {}).get("failed", 0),
+               "writes": stats.get("non_idempotent", {}).get("calls", 0),
+               "writes_failed": stats.get("non_idempotent", {}).get("failed", 0),
+               "retries": stats.get("retries", 0), "hedges": stats.get("hedges", 0),
+               "hedges_won": stats.get("hedges_won", 0),
+               "p50_ms": round(stats.get("p50_us", 0) / 1000, 2), "p99_ms": round(stats.get("p99_us", 0) / 1000, 2)}
         row.update({k: (round(v, 2) if isinstance(v, float) else v) for k, v in figures.items()})
         self.rows.append(row)
 
@@ -164,7 +208,8 @@ class Report:
         os.makedirs(RESULTS, exist_ok=True)
         with open(os.path.join(RESULTS, "report.json"), "w") as f:
             json.dump(self.rows, f, indent=2)
-        keys = ["scenario", "calls", "failures", "retries"]
+        keys = ["scenario", "calls", "rate", "idempotent_failed", "writes", "writes_failed", "retries", "hedges",
+                "hedges_won", "p50_ms", "p99_ms"]
         extra = sorted({k for r in self.rows for k in r} - set(keys))
         lines = ["| " + " | ".join(keys + extra) + " |", "|" + "---|" * (len(keys) + len(extra))]
         for r in self.rows:

@@ -1,6 +1,9 @@
-"""The e2e fault-injection suite: each scenario drives the loadgen's traffic through ZooKeeper
-discovery, injects a fault, asserts from metrics and the loadgen's per-call accounting, and
-restores the cluster. Bounded: every wait has a timeout."""
+"""The e2e fault-injection suite: each scenario drives the loadgen's traffic (2,000 calls/s by
+default: idempotent reads and non-idempotent writes) through ZooKeeper discovery, injects a
+fault, asserts from metrics and the loadgen's per-call accounting, and restores the cluster.
+Every scenario asserts that no idempotent call failed over its whole window, fault included
+(writes that may have run may fail by design; they are reported). Bounded: every wait has a
+timeout."""
 import time
 
 import pytest
@@ -17,8 +20,14 @@ def restored(cluster):
     def restore():
         for n in kc.NODES:
             kc.sh("docker", "unpause", f"krpc-{n}-1", check=False)
+            try:
+                kc.sh("kill", "-CONT", str(kc.host_pid(n)), check=False)
+            except (RuntimeError, ValueError):
+                pass
             kc.sh("docker", "network", "connect", "--alias", n, "krpc_default", f"krpc-{n}-1", check=False)
         kc.compose("start", check=False, timeout=120)
+        for z in kc.ZKS:
+            kc.wait_for(lambda z=z: kc.healthy(z), 90, what=f"{z} healthy")
         for n in kc.NODES:
             kc.wait_for(lambda n=n: kc.healthy(n), 90, what=f"{n} healthy")
             kc.http("DELETE", kc.ADMIN[n], "/admin/fault")
@@ -35,8 +44,9 @@ def test_01_baseline(cluster, report):
     kc.loadgen_reset()
     time.sleep(WINDOW_S)
     s = kc.loadgen_stats()
-    assert s["calls"] > 500
+    assert s["calls"] >= 0.9 * 2000 * WINDOW_S, f"the loadgen keeps its rate: {s['calls']} calls in {s['seconds']:.1f} s"
     assert s["failed"] == 0, s
+    kc.assert_nothing_lost(s)
     for n, share in kc.shares(s).items():
         assert 0.283 <= share <= 0.383, f"{n} got {share:.1%} (each within 15 % of a third)"
     report.add("1 baseline", s, p99_ms=s["p99_us"] / 1000)
@@ -55,7 +65,7 @@ def test_02_node_killed(cluster, report):
     kc.wait_for(lambda: kc.endpoint_state("node2") is None, 5, what="node2 dropped by the loadgen")
     time.sleep(3)
     s = kc.loadgen_stats()
-    assert s["failed"] == 0, s
+    kc.assert_nothing_lost(s)
     assert s["ok_by_endpoint"].get("node1:7000", 0) > 0 and s["ok_by_endpoint"].get("node3:7000", 0) > 0
     lg = kc.metrics(kc.ADMIN["loadgen"])
     assert kc.metric_sum(lg, "krpc_client_endpoints", service="krpc.examples.EchoService") == 2
@@ -67,24 +77,17 @@ def test_03_node_hung(cluster, report):
     kc.loadgen_reset()
     kc.sh("docker", "pause", "krpc-node2-1")
     _, isolate_s = kc.wait_for(lambda: kc.isolated("node2"), 30, what="node2's breakers to open")
-    during = kc.loadgen_stats()
-    # Calls that were on node2 when it froze time out (DEADLINE_EXCEEDED is never retried).
-    assert during["failed"] <= 30, during
-    time.sleep(SETTLE_S)  # ...including those still waiting out their deadline
-    during = kc.loadgen_stats()
-    kc.loadgen_reset()
     time.sleep(WINDOW_S)
     isolated = kc.loadgen_stats()
-    assert isolated["failed"] == 0, isolated
-    assert isolated["p99_us"] < 100_000, f"p99 {isolated['p99_us']} us after isolation"
+    kc.assert_nothing_lost(isolated, "hung node")
     kc.sh("docker", "unpause", "krpc-node2-1")
     _, recover_s = kc.wait_for(lambda: kc.recovered("node2"), 30, what="node2 back through half-open probes")
     kc.loadgen_reset()
     time.sleep(4)
     after = kc.loadgen_stats()
     assert after["ok_by_endpoint"].get("node2:7000", 0) > 50, after
-    report.add("3 node hung", during, time_to_isolate_s=isolate_s, time_to_recover_s=recover_s,
-               p99_isolated_ms=isolated["p99_us"] / 1000)
+    kc.assert_nothing_lost(after, "after the hung node returned")
+    report.add("3 node hung", isolated, time_to_isolate_s=isolate_s, time_to_recover_s=recover_s)
 
 
 def test_04_error_injection(cluster, report):
@@ -95,8 +98,8 @@ def test_04_error_injection(cluster, report):
     _, isolate_s = kc.wait_for(lambda: kc.isolated("node1"), 15, what="node1's breakers to open")
     time.sleep(WINDOW_S)
     s = kc.loadgen_stats()
-    assert s["failed"] == 0, s
-    assert s["attempts"] > s["calls"], "retries landed elsewhere"
+    kc.assert_nothing_lost(s, "error injection")
+    assert s["retries"] > 0, "retries landed elsewhere"
     lg = kc.metrics(kc.ADMIN["loadgen"])
     assert kc.metric_sum(lg, "krpc_client_breaker_transitions_total", endpoint="node1:7000") >= 1
     kc.http("DELETE", kc.ADMIN["node1"], "/admin/fault")
@@ -114,18 +117,16 @@ def test_05_two_bad_nodes(cluster, report):
     kc.http("POST", kc.ADMIN["node2"], "/admin/fault", '{"delay_ms":1500}')
     _, isolate_s = kc.wait_for(lambda: kc.isolated("node1") and kc.isolated("node2"), 30,
                                what="both bad nodes ejected from every route")
-    before = kc.loadgen_stats()
-    # Until node2's first calls time out (1 s), its latency looks fine and it takes calls;
-    # those time out (DEADLINE_EXCEEDED is never retried). Bounded: at most one second of
-    # node2's share of the load (a third of 300 calls/s).
-    assert before["failed"] <= 100, before
-    time.sleep(SETTLE_S)  # calls sent to node2 before its isolation end (time out) first
-    kc.loadgen_reset()
     time.sleep(WINDOW_S)
     s = kc.loadgen_stats()
-    assert s["failed"] == 0, (s, {n: kc.breakers(n) for n in kc.NODES})
-    assert kc.shares(s)["node3"] >= 0.99, kc.shares(s)
-    report.add("5 two bad nodes", before, time_to_isolate_s=isolate_s, node3_share=kc.shares(s)["node3"])
+    # Calls that met slow node2 before its ejection were hedged or retried per try.
+    kc.assert_nothing_lost(s, "two bad nodes")
+    kc.loadgen_reset()
+    time.sleep(4)
+    after = kc.loadgen_stats()
+    kc.assert_nothing_lost(after)
+    assert kc.shares(after)["node3"] >= 0.99, kc.shares(after)
+    report.add("5 two bad nodes", s, time_to_isolate_s=isolate_s, node3_share=kc.shares(after)["node3"])
 
 
 def test_06_latency_injection(cluster, report):
@@ -135,7 +136,7 @@ def test_06_latency_injection(cluster, report):
     kc.loadgen_reset()
     time.sleep(WINDOW_S)
     s = kc.loadgen_stats()
-    assert s["failed"] == 0, s
+    kc.assert_nothing_lost(s, "latency injection")
     share = kc.shares(s)["node3"]
     assert share < 0.15, f"p2c sent {share:.1%} to the slow node (a third would be 33 %)"
     report.add("6 latency injection", s, node3_share=share)
@@ -149,10 +150,8 @@ def test_07_network_partition(cluster, report):
                             what="node3's session to expire")
     kc.wait_for(lambda: kc.endpoint_state("node3") is None, 5, what="clients to drop node3")
     during = kc.loadgen_stats()
-    # Calls in flight on node3 when its packets start vanishing time out (no reset arrives);
-    # everything sent after its breaker opens goes elsewhere. Bounded: at most 2 % of the window.
-    assert during["failed"] <= 0.02 * during["calls"], during
-    assert set(during["failed_by_code"]) <= {"DEADLINE_EXCEEDED"}, during
+    # Calls in flight on node3 when its packets start vanishing are hedged or retried per try.
+    kc.assert_nothing_lost(during, "partition")
     kc.sh("docker", "network", "connect", "--alias", "node3", "krpc_default", "krpc-node3-1")
     _, back_s = kc.wait_for(lambda: kc.registered() == kc.NODES, 40, what="node3 re-registered")
     kc.loadgen_reset()
@@ -165,14 +164,15 @@ def test_07_network_partition(cluster, report):
 def test_08_zookeeper_down(cluster, report):
     kc = cluster
     kc.loadgen_reset()
-    kc.compose("stop", "-t", "5", "zookeeper", timeout=60)
+    kc.compose("stop", "-t", "5", *kc.ZKS, timeout=90)
     time.sleep(kc.SESSION_TIMEOUT_S + 4)
     down = kc.loadgen_stats()
     assert down["failed"] == 0, down
+    kc.assert_nothing_lost(down)
     assert all(down["ok_by_endpoint"].get(f"{n}:7000", 0) > 0 for n in kc.NODES), down
     assert kc.metric_sum(kc.metrics(kc.ADMIN["loadgen"]), "krpc_client_endpoints",
                          service="krpc.examples.EchoService") == 3
-    kc.compose("start", "zookeeper", timeout=120)
+    kc.compose("start", *kc.ZKS, timeout=120)
     _, back_s = kc.wait_for(lambda: kc.registered() == kc.NODES, 60, what="all nodes registered again")
     report.add("8 zookeeper down", down, time_to_recover_s=back_s)
 
@@ -187,6 +187,7 @@ def test_09_rolling_restart(cluster, report):
         time.sleep(2)
     s = kc.loadgen_stats()
     assert s["failed"] == 0, s
+    kc.assert_nothing_lost(s)
     report.add("9 rolling restart", s)
 
 
@@ -206,6 +207,7 @@ def test_10_bad_input_at_the_edge(cluster, report):
     after = kc.metrics(kc.ADMIN["node1"])
     s = kc.loadgen_stats()
     assert s["failed"] == 0, s
+    kc.assert_nothing_lost(s)
     assert s["ok_by_endpoint"].get("node1:7000", 0) > 100, "node1 kept serving"
     errors = {r: kc.metric_sum(after, "krpc_server_frame_errors_total", reason=r)
               - kc.metric_sum(before, "krpc_server_frame_errors_total", reason=r)
@@ -214,3 +216,68 @@ def test_10_bad_input_at_the_edge(cluster, report):
     idle = kc.metric_sum(after, "krpc_server_idle_closed_total") - kc.metric_sum(before, "krpc_server_idle_closed_total")
     assert idle >= 1, "the half-written frame's connection was closed by the idle kick"
     report.add("10 bad input", s, frame_errors=int(sum(errors.values())), idle_closed=int(idle))
+
+
+def test_11_node_frozen_with_sigstop(cluster, report):
+    kc = cluster
+    kc.loadgen_reset()
+    pid = kc.host_pid("node2")
+    kc.sh("kill", "-STOP", str(pid))
+    try:
+        _, isolate_s = kc.wait_for(lambda: kc.isolated("node2") or kc.endpoint_state("node2") is None, 30,
+                                   what="the frozen node2 ejected")
+        time.sleep(WINDOW_S)
+        frozen = kc.loadgen_stats()
+        kc.assert_nothing_lost(frozen, "frozen node")
+        lg = kc.metrics(kc.ADMIN["loadgen"])
+        assert kc.metric_sum(lg, "krpc_client_stalls_total") + kc.metric_sum(lg, "krpc_client_hedges_total") > 0
+    finally:
+        kc.sh("kill", "-CONT", str(pid))
+    kc.wait_for(lambda: kc.registered() == kc.NODES, 60, what="node2 registered again")
+    _, recover_s = kc.wait_for(lambda: kc.recovered("node2"), 30, what="node2 back in rotation")
+    report.add("11 node frozen (SIGSTOP)", frozen, time_to_isolate_s=isolate_s, time_to_recover_s=recover_s)
+
+
+def test_12_zookeeper_leader_killed(cluster, report):
+    kc = cluster
+    leader, _ = kc.wait_for(kc.zk_leader, 30, what="a ZooKeeper leader")
+    kc.loadgen_reset()
+    kc.sh("docker", "kill", "-s", "KILL", f"krpc-{leader}-1")
+    _, elect_s = kc.wait_for(lambda: (l := kc.zk_leader()) is not None and l != leader, 30,
+                             what="a new leader elected")
+    time.sleep(WINDOW_S)
+    s = kc.loadgen_stats()
+    kc.assert_nothing_lost(s, "ZooKeeper leader killed")
+    assert s["failed"] == 0, s
+    assert kc.registered() == kc.NODES, "no node lost its registration"
+    kc.compose("start", leader, timeout=120)
+    kc.wait_for(lambda: kc.healthy(leader), 90, what=f"{leader} back in the quorum")
+    report.add("12 ZooKeeper leader killed", s, killed=leader, election_s=elect_s)
+
+
+def test_13_random_errors_and_jitter(cluster, report):
+    kc = cluster
+    kc.loadgen_reset()
+    status, body = kc.http("POST", kc.ADMIN["node1"], "/admin/fault",
+                           '{"code":"UNAVAILABLE","rate":0.1,"jitter_ms":300}')
+    assert status == 200, body
+    time.sleep(WINDOW_S + 2)
+    s = kc.loadgen_stats()
+    kc.assert_nothing_lost(s, "10 % errors and 300 ms jitter")
+    assert s["retries"] > 0 and s["hedges"] > 0, s
+    report.add("13 10% errors + 300 ms jitter", s)
+
+
+def test_14_slowly_degrading_node(cluster, report):
+    kc = cluster
+    kc.loadgen_reset()
+    # node3's latency rises by 40 ms every 2 s, to 600 ms over 30 s.
+    for step in range(1, 16):
+        status, body = kc.http("POST", kc.ADMIN["node3"], "/admin/fault", f'{{"delay_ms":{40 * step}}}')
+        assert status == 200, body
+        time.sleep(2)
+    s = kc.loadgen_stats()
+    kc.assert_nothing_lost(s, "slowly degrading node")
+    share = kc.shares(s)["node3"]
+    assert share < 0.2, f"node3 kept {share:.1%} of the answers while degrading"
+    report.add("14 slowly degrading node", s, node3_share=share)

@@ -169,6 +169,8 @@ std::vector<EndpointInfo> Channel::Endpoints() const {
       const auto now = std::chrono::steady_clock::now();
       e.stalled = s->stalled(now, impl_->StallThreshold(*route, now));
       e.slow_start = s->SlowStartShare(now);
+      e.stalls = s->stalls();
+      e.latency_ejections = s->latency_ejections();
       out.push_back(std::move(e));
     }
   }

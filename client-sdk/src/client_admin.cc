@@ -25,6 +25,10 @@ std::string ClientStatusJson(ClientRuntime& runtime) {
                                                           .Add("connects", e.connects)
                                                           .Add("connect_failures", e.connect_failures)
                                                           .Add("reuses", e.reuses)
+                                                          .Add("stalled", e.stalled)
+                                                          .Add("stalls", e.stalls)
+                                                          .Add("latency_ejections", e.latency_ejections)
+                                                          .Add("slow_start", e.slow_start)
                                                           .str());
     }
     const auto st = ch->stats();
@@ -35,6 +39,10 @@ std::string ClientStatusJson(ClientRuntime& runtime) {
                                                        .Add("retry_budget_exhausted", st.retry_budget_exhausted)
                                                        .Add("ejections_refused", st.ejections_refused)
                                                        .Add("panic_picks", st.panic_picks)
+                                                       .Add("per_try_timeouts", st.per_try_timeouts)
+                                                       .Add("hedges", st.hedges)
+                                                       .Add("hedges_won", st.hedges_won)
+                                                       .Add("hedge_budget_exhausted", st.hedge_budget_exhausted)
                                                        .AddRaw("endpoints", endpoints.str())
                                                        .str());
   }

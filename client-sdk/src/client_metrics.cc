@@ -22,6 +22,10 @@ ClientMetrics::ClientMetrics(Metrics& m, std::shared_ptr<ClientRuntime> runtime)
       duration_(BuildHistogram().Name("krpc_client_request_duration_seconds").Help("Call latency including retries").Register(m.registry())),
       retries_(BuildCounter().Name("krpc_client_retries_total").Help("Retry attempts, by service and method").Register(m.registry())),
       exhausted_(BuildCounter().Name("krpc_client_retry_budget_exhausted_total").Help("Retries refused by the retry budget").Register(m.registry())),
+      per_try_timeouts_(BuildCounter().Name("krpc_client_per_try_timeouts_total").Help("Attempts that ran out their per-try timeout (cancelled; retried when idempotent)").Register(m.registry())),
+      hedges_(BuildCounter().Name("krpc_client_hedges_total").Help("Hedged attempts sent").Register(m.registry())),
+      hedges_won_(BuildCounter().Name("krpc_client_hedges_won_total").Help("Calls answered by a hedged attempt").Register(m.registry())),
+      hedge_exhausted_(BuildCounter().Name("krpc_client_hedge_budget_exhausted_total").Help("Hedges refused by the hedge budget").Register(m.registry())),
       index_(std::make_shared<const std::unordered_map<const void*, PerMethod*>>()) {
   collector_ = m.AddCollector([this] { return Collect(); });
 }
@@ -53,6 +57,10 @@ ClientMetrics::PerMethod& ClientMetrics::Lookup(const google::protobuf::MethodDe
   per->series = std::make_unique<MethodSeries>(requests_, duration_.Add(labels, Metrics::LatencyBuckets()), labels);
   per->retries = &retries_.Add(labels);
   per->exhausted = &exhausted_.Add(labels);
+  per->per_try_timeouts = &per_try_timeouts_.Add(labels);
+  per->hedges = &hedges_.Add(labels);
+  per->hedges_won = &hedges_won_.Add(labels);
+  per->hedge_exhausted = &hedge_exhausted_.Add(labels);
   auto next = std::make_shared<std::unordered_map<const void*, PerMethod*>>(*index);
   (*next)[method] = per.get();
   storage_.push_back(std::move(per));
@@ -71,6 +79,15 @@ void ClientMetrics::OnRetryBudgetExhausted(const google::protobuf::MethodDescrip
   For(method).exhausted->Increment();
 }
 
+void ClientMetrics::OnPerTryTimeout(const google::protobuf::MethodDescriptor* method) {
+  For(method).per_try_timeouts->Increment();
+}
+void ClientMetrics::OnHedge(const google::protobuf::MethodDescriptor* method) { For(method).hedges->Increment(); }
+void ClientMetrics::OnHedgeWon(const google::protobuf::MethodDescriptor* method) { For(method).hedges_won->Increment(); }
+void ClientMetrics::OnHedgeBudgetExhausted(const google::protobuf::MethodDescriptor* method) {
+  For(method).hedge_exhausted->Increment();
+}
+
 std::vector<prometheus::MetricFamily> ClientMetrics::Collect() {
   auto runtime = runtime_.lock();
   if (!runtime) return {};
@@ -82,12 +99,16 @@ std::vector<prometheus::MetricFamily> ClientMetrics::Collect() {
   FamilyBuilder failures("krpc_client_connect_failures_total", "Failed connection attempts per endpoint (each one schedules a reconnect)", MetricType::Counter);
   FamilyBuilder reuses("krpc_client_connection_reuses_total", "Calls sent on an already open connection, per endpoint", MetricType::Counter);
   FamilyBuilder inflight("krpc_client_inflight_requests", "Attempts in flight per endpoint", MetricType::Gauge);
+  FamilyBuilder stalls("krpc_client_stalls_total", "Times an endpoint was found stalled (attempts out, no answer): no new calls, probed", MetricType::Counter);
+  FamilyBuilder latency_ejections("krpc_client_latency_ejections_total", "Ejections of an endpoint as a latency outlier", MetricType::Counter);
+  FamilyBuilder slow_start("krpc_client_slow_start_share", "Share of a full load an endpoint may take now (below 1 in its slow-start ramp)", MetricType::Gauge);
   // Several channels may reach the same endpoint of the same service (two channels on one
   // target): their state is merged into one series per (service, endpoint), and an endpoint
   // is counted once per service.
   struct Merged {
     int breaker = 0;
-    double transitions = 0, connects = 0, failures = 0, reuses = 0, inflight = 0;
+    double transitions = 0, connects = 0, failures = 0, reuses = 0, inflight = 0, stalls = 0, latency_ejections = 0;
+    double slow_start = 1;
     int active = 0, idle = 0;
   };
   std::map<std::pair<std::string, std::string>, Merged> merged;
@@ -100,6 +121,9 @@ std::vector<prometheus::MetricFamily> ClientMetrics::Collect() {
       m.failures += static_cast<double>(e.connect_failures);
       m.reuses += static_cast<double>(e.reuses);
       m.inflight += static_cast<double>(e.inflight);
+      m.stalls += static_cast<double>(e.stalls);
+      m.latency_ejections += static_cast<double>(e.latency_ejections);
+      m.slow_start = std::min(m.slow_start, e.slow_start);
       m.active += e.connections_active;
       m.idle += e.connections_idle;
     }
@@ -119,12 +143,16 @@ std::vector<prometheus::MetricFamily> ClientMetrics::Collect() {
     failures.Add(l, m.failures);
     reuses.Add(l, m.reuses);
     inflight.Add(l, m.inflight);
+    stalls.Add(l, m.stalls);
+    latency_ejections.Add(l, m.latency_ejections);
+    slow_start.Add(l, m.slow_start);
   }
   for (const auto& [service, n] : per_service) endpoints.Add({{"service", service}}, n);
   FamilyBuilder updates("krpc_client_discovery_updates_total", "Provider-list changes received from ZooKeeper", MetricType::Counter);
   updates.Add({}, static_cast<double>(runtime->DiscoveryUpdates()));
   std::vector<prometheus::MetricFamily> out;
-  for (auto* b : {&endpoints, &breaker, &transitions, &pool, &connects, &failures, &reuses, &inflight, &updates}) {
+  for (auto* b : {&endpoints, &breaker, &transitions, &pool, &connects, &failures, &reuses, &inflight, &stalls, &latency_ejections,
+                  &slow_start, &updates}) {
     out.push_back(std::move(*b).Build());
   }
   return out;

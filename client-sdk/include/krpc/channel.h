@@ -68,6 +68,8 @@ struct EndpointInfo {
   uint64_t reuses = 0;       // calls that reused an open connection
   bool stalled = false;      // calls in flight, none completing: no new calls (outlier detection)
   double slow_start = 1.0;   // share of its full load it may take now (slow start ramp)
+  uint64_t stalls = 0;       // times found stalled
+  uint64_t latency_ejections = 0;
 };
 
 struct ChannelStats {

@@ -27,12 +27,20 @@ class ClientMetrics final : public ClientObserver {
                       std::chrono::nanoseconds latency, int attempts) override;
   void OnRetry(const google::protobuf::MethodDescriptor* method) override;
   void OnRetryBudgetExhausted(const google::protobuf::MethodDescriptor* method) override;
+  void OnPerTryTimeout(const google::protobuf::MethodDescriptor* method) override;
+  void OnHedge(const google::protobuf::MethodDescriptor* method) override;
+  void OnHedgeWon(const google::protobuf::MethodDescriptor* method) override;
+  void OnHedgeBudgetExhausted(const google::protobuf::MethodDescriptor* method) override;
 
  private:
   struct PerMethod {
     std::unique_ptr<MethodSeries> series;
     prometheus::Counter* retries;
     prometheus::Counter* exhausted;
+    prometheus::Counter* per_try_timeouts;
+    prometheus::Counter* hedges;
+    prometheus::Counter* hedges_won;
+    prometheus::Counter* hedge_exhausted;
   };
   PerMethod& For(const google::protobuf::MethodDescriptor* method);
   PerMethod& Lookup(const google::protobuf::MethodDescriptor* method);
@@ -44,6 +52,10 @@ class ClientMetrics final : public ClientObserver {
   prometheus::Family<prometheus::Histogram>& duration_;
   prometheus::Family<prometheus::Counter>& retries_;
   prometheus::Family<prometheus::Counter>& exhausted_;
+  prometheus::Family<prometheus::Counter>& per_try_timeouts_;
+  prometheus::Family<prometheus::Counter>& hedges_;
+  prometheus::Family<prometheus::Counter>& hedges_won_;
+  prometheus::Family<prometheus::Counter>& hedge_exhausted_;
   std::mutex mu_;
   impl::Snapshot<std::unordered_map<const void*, PerMethod*>> index_;
   std::vector<std::unique_ptr<PerMethod>> storage_;
