@@ -156,23 +156,10 @@ TEST_F(AttemptsTest, per_try_timeout_cancels_the_attempt_and_retries_idempotent_
 TEST_F(AttemptsTest, a_frozen_server_process_costs_idempotent_callers_nothing) {
   const uint16_t port = testing::FreePort();
   const std::string port_s = std::to_string(port);
-  const pid_t pid = fork();
-  if (pid == 0) {
-    const int devnull = open("/dev/null", O_WRONLY);
-    dup2(devnull, 1);
-    dup2(devnull, 2);
-    testing::CloseInheritedFds();
-    execl(KRPC_NODE_BIN, "krpc-node", "--listen_host", "127.0.0.1", "--port", port_s.c_str(), "--io_threads", "1",
-          "--log_level", "warn", "--admin_enabled", "false", static_cast<char*>(nullptr));
-    _exit(127);
-  }
-  struct Reaper {
-    pid_t pid;
-    ~Reaper() {
-      kill(pid, SIGCONT);
-      if (kill(pid, SIGKILL) == 0) waitpid(pid, nullptr, 0);
-    }
-  } reaper{pid};
+  testing::ChildProcess node;
+  testing::SpawnQuiet(KRPC_NODE_BIN, {"--listen_host", "127.0.0.1", "--port", port_s, "--io_threads", "1",
+                                      "--log_level", "warn", "--admin_enabled", "false"}, &node);
+  const pid_t pid = node.pid;
   const std::string child = "127.0.0.1:" + port_s;
   ChannelOptions o;  // the defaults: p2c, adaptive hedging, stall detection, breakers
   auto ch = Make(o, {child});

@@ -164,23 +164,11 @@ TEST_F(RegistryTest, killed_node_process_disappears_after_the_session_timeout) {
   auto a = StartNode();
   const uint16_t port = testing::FreePort();
   const std::string port_s = std::to_string(port);
-  const pid_t pid = fork();
-  if (pid == 0) {
-    const int devnull = open("/dev/null", O_WRONLY);
-    dup2(devnull, 1);
-    dup2(devnull, 2);
-    testing::CloseInheritedFds();
-    execl(KRPC_NODE_BIN, "krpc-node", "--listen_host", "127.0.0.1", "--port", port_s.c_str(), "--advertise_host",
-          "127.0.0.1", "--zk_hosts", zk_.hosts().c_str(), "--zk_session_timeout_ms", "2000", "--io_threads", "1",
-          "--log_level", "warn", "--admin_enabled", "false", static_cast<char*>(nullptr));
-    _exit(127);
-  }
-  struct Reaper {
-    pid_t pid;
-    ~Reaper() {
-      if (kill(pid, SIGKILL) == 0) waitpid(pid, nullptr, 0);
-    }
-  } reaper{pid};
+  testing::ChildProcess node;
+  testing::SpawnQuiet(KRPC_NODE_BIN, {"--listen_host", "127.0.0.1", "--port", port_s, "--advertise_host", "127.0.0.1",
+                                      "--zk_hosts", zk_.hosts(), "--zk_session_timeout_ms", "2000", "--io_threads", "1",
+                                      "--log_level", "warn", "--admin_enabled", "false"}, &node);
+  const pid_t pid = node.pid;
   auto ch = ZkChannel();
   ASSERT_TRUE(Eventually([&] { return Known(ch.get()) == 2; }, 10s));
   const std::string path = registry::ProviderPath("/krpc", kEcho, Endpoint{"127.0.0.1", port});
@@ -188,6 +176,7 @@ TEST_F(RegistryTest, killed_node_process_disappears_after_the_session_timeout) {
   const auto killed = std::chrono::steady_clock::now();
   kill(pid, SIGKILL);
   waitpid(pid, nullptr, 0);
+  node.pid = -1;  // reaped
   ASSERT_TRUE(Eventually([&] { return !Exists(path); }, 10s)) << "znode removed by ZooKeeper";
   ASSERT_TRUE(Eventually([&] { return Known(ch.get()) == 1; }, 3s));
   const auto took = std::chrono::steady_clock::now() - killed;

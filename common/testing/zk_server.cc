@@ -31,6 +31,30 @@ uint16_t FreePort() {
   return ntohs(addr.sin_port);
 }
 
+ChildProcess::~ChildProcess() {
+  if (pid <= 0) return;
+  ::kill(pid, SIGCONT);
+  if (::kill(pid, SIGKILL) == 0) ::waitpid(pid, nullptr, 0);
+}
+
+void SpawnQuiet(const char* path, const std::vector<std::string>& args, ChildProcess* child) {
+  std::vector<std::string> storage(args);
+  std::vector<char*> argv;
+  argv.push_back(const_cast<char*>(path));
+  for (auto& a : storage) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    const int devnull = ::open("/dev/null", O_WRONLY);
+    ::dup2(devnull, 1);
+    ::dup2(devnull, 2);
+    CloseInheritedFds();
+    ::execv(path, argv.data());
+    ::_exit(127);
+  }
+  child->pid = pid;
+}
+
 void CloseInheritedFds() {
   const long max = ::sysconf(_SC_OPEN_MAX);
   for (int fd = 3; fd < (max > 0 ? max : 4096); ++fd) ::close(fd);

@@ -3,6 +3,9 @@
 // (so sessions can survive a restart, as in production).
 #pragma once
 
+#include <string>
+#include <vector>
+
 #include <sys/types.h>
 #include <time.h>
 
@@ -65,5 +68,17 @@ void CloseInheritedFds();
 
 // A free TCP port on 127.0.0.1 (bound then released).
 uint16_t FreePort();
+
+// Runs `path` with `args` (argv[1..]) in a child process whose stdout and stderr go to
+// /dev/null and which inherits no other descriptor; returns its pid. The destructor of the
+// returned guard kills (SIGCONT, then SIGKILL) and reaps it.
+struct ChildProcess {
+  int pid = -1;
+  ChildProcess() = default;
+  ChildProcess(const ChildProcess&) = delete;
+  ChildProcess& operator=(const ChildProcess&) = delete;
+  ~ChildProcess();
+};
+void SpawnQuiet(const char* path, const std::vector<std::string>& args, ChildProcess* child);
 
 }  // namespace krpc::testing
