@@ -10,6 +10,7 @@
 #include <shared_mutex>
 #include <thread>
 
+#include "krpc/impl/zk_ensemble.h"
 #include "krpc/log.h"
 
 namespace krpc {
@@ -51,6 +52,12 @@ struct ZkClient::Impl : std::enable_shared_from_this<Impl> {
   std::atomic<uint64_t> expirations{0};
   int64_t last_session = 0;
   bool was_connected = false;
+  std::string addresses;         // the resolved host list the handle was given (task thread)
+  std::string unresolved_text;   // names that did not resolve last time, for logging changes once
+
+  // How often the ensemble's names are resolved again (a replaced server's new address, or one
+  // whose name disappeared and came back).
+  static constexpr auto kResolveInterval = std::chrono::seconds(5);
 
   std::mutex mu;  // tasks, listeners, watches
   std::condition_variable cv;
@@ -66,6 +73,8 @@ struct ZkClient::Impl : std::enable_shared_from_this<Impl> {
 
   static void Watcher(zhandle_t* zh, int type, int state, const char* path, void* ctx);
   void Open();
+  ResolvedEnsemble Resolve();
+  void Reresolve();
   void OnSessionEvent(zhandle_t* from, int state);
   void OnNodeEvent(const std::string& path);
   void Emit(SessionEvent e);
@@ -117,21 +126,57 @@ void ZkClient::Impl::Run() {
   }
 }
 
+ResolvedEnsemble ZkClient::Impl::Resolve() {
+  ResolvedEnsemble r = ResolveEnsemble(options.hosts);
+  std::string text;
+  for (const auto& u : r.unresolved) text += (text.empty() ? "" : ", ") + u;
+  if (text != unresolved_text) {
+    if (!text.empty()) log->warn("ZooKeeper servers that do not resolve now, left out until they do: {}", text);
+    else log->info("every ZooKeeper server in '{}' resolves again", options.hosts);
+    unresolved_text = text;
+  }
+  return r;
+}
+
 void ZkClient::Impl::Open() {
+  ResolvedEnsemble r = Resolve();
   std::unique_lock lock(handle_mu);
   if (zh) zookeeper_close(zh);
-  zh = zookeeper_init2(options.hosts.c_str(), &Impl::Watcher, options.session_timeout_ms, nullptr, this, 0,
-                       &ZooKeeperLog);
-  state = zh ? ZOO_CONNECTING_STATE : 0;
-  if (!zh) {
-    log->error("zookeeper_init({}) failed: {}; retrying in 1 s", options.hosts, std::strerror(errno));
+  zh = nullptr;
+  state = 0;
+  if (r.hosts.empty()) {
+    log->error("no ZooKeeper server in '{}' resolves; retrying in 1 s", options.hosts);
     lock.unlock();
     Enqueue([this] { Open(); }, std::chrono::seconds(1));
     return;
   }
+  zh = zookeeper_init2(r.hosts.c_str(), &Impl::Watcher, options.session_timeout_ms, nullptr, this, 0,
+                       &ZooKeeperLog);
+  state = zh ? ZOO_CONNECTING_STATE : 0;
+  if (!zh) {
+    log->error("zookeeper_init({}) failed: {}; retrying in 1 s", r.hosts, std::strerror(errno));
+    lock.unlock();
+    Enqueue([this] { Open(); }, std::chrono::seconds(1));
+    return;
+  }
+  addresses = r.hosts;
   if (!options.digest.empty()) {
     zoo_add_auth(zh, "digest", options.digest.data(), static_cast<int>(options.digest.size()), nullptr, nullptr);
   }
+}
+
+void ZkClient::Impl::Reresolve() {
+  Enqueue([this] { Reresolve(); }, kResolveInterval);
+  ResolvedEnsemble r = Resolve();
+  std::shared_lock lock(handle_mu);
+  if (!zh || r.hosts.empty() || r.hosts == addresses) return;
+  // The C client keeps its session and moves to a server of the new list if it must.
+  if (const int rc = zoo_set_servers(zh, r.hosts.c_str()); rc != ZOK) {
+    log->warn("zoo_set_servers({}) failed: {}", r.hosts, zerror(rc));
+    return;
+  }
+  log->info("ZooKeeper server addresses now {} (were {})", r.hosts, addresses);
+  addresses = r.hosts;
 }
 
 void ZkClient::Impl::OnSessionEvent(zhandle_t* from, int st) {
@@ -212,6 +257,7 @@ Status ZkClient::Start() {
     impl->Run();
   });
   impl_->Enqueue([impl] { impl->Open(); }, {});
+  impl_->Enqueue([impl] { impl->Reresolve(); }, Impl::kResolveInterval);
   return Status::Ok();
 }
 

@@ -7,6 +7,7 @@
 
 #include "krpc/config.h"
 #include "krpc/endpoint.h"
+#include "krpc/log.h"
 #include "krpc/zk_client.h"
 
 namespace krpc {
@@ -21,6 +22,11 @@ Status ZkOptions::Validate() const {
   if (hosts.empty()) return Status::Ok();
   auto list = ParseEndpointList(hosts);
   if (!list.ok()) return Status(StatusCode::kInvalidArgument, "bad value for 'zk_hosts': " + list.status().message());
+  // Every name must be host:port; at least one must resolve. A server whose name does not
+  // resolve now (a replaced or stopped member) is left out until it does: one lost server must
+  // not keep a node from starting. A name that never resolves is a typo the warning names.
+  std::string failed;
+  size_t resolved = 0;
   for (const auto& ep : list.value()) {
     addrinfo hints{};
     hints.ai_socktype = SOCK_STREAM;
@@ -33,11 +39,17 @@ Status ZkOptions::Validate() const {
       rc = ::getaddrinfo(ep.host.c_str(), nullptr, &hints, &found);
     }
     if (rc != 0) {
-      return Status(StatusCode::kInvalidArgument,
-                    "bad value for 'zk_hosts': cannot resolve '" + ep.host + "': " + ::gai_strerror(rc));
+      failed += (failed.empty() ? "" : ", ") + ("'" + ep.host + "': " + ::gai_strerror(rc));
+      continue;
     }
     ::freeaddrinfo(found);
+    ++resolved;
   }
+  if (failed.empty()) return Status::Ok();
+  if (resolved == 0) {
+    return Status(StatusCode::kInvalidArgument, "bad value for 'zk_hosts': cannot resolve " + failed);
+  }
+  log::Get("config")->warn("zk_hosts: cannot resolve {} now; using the other servers until it does", failed);
   return Status::Ok();
 }
 

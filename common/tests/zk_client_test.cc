@@ -1,6 +1,8 @@
 // ZkClient against a real ZooKeeper server.
 #include "krpc/zk_client.h"
 
+#include "krpc/impl/zk_ensemble.h"
+
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -74,6 +76,37 @@ TEST_F(ZkClientTest, survives_a_zookeeper_restart_within_the_session_timeout) {
   EXPECT_TRUE(Eventually([&] { return c.connected(); }));
   EXPECT_EQ(c.session_id(), session) << "same session after a short outage";
   EXPECT_EQ(reconnected.load(), 1);
+}
+
+TEST(ZkEnsembleTest, resolves_names_to_sorted_addresses_and_names_what_did_not_resolve) {
+  ResolvedEnsemble r = ResolveEnsemble("127.0.0.1:3,no-such-host.invalid:2181,localhost:2");
+  EXPECT_EQ(r.hosts, "127.0.0.1:2,127.0.0.1:3");
+  ASSERT_EQ(r.unresolved.size(), 1u);
+  EXPECT_NE(r.unresolved[0].find("no-such-host.invalid:2181"), std::string::npos) << r.unresolved[0];
+  r = ResolveEnsemble("no-such-host.invalid:2181");
+  EXPECT_TRUE(r.hosts.empty());
+  EXPECT_EQ(r.unresolved.size(), 1u);
+}
+
+TEST(ZkEnsembleTest, options_need_one_server_that_resolves) {
+  ZkOptions all_bad{"no-such-host.invalid:2181,also-not.invalid:2181", 4000, ""};
+  Status s = all_bad.Validate();
+  EXPECT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("'zk_hosts'"), std::string::npos) << s.message();
+  EXPECT_NE(s.message().find("also-not.invalid"), std::string::npos) << s.message();
+  ZkOptions one_lost{"no-such-host.invalid:2181,127.0.0.1:2181", 4000, ""};
+  EXPECT_TRUE(one_lost.Validate().ok()) << "a stopped ensemble member must not stop start-up";
+}
+
+TEST_F(ZkClientTest, connects_while_one_ensemble_member_does_not_resolve) {
+  // The ZooKeeper C client alone never connects with such a list (it fails resolving it).
+  ZkClient c({"no-such-host.invalid:2181," + zk_.hosts(), 4000, ""});
+  ASSERT_TRUE(c.Start().ok());
+  ASSERT_TRUE(c.WaitConnected(10s));
+  ASSERT_TRUE(c.EnsurePath("/krpc/ensemble").ok());
+  bool exists = false;
+  ASSERT_TRUE(c.Exists("/krpc/ensemble", false, &exists).ok());
+  EXPECT_TRUE(exists);
 }
 
 }  // namespace

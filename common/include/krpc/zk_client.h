@@ -24,7 +24,8 @@ struct ZkOptions {
   int session_timeout_ms = 10000;
   std::string digest;                // "user:password": write with this identity, ACL creator-only
   void Register(OptionSet& options); // zk_hosts, zk_session_timeout_ms, zk_digest
-  // Every host is host:port and resolves; the error names the key ('zk_hosts'). Empty is valid.
+  // Every host is host:port and at least one resolves (the others are warned about and used once
+  // they resolve); the error names the key ('zk_hosts'). Empty is valid.
   Status Validate() const;
 };
 
