@@ -19,6 +19,7 @@
 #include "krpc/json.h"
 #include "krpc/registry_layout.h"
 #include "krpc/zk_client.h"
+#include "example_services.h"
 #include "node_app.h"
 #include "eventually.h"
 #include "zk_server.h"
@@ -51,6 +52,7 @@ class RegistryTest : public ::testing::Test {
     c.registry.zone = "z1";
     c.registry.deregister_grace_ms = 300;
     auto app = std::make_unique<NodeApp>(c);
+    for (auto& svc : examples::MakeExampleServices("echo,user").value()) app->AddService(svc);
     Status s = app->Start();
     EXPECT_TRUE(s.ok()) << s;
     return app;
@@ -214,6 +216,7 @@ TEST_F(RegistryTest, znode_left_by_an_older_session_is_replaced) {
   ASSERT_TRUE(old.EnsurePath(registry::ProvidersPath("/krpc", kEcho)).ok());
   ASSERT_TRUE(old.Create(path, "{}", true).ok());
   NodeApp node(c);
+  for (auto& svc : examples::MakeExampleServices("echo,user").value()) node.AddService(svc);
   ASSERT_TRUE(node.Start().ok());
   ASSERT_TRUE(Eventually([&] { return node.publisher()->registered(); }));
   int64_t owner = 0;

@@ -5,6 +5,8 @@
 #include <ctime>
 #include <thread>
 
+#include <google/protobuf/service.h>
+
 #include "krpc/config.h"
 #include "krpc/json.h"
 #include "krpc/server_metrics.h"
@@ -20,7 +22,6 @@ void NodeConfig::Register(OptionSet& o) {
   o.AddBool("metrics_enabled", &metrics_enabled, "record Prometheus metrics for RPCs");
   o.AddBool("enable_fault_injection", &enable_fault_injection,
             "serve POST/DELETE /admin/fault on the admin port (tests and demos only)");
-  o.AddString("services", &services, "example services to host: any of echo,user (comma separated)");
 }
 
 NodeApp::NodeApp(NodeConfig config) : config_(std::move(config)), server_(std::make_unique<Server>(config_.server)) {}
@@ -138,19 +139,16 @@ Status NodeApp::StartAdmin() {
   return admin_->Start();
 }
 
+void NodeApp::AddService(google::protobuf::Service* service) { services_.push_back(service); }
+
+void NodeApp::AddService(std::shared_ptr<google::protobuf::Service> service) {
+  services_.push_back(service.get());
+  owned_.push_back(std::move(service));
+}
+
 Status NodeApp::AddServices() {
-  for (std::string_view rest = config_.services; !rest.empty();) {
-    const auto name = rest.substr(0, rest.find(','));
-    rest.remove_prefix(std::min(rest.size(), name.size() + 1));
-    Status s;
-    if (name == "echo") {
-      s = server_->AddService(&echo_);
-    } else if (name == "user") {
-      s = server_->AddService(&user_);
-    } else {
-      s = Status(StatusCode::kInvalidArgument, "bad value for 'services': unknown service '" + std::string(name) + "'");
-    }
-    if (!s.ok()) return s;
+  for (auto* s : services_) {
+    if (Status st = server_->AddService(s); !st.ok()) return st;
   }
   return Status::Ok();
 }

@@ -1,12 +1,12 @@
-// NodeApp: a krpc node as a whole: the RPC server with the example services, and the
-// registry publisher when ZooKeeper is configured. Start() brings it up in order (listen,
+// NodeApp: a krpc node as a whole: the RPC server with the services given to it, the admin
+// port and metrics, and the registry publisher when ZooKeeper is configured. Start() brings it up in order (listen,
 // then register); Drain() takes it down in order (deregister, grace, GOAWAY and drain).
 #pragma once
 
 #include <memory>
 #include <string>
+#include <vector>
 
-#include "echo_service.h"
 #include "krpc/admin_server.h"
 #include "krpc/fault_injector.h"
 #include "krpc/metrics.h"
@@ -14,7 +14,6 @@
 #include "krpc/registry_publisher.h"
 #include "krpc/server.h"
 #include "krpc/zk_client.h"
-#include "user_service.h"
 
 namespace krpc {
 
@@ -26,7 +25,6 @@ struct NodeConfig {
   AdminOptions admin;
   bool metrics_enabled = true;
   bool enable_fault_injection = false;
-  std::string services = "echo,user";
   void Register(OptionSet& options);
 };
 
@@ -34,6 +32,10 @@ class NodeApp {
  public:
   explicit NodeApp(NodeConfig config);
   ~NodeApp();
+
+  // Adds a service: not owned (must outlive the node), or owned. Before Start().
+  void AddService(google::protobuf::Service* service);
+  void AddService(std::shared_ptr<google::protobuf::Service> service);
 
   Status Start();
   // Deregisters, waits the grace period, then drains the server. Returns true if every
@@ -59,8 +61,8 @@ class NodeApp {
   std::vector<prometheus::MetricFamily> CollectNode() const;
 
   NodeConfig config_;
-  examples::EchoServiceImpl echo_;
-  examples::UserServiceImpl user_;
+  std::vector<google::protobuf::Service*> services_;
+  std::vector<std::shared_ptr<google::protobuf::Service>> owned_;
   Metrics metrics_;
   std::shared_ptr<FaultInjector> faults_;
   std::unique_ptr<Server> server_;

@@ -16,6 +16,7 @@
 #include "krpc/client_runtime.h"
 #include "krpc/client_metrics.h"
 #include "krpc/server_metrics.h"
+#include "example_services.h"
 #include "node_app.h"
 #include "zk_server.h"
 
@@ -52,12 +53,12 @@ std::unique_ptr<NodeApp> StartNode(bool faults = false, std::string services = "
   c.server.io_threads = 1;
   c.admin.host = "127.0.0.1";
   c.enable_fault_injection = faults;
-  c.services = std::move(services);
   c.zk.hosts = std::move(zk);
   c.zk.session_timeout_ms = 4000;
   c.registry.advertise_host = "127.0.0.1";
   c.registry.deregister_grace_ms = 0;
   auto app = std::make_unique<NodeApp>(c);
+  for (auto& svc : examples::MakeExampleServices(services).value()) app->AddService(svc);
   Status s = app->Start();
   EXPECT_TRUE(s.ok()) << s;
   return app;

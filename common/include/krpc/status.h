@@ -74,7 +74,8 @@ class [[nodiscard]] StatusOr {
     return ok() ? kOk : std::get<Status>(v_);
   }
   T& value() & { return std::get<T>(v_); }
-  T&& value() && { return std::get<T>(std::move(v_)); }
+  // By value: `for (auto& x : F().value())` must not dangle on a temporary StatusOr.
+  T value() && { return std::get<T>(std::move(v_)); }
   const T& value() const& { return std::get<T>(v_); }
   T* operator->() { return &value(); }
   T& operator*() { return value(); }
