@@ -2,6 +2,8 @@
 # when no registry can be reached). Targets:
 #   build       compiles krpc with scripts/install-deps
 #   node        slim runtime: krpc-node, krpc, krpc-bench, krpc-loadgen (non-root, HEALTHCHECK /readyz)
+#   sdk         the build stage with krpc installed in /usr/local (headers, libraries, CMake
+#               package, protoc-gen-krpc): FROM it to build your own service (docs/getting-started.md)
 #   zookeeper   Debian's zookeeper package
 #   prometheus  Debian's prometheus package with observability/prometheus.yml and alerts.yml
 ARG BASE=debian:bookworm-slim
@@ -13,6 +15,9 @@ COPY . /src
 RUN cmake -S /src -B /build -G Ninja -DCMAKE_BUILD_TYPE=Release -DKRPC_BUILD_TESTS=OFF -DKRPC_BUILD_BENCH=OFF \
  && ninja -C /build krpc-node krpc krpc-bench krpc-loadgen \
  && strip /build/node/krpc-node /build/client-sdk/krpc /build/client-sdk/krpc-bench /build/client-sdk/krpc-loadgen
+
+FROM build AS sdk
+RUN ninja -C /build && cmake --install /build --prefix /usr/local > /dev/null && rm -rf /src /build
 
 FROM ${BASE} AS node
 RUN apt-get update \

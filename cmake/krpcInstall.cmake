@@ -56,7 +56,8 @@ set(CPACK_PACKAGE_DESCRIPTION_SUMMARY "C++20 RPC framework and service-mesh node
 set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)
 set(CPACK_DEBIAN_PACKAGE_SECTION devel)
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
+set(CPACK_STRIP_FILES ON)  # executables only; the static libraries keep their symbols
 set(CPACK_DEBIAN_PACKAGE_DEPENDS
-  "cmake, g++ | clang, libboost-dev (>= 1.81), libprotobuf-dev, libprotoc-dev, protobuf-compiler, libzookeeper-mt-dev, prometheus-cpp-dev, libspdlog-dev, pkg-config")
+  "cmake, make | ninja-build, g++ | clang, libboost1.81-dev, libprotobuf-dev, libprotoc-dev, protobuf-compiler, libzookeeper-mt-dev, prometheus-cpp-dev, libspdlog-dev, pkg-config")
 set(CPACK_PACKAGING_INSTALL_PREFIX /usr)
 include(CPack)

@@ -25,3 +25,20 @@ def test_cluster_is_registered_scraped_and_serving(cluster, report):
     assert kc.metric_sum(lg, "krpc_client_requests_total", code="OK") > 0
     assert kc.metric_sum(lg, "krpc_client_endpoints", service="krpc.examples.EchoService") == 3
     report.add("cluster check", {"calls": int(sum(after.values()) - sum(before.values()))})
+
+
+def test_user_service_built_on_the_sdk_image_joins_the_cluster(cluster):
+    """Issue 13: the documented Dockerfile pattern (krpc/sdk -> krpc/node) and compose override."""
+    kc = cluster
+    kc.sh("docker", "build", "-q", "--target", "sdk", "-t", "krpc/sdk:dev", ".", timeout=1800)
+    files = ["-f", "docker-compose.yml", "-f", "examples/standalone/compose.yaml"]
+    try:
+        kc.compose(*files, "up", "-d", "--build", "--wait", "--wait-timeout", "120", "greeter", timeout=1800)
+        kc.wait_for(lambda: kc.registered("greet.Greeter") == ["greeter"], 30, what="greet.Greeter registered")
+        out = kc.compose("exec", "-T", "greeter", "greeter-client", f"zk://{kc.ZK_HOSTS}/krpc", "cluster", timeout=60)
+        assert out.count("hello, cluster (from greeter") == 5, out
+        m = kc.metrics(9110)
+        assert kc.metric_sum(m, "krpc_server_requests_total", service="greet.Greeter", code="OK") == 5
+    finally:
+        kc.compose(*files, "stop", "greeter", check=False, timeout=120)
+    kc.wait_for(lambda: kc.registered("greet.Greeter") == [], 30, what="greet.Greeter deregistered on stop")

@@ -12,32 +12,9 @@
 
 #include "krpc/impl/zk_ensemble.h"
 #include "krpc/log.h"
+#include "zk_log.h"
 
 namespace krpc {
-
-namespace {
-// The ZooKeeper C client's log lines ("<time>:<pid>(<tid>):ZOO_ERROR@fn@line: text") go to
-// spdlog, so that with log_format=json every line on stderr is JSON, rate-limited so a
-// flapping ensemble cannot flood the log. The C API passes no context pointer: the limiter
-// is the one piece of process-wide state this needs.
-void ZooKeeperLog(const char* message) {
-  static log::RateLimiter limit{20};
-  uint64_t suppressed = 0;
-  if (!limit.Allow(&suppressed)) return;
-  std::string_view text(message ? message : "");
-  auto level = spdlog::level::info;
-  if (const auto at = text.find("ZOO_"); at != std::string_view::npos) {
-    const auto tag = text.substr(at + 4);
-    if (tag.starts_with("ERROR")) level = spdlog::level::err;
-    else if (tag.starts_with("WARN")) level = spdlog::level::warn;
-    else if (tag.starts_with("DEBUG")) level = spdlog::level::debug;
-    text.remove_prefix(at);
-  }
-  while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.remove_suffix(1);
-  log::Get("zookeeper")->log(level, "{}{}", text,
-                             suppressed ? fmt::format(" [{} similar messages suppressed]", suppressed) : "");
-}
-}  // namespace
 
 struct ZkClient::Impl : std::enable_shared_from_this<Impl> {
   ZkOptions options;
