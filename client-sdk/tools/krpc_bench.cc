@@ -13,6 +13,7 @@
 #include <thread>
 #include <vector>
 
+#include "examples/echo.krpc.h"
 #include "examples/echo.pb.h"
 #include "krpc/channel.h"
 #include "krpc/client_runtime.h"
@@ -38,6 +39,7 @@ struct BenchOptions {
   int server_pid = 0;
   int timeout_ms = 5000;
   std::string tag;
+  std::string api = "generic";
   bool metrics = true;
   uint16_t admin_port = 0;
   std::string load_balancer = "p2c";
@@ -59,6 +61,7 @@ struct BenchOptions {
     o.AddInt("server_pid", &server_pid, 0, 1 << 30, "sample this process's CPU during the measurement");
     o.AddInt("timeout_ms", &timeout_ms, 1, 600000, "per-call deadline");
     o.AddString("tag", &tag, "free-form label copied into the JSON");
+    o.AddString("api", &api, "generic (protobuf stub with a done closure) or coroutine (co_await a typed stub)");
   }
 };
 
@@ -134,6 +137,33 @@ class Worker final : public google::protobuf::Closure {
   Clock::time_point start_;
 };
 
+// The same closed loop with the coroutine API: co_await the typed stub of protoc-gen-krpc.
+krpc::Task<void> CoroutineWorker(Shared& shared, krpc::examples::EchoServiceClient& client, std::string payload,
+                                 int timeout_ms) {
+  krpc::examples::EchoRequest request;
+  request.set_payload(std::move(payload));
+  krpc::Controller ctx;
+  while (shared.phase.load(std::memory_order_acquire) != kStop) {
+    ctx.set_timeout(std::chrono::milliseconds(timeout_ms));
+    const auto start = Clock::now();
+    auto reply = co_await client.Echo(ctx, request);
+    if (shared.phase.load(std::memory_order_acquire) == kMeasure) {
+      if (!reply.ok()) {
+        shared.errors.fetch_add(1, std::memory_order_relaxed);
+        if (shared.error_reports.fetch_add(1) < 5) std::fprintf(stderr, "call failed: %s\n", reply.status().ToString().c_str());
+      } else {
+        shared.hist.Record(static_cast<uint64_t>(
+            std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - start).count()));
+        shared.measured.fetch_add(1, std::memory_order_relaxed);
+      }
+    }
+    if (!reply.ok() && reply.status().code() == krpc::StatusCode::kUnavailable) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));  // do not spin on a dead server
+    }
+  }
+  shared.outstanding.fetch_sub(1, std::memory_order_acq_rel);
+}
+
 void SleepSeconds(double s) { std::this_thread::sleep_for(std::chrono::duration<double>(s)); }
 
 }  // namespace
@@ -144,6 +174,10 @@ int main(int argc, char** argv) {
   o.Register(flags);
   if (auto s = flags.Load(argc, argv, {}); !s.ok()) {
     std::fprintf(stderr, "krpc-bench: %s\nflags:\n%s", s.message().c_str(), flags.Help().c_str());
+    return 2;
+  }
+  if (o.api != "generic" && o.api != "coroutine") {
+    std::fprintf(stderr, "krpc-bench: bad value for 'api': '%s' (generic or coroutine)\n", o.api.c_str());
     return 2;
   }
   if (o.target.empty()) {
@@ -186,11 +220,19 @@ int main(int argc, char** argv) {
   Shared shared;
   const std::string payload(static_cast<size_t>(o.payload), 'x');
   std::vector<std::unique_ptr<Worker>> workers;
-  for (int i = 0; i < o.concurrency; ++i) {
-    workers.push_back(std::make_unique<Worker>(shared, stubs[i % o.connections].get(), payload, o.timeout_ms));
-  }
+  std::vector<std::unique_ptr<krpc::examples::EchoServiceClient>> clients;
   shared.outstanding.store(o.concurrency);
-  for (auto& w : workers) w->Issue();
+  if (o.api == "coroutine") {
+    for (auto& ch : channels) clients.push_back(std::make_unique<krpc::examples::EchoServiceClient>(ch));
+    for (int i = 0; i < o.concurrency; ++i) {
+      krpc::Spawn(CoroutineWorker(shared, *clients[i % o.connections], payload, o.timeout_ms), [](std::exception_ptr) {});
+    }
+  } else {
+    for (int i = 0; i < o.concurrency; ++i) {
+      workers.push_back(std::make_unique<Worker>(shared, stubs[i % o.connections].get(), payload, o.timeout_ms));
+    }
+    for (auto& w : workers) w->Issue();
+  }
 
   SleepSeconds(o.warmup);
   const double c0 = ProcCpuSeconds(0);
@@ -210,10 +252,10 @@ int main(int argc, char** argv) {
   const double secs = std::chrono::duration<double>(t1 - t0).count();
   const double qps = static_cast<double>(shared.measured.load()) / secs;
   std::printf(
-      "{\"system\":\"%s\",\"tag\":\"%s\",\"payload\":%d,\"concurrency\":%d,\"connections\":%d,\"threads\":%d,"
+      "{\"system\":\"%s\",\"api\":\"%s\",\"tag\":\"%s\",\"payload\":%d,\"concurrency\":%d,\"connections\":%d,\"threads\":%d,"
       "\"duration_s\":%.3f,\"calls\":%llu,\"qps\":%.1f,\"p50_us\":%.1f,\"p99_us\":%.1f,\"p999_us\":%.1f,"
       "\"errors\":%llu,\"metrics\":%s,\"client_cpu_pct\":%.1f%s}\n",
-      o.system.c_str(), o.tag.c_str(), o.payload, o.concurrency, o.connections, threads, secs,
+      o.system.c_str(), o.api.c_str(), o.tag.c_str(), o.payload, o.concurrency, o.connections, threads, secs,
       static_cast<unsigned long long>(shared.measured.load()), qps, shared.hist.Percentile(0.50),
       shared.hist.Percentile(0.99), shared.hist.Percentile(0.999),
       static_cast<unsigned long long>(shared.errors.load()), o.metrics ? "true" : "false", 100.0 * (c1 - c0) / secs,
