@@ -9,6 +9,8 @@
 
 #include <gtest/gtest.h>
 
+#include <fstream>
+
 #include "examples/user.pb.h"
 #include "eventually.h"
 #include "krpc/channel.h"
@@ -171,6 +173,15 @@ TEST_F(AttemptsTest, a_frozen_server_process_costs_idempotent_callers_nothing) {
     return child_ok > 20;
   }, 20s));
   ASSERT_EQ(kill(pid, SIGSTOP), 0);
+  // kill() returns before the child has stopped (a child running on the other core may still
+  // answer a call): wait until the kernel reports it stopped ('T' in /proc/PID/stat).
+  ASSERT_TRUE(Eventually([&] {
+    std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+    std::string line;
+    std::getline(stat, line);
+    const auto close = line.rfind(')');
+    return close != std::string::npos && close + 2 < line.size() && line[close + 2] == 'T';
+  }, 10s));
   // Traffic goes on until the frozen endpoint is ejected: no idempotent call may fail.
   int calls = 0, failed = 0, child_answers = 0;
   ASSERT_TRUE(Eventually([&] {
