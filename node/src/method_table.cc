@@ -25,6 +25,21 @@ Status MethodTable::Add(google::protobuf::Service* service) {
   return Status::Ok();
 }
 
+Status MethodTable::AddAlias(const std::string& alias, const std::string& service) {
+  std::vector<MethodEntry> copies;
+  for (const auto& [name, e] : methods_) {
+    if (e.service_name != service) continue;
+    MethodEntry c = e;
+    c.service_name = alias;
+    c.full_name = "/" + alias + "/" + c.method_name;
+    if (methods_.contains(c.full_name)) return {StatusCode::kAlreadyExists, "method " + c.full_name + " exists"};
+    copies.push_back(std::move(c));
+  }
+  if (copies.empty()) return {StatusCode::kNotFound, "no service " + service + " to alias"};
+  for (auto& c : copies) methods_.emplace(c.full_name, std::move(c));
+  return Status::Ok();
+}
+
 const MethodEntry* MethodTable::Find(std::string_view full_name) const {
   auto it = methods_.find(full_name);
   return it == methods_.end() ? nullptr : &it->second;

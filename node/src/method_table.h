@@ -15,6 +15,11 @@
 
 namespace krpc::node {
 
+// The protocols a server connection speaks; metrics carry it as the `protocol` label.
+enum class Protocol : uint8_t { kKrpc = 0, kGrpc = 1 };
+inline constexpr size_t kProtocols = 2;
+inline constexpr std::string_view kProtocolNames[kProtocols] = {"krpc", "grpc"};
+
 struct MethodEntry {
   google::protobuf::Service* service = nullptr;
   const google::protobuf::MethodDescriptor* method = nullptr;
@@ -23,12 +28,15 @@ struct MethodEntry {
   std::string full_name;     // "/krpc.examples.EchoService/Echo"
   std::string service_name;  // "krpc.examples.EchoService"
   std::string method_name;   // "Echo"
-  void* observer_cookie = nullptr;  // from ServerObserver::OnMethodRegistered
+  void* observer_cookie[kProtocols] = {};  // per protocol, from ServerObserver::OnMethodRegistered
 };
 
 class MethodTable {
  public:
   Status Add(google::protobuf::Service* service);
+  // Serves every method of the added service `service` under the name `alias` too (same
+  // handler and messages; the alias is not listed in Services()).
+  Status AddAlias(const std::string& alias, const std::string& service);
   const MethodEntry* Find(std::string_view full_name) const;
   // Calls fn(entry) for every method, allowing the entry's cookie to be set (before Start).
   template <typename F>

@@ -3,6 +3,8 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include <sys/socket.h>
+
 #include <algorithm>
 
 #include <future>
@@ -11,11 +13,14 @@
 
 #include "krpc/config.h"
 #include "krpc/impl/io_pool.h"
+#include "grpc_server_connection.h"
 #include "health_service.h"
 #include "server_connection.h"
 
 namespace krpc {
 namespace asio = boost::asio;
+using node::CallHost;
+using node::GrpcServerConnection;
 using node::ServerConnection;
 using node::ServerShared;
 
@@ -47,7 +52,7 @@ struct Server::Impl {
   bool started = false;
   bool stopped = false;
   std::mutex mu;  // guards conns and stop state; never taken on the call path
-  std::unordered_map<uint64_t, std::weak_ptr<ServerConnection>> conns;
+  std::unordered_map<uint64_t, std::weak_ptr<CallHost>> conns;
   uint64_t next_conn_id = 1;
   std::unique_ptr<node::HealthServiceImpl> health;
   // Accept errors (EMFILE, ENFILE, ENOBUFS...) back off before the next accept instead of
@@ -58,7 +63,9 @@ struct Server::Impl {
   void Accept();
   void OnAccept(const boost::system::error_code& ec, asio::ip::tcp::socket socket);
   void OnAcceptError(const boost::system::error_code& ec);
-  std::vector<std::shared_ptr<ServerConnection>> LiveConnections();
+  void Sniff(std::shared_ptr<asio::ip::tcp::socket> socket, bool over);
+  void OnFirstByte(asio::ip::tcp::socket socket, bool over);
+  std::vector<std::shared_ptr<CallHost>> LiveConnections();
 };
 
 Server::Server(ServerOptions options) : impl_(std::make_unique<Impl>()) {
@@ -72,6 +79,9 @@ Server::Server(ServerOptions options) : impl_(std::make_unique<Impl>()) {
   impl_->health = std::make_unique<node::HealthServiceImpl>([shared] { return !shared->draining.load(); },
                                                             [shared] { return shared->methods.Services(); });
   (void)impl_->shared->methods.Add(impl_->health.get());
+  // ... and gRPC's standard health service, grpc.health.v1.Health/Check (same messages on the
+  // wire), so stock gRPC health probes work against a node.
+  (void)impl_->shared->methods.AddAlias("grpc.health.v1.Health", "krpc.health.v1.Health");
 }
 
 Server::~Server() {
@@ -94,10 +104,12 @@ void Server::SetInterceptor(std::shared_ptr<ServerInterceptor> interceptor) {
 Status Server::Start() {
   auto& s = *impl_->shared;
   if (impl_->started) return {StatusCode::kFailedPrecondition, "server already started"};
-  s.methods.ForEach([&](node::MethodEntry& e) {
-    e.observer_cookie = s.observer->OnMethodRegistered(e.service_name, e.method_name);
-  });
-  s.unknown_method_cookie = s.observer->OnMethodRegistered("unknown", "unknown");
+  for (size_t p = 0; p < node::kProtocols; ++p) {
+    s.methods.ForEach([&](node::MethodEntry& e) {
+      e.observer_cookie[p] = s.observer->OnMethodRegistered(e.service_name, e.method_name, node::kProtocolNames[p]);
+    });
+    s.unknown_method_cookie[p] = s.observer->OnMethodRegistered("unknown", "unknown", node::kProtocolNames[p]);
+  }
   impl_->shared->pool = std::make_shared<impl::IoPool>(s.options.io_threads, "krpc-io");
   if (s.options.handler_threads > 0) s.handler_pool = std::make_unique<asio::thread_pool>(s.options.handler_threads);
   boost::system::error_code ec;
@@ -161,22 +173,71 @@ void Server::Impl::OnAccept(const boost::system::error_code& ec, asio::ip::tcp::
     const bool over = shared->connections_open.fetch_add(1) >= shared->options.max_connections;
     if (over) shared->connections_rejected.fetch_add(1);
     shared->connections_accepted.fetch_add(1);
-    std::shared_ptr<ServerConnection> conn;
-    {
-      std::lock_guard lock(mu);
-      conn = std::make_shared<ServerConnection>(std::move(socket), shared, next_conn_id++);
-      conns.emplace(conn->id(), conn);
-      if (conns.size() > 64 && conns.size() % 64 == 0) {
-        std::erase_if(conns, [](const auto& kv) { return kv.second.expired(); });
-      }
-    }
-    conn->Post([conn, over] { conn->Start(over); });
+    auto s = std::make_shared<asio::ip::tcp::socket>(std::move(socket));
+    asio::post(s->get_executor(), [this, s, over] { Sniff(s, over); });
   }
   Accept();
 }
 
-std::vector<std::shared_ptr<ServerConnection>> Server::Impl::LiveConnections() {
-  std::vector<std::shared_ptr<ServerConnection>> out;
+// On the socket's loop: waits for the connection's first byte, which names its protocol
+// ("K": krpc, "P": the HTTP/2 preface of gRPC), without consuming it. A peer that sends
+// nothing within the idle limit is closed.
+void Server::Impl::Sniff(std::shared_ptr<asio::ip::tcp::socket> socket, bool over) {
+  const auto& o = shared->options;
+  auto timer = std::make_shared<asio::steady_timer>(
+      socket->get_executor(), std::chrono::milliseconds(int64_t{o.heartbeat_interval_ms} * (o.heartbeat_miss_limit + 1)));
+  timer->async_wait([socket, shared = shared](const boost::system::error_code& ec) {
+    if (ec) return;
+    shared->idle_closed.fetch_add(1, std::memory_order_relaxed);
+    boost::system::error_code ignored;
+    socket->close(ignored);  // wakes the wait below with an error
+  });
+  socket->async_wait(asio::socket_base::wait_read, [this, socket, timer, over, shared = shared](
+                                                       const boost::system::error_code& ec) {
+    timer->cancel();
+    if (ec || !shared->LoopsRunning()) {
+      shared->connections_open.fetch_sub(1);
+      return;
+    }
+    OnFirstByte(std::move(*socket), over);
+  });
+}
+
+void Server::Impl::OnFirstByte(asio::ip::tcp::socket socket, bool over) {
+  char first = 0;
+  const auto n = ::recv(socket.native_handle(), &first, 1, MSG_PEEK);
+  if (n <= 0) {  // closed (or failed) before sending anything
+    shared->connections_open.fetch_sub(1);
+    return;
+  }
+  std::shared_ptr<GrpcServerConnection> grpc_conn;
+  std::shared_ptr<ServerConnection> krpc_conn;
+  {
+    std::lock_guard lock(mu);
+    const uint64_t id = next_conn_id++;
+    if (first == 'P') {
+      boost::system::error_code ec;
+      const auto remote = socket.remote_endpoint(ec);
+      grpc_conn = std::make_shared<GrpcServerConnection>(
+          std::move(socket), shared, id, ec ? "unknown" : remote.address().to_string() + ":" + std::to_string(remote.port()));
+      conns.emplace(id, grpc_conn);
+    } else {
+      krpc_conn = std::make_shared<ServerConnection>(std::move(socket), shared, id);
+      conns.emplace(id, krpc_conn);
+    }
+    if (conns.size() > 64 && conns.size() % 64 == 0) {
+      std::erase_if(conns, [](const auto& kv) { return kv.second.expired(); });
+    }
+  }
+  if (grpc_conn) {
+    grpc_conn->Start(over);
+  } else {
+    krpc_conn->Start(over);
+  }
+}
+
+std::vector<std::shared_ptr<CallHost>> Server::Impl::LiveConnections() {
+  std::vector<std::shared_ptr<CallHost>> out;
   std::lock_guard lock(mu);
   for (auto& [id, weak] : conns) {
     if (auto c = weak.lock()) out.push_back(std::move(c));

@@ -1,7 +1,7 @@
 #include "server_call.h"
 
 #include "krpc/impl/deadline.h"
-#include "server_connection.h"
+#include "call_host.h"
 
 namespace krpc {
 
@@ -47,7 +47,7 @@ ServerController::~ServerController() = default;
 
 namespace node {
 
-ServerCall::ServerCall(std::shared_ptr<ServerConnection> conn, const MethodEntry* entry, uint64_t call_id,
+ServerCall::ServerCall(std::shared_ptr<CallHost> conn, const MethodEntry* entry, uint64_t call_id,
                        Clock::time_point arrival, uint64_t timeout_us)
     : conn_(std::move(conn)),
       entry_(entry),

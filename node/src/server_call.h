@@ -14,11 +14,11 @@
 
 namespace krpc::node {
 
-class ServerConnection;
+class CallHost;
 
 class ServerCall final : public ServerController, public google::protobuf::Closure {
  public:
-  ServerCall(std::shared_ptr<ServerConnection> conn, const MethodEntry* entry, uint64_t call_id,
+  ServerCall(std::shared_ptr<CallHost> conn, const MethodEntry* entry, uint64_t call_id,
              Clock::time_point arrival, uint64_t timeout_us);
 
   // `done`: completes the call on the connection's thread (posting there if needed). Runs
@@ -54,7 +54,7 @@ class ServerCall final : public ServerController, public google::protobuf::Closu
  private:
   void HandlerThrew(std::string_view what);
 
-  std::shared_ptr<ServerConnection> conn_;
+  std::shared_ptr<CallHost> conn_;  // the connection it arrived on
   const MethodEntry* entry_;
   const uint64_t call_id_;
   const Clock::time_point arrival_;

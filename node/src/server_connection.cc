@@ -10,10 +10,8 @@ using codec::FrameType;
 
 ServerConnection::ServerConnection(asio::ip::tcp::socket socket, std::shared_ptr<ServerShared> shared, uint64_t id)
     : FramedConnection(std::move(socket), shared->limits, shared->frame_budget, shared),
-      shared_(std::move(shared)),
-      executor_(*stream().socket().get_executor().target<asio::io_context::executor_type>()),
-      loop_(&executor_.context()),
-      id_(id),
+      CallHost(shared, *stream().socket().get_executor().target<asio::io_context::executor_type>(), id,
+               Protocol::kKrpc),
       idle_timer_(executor_) {
   boost::system::error_code ec;
   auto remote = stream().socket().remote_endpoint(ec);
@@ -76,7 +74,7 @@ bool ServerConnection::OnFrame(const codec::FrameView& frame) {
         ProtocolError("malformed_header", "unparsable CANCEL header");
         return false;
       }
-      if (auto it = unfinished_.find(cancel.call_id()); it != unfinished_.end()) CancelCall(it->second);
+      if (auto* call = FindUnfinished(cancel.call_id())) CancelCall(call);
       return true;
     }
     case FrameType::kGoaway:
@@ -96,37 +94,12 @@ void ServerConnection::HandleRequest(const codec::FrameView& frame) {
   }
   const uint64_t call_id = h.call_id();
   max_call_id_ = std::max(max_call_id_, call_id);
-  shared_->calls_total.fetch_add(1, std::memory_order_relaxed);
-  const MethodEntry* entry = shared_->methods.Find(h.method());
-  if (entry == nullptr) {
-    shared_->observer->OnCallStarted(shared_->unknown_method_cookie);
-    shared_->observer->OnCallFinished(shared_->unknown_method_cookie, StatusCode::kUnimplemented,
-                                      Clock::now() - batch_time_);
-    ReplyError(call_id, StatusCode::kUnimplemented, "unknown method '" + h.method() + "'", true);
-    return;
-  }
-  shared_->observer->OnCallStarted(entry->observer_cookie);
-  auto reject = [&](StatusCode code, std::string msg) {
-    shared_->observer->OnCallFinished(entry->observer_cookie, code, Clock::now() - batch_time_);
-    ReplyError(call_id, code, std::move(msg), true);
-  };
-  if (goaway_sent_ || shared_->draining.load(std::memory_order_relaxed)) {
-    return reject(StatusCode::kUnavailable, "server is draining");
-  }
-  if (impl::SaturatingDeadline(batch_time_, h.timeout_us()) <= Clock::now()) {
-    return reject(StatusCode::kDeadlineExceeded, "deadline expired before the handler ran");
-  }
-  if (shared_->inflight.fetch_add(1, std::memory_order_acq_rel) >= shared_->options.max_inflight) {
-    shared_->inflight.fetch_sub(1, std::memory_order_acq_rel);
-    return reject(StatusCode::kResourceExhausted,
-                  "too many calls in flight (max_inflight=" + std::to_string(shared_->options.max_inflight) + ")");
-  }
-  auto* call = new ServerCall(self(), entry, call_id, batch_time_, h.timeout_us());
-  ++inflight_;
+  auto* call = Admit(call_id, h.method(), h.timeout_us(), batch_time_, goaway_sent_);
+  if (call == nullptr) return;
   if (!h.metadata().empty()) call->mutable_metadata().swap(*h.mutable_metadata());
   if (!call->request()->ParseFromArray(frame.body.data(), static_cast<int>(frame.body.size()))) {
     call->SetStatus(StatusCode::kInvalidArgument,
-                    "cannot parse request body as " + entry->request_prototype->GetTypeName());
+                    "cannot parse request body as " + call->entry().request_prototype->GetTypeName());
     call->not_executed = true;
     Complete(call);
     return;
@@ -134,92 +107,8 @@ void ServerConnection::HandleRequest(const codec::FrameView& frame) {
   Dispatch(call);
 }
 
-void ServerConnection::Track(ServerCall* call) {
-  call->tracked = true;
-  unfinished_.emplace(call->call_id(), call);
-}
-
-void ServerConnection::Dispatch(ServerCall* call) {
-  if (shared_->interceptor) {
-    Track(call);
-    RunIntercepted(call);
-  } else if (shared_->handler_pool) {
-    Track(call);
-    QueueForHandler(call);
-  } else {
-    // Most handlers finish inline; only a call still running afterwards enters the table
-    // of unfinished calls (so CANCEL and close can reach it), keeping the fast path map-free.
-    inline_call_ = call;
-    call->Invoke();
-    if (inline_call_ == call) {
-      inline_call_ = nullptr;
-      Track(call);
-    }
-  }
-}
-
-// Runs the call on the handler pool; the deadline is checked again when a thread takes it.
-void ServerConnection::QueueForHandler(ServerCall* call) {
-  asio::post(*shared_->handler_pool, [call] { call->InvokeUnlessExpired("while queued for a handler thread"); });
-}
-
-void ServerConnection::RunIntercepted(ServerCall* call) {
-  const Interception i = shared_->interceptor->Intercept(call->entry().service_name, call->entry().method_name);
-  if (i.hang) {
-    call->hung = true;  // never answered; the client's deadline ends it, Close() frees it
-    return;
-  }
-  auto act = [this, call, status = i.status] {
-    if (!status.ok()) {
-      call->SetStatus(status.code(), status.message());
-      call->Run();
-    } else if (shared_->handler_pool) {
-      QueueForHandler(call);
-    } else {
-      call->InvokeUnlessExpired("during an injected delay");
-    }
-  };
-  if (i.delay.count() <= 0) {
-    act();
-    return;
-  }
-  call->delay_timer = std::make_shared<asio::steady_timer>(executor_, i.delay);
-  call->delay_timer->async_wait([self = self(), call, act](const boost::system::error_code& ec) {
-    call->delay_timer.reset();
-    if (ec == asio::error::operation_aborted) {  // the connection closed during the delay
-      call->SetStatus(StatusCode::kCancelled, "connection closed");
-      self->Complete(call);
-      return;
-    }
-    act();
-  });
-}
-
-void ServerConnection::CancelCall(ServerCall* call) {
-  // The client no longer waits: the call stops counting against max_inflight and the drain,
-  // even if its handler keeps running. A hung call (fault injection) is answered now.
-  ReleaseSlot(call);
-  const bool hung = call->hung;
-  // The handler's cancel callback may run `done` right here, which completes and frees the
-  // call: nothing touches it after this unless it is hung (its handler never ran).
-  call->Cancel();
-  if (hung) {
-    call->SetStatus(StatusCode::kCancelled, "call cancelled by the client");
-    Complete(call);
-  }
-}
-
-void ServerConnection::ReleaseSlot(ServerCall* call) {
-  if (call->slot_released) return;
-  call->slot_released = true;
-  shared_->CallFinished();
-}
-
 void ServerConnection::Complete(ServerCall* call) {
   KRPC_ASSERT_IN_LOOP(InLoop() || !shared_->LoopsRunning());
-  if (call == inline_call_) inline_call_ = nullptr;
-  if (call->tracked) unfinished_.erase(call->call_id());
-  const auto& entry = call->entry();
   const Status& status = call->status();
   if (!closed_) {
     wire::ResponseHeader h;
@@ -230,6 +119,7 @@ void ServerConnection::Complete(ServerCall* call) {
                       "response of " + std::to_string(body_size) + " bytes exceeds max_body_bytes=" +
                           std::to_string(shared_->limits.max_body_bytes));
     }
+    if (!call->response_metadata().empty()) *h.mutable_metadata() = call->response_metadata();
     if (call->status().ok()) {
       codec::AppendFrame(out(), FrameType::kResponse, h, call->response());
     } else {
@@ -240,33 +130,7 @@ void ServerConnection::Complete(ServerCall* call) {
     }
     if (!in_read_batch()) Flush();
   }
-  shared_->observer->OnCallFinished(entry.observer_cookie, call->status().code(), Clock::now() - call->arrival());
-  ReleaseSlot(call);
-  --inflight_;
-  call->Release();
-}
-
-void ServerConnection::CompleteFromAnyThread(ServerCall* call) {
-  // Complete() may drop the last reference to this connection.
-  auto keep = self();
-  if (InLoop()) {
-    Complete(call);
-    return;
-  }
-  if (PostIfRunning([keep, call] { keep->Complete(call); })) return;
-  // The loops are stopped (a drain that timed out): late completions from handler threads
-  // are serialized by one lock instead of the connection's thread.
-  std::lock_guard lock(shared_->late_mu);
-  Complete(call);
-}
-
-void ServerConnection::HandlerFailed(const MethodEntry& entry, std::string_view what) {
-  shared_->handler_exceptions.fetch_add(1, std::memory_order_relaxed);
-  uint64_t suppressed = 0;
-  if (shared_->error_log_limit.Allow(&suppressed)) {
-    shared_->log->error("handler of {} threw: {}; answered INTERNAL{}", entry.full_name, what,
-                        suppressed ? fmt::format(" [{} similar messages suppressed]", suppressed) : "");
-  }
+  Finish(call);
 }
 
 void ServerConnection::ReplyError(uint64_t call_id, StatusCode code, std::string message, bool not_executed) {

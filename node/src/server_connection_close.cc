@@ -95,7 +95,7 @@ void ServerConnection::ArmIdleTimer() {
 // back write buffers an idle connection no longer needs. False when the connection closed.
 bool ServerConnection::OnIdleTick() {
   const auto& o = shared_->options;
-  const auto now = Clock::now();
+  const auto now = CallHost::Clock::now();
   const auto idle_limit = std::chrono::milliseconds(int64_t{o.heartbeat_interval_ms} * (o.heartbeat_miss_limit + 1));
   if (now - last_recv() >= idle_limit && inflight_ == 0) {
     shared_->idle_closed.fetch_add(1, std::memory_order_relaxed);
@@ -118,16 +118,7 @@ void ServerConnection::Close(std::string_view reason) {
   closed_ = true;
   stream().Close();
   idle_timer_.cancel();
-  std::vector<ServerCall*> hung;
-  for (auto& [id, call] : unfinished_) {
-    call->Cancel();
-    if (call->hung) hung.push_back(call);
-    if (call->delay_timer) call->delay_timer->cancel();  // completes it (see RunIntercepted)
-  }
-  for (auto* call : hung) {
-    call->SetStatus(StatusCode::kCancelled, "connection closed");
-    Complete(call);
-  }
+  CancelUnfinished();
   reader().EndBatch();
   shared_->connections_open.fetch_sub(1, std::memory_order_relaxed);
   shared_->observer->OnConnectionClosed(reason);

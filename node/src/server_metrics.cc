@@ -7,7 +7,7 @@ using prometheus::BuildHistogram;
 using prometheus::MetricType;
 
 ServerMetrics::ServerMetrics(Metrics& m, const Server* server)
-    : requests_(BuildCounter().Name("krpc_server_requests_total").Help("Calls answered, by service, method and status code").Register(m.registry())),
+    : requests_(BuildCounter().Name("krpc_server_requests_total").Help("Calls answered, by service, method, protocol (krpc, grpc) and status code").Register(m.registry())),
       duration_(BuildHistogram().Name("krpc_server_request_duration_seconds").Help("Time from a request's arrival to its response").Register(m.registry())),
       accepted_(BuildCounter().Name("krpc_server_connections_accepted_total").Help("Connections accepted").Register(m.registry()).Add({})),
       idle_closed_(BuildCounter().Name("krpc_server_idle_closed_total").Help("Connections closed by the idle kick (no traffic for heartbeat_interval_ms*(heartbeat_miss_limit+1))").Register(m.registry()).Add({})),
@@ -16,7 +16,7 @@ ServerMetrics::ServerMetrics(Metrics& m, const Server* server)
       frame_errors_(BuildCounter().Name("krpc_server_frame_errors_total").Help("Connections closed for a protocol error, by reason").Register(m.registry())) {
   for (const char* reason : {"bad_magic", "bad_version", "bad_type", "header_too_large", "body_too_large",
                              "header_exceeds_frame", "malformed_header", "unexpected_frame", "frame_timeout",
-                             "memory_budget"}) {
+                             "memory_budget", "http2"}) {
     frame_error_by_reason_[reason] = &frame_errors_.Add({{"reason", reason}});
   }
   // Gauges the server already counts are read at scrape time, not pushed on every call.
@@ -33,9 +33,10 @@ ServerMetrics::ServerMetrics(Metrics& m, const Server* server)
   }
 }
 
-void* ServerMetrics::OnMethodRegistered(std::string_view service, std::string_view method) {
+void* ServerMetrics::OnMethodRegistered(std::string_view service, std::string_view method, std::string_view protocol) {
   std::lock_guard lock(mu_);
-  std::map<std::string, std::string> labels{{"service", std::string(service)}, {"method", std::string(method)}};
+  std::map<std::string, std::string> labels{
+      {"service", std::string(service)}, {"method", std::string(method)}, {"protocol", std::string(protocol)}};
   auto& hist = duration_.Add(labels, Metrics::LatencyBuckets());
   methods_.push_back(std::make_unique<MethodSeries>(requests_, hist, labels));
   return methods_.back().get();

@@ -27,7 +27,7 @@ struct ServerShared {
   MethodTable methods;
   std::shared_ptr<ServerObserver> observer;        // never null (a no-op by default)
   std::shared_ptr<ServerInterceptor> interceptor;  // may be null
-  void* unknown_method_cookie = nullptr;
+  void* unknown_method_cookie[kProtocols] = {};
   std::unique_ptr<boost::asio::thread_pool> handler_pool;  // null: run handlers inline
   std::shared_ptr<spdlog::logger> log = krpc::log::Get("server");
   log::RateLimiter error_log_limit{20};

@@ -103,16 +103,16 @@ TEST_F(ObservabilityTest, node_metrics_count_known_traffic_exactly) {
   }
   auto m = HttpCall(node->admin()->port(), "GET", "/metrics");
   ASSERT_EQ(m.status, 200);
-  const std::string echo = "{method=\"Echo\",service=\"krpc.examples.EchoService\"}";
-  EXPECT_EQ(Value(m.body, "krpc_server_requests_total{code=\"OK\",method=\"Echo\",service=\"krpc.examples.EchoService\"}"), 7);
+  const std::string echo = "{method=\"Echo\",protocol=\"krpc\",service=\"krpc.examples.EchoService\"}";
+  EXPECT_EQ(Value(m.body, "krpc_server_requests_total{code=\"OK\",method=\"Echo\",protocol=\"krpc\",service=\"krpc.examples.EchoService\"}"), 7);
   EXPECT_EQ(Value(m.body, "krpc_server_request_duration_seconds_count" + echo), 7);
-  EXPECT_EQ(Value(m.body, "krpc_server_requests_total{code=\"UNIMPLEMENTED\",method=\"unknown\",service=\"unknown\"}"), 3);
+  EXPECT_EQ(Value(m.body, "krpc_server_requests_total{code=\"UNIMPLEMENTED\",method=\"unknown\",protocol=\"krpc\",service=\"unknown\"}"), 3);
   EXPECT_EQ(Value(m.body, "krpc_server_connections_accepted_total"), 1);
   EXPECT_EQ(Value(m.body, "krpc_server_connections"), 1);
   EXPECT_EQ(Value(m.body, "krpc_server_inflight_requests"), 0);
   EXPECT_GT(Value(m.body, "krpc_server_received_bytes_total"), 10 * 16);
   EXPECT_EQ(Value(m.body, "krpc_server_ready"), 1);
-  EXPECT_EQ(Value(m.body, "krpc_server_request_duration_seconds_bucket{method=\"Echo\",service=\"krpc.examples.EchoService\",le=\"0.0001\"}") >= 0, true)
+  EXPECT_EQ(Value(m.body, "krpc_server_request_duration_seconds_bucket{method=\"Echo\",protocol=\"krpc\",service=\"krpc.examples.EchoService\",le=\"0.0001\"}") >= 0, true)
       << "sub-millisecond buckets exist";
   EXPECT_EQ(Promtool(m.body), 0);
 }

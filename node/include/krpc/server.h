@@ -44,9 +44,12 @@ struct ServerOptions {
 class ServerObserver {
  public:
   virtual ~ServerObserver() = default;
-  // Once per method at Start() (and once for "unknown"/"unknown"); the returned cookie is
-  // passed back with every call of that method, so no per-call lookup is needed.
-  virtual void* OnMethodRegistered(std::string_view service, std::string_view method) { return nullptr; }
+  // Once per method and protocol ("krpc", "grpc") at Start() (and for "unknown"/"unknown");
+  // the returned cookie is passed back with every call of that method over that protocol, so
+  // no per-call lookup is needed.
+  virtual void* OnMethodRegistered(std::string_view service, std::string_view method, std::string_view protocol) {
+    return nullptr;
+  }
   virtual void OnConnectionOpened() {}
   virtual void OnConnectionClosed(std::string_view reason) {}
   // reason: a DecodeError name ("bad_magic", ...), "malformed_header" or "unexpected_frame".

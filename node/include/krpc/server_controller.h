@@ -34,6 +34,11 @@ class ServerController : public google::protobuf::RpcController {
   // The client's address, "ip:port".
   const std::string& peer() const { return *peer_; }
 
+  // Response metadata, sent back with the reply over either protocol (gRPC: response
+  // headers). Keys must be lowercase; a "-bin" key may hold binary bytes. Set it before `done`.
+  void SetResponseMetadata(std::string key, std::string value) { response_metadata_[std::move(key)] = std::move(value); }
+  const Metadata& response_metadata() const { return response_metadata_; }
+
   // Fails the call with a canonical code. The response message is not sent.
   void SetStatus(StatusCode code, std::string message);
   const Status& status() const { return status_; }
@@ -65,6 +70,7 @@ class ServerController : public google::protobuf::RpcController {
   const std::string* method_ = nullptr;
   const std::string* peer_ = nullptr;
   Status status_;
+  Metadata response_metadata_;
   std::atomic<bool> canceled_{false};
   std::mutex cancel_mu_;  // guards on_cancel_ (set by the handler, run by the canceller)
   google::protobuf::Closure* on_cancel_ = nullptr;

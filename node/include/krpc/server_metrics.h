@@ -20,7 +20,7 @@ class ServerMetrics final : public ServerObserver {
   // `server` (optional, must outlive this) supplies the in-flight and connection gauges.
   explicit ServerMetrics(Metrics& metrics, const Server* server = nullptr);
 
-  void* OnMethodRegistered(std::string_view service, std::string_view method) override;
+  void* OnMethodRegistered(std::string_view service, std::string_view method, std::string_view protocol) override;
   void OnConnectionOpened() override;
   void OnConnectionClosed(std::string_view reason) override;
   void OnFrameError(std::string_view reason) override;

@@ -1,0 +1,52 @@
+// gRPC over HTTP/2, the parts that are not HTTP/2: the 5-byte message prefix, grpc-timeout,
+// grpc-message percent-encoding, which headers are reserved (never custom metadata), binary
+// metadata and gzip. Pure functions, no sockets (both the node's gRPC connection and the SDK's
+// gRPC transport use them, and the fuzzer reaches them). See docs/protocol.md "gRPC".
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "krpc/status.h"
+
+namespace krpc::net::grpc {
+
+// The first bytes an HTTP/2 client sends (RFC 9113 3.4); a krpc connection starts "KRPC".
+inline constexpr std::string_view kClientPreface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+inline constexpr size_t kMessagePrefix = 5;
+
+// Appends the prefix of one uncompressed message of `length` bytes.
+void AppendMessagePrefix(std::string& out, uint32_t length);
+
+// The one message of a unary request or response body (prefix + message). `max_bytes` bounds
+// the message (after decompression). Errors: no message or a truncated one (INTERNAL), more
+// than one (UNIMPLEMENTED: streaming), compressed with an encoding other than gzip
+// (UNIMPLEMENTED), too large (RESOURCE_EXHAUSTED). `encoding` is the grpc-encoding header.
+Status ExtractUnaryMessage(std::string_view body, std::string_view encoding, size_t max_bytes, std::string* out,
+                           std::string_view* view);
+
+// grpc-timeout: "<1-8 digits><unit>" with unit H, M, S, m, u or n. nullopt when malformed.
+std::optional<std::chrono::microseconds> ParseTimeout(std::string_view value);
+// The shortest exact-enough grpc-timeout for `t` (rounded up to the unit it uses).
+std::string FormatTimeout(std::chrono::microseconds t);
+
+// grpc-message is percent-encoded UTF-8 (bytes outside 0x20-0x7e and '%').
+std::string PercentEncode(std::string_view text);
+std::string PercentDecode(std::string_view text);
+
+// Headers that are HTTP/2 or gRPC protocol, not custom metadata: pseudo-headers (":path"),
+// content-type, te, user-agent, and every "grpc-" header.
+bool IsReservedHeader(std::string_view name);
+// "-bin" metadata travels base64-encoded (padding optional on receipt).
+inline bool IsBinaryHeader(std::string_view name) { return name.ends_with("-bin"); }
+std::string Base64Encode(std::string_view bytes);
+std::optional<std::string> Base64Decode(std::string_view text);
+
+// The gRPC status for an HTTP status when a response carries no grpc-status (gRPC's
+// "HTTP to gRPC status code mapping").
+StatusCode StatusFromHttp(int http_status);
+
+}  // namespace krpc::net::grpc

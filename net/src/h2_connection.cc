@@ -1,0 +1,256 @@
+#include "krpc/net/h2_connection.h"
+
+#include <nghttp2/nghttp2.h>
+
+#include <array>
+#include <cstring>
+
+#include "krpc/impl/thread_check.h"
+
+namespace krpc::net {
+namespace asio = boost::asio;
+
+namespace {
+constexpr size_t kScratch = 64 * 1024;
+constexpr size_t kKeptWriteBuffer = 64 * 1024;
+
+std::string_view View(const uint8_t* p, size_t n) { return {reinterpret_cast<const char*>(p), n}; }
+
+std::vector<nghttp2_nv> ToNv(const Headers& headers) {
+  std::vector<nghttp2_nv> nv;
+  nv.reserve(headers.size());
+  for (const auto& [k, v] : headers) {
+    nv.push_back({reinterpret_cast<uint8_t*>(const_cast<char*>(k.data())),
+                  reinterpret_cast<uint8_t*>(const_cast<char*>(v.data())), k.size(), v.size(), NGHTTP2_NV_FLAG_NONE});
+  }
+  return nv;
+}
+}  // namespace
+
+// nghttp2's callbacks, forwarded to the connection's hooks.
+struct H2Callbacks {
+  static H2Connection* Self(void* user) { return static_cast<H2Connection*>(user); }
+
+  static int OnBeginHeaders(nghttp2_session*, const nghttp2_frame* frame, void* user) {
+    if (frame->hd.type != NGHTTP2_HEADERS) return 0;
+    if (frame->headers.cat == NGHTTP2_HCAT_REQUEST) ++Self(user)->open_streams_;
+    Self(user)->OnBeginHeaders(frame->hd.stream_id);
+    return 0;
+  }
+  static int OnHeader(nghttp2_session*, const nghttp2_frame* frame, const uint8_t* name, size_t namelen,
+                      const uint8_t* value, size_t valuelen, uint8_t, void* user) {
+    if (frame->hd.type != NGHTTP2_HEADERS) return 0;
+    if (!Self(user)->OnHeader(frame->hd.stream_id, View(name, namelen), View(value, valuelen))) {
+      return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;  // resets this stream only
+    }
+    return 0;
+  }
+  static int OnFrameRecv(nghttp2_session*, const nghttp2_frame* frame, void* user) {
+    switch (frame->hd.type) {
+      case NGHTTP2_HEADERS:
+      case NGHTTP2_DATA:
+        if (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) Self(user)->OnStreamEnd(frame->hd.stream_id);
+        break;
+      case NGHTTP2_GOAWAY:
+        Self(user)->OnGoaway(frame->goaway.last_stream_id, frame->goaway.error_code);
+        break;
+      default:
+        break;
+    }
+    return 0;
+  }
+  static int OnDataChunk(nghttp2_session* session, uint8_t, int32_t stream_id, const uint8_t* data, size_t len,
+                         void* user) {
+    if (!Self(user)->OnData(stream_id, View(data, len))) {
+      nghttp2_submit_rst_stream(session, NGHTTP2_FLAG_NONE, stream_id, NGHTTP2_CANCEL);
+    }
+    return 0;
+  }
+  static int OnStreamClose(nghttp2_session*, int32_t stream_id, uint32_t error_code, void* user) {
+    auto* self = Self(user);
+    if (self->open_streams_ > 0) --self->open_streams_;
+    self->outgoing_.erase(stream_id);
+    self->OnStreamClosed(stream_id, error_code);
+    return 0;
+  }
+  static ssize_t ReadBody(nghttp2_session*, int32_t stream_id, uint8_t* buf, size_t length, uint32_t* flags,
+                          nghttp2_data_source*, void* user) {
+    return Self(user)->ReadBody(stream_id, buf, length, flags);
+  }
+};
+
+H2Connection::H2Connection(asio::ip::tcp::socket socket, Role role, H2Settings settings,
+                           std::shared_ptr<const void> keep_alive)
+    : keep_alive_(std::move(keep_alive)), stream_(std::move(socket)), role_(role), settings_(settings) {
+  nghttp2_session_callbacks* cbs = nullptr;
+  nghttp2_session_callbacks_new(&cbs);
+  nghttp2_session_callbacks_set_on_begin_headers_callback(cbs, &H2Callbacks::OnBeginHeaders);
+  nghttp2_session_callbacks_set_on_header_callback(cbs, &H2Callbacks::OnHeader);
+  nghttp2_session_callbacks_set_on_frame_recv_callback(cbs, &H2Callbacks::OnFrameRecv);
+  nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cbs, &H2Callbacks::OnDataChunk);
+  nghttp2_session_callbacks_set_on_stream_close_callback(cbs, &H2Callbacks::OnStreamClose);
+  nghttp2_option* opt = nullptr;
+  nghttp2_option_new(&opt);
+  nghttp2_option_set_max_send_header_block_length(opt, 1u << 20);
+  if (role == Role::kServer) {
+    nghttp2_session_server_new2(&session_, cbs, this, opt);
+  } else {
+    nghttp2_session_client_new2(&session_, cbs, this, opt);
+  }
+  nghttp2_option_del(opt);
+  nghttp2_session_callbacks_del(cbs);
+}
+
+H2Connection::~H2Connection() { nghttp2_session_del(session_); }
+
+void H2Connection::Start() {
+  KRPC_ASSERT_IN_LOOP(OwningThread());
+  const nghttp2_settings_entry iv[] = {
+      {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, settings_.max_concurrent_streams},
+      {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, settings_.initial_window_size},
+      {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, settings_.max_header_list_size},
+      {NGHTTP2_SETTINGS_ENABLE_PUSH, 0},
+  };
+  const size_t n = role_ == Role::kServer ? 3 : 4;  // ENABLE_PUSH is a client setting
+  nghttp2_submit_settings(session_, NGHTTP2_FLAG_NONE, iv, n);
+  nghttp2_session_set_local_window_size(session_, NGHTTP2_FLAG_NONE, 0,
+                                        static_cast<int32_t>(settings_.connection_window_size));
+  Flush();
+  WaitReadable();
+}
+
+void H2Connection::WaitReadable() {
+  stream_.AsyncWaitReadable([self = shared_from_this()](const boost::system::error_code& ec) { self->OnReadable(ec); });
+}
+
+// Reads what has arrived (a few times, while there is more) and hands it to nghttp2, which
+// runs the hooks; then writes what it produced and waits for more.
+void H2Connection::OnReadable(const boost::system::error_code& ec) {
+  KRPC_ASSERT_IN_LOOP(OwningThread());
+  if (!Reading()) return;
+  if (ec) return OnReadFailed(ec);
+  static thread_local std::array<char, kScratch> scratch;
+  for (int round = 0; round < 4; ++round) {
+    boost::system::error_code rec;
+    const size_t n = stream_.ReadSome(scratch.data(), scratch.size(), rec);
+    if (rec == asio::error::would_block || rec == asio::error::try_again) break;
+    if (rec) return OnReadFailed(rec);
+    last_recv_ = Clock::now();
+    OnBytesRead(n);
+    in_recv_ = true;
+    const auto rv = nghttp2_session_mem_recv(session_, reinterpret_cast<const uint8_t*>(scratch.data()), n);
+    in_recv_ = false;
+    if (rv < 0) {
+      OnSessionError(nghttp2_strerror(static_cast<int>(rv)));
+      return;
+    }
+    if (!Reading()) return;
+    if (n < scratch.size()) break;
+  }
+  Flush();
+  if (Reading()) WaitReadable();
+}
+
+void H2Connection::Flush() {
+  KRPC_ASSERT_IN_LOOP(OwningThread());
+  if (write_in_progress_) return;
+  writing_.clear();
+  for (;;) {
+    const uint8_t* data = nullptr;
+    const auto n = nghttp2_session_mem_send(session_, &data);
+    if (n < 0) {
+      OnSessionError(nghttp2_strerror(static_cast<int>(n)));
+      return;
+    }
+    if (n == 0) break;
+    writing_.insert(writing_.end(), reinterpret_cast<const char*>(data), reinterpret_cast<const char*>(data) + n);
+    if (writing_.size() >= (1u << 20)) break;  // send a large response in slices
+  }
+  if (writing_.empty()) {
+    OnOutputDrained();
+    return;
+  }
+  write_in_progress_ = true;
+  stream_.AsyncWriteAll(writing_.data(), writing_.size(),
+                        [self = shared_from_this()](const boost::system::error_code& ec, size_t n) { self->OnWrite(ec, n); });
+}
+
+void H2Connection::OnWrite(const boost::system::error_code& ec, size_t n) {
+  write_in_progress_ = false;
+  OnBytesWritten(n);
+  if (writing_.capacity() > kKeptWriteBuffer) std::vector<char>().swap(writing_);
+  if (ec) return OnWriteFailed(ec);
+  Flush();
+}
+
+long H2Connection::ReadBody(int32_t stream_id, uint8_t* buf, size_t length, uint32_t* flags) {
+  auto it = outgoing_.find(stream_id);
+  if (it == outgoing_.end()) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+  Outgoing& o = it->second;
+  const size_t n = std::min(length, o.body.size() - o.offset);
+  std::memcpy(buf, o.body.data() + o.offset, n);
+  o.offset += n;
+  if (o.offset == o.body.size()) {
+    *flags |= NGHTTP2_DATA_FLAG_EOF;
+    if (!o.trailers.empty()) {
+      *flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
+      const auto nv = ToNv(o.trailers);
+      nghttp2_submit_trailer(session_, stream_id, nv.data(), nv.size());
+    }
+    std::string().swap(o.body);
+  }
+  return static_cast<long>(n);
+}
+
+bool H2Connection::SubmitResponse(int32_t stream_id, const Headers& headers, std::string body, Headers trailers) {
+  KRPC_ASSERT_IN_LOOP(OwningThread());
+  const auto nv = ToNv(headers);
+  int rv;
+  if (body.empty() && trailers.empty()) {
+    rv = nghttp2_submit_response(session_, stream_id, nv.data(), nv.size(), nullptr);
+  } else {
+    outgoing_[stream_id] = Outgoing{std::move(body), 0, std::move(trailers)};
+    nghttp2_data_provider prd{};
+    prd.read_callback = &H2Callbacks::ReadBody;
+    rv = nghttp2_submit_response(session_, stream_id, nv.data(), nv.size(), &prd);
+    if (rv != 0) outgoing_.erase(stream_id);
+  }
+  if (rv == 0 && !in_recv_) Flush();
+  return rv == 0;
+}
+
+int32_t H2Connection::SubmitRequest(const Headers& headers, std::string body) {
+  KRPC_ASSERT_IN_LOOP(OwningThread());
+  const auto nv = ToNv(headers);
+  nghttp2_data_provider prd{};
+  prd.read_callback = &H2Callbacks::ReadBody;
+  const int32_t id = nghttp2_submit_request(session_, nullptr, nv.data(), nv.size(), &prd, nullptr);
+  if (id > 0) {
+    outgoing_[id] = Outgoing{std::move(body), 0, {}};
+    ++open_streams_;
+    if (!in_recv_) Flush();
+  }
+  return id;
+}
+
+void H2Connection::ResetStream(int32_t stream_id, uint32_t error_code) {
+  nghttp2_submit_rst_stream(session_, NGHTTP2_FLAG_NONE, stream_id, error_code);
+  if (!in_recv_) Flush();
+}
+
+void H2Connection::SubmitGoaway(uint32_t error_code, std::string_view debug, int32_t last_stream_id) {
+  if (last_stream_id < 0) last_stream_id = nghttp2_session_get_last_proc_stream_id(session_);
+  nghttp2_submit_goaway(session_, NGHTTP2_FLAG_NONE, last_stream_id, error_code,
+                        reinterpret_cast<const uint8_t*>(debug.data()), debug.size());
+  if (!in_recv_) Flush();
+}
+
+bool H2Connection::SessionDone() const {
+  return nghttp2_session_want_read(session_) == 0 && nghttp2_session_want_write(session_) == 0;
+}
+
+uint32_t H2Connection::peer_max_concurrent_streams() const {
+  return nghttp2_session_get_remote_settings(session_, NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS);
+}
+
+}  // namespace krpc::net

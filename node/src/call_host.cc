@@ -1,0 +1,182 @@
+#include "call_host.h"
+
+#include <boost/asio/steady_timer.hpp>
+
+#include "krpc/impl/deadline.h"
+#include "krpc/impl/thread_check.h"
+#include "server_call.h"
+
+namespace krpc::node {
+namespace asio = boost::asio;
+
+CallHost::CallHost(std::shared_ptr<ServerShared> shared, asio::io_context::executor_type executor, uint64_t id,
+                   Protocol protocol)
+    : shared_(std::move(shared)), executor_(executor), loop_(&executor_.context()), id_(id), protocol_(protocol) {}
+
+ServerCall* CallHost::Admit(uint64_t call_id, std::string_view method, uint64_t timeout_us, Clock::time_point arrival,
+                            bool refusing) {
+  shared_->calls_total.fetch_add(1, std::memory_order_relaxed);
+  const MethodEntry* entry = shared_->methods.Find(method);
+  const size_t p = static_cast<size_t>(protocol_);
+  if (entry == nullptr) {
+    void* cookie = shared_->unknown_method_cookie[p];
+    shared_->observer->OnCallStarted(cookie);
+    shared_->observer->OnCallFinished(cookie, StatusCode::kUnimplemented, Clock::now() - arrival);
+    Reject(call_id, StatusCode::kUnimplemented, "unknown method '" + std::string(method) + "'");
+    return nullptr;
+  }
+  shared_->observer->OnCallStarted(entry->observer_cookie[p]);
+  auto reject = [&](StatusCode code, std::string msg) -> ServerCall* {
+    shared_->observer->OnCallFinished(entry->observer_cookie[p], code, Clock::now() - arrival);
+    Reject(call_id, code, std::move(msg));
+    return nullptr;
+  };
+  if (refusing || shared_->draining.load(std::memory_order_relaxed)) {
+    return reject(StatusCode::kUnavailable, "server is draining");
+  }
+  if (impl::SaturatingDeadline(arrival, timeout_us) <= Clock::now()) {
+    return reject(StatusCode::kDeadlineExceeded, "deadline expired before the handler ran");
+  }
+  if (shared_->inflight.fetch_add(1, std::memory_order_acq_rel) >= shared_->options.max_inflight) {
+    shared_->inflight.fetch_sub(1, std::memory_order_acq_rel);
+    return reject(StatusCode::kResourceExhausted,
+                  "too many calls in flight (max_inflight=" + std::to_string(shared_->options.max_inflight) + ")");
+  }
+  ++inflight_;
+  return new ServerCall(HostRef(), entry, call_id, arrival, timeout_us);
+}
+
+void CallHost::Track(ServerCall* call) {
+  call->tracked = true;
+  unfinished_.emplace(call->call_id(), call);
+}
+
+ServerCall* CallHost::FindUnfinished(uint64_t call_id) const {
+  auto it = unfinished_.find(call_id);
+  return it == unfinished_.end() ? nullptr : it->second;
+}
+
+void CallHost::Dispatch(ServerCall* call) {
+  if (shared_->interceptor) {
+    Track(call);
+    RunIntercepted(call);
+  } else if (shared_->handler_pool) {
+    Track(call);
+    QueueForHandler(call);
+  } else {
+    // Most handlers finish inline; only a call still running afterwards enters the table
+    // of unfinished calls (so cancel and close can reach it), keeping the fast path map-free.
+    inline_call_ = call;
+    call->Invoke();
+    if (inline_call_ == call) {
+      inline_call_ = nullptr;
+      Track(call);
+    }
+  }
+}
+
+// Runs the call on the handler pool; the deadline is checked again when a thread takes it.
+void CallHost::QueueForHandler(ServerCall* call) {
+  asio::post(*shared_->handler_pool, [call] { call->InvokeUnlessExpired("while queued for a handler thread"); });
+}
+
+void CallHost::RunIntercepted(ServerCall* call) {
+  const Interception i = shared_->interceptor->Intercept(call->entry().service_name, call->entry().method_name);
+  if (i.hang) {
+    call->hung = true;  // never answered; the client's deadline ends it, Close() frees it
+    return;
+  }
+  auto act = [this, call, status = i.status] {
+    if (!status.ok()) {
+      call->SetStatus(status.code(), status.message());
+      call->Run();
+    } else if (shared_->handler_pool) {
+      QueueForHandler(call);
+    } else {
+      call->InvokeUnlessExpired("during an injected delay");
+    }
+  };
+  if (i.delay.count() <= 0) {
+    act();
+    return;
+  }
+  call->delay_timer = std::make_shared<asio::steady_timer>(executor_, i.delay);
+  call->delay_timer->async_wait([self = HostRef(), call, act](const boost::system::error_code& ec) {
+    call->delay_timer.reset();
+    if (ec == asio::error::operation_aborted) {  // the connection closed during the delay
+      call->SetStatus(StatusCode::kCancelled, "connection closed");
+      self->Complete(call);
+      return;
+    }
+    act();
+  });
+}
+
+void CallHost::CancelCall(ServerCall* call) {
+  // The client no longer waits: the call stops counting against max_inflight and the drain,
+  // even if its handler keeps running. A hung call (fault injection) is answered now.
+  ReleaseSlot(call);
+  const bool hung = call->hung;
+  // The handler's cancel callback may run `done` right here, which completes and frees the
+  // call: nothing touches it after this unless it is hung (its handler never ran).
+  call->Cancel();
+  if (hung) {
+    call->SetStatus(StatusCode::kCancelled, "call cancelled by the client");
+    Complete(call);
+  }
+}
+
+void CallHost::CancelUnfinished() {
+  std::vector<ServerCall*> hung;
+  for (auto& [id, call] : unfinished_) {
+    call->Cancel();
+    if (call->hung) hung.push_back(call);
+    if (call->delay_timer) call->delay_timer->cancel();  // completes it (see RunIntercepted)
+  }
+  for (auto* call : hung) {
+    call->SetStatus(StatusCode::kCancelled, "connection closed");
+    Complete(call);
+  }
+}
+
+void CallHost::ReleaseSlot(ServerCall* call) {
+  if (call->slot_released) return;
+  call->slot_released = true;
+  shared_->CallFinished();
+}
+
+void CallHost::Finish(ServerCall* call) {
+  KRPC_ASSERT_IN_LOOP(InLoop() || !shared_->LoopsRunning());
+  if (call == inline_call_) inline_call_ = nullptr;
+  if (call->tracked) unfinished_.erase(call->call_id());
+  shared_->observer->OnCallFinished(call->entry().observer_cookie[static_cast<size_t>(protocol_)],
+                                    call->status().code(), Clock::now() - call->arrival());
+  ReleaseSlot(call);
+  --inflight_;
+  call->Release();
+}
+
+void CallHost::CompleteFromAnyThread(ServerCall* call) {
+  // Complete() may drop the last reference to this connection.
+  auto keep = HostRef();
+  if (InLoop()) {
+    Complete(call);
+    return;
+  }
+  if (PostIfRunning([keep, call] { keep->Complete(call); })) return;
+  // The loops are stopped (a drain that timed out): late completions from handler threads
+  // are serialized by one lock instead of the connection's thread.
+  std::lock_guard lock(shared_->late_mu);
+  Complete(call);
+}
+
+void CallHost::HandlerFailed(const MethodEntry& entry, std::string_view what) {
+  shared_->handler_exceptions.fetch_add(1, std::memory_order_relaxed);
+  uint64_t suppressed = 0;
+  if (shared_->error_log_limit.Allow(&suppressed)) {
+    shared_->log->error("handler of {} threw: {}; answered INTERNAL{}", entry.full_name, what,
+                        suppressed ? fmt::format(" [{} similar messages suppressed]", suppressed) : "");
+  }
+}
+
+}  // namespace krpc::node

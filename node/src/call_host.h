@@ -1,0 +1,98 @@
+// CallHost: what every server connection does with calls, whatever protocol carries them (the
+// krpc framed protocol, gRPC over HTTP/2): admission (method lookup, drain, deadline,
+// max_inflight), dispatch (inline, handler pool, interceptor with delays and hangs), cancel,
+// the table of unfinished calls, and the accounting when a call ends. A protocol connection
+// derives from it and supplies how a reply is written (Complete, Reject).
+//
+// Threading: one I/O thread owns it; members are touched only there (or, once the server's
+// loops are stopped, under ServerShared::late_mu).
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+
+#include <chrono>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+
+#include "krpc/impl/io_pool.h"
+#include "server_shared.h"
+
+namespace krpc::node {
+
+class ServerCall;
+
+class CallHost {
+ public:
+  using Clock = std::chrono::steady_clock;
+  virtual ~CallHost() = default;
+
+  // Any thread: completes on the owning thread (posting there if needed).
+  void CompleteFromAnyThread(ServerCall* call);
+  // A handler threw (logged, rate-limited, counted); any thread.
+  void HandlerFailed(const MethodEntry& entry, std::string_view what);
+  const std::string& peer() const { return peer_; }
+  uint64_t id() const { return id_; }
+  bool InLoop() const { return impl::CurrentLoop() == loop_; }
+  template <typename F>
+  void Post(F&& f) { boost::asio::post(executor_, std::forward<F>(f)); }
+  // Posts to the owning thread while the server's loops run; false (nothing posted) after.
+  template <typename F>
+  bool PostIfRunning(F&& f) {
+    std::shared_lock lock(shared_->loops_mu);
+    if (!shared_->loops_running) return false;
+    boost::asio::post(executor_, std::forward<F>(f));
+    return true;
+  }
+  // Thread-safe: drain (GOAWAY in the connection's protocol) and forced close.
+  virtual void Goaway() = 0;
+  virtual void ForceClose(std::string reason) = 0;
+
+  // Owning thread: writes the call's reply (unless the connection closed), then Finish().
+  virtual void Complete(ServerCall* call) = 0;
+
+ protected:
+  CallHost(std::shared_ptr<ServerShared> shared, boost::asio::io_context::executor_type executor, uint64_t id,
+           Protocol protocol);
+  // A shared_ptr to the derived connection (which owns this base).
+  virtual std::shared_ptr<CallHost> HostRef() = 0;
+  // Answers a call that never reached a handler (unknown method, draining, ...).
+  virtual void Reject(uint64_t call_id, StatusCode code, std::string message) = 0;
+
+  // Admission of a call: counts it, checks method, drain (`refusing`: this connection said
+  // GOAWAY), deadline and max_inflight. On refusal the call is answered with Reject() and
+  // null returned; else a new ServerCall holding a max_inflight slot.
+  ServerCall* Admit(uint64_t call_id, std::string_view method, uint64_t timeout_us, Clock::time_point arrival,
+                    bool refusing);
+  // Runs the call: inline, on the handler pool, or through the interceptor.
+  void Dispatch(ServerCall* call);
+  // The client no longer waits for the call (cancel, reset stream).
+  void CancelCall(ServerCall* call);
+  // The common end of Complete(): metrics, the max_inflight slot, the table, the reference.
+  void Finish(ServerCall* call);
+  // The connection closed: cancels every unfinished call and answers hung ones.
+  void CancelUnfinished();
+  ServerCall* FindUnfinished(uint64_t call_id) const;
+
+  std::shared_ptr<ServerShared> shared_;
+  boost::asio::io_context::executor_type executor_;
+  const boost::asio::io_context* loop_;  // compared only, never dereferenced (see InLoop)
+  const uint64_t id_;
+  const Protocol protocol_;
+  std::string peer_;
+  int64_t inflight_ = 0;  // calls of this connection not finished
+
+ private:
+  void Track(ServerCall* call);
+  void QueueForHandler(ServerCall* call);
+  void RunIntercepted(ServerCall* call);
+  void ReleaseSlot(ServerCall* call);
+
+  std::unordered_map<uint64_t, ServerCall*> unfinished_;  // calls still running after dispatch
+  ServerCall* inline_call_ = nullptr;                      // the call whose handler runs right now
+};
+
+}  // namespace krpc::node

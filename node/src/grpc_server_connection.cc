@@ -1,0 +1,292 @@
+#include "grpc_server_connection.h"
+
+#include "krpc/impl/thread_check.h"
+#include "krpc/net/grpc_wire.h"
+#include "server_call.h"
+
+namespace krpc::node {
+namespace asio = boost::asio;
+namespace grpc = net::grpc;
+
+namespace {
+constexpr uint32_t kH2NoError = 0x0;
+constexpr uint32_t kH2EnhanceYourCalm = 0xb;
+
+net::H2Settings SettingsFor(const ServerOptions& o) {
+  net::H2Settings s;
+  s.max_concurrent_streams = static_cast<uint32_t>(std::min(o.max_inflight, 1000));
+  s.max_header_list_size = codec::kMaxHeaderBytes;
+  return s;
+}
+}  // namespace
+
+GrpcServerConnection::GrpcServerConnection(asio::ip::tcp::socket socket, std::shared_ptr<ServerShared> shared,
+                                           uint64_t id, std::string peer)
+    : H2Connection(std::move(socket), Role::kServer, SettingsFor(shared->options), shared),
+      CallHost(shared, *stream().socket().get_executor().target<asio::io_context::executor_type>(), id,
+               Protocol::kGrpc),
+      idle_timer_(executor_) {
+  peer_ = std::move(peer);
+  stream().Configure();
+}
+
+GrpcServerConnection::~GrpcServerConnection() = default;
+
+void GrpcServerConnection::Start(bool over_limit) {
+  shared_->observer->OnConnectionOpened();
+  H2Connection::Start();
+  if (over_limit) {
+    SubmitGoaway(kH2EnhanceYourCalm,
+                 "connection limit reached (max_connections=" + std::to_string(shared_->options.max_connections) + ")",
+                 0);
+    CloseAfterFlush("connection limit");
+    return;
+  }
+  ArmIdleTimer();
+}
+
+void GrpcServerConnection::Goaway() {
+  Post([self = self()] {
+    if (self->closed_ || self->goaway_sent_) return;
+    self->goaway_sent_ = true;
+    self->SubmitGoaway(kH2NoError, "server is draining");
+  });
+}
+
+void GrpcServerConnection::ForceClose(std::string reason) {
+  Post([self = self(), reason = std::move(reason)] { self->Close(reason); });
+}
+
+void GrpcServerConnection::OnBeginHeaders(int32_t stream_id) {
+  streams_.try_emplace(stream_id);  // a second header block (trailers) keeps its request
+}
+
+bool GrpcServerConnection::OnHeader(int32_t stream_id, std::string_view name, std::string_view value) {
+  auto it = streams_.find(stream_id);
+  if (it == streams_.end()) return true;
+  Request& r = it->second;
+  r.header_bytes += name.size() + value.size() + 32;
+  if (r.header_bytes > codec::kMaxHeaderBytes) return false;  // resets the stream
+  if (name == ":path") {
+    r.path = value;
+  } else if (name == ":method") {
+    r.http_method = value;
+  } else if (name == "content-type") {
+    r.content_type = value;
+  } else if (name == "grpc-encoding") {
+    r.encoding = value;
+  } else if (name == "grpc-timeout") {
+    r.timeout = value;
+  } else if (!grpc::IsReservedHeader(name)) {
+    if (grpc::IsBinaryHeader(name)) {
+      if (auto bytes = grpc::Base64Decode(value)) r.metadata[std::string(name)] = std::move(*bytes);
+    } else {
+      r.metadata[std::string(name)] = std::string(value);
+    }
+  }
+  return true;
+}
+
+bool GrpcServerConnection::OnData(int32_t stream_id, std::string_view data) {
+  auto it = streams_.find(stream_id);
+  if (it == streams_.end()) return true;
+  Request& r = it->second;
+  if (r.answered || r.call) return true;  // discarded: already answered
+  const size_t limit = size_t{shared_->limits.max_body_bytes} + grpc::kMessagePrefix;
+  if (r.body.size() + data.size() > limit) {
+    const size_t seen = r.body.size() + data.size();
+    ReleaseBody(r);
+    RespondStatus(stream_id, StatusCode::kResourceExhausted,
+                  "request of more than " + std::to_string(seen - grpc::kMessagePrefix) +
+                      " bytes exceeds max_body_bytes=" + std::to_string(shared_->limits.max_body_bytes));
+    r.answered = true;
+    return true;
+  }
+  if (!shared_->frame_budget->TryCharge(data.size())) {
+    ReleaseBody(r);
+    RespondStatus(stream_id, StatusCode::kResourceExhausted,
+                  "the node's memory for partly received requests is exhausted (max_pending_frame_bytes=" +
+                      std::to_string(shared_->frame_budget->limit()) + ")");
+    r.answered = true;
+    return true;
+  }
+  r.body.append(data);
+  return true;
+}
+
+void GrpcServerConnection::ReleaseBody(Request& r) {
+  shared_->frame_budget->Release(r.body.size());
+  std::string().swap(r.body);
+}
+
+void GrpcServerConnection::OnStreamEnd(int32_t stream_id) {
+  auto it = streams_.find(stream_id);
+  if (it == streams_.end() || it->second.answered || it->second.call) return;
+  StartCall(stream_id, it->second);
+}
+
+void GrpcServerConnection::StartCall(int32_t stream_id, Request& r) {
+  r.answered = true;  // from here on, the call (or an error) answers it
+  if (r.http_method != "POST") {
+    ReleaseBody(r);
+    SubmitResponse(stream_id, {{":status", "405"}}, {}, {});
+    return;
+  }
+  if (!r.content_type.starts_with("application/grpc")) {
+    ReleaseBody(r);
+    SubmitResponse(stream_id, {{":status", "415"}}, {}, {});
+    return;
+  }
+  uint64_t timeout_us = 0;
+  if (!r.timeout.empty()) {
+    const auto t = grpc::ParseTimeout(r.timeout);
+    if (!t) {
+      ReleaseBody(r);
+      return RespondStatus(stream_id, StatusCode::kInternal, "malformed grpc-timeout '" + r.timeout + "'");
+    }
+    timeout_us = std::max<uint64_t>(1, static_cast<uint64_t>(t->count()));
+  }
+  auto* call = Admit(static_cast<uint64_t>(stream_id), r.path, timeout_us, last_recv(), goaway_sent_);
+  if (call == nullptr) {
+    ReleaseBody(r);
+    return;
+  }
+  r.call = call;
+  call->mutable_metadata().swap(r.metadata);
+  std::string inflated;
+  std::string_view message;
+  Status st = grpc::ExtractUnaryMessage(r.body, r.encoding, shared_->limits.max_body_bytes, &inflated, &message);
+  if (st.ok() && !call->request()->ParseFromArray(message.data(), static_cast<int>(message.size()))) {
+    st = Status(StatusCode::kInternal, "cannot parse request message as " + call->entry().request_prototype->GetTypeName());
+  }
+  ReleaseBody(r);
+  if (!st.ok()) {
+    call->SetStatus(st.code(), st.message());
+    call->not_executed = true;
+    Complete(call);
+    return;
+  }
+  Dispatch(call);
+}
+
+void GrpcServerConnection::Reject(uint64_t call_id, StatusCode code, std::string message) {
+  RespondStatus(static_cast<int32_t>(call_id), code, message);
+}
+
+void GrpcServerConnection::RespondStatus(int32_t stream_id, StatusCode code, std::string_view message) {
+  net::Headers h{{":status", "200"},
+                 {"content-type", "application/grpc"},
+                 {"grpc-status", std::to_string(static_cast<int>(code))}};
+  if (!message.empty()) h.emplace_back("grpc-message", grpc::PercentEncode(message));
+  SubmitResponse(stream_id, h, {}, {});
+}
+
+void GrpcServerConnection::Complete(ServerCall* call) {
+  KRPC_ASSERT_IN_LOOP(InLoop() || !shared_->LoopsRunning());
+  const auto stream_id = static_cast<int32_t>(call->call_id());
+  auto it = streams_.find(stream_id);
+  if (it != streams_.end() && it->second.call == call && !closed_) {
+    it->second.call = nullptr;
+    std::string body;
+    if (call->status().ok()) {
+      const size_t size = call->response()->ByteSizeLong();
+      if (size > shared_->limits.max_body_bytes) {
+        call->SetStatus(StatusCode::kResourceExhausted, "response of " + std::to_string(size) +
+                                                            " bytes exceeds max_body_bytes=" +
+                                                            std::to_string(shared_->limits.max_body_bytes));
+      } else {
+        body.reserve(grpc::kMessagePrefix + size);
+        grpc::AppendMessagePrefix(body, static_cast<uint32_t>(size));
+        body.resize(grpc::kMessagePrefix + size);
+        call->response()->SerializeWithCachedSizesToArray(reinterpret_cast<uint8_t*>(body.data() + grpc::kMessagePrefix));
+      }
+    }
+    net::Headers headers{{":status", "200"}, {"content-type", "application/grpc"},
+                         {"grpc-accept-encoding", "identity,gzip"}};
+    for (const auto& [k, v] : call->response_metadata()) {
+      headers.emplace_back(k, grpc::IsBinaryHeader(k) ? grpc::Base64Encode(v) : v);
+    }
+    if (call->status().ok()) {
+      SubmitResponse(stream_id, headers, std::move(body), {{"grpc-status", "0"}});
+    } else {
+      headers.emplace_back("grpc-status", std::to_string(static_cast<int>(call->status().code())));
+      if (!call->status().message().empty()) {
+        headers.emplace_back("grpc-message", grpc::PercentEncode(call->status().message()));
+      }
+      SubmitResponse(stream_id, headers, {}, {});
+    }
+  }
+  Finish(call);
+}
+
+void GrpcServerConnection::OnStreamClosed(int32_t stream_id, uint32_t) {
+  auto it = streams_.find(stream_id);
+  if (it == streams_.end()) return;
+  ServerCall* running = it->second.call;
+  ReleaseBody(it->second);
+  streams_.erase(it);
+  // The client reset the stream (a cancel or its deadline) while the handler ran.
+  if (running) CancelCall(running);
+  if (goaway_sent_ && SessionDone()) CloseAfterFlush("drained");
+}
+
+void GrpcServerConnection::OnSessionError(std::string detail) {
+  shared_->frame_errors.fetch_add(1, std::memory_order_relaxed);
+  shared_->observer->OnFrameError("http2");
+  uint64_t suppressed = 0;
+  if (shared_->error_log_limit.Allow(&suppressed)) {
+    shared_->log->warn("closing HTTP/2 connection from {}: {}{}", peer_, detail,
+                       suppressed ? fmt::format(" [{} similar messages suppressed]", suppressed) : "");
+  }
+  CloseAfterFlush("http2 error");
+}
+
+void GrpcServerConnection::OnReadFailed(const boost::system::error_code& ec) {
+  Close(ec == asio::error::eof ? "peer closed" : ec.message());
+}
+
+void GrpcServerConnection::OnOutputDrained() {
+  if (closing_ || (goaway_sent_ && SessionDone())) Close(close_reason_.empty() ? "drained" : close_reason_);
+}
+
+void GrpcServerConnection::CloseAfterFlush(std::string reason) {
+  closing_ = true;
+  close_reason_ = std::move(reason);
+  if (output_idle()) {
+    Flush();  // runs OnOutputDrained (and so Close) when nothing is left to send
+  }
+}
+
+void GrpcServerConnection::ArmIdleTimer() {
+  const auto& o = shared_->options;
+  idle_timer_.expires_after(std::max(std::chrono::milliseconds(5), std::chrono::milliseconds(o.heartbeat_interval_ms / 2)));
+  idle_timer_.async_wait([self = self()](const boost::system::error_code& ec) {
+    if (ec || self->closed_) return;
+    const auto& opts = self->shared_->options;
+    const auto idle_limit =
+        std::chrono::milliseconds(int64_t{opts.heartbeat_interval_ms} * (opts.heartbeat_miss_limit + 1));
+    if (CallHost::Clock::now() - self->last_recv() >= idle_limit && self->inflight_ == 0 && self->streams_.empty()) {
+      self->shared_->idle_closed.fetch_add(1, std::memory_order_relaxed);
+      self->shared_->log->info("closing idle HTTP/2 connection from {} (no traffic for {} ms)", self->peer_,
+                               idle_limit.count());
+      self->SubmitGoaway(kH2NoError, "idle");
+      self->CloseAfterFlush("idle");
+      return;
+    }
+    self->ArmIdleTimer();
+  });
+}
+
+void GrpcServerConnection::Close(std::string_view reason) {
+  if (closed_) return;
+  closed_ = true;
+  stream().Close();
+  idle_timer_.cancel();
+  for (auto& [id, r] : streams_) ReleaseBody(r);
+  CancelUnfinished();
+  shared_->connections_open.fetch_sub(1, std::memory_order_relaxed);
+  shared_->observer->OnConnectionClosed(reason);
+  shared_->log->debug("HTTP/2 connection {} from {} closed: {}", id_, peer_, reason);
+}
+
+}  // namespace krpc::node

@@ -1,0 +1,87 @@
+// GrpcServerConnection: one accepted connection that opened with the HTTP/2 preface, serving
+// unary gRPC calls (h2c) with the same handlers, interceptor, limits, metrics and drain as the
+// krpc protocol (CallHost). HTTP/2 comes from nghttp2 (net::H2Connection); a stream's request
+// body is kept only as it arrives, within max_body_bytes and the node's memory budget for
+// partly received requests (max_pending_frame_bytes). See docs/protocol.md "gRPC".
+//
+// Threading: one I/O thread owns it; every member is touched only there.
+#pragma once
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <memory>
+#include <string>
+#include <unordered_map>
+
+#include "call_host.h"
+#include "krpc/net/h2_connection.h"
+#include "krpc/server_controller.h"
+
+namespace krpc::node {
+
+class GrpcServerConnection final : public net::H2Connection, public CallHost {
+ public:
+  GrpcServerConnection(boost::asio::ip::tcp::socket socket, std::shared_ptr<ServerShared> shared, uint64_t id,
+                       std::string peer);
+  ~GrpcServerConnection() override;
+
+  // Sends SETTINGS and begins reading; over the server's connection limit, GOAWAY and close.
+  void Start(bool over_limit);
+  // CallHost
+  void Goaway() override;
+  void ForceClose(std::string reason) override;
+  void Complete(ServerCall* call) override;
+  bool OwningThread() const override { return InLoop() || !shared_->LoopsRunning(); }
+
+ private:
+  // A request stream: its headers, then its body as it arrives, then its call.
+  struct Request {
+    std::string path;
+    std::string http_method;
+    std::string content_type;
+    std::string encoding;
+    std::string timeout;
+    ServerController::Metadata metadata;
+    std::string body;
+    size_t header_bytes = 0;
+    bool answered = false;       // answered before its end (too large, over budget)
+    ServerCall* call = nullptr;  // while its handler runs
+  };
+  std::shared_ptr<GrpcServerConnection> self() {
+    return std::static_pointer_cast<GrpcServerConnection>(shared_from_this());
+  }
+  std::shared_ptr<CallHost> HostRef() override { return self(); }
+  void Reject(uint64_t call_id, StatusCode code, std::string message) override;
+
+  // net::H2Connection
+  bool Reading() const override { return !closed_ && !closing_; }
+  void OnBeginHeaders(int32_t stream_id) override;
+  bool OnHeader(int32_t stream_id, std::string_view name, std::string_view value) override;
+  bool OnData(int32_t stream_id, std::string_view data) override;
+  void OnStreamEnd(int32_t stream_id) override;
+  void OnStreamClosed(int32_t stream_id, uint32_t error_code) override;
+  void OnSessionError(std::string detail) override;
+  void OnReadFailed(const boost::system::error_code& ec) override;
+  void OnWriteFailed(const boost::system::error_code& ec) override { Close(ec.message()); }
+  void OnBytesRead(size_t n) override { shared_->observer->OnBytes(n, 0); }
+  void OnBytesWritten(size_t n) override { shared_->observer->OnBytes(0, n); }
+  void OnOutputDrained() override;
+
+  void StartCall(int32_t stream_id, Request& req);
+  // Answers with only trailers (HEADERS with grpc-status, ending the stream).
+  void RespondStatus(int32_t stream_id, StatusCode code, std::string_view message);
+  void ReleaseBody(Request& req);
+  void ArmIdleTimer();
+  void CloseAfterFlush(std::string reason);
+  void Close(std::string_view reason);
+
+  std::unordered_map<int32_t, Request> streams_;
+  boost::asio::steady_timer idle_timer_;
+  bool closing_ = false;
+  bool closed_ = false;
+  bool goaway_sent_ = false;
+  std::string close_reason_;
+};
+
+}  // namespace krpc::node

@@ -1,0 +1,161 @@
+"""Python's grpcio (Debian's python3-grpcio, a gRPC implementation no one here wrote) calling a
+real krpc-node over gRPC on the node's RPC port, beside krpc-protocol traffic on that port."""
+import json
+import os
+import re
+import subprocess
+from concurrent import futures
+
+import grpc
+import pytest
+
+from examples import echo_pb2, user_pb2
+from krpc import health_pb2  # wire-identical to grpc.health.v1's messages
+
+ECHO = "/krpc.examples.EchoService/Echo"
+
+
+def unary(channel, path, req_cls, resp_cls):
+    return channel.unary_unary(path, request_serializer=req_cls.SerializeToString,
+                               response_deserializer=resp_cls.FromString)
+
+
+def echo_stub(channel):
+    return unary(channel, ECHO, echo_pb2.EchoRequest, echo_pb2.EchoResponse)
+
+
+@pytest.fixture
+def channel(node):
+    with grpc.insecure_channel(node.target) as ch:
+        yield ch
+
+
+@pytest.mark.parametrize("size", [0, 1, 64, 65536, 1 << 20, (4 << 20) - 64])
+def test_echo_payloads_from_empty_to_4_MiB(channel, size):
+    payload = os.urandom(size)
+    resp = echo_stub(channel)(echo_pb2.EchoRequest(payload=payload), timeout=30)
+    assert resp.payload == payload
+
+
+def test_user_service_login_and_register(channel):
+    reg = unary(channel, "/krpc.examples.UserService/Register", user_pb2.RegisterRequest, user_pb2.RegisterResponse)
+    login = unary(channel, "/krpc.examples.UserService/Login", user_pb2.LoginRequest, user_pb2.LoginResponse)
+    r = reg(user_pb2.RegisterRequest(id=7, name="grpc-user", pwd="pw"), timeout=10)
+    assert r.success and r.result.errcode == 0
+    assert login(user_pb2.LoginRequest(name="grpc-user", pwd="pw"), timeout=10).success
+
+
+def test_metadata_travels_both_ways_including_binary(channel):
+    resp, call = echo_stub(channel).with_call(
+        echo_pb2.EchoRequest(payload=b"m"), timeout=10,
+        metadata=[("x-echo-text", "hello"), ("x-echo-bin", b"\x00\xff\x10"), ("x-other", "not echoed")])
+    assert resp.payload == b"m"
+    md = dict(call.initial_metadata())
+    assert md["x-echo-text"] == "hello"
+    assert md["x-echo-bin"] == b"\x00\xff\x10"
+    assert "x-other" not in md
+    assert call.code() == grpc.StatusCode.OK
+
+
+def test_a_handler_slower_than_the_deadline_gives_deadline_exceeded(node, channel):
+    node.admin("POST", "/admin/fault", json.dumps({"method": "Echo", "delay_ms": 3000}))
+    try:
+        with pytest.raises(grpc.RpcError) as e:
+            echo_stub(channel)(echo_pb2.EchoRequest(payload=b"slow"), timeout=0.3)
+        assert e.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+    finally:
+        node.admin("DELETE", "/admin/fault")
+    assert echo_stub(channel)(echo_pb2.EchoRequest(payload=b"ok"), timeout=10).payload == b"ok"
+
+
+ERROR_CODES = [c for c in grpc.StatusCode if c != grpc.StatusCode.OK]
+
+
+@pytest.mark.parametrize("code", ERROR_CODES, ids=[c.name for c in ERROR_CODES])
+def test_every_status_code_a_handler_returns_reaches_the_client(node, channel, code):
+    node.admin("POST", "/admin/fault", json.dumps({"method": "Echo", "code": code.name, "rate": 1.0}))
+    try:
+        with pytest.raises(grpc.RpcError) as e:
+            echo_stub(channel)(echo_pb2.EchoRequest(payload=b"x"), timeout=10)
+        assert e.value.code() == code
+        assert e.value.details() == "injected fault"
+    finally:
+        node.admin("DELETE", "/admin/fault")
+
+
+def test_unknown_method_is_unimplemented(channel):
+    with pytest.raises(grpc.RpcError) as e:
+        unary(channel, "/krpc.examples.EchoService/Nope", echo_pb2.EchoRequest, echo_pb2.EchoResponse)(
+            echo_pb2.EchoRequest(), timeout=10)
+    assert e.value.code() == grpc.StatusCode.UNIMPLEMENTED
+    assert "Nope" in e.value.details()
+
+
+def test_an_oversize_request_is_resource_exhausted_and_the_channel_keeps_working(channel):
+    with pytest.raises(grpc.RpcError) as e:
+        echo_stub(channel)(echo_pb2.EchoRequest(payload=b"x" * (5 << 20)), timeout=30)
+    assert e.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert "max_body_bytes" in e.value.details()
+    assert echo_stub(channel)(echo_pb2.EchoRequest(payload=b"after"), timeout=10).payload == b"after"
+
+
+def test_a_gzip_compressed_request_is_served(channel):
+    payload = b"compressible " * 1000
+    resp = echo_stub(channel)(echo_pb2.EchoRequest(payload=payload), timeout=10, compression=grpc.Compression.Gzip)
+    assert resp.payload == payload
+
+
+def test_a_streaming_call_is_unimplemented(channel):
+    stream = channel.stream_unary(ECHO, request_serializer=echo_pb2.EchoRequest.SerializeToString,
+                                  response_deserializer=echo_pb2.EchoResponse.FromString)
+    with pytest.raises(grpc.RpcError) as e:
+        stream(iter([echo_pb2.EchoRequest(payload=b"a"), echo_pb2.EchoRequest(payload=b"b")]), timeout=10)
+    assert e.value.code() == grpc.StatusCode.UNIMPLEMENTED
+    assert "streaming" in e.value.details()
+
+
+def test_many_concurrent_calls_on_one_channel(channel):
+    stub = echo_stub(channel)
+    calls = [stub.future(echo_pb2.EchoRequest(payload=str(i).encode()), timeout=60) for i in range(2000)]
+    assert [c.result().payload for c in calls] == [str(i).encode() for i in range(2000)]
+
+
+def test_standard_health_check(channel):
+    check = unary(channel, "/grpc.health.v1.Health/Check", health_pb2.HealthCheckRequest, health_pb2.HealthCheckResponse)
+    assert check(health_pb2.HealthCheckRequest(), timeout=10).status == health_pb2.HealthCheckResponse.SERVING
+    assert check(health_pb2.HealthCheckRequest(service="krpc.examples.EchoService"),
+                 timeout=10).status == health_pb2.HealthCheckResponse.SERVING
+    with pytest.raises(grpc.RpcError) as e:
+        check(health_pb2.HealthCheckRequest(service="no.such.Service"), timeout=10)
+    assert e.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+def test_grpc_calls_are_counted_with_a_protocol_label(node, channel):
+    echo_stub(channel)(echo_pb2.EchoRequest(payload=b"count"), timeout=10)
+    m = re.search(r'krpc_server_requests_total\{[^}]*code="OK"[^}]*method="Echo"[^}]*protocol="grpc"[^}]*\} (\d+)',
+                  node.metrics())
+    assert m and int(m.group(1)) >= 1, node.metrics()
+
+
+def test_krpc_protocol_keeps_working_on_the_same_port_at_the_same_time(node, channel):
+    bench = subprocess.Popen([os.environ["KRPC_BENCH"], "--host=127.0.0.1", f"--port={node.port}", "--concurrency=8",
+                              "--duration=3", "--payload=64"], stdout=subprocess.PIPE, text=True)
+    stub = echo_stub(channel)
+    grpc_calls = 0
+    while bench.poll() is None:
+        assert stub(echo_pb2.EchoRequest(payload=b"side by side"), timeout=10).payload == b"side by side"
+        grpc_calls += 1
+    out = json.loads(bench.stdout.read().strip().splitlines()[-1])
+    assert bench.returncode == 0
+    assert out["calls"] > 0 and out["errors"] == 0, out
+    assert grpc_calls > 0
+
+
+def test_drain_sends_goaway_and_the_node_exits_cleanly(fresh_node):
+    with grpc.insecure_channel(fresh_node.target) as ch:
+        assert echo_stub(ch)(echo_pb2.EchoRequest(payload=b"before"), timeout=10).payload == b"before"
+        assert fresh_node.stop() == 0
+        with pytest.raises(grpc.RpcError) as e:
+            echo_stub(ch)(echo_pb2.EchoRequest(payload=b"after"), timeout=5)
+        assert e.value.code() == grpc.StatusCode.UNAVAILABLE
+    assert any("drain complete" in l for l in fresh_node.lines)
