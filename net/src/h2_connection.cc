@@ -66,6 +66,14 @@ struct H2Callbacks {
     }
     return 0;
   }
+  static int OnFrameSend(nghttp2_session*, const nghttp2_frame* frame, void* user) {
+    auto* self = Self(user);
+    // nghttp2 ends a session the peer broke with GOAWAY(error); we did not ask for it.
+    if (frame->hd.type == NGHTTP2_GOAWAY && frame->goaway.error_code != NGHTTP2_NO_ERROR && !self->goaway_submitted_) {
+      self->OnSessionError(std::string("peer broke HTTP/2: ") + nghttp2_http2_strerror(frame->goaway.error_code));
+    }
+    return 0;
+  }
   static int OnStreamClose(nghttp2_session*, int32_t stream_id, uint32_t error_code, void* user) {
     auto* self = Self(user);
     if (self->open_streams_ > 0) --self->open_streams_;
@@ -89,6 +97,7 @@ H2Connection::H2Connection(asio::ip::tcp::socket socket, Role role, H2Settings s
   nghttp2_session_callbacks_set_on_frame_recv_callback(cbs, &H2Callbacks::OnFrameRecv);
   nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cbs, &H2Callbacks::OnDataChunk);
   nghttp2_session_callbacks_set_on_stream_close_callback(cbs, &H2Callbacks::OnStreamClose);
+  nghttp2_session_callbacks_set_on_frame_send_callback(cbs, &H2Callbacks::OnFrameSend);
   nghttp2_option* opt = nullptr;
   nghttp2_option_new(&opt);
   nghttp2_option_set_max_send_header_block_length(opt, 1u << 20);
@@ -153,11 +162,13 @@ void H2Connection::OnReadable(const boost::system::error_code& ec) {
 
 void H2Connection::Flush() {
   KRPC_ASSERT_IN_LOOP(OwningThread());
-  if (write_in_progress_) return;
+  if (write_in_progress_ || in_flush_) return;  // (a hook run by mem_send may call Flush)
   writing_.clear();
   for (;;) {
     const uint8_t* data = nullptr;
+    in_flush_ = true;
     const auto n = nghttp2_session_mem_send(session_, &data);
+    in_flush_ = false;
     if (n < 0) {
       OnSessionError(nghttp2_strerror(static_cast<int>(n)));
       return;
@@ -239,6 +250,7 @@ void H2Connection::ResetStream(int32_t stream_id, uint32_t error_code) {
 }
 
 void H2Connection::SubmitGoaway(uint32_t error_code, std::string_view debug, int32_t last_stream_id) {
+  goaway_submitted_ = true;
   if (last_stream_id < 0) last_stream_id = nghttp2_session_get_last_proc_stream_id(session_);
   nghttp2_submit_goaway(session_, NGHTTP2_FLAG_NONE, last_stream_id, error_code,
                         reinterpret_cast<const uint8_t*>(debug.data()), debug.size());

@@ -246,7 +246,8 @@ void GrpcServerConnection::OnReadFailed(const boost::system::error_code& ec) {
 }
 
 void GrpcServerConnection::OnOutputDrained() {
-  if (closing_ || (goaway_sent_ && SessionDone())) Close(close_reason_.empty() ? "drained" : close_reason_);
+  // nghttp2 ends the session after a GOAWAY either way (a drain, or a peer that broke HTTP/2).
+  if (closing_ || SessionDone()) Close(close_reason_.empty() ? "session ended" : close_reason_);
 }
 
 void GrpcServerConnection::CloseAfterFlush(std::string reason) {

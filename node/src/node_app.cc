@@ -22,6 +22,8 @@ void NodeConfig::Register(OptionSet& o) {
   o.AddBool("metrics_enabled", &metrics_enabled, "record Prometheus metrics for RPCs");
   o.AddBool("enable_fault_injection", &enable_fault_injection,
             "serve POST/DELETE /admin/fault on the admin port (tests and demos only)");
+  o.AddString("service_aliases", &service_aliases,
+              "serve hosted services under other names too: alias=service,... (e.g. a renamed package)");
 }
 
 NodeApp::NodeApp(NodeConfig config) : config_(std::move(config)), server_(std::make_unique<Server>(config_.server)) {}
@@ -149,6 +151,20 @@ void NodeApp::AddService(std::shared_ptr<google::protobuf::Service> service) {
 Status NodeApp::AddServices() {
   for (auto* s : services_) {
     if (Status st = server_->AddService(s); !st.ok()) return st;
+  }
+  std::string_view rest = config_.service_aliases;
+  while (!rest.empty()) {
+    const auto comma = rest.find(',');
+    const std::string_view item = rest.substr(0, comma);
+    rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
+    if (item.empty()) continue;
+    const auto eq = item.find('=');
+    Status st = eq == std::string_view::npos
+                    ? Status(StatusCode::kInvalidArgument, "expected alias=service")
+                    : server_->AddServiceAlias(std::string(item.substr(0, eq)), std::string(item.substr(eq + 1)));
+    if (!st.ok()) {
+      return {StatusCode::kInvalidArgument, "service_aliases: '" + std::string(item) + "': " + st.message()};
+    }
   }
   return Status::Ok();
 }

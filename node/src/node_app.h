@@ -25,6 +25,7 @@ struct NodeConfig {
   AdminOptions admin;
   bool metrics_enabled = true;
   bool enable_fault_injection = false;
+  std::string service_aliases;  // "alias=service,..." (see Server::AddServiceAlias)
   void Register(OptionSet& options);
 };
 

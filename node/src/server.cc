@@ -93,6 +93,11 @@ Status Server::AddService(google::protobuf::Service* service) {
   return impl_->shared->methods.Add(service);
 }
 
+Status Server::AddServiceAlias(const std::string& alias, const std::string& service) {
+  if (impl_->started) return {StatusCode::kFailedPrecondition, "AddServiceAlias after Start"};
+  return impl_->shared->methods.AddAlias(alias, service);
+}
+
 void Server::SetObserver(std::shared_ptr<ServerObserver> observer) {
   if (observer) impl_->shared->observer = std::move(observer);
 }

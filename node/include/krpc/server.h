@@ -95,6 +95,9 @@ class Server {
 
   // Adds a service (not owned; must outlive the server). Call before Start().
   Status AddService(google::protobuf::Service* service);
+  // Serves every method of the added service `service` ("pkg.Service") under the name `alias`
+  // as well (same handler and messages), e.g. to keep an old package name working. Before Start().
+  Status AddServiceAlias(const std::string& alias, const std::string& service);
   void SetObserver(std::shared_ptr<ServerObserver> observer);        // before Start()
   void SetInterceptor(std::shared_ptr<ServerInterceptor> interceptor);  // before Start()
 

@@ -159,3 +159,25 @@ def test_drain_sends_goaway_and_the_node_exits_cleanly(fresh_node):
             echo_stub(ch)(echo_pb2.EchoRequest(payload=b"after"), timeout=5)
         assert e.value.code() == grpc.StatusCode.UNAVAILABLE
     assert any("drain complete" in l for l in fresh_node.lines)
+
+
+@pytest.mark.parametrize("garbage", [
+    b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + b"\x00\x00\x00\x01\x05\x00\x00\x00\x01",  # HEADERS before SETTINGS
+    b"PRI * HTTP/2.0\r\n\r\nXX\r\n\r\n" + b"\x00" * 64,                             # a broken preface
+], ids=["headers_before_settings", "bad_preface"])
+def test_broken_http2_closes_only_that_connection_with_a_logged_reason_and_a_metric(node, channel, garbage):
+    import socket
+
+    def errors():
+        m = re.search(r'krpc_server_frame_errors_total\{reason="http2"\} (\d+)', node.metrics())
+        return int(m.group(1)) if m else 0
+
+    before = errors()
+    with socket.create_connection(("127.0.0.1", node.port), timeout=10) as s:
+        s.sendall(garbage)
+        while s.recv(65536):  # the server answers GOAWAY and closes: read until EOF
+            pass
+    assert errors() == before + 1
+    assert any("closing HTTP/2 connection" in l for l in node.lines)
+    # Other connections are untouched.
+    assert echo_stub(channel)(echo_pb2.EchoRequest(payload=b"still here"), timeout=10).payload == b"still here"

@@ -93,7 +93,7 @@ class H2Connection : public std::enable_shared_from_this<H2Connection> {
   virtual void OnWriteFailed(const boost::system::error_code& ec) = 0;
   virtual void OnBytesRead(size_t n) {}
   virtual void OnBytesWritten(size_t n) {}
-  // Nothing is queued or on the wire.
+  // Nothing is queued or on the wire (SessionDone() then says whether the session ended).
   virtual void OnOutputDrained() {}
 
  private:
@@ -117,6 +117,8 @@ class H2Connection : public std::enable_shared_from_this<H2Connection> {
   std::vector<char> writing_;
   bool write_in_progress_ = false;
   bool in_recv_ = false;
+  bool in_flush_ = false;
+  bool goaway_submitted_ = false;  // by us (SubmitGoaway), not by nghttp2 for a broken peer
   size_t open_streams_ = 0;
   Clock::time_point last_recv_ = Clock::now();
 };
