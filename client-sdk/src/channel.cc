@@ -1,5 +1,7 @@
 #include "krpc/channel.h"
 
+#include "krpc/codec/frame.h"
+
 #include <boost/asio/post.hpp>
 
 #include <algorithm>

@@ -21,6 +21,10 @@ Channel::Impl::Impl(const ChannelOptions& o) : options(o) {}
 Status Channel::Impl::Configure() {
   lb = lb_registry.Find(options.load_balancer);
   if (!lb) return Status(StatusCode::kInvalidArgument, "bad value for 'load_balancer': unknown policy '" + options.load_balancer + "'");
+  if (options.connection.protocol != "krpc" && options.connection.protocol != "grpc") {
+    return Status(StatusCode::kInvalidArgument,
+                  "bad value for 'protocol': '" + options.connection.protocol + "' (expected krpc or grpc)");
+  }
   auto policy = impl::RetryPolicy::FromOptions(options);
   if (!policy.ok()) return policy.status();
   retry.emplace(std::move(policy).value());

@@ -157,7 +157,7 @@ Transport* Subchannel::ChooseTransport() {
     return best;
   }
   if (static_cast<int>(transports_.size()) >= max_size) return best;
-  auto t = std::make_shared<Transport>(executor_, endpoint_, options_.connection, weak_from_this());
+  auto t = Transport::Create(executor_, endpoint_, options_.connection, weak_from_this());
   transports_.push_back(t);
   if (state() != State::kReady) SetState(State::kConnecting);
   t->Connect();

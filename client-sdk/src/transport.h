@@ -1,14 +1,15 @@
-// Transport: one client connection to one endpoint, owned by one I/O thread. A framed
-// connection (net::FramedConnection: read batches, PONGs, coalesced writes) that multiplexes
-// attempts by call id, enforces per-attempt deadlines and hedge times with one timer per
-// connection (a heap of wake-ups, not a kernel timer per call), sends PING when idle and closes on missed heartbeats. A Subchannel
-// creates transports and replaces them when they close or drain.
+// Transport: one client connection to one endpoint, owned by one I/O thread, whatever protocol
+// it speaks. This base does what every protocol needs: connecting (with a timeout), the
+// attempts in flight (a slab indexed by call id), per-attempt deadlines and hedge times with
+// one timer per connection (a heap of wake-ups, not a kernel timer per call), heartbeats
+// (PING when idle, close on missed ones), drain and close. A protocol derives from it and
+// supplies the wire: KrpcTransport (the krpc framed protocol) and GrpcTransport (gRPC over
+// HTTP/2). A Subchannel creates transports and replaces them when they close or drain.
 #pragma once
 
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
 
-#include <atomic>
 #include <memory>
 #include <queue>
 #include <string>
@@ -16,11 +17,8 @@
 
 #include "call_data.h"
 #include "call_slab.h"
-#include "krpc/codec/frame.h"
 #include "krpc/client_options.h"
 #include "krpc/endpoint.h"
-#include "krpc/net/framed_connection.h"
-#include "krpc/wire.pb.h"
 
 namespace krpc::impl {
 
@@ -38,17 +36,20 @@ class TransportListener {
   virtual void OnTransportClosed(Transport* t, const Status& why, bool was_ready, bool peer_silent) = 0;
 };
 
-class Transport final : public net::FramedConnection {
+class Transport {
  public:
+  using Clock = std::chrono::steady_clock;
   enum class State { kConnecting, kReady, kDraining, kClosed };
 
-  Transport(boost::asio::any_io_executor executor, Endpoint endpoint, ConnectionOptions options,
-            std::weak_ptr<TransportListener> listener);
-  ~Transport();
+  // A transport speaking options.protocol ("krpc" or "grpc").
+  static std::shared_ptr<Transport> Create(boost::asio::any_io_executor executor, Endpoint endpoint,
+                                           ConnectionOptions options, std::weak_ptr<TransportListener> listener);
+  virtual ~Transport();
+  Transport(const Transport&) = delete;
+  Transport& operator=(const Transport&) = delete;
 
   // Owning thread only (asserted in debug builds).
   bool InLoop() const;
-  bool OwningThread() const override { return InLoop(); }
   void Connect();
   // Sends the attempt (queued until connected). Its end goes to the call's sink.
   void StartCall(Attempt* attempt);
@@ -61,29 +62,46 @@ class Transport final : public net::FramedConnection {
   void Cancel(uint64_t call_id);
   const Endpoint& endpoint() const { return endpoint_; }
 
+ protected:
+  Transport(boost::asio::any_io_executor executor, Endpoint endpoint, ConnectionOptions options,
+            std::weak_ptr<TransportListener> listener);
+
+  // --- the protocol's part, on the owning thread ---
+  virtual std::shared_ptr<Transport> Ref() = 0;
+  virtual boost::asio::ip::tcp::socket& Socket() = 0;
+  // Connected (the socket is configured): start reading and send what is queued.
+  virtual void OnStreamConnected() = 0;
+  // Puts the attempt (registered as `id`) on the wire, or fails it: then it takes the id back
+  // (TakeCall) and completes it, and returns false.
+  virtual bool SendRequest(Attempt* attempt, uint64_t id, Clock::time_point now) = 0;
+  // Tells the server the attempt `id` is abandoned (its deadline, or a cancel).
+  virtual void SendCancel(uint64_t id) = 0;
+  virtual void SendPing() = 0;
+  virtual Clock::time_point LastRecv() const = 0;
+  virtual void CloseStream() = 0;
+
+  // --- for the protocol ---
+  void CompleteCall(Attempt* attempt, Status status, bool not_executed);
+  Attempt* TakeCall(uint64_t id) { return calls_.Take(id); }
+  // GOAWAY(OK) received: no new calls; calls already sent are answered, then it closes.
+  void StartDraining(std::string_view why);
+  // A write failed: the read side decides the end (the peer may have answered first).
+  void OnWriteError(Status why);
+  const std::string& address() const { return address_; }
+  const ConnectionOptions& options() const { return options_; }
+  bool writable() const { return (state_ == State::kReady || state_ == State::kDraining) && write_error_.ok(); }
+  const Status& write_error() const { return write_error_; }
+  void set_peer_silent() { peer_silent_ = true; }
+  Clock::time_point last_send_;
+
  private:
-  std::shared_ptr<Transport> self() { return std::static_pointer_cast<Transport>(shared_from_this()); }
   void OnResolved(const boost::system::error_code& ec, boost::asio::ip::tcp::resolver::results_type results);
   void OnConnected(const boost::system::error_code& ec);
-  // net::FramedConnection
-  bool Reading() const override { return state_ != State::kClosed; }
-  bool CanWrite() const override;
-  bool OnFrame(const codec::FrameView& frame) override;
-  void OnDecodeError(const codec::DecodeResult& r) override;
-  void OnProtocolError(std::string_view reason, std::string detail) override;
-  void OnReadFailed(const boost::system::error_code& ec) override;
-  void OnOverBudget() override;
-  void OnWriteFailed(const boost::system::error_code& ec) override;
-
-  void HandleResponse(const codec::FrameView& frame);
-  void HandleGoaway(const codec::FrameView& frame);
-  void CompleteCall(Attempt* attempt, Status status, bool not_executed);
-  void SendCancel(uint64_t call_id);
+  void MaybeFinishDrain();
   void ArmDeadline(Clock::time_point when);
   void OnDeadline();
   void ArmHeartbeat();
   void OnHeartbeat();
-  void MaybeFinishDrain();
 
   boost::asio::any_io_executor executor_;
   const boost::asio::execution_context* loop_;  // compared only (debug thread checks)
@@ -109,10 +127,6 @@ class Transport final : public net::FramedConnection {
   };
   std::priority_queue<DeadlineEntry, std::vector<DeadlineEntry>, std::greater<>> deadlines_;
   Clock::time_point deadline_armed_ = Clock::time_point::max();
-  Clock::time_point last_send_;
-  uint64_t ping_nonce_ = 0;
-  wire::RequestHeader scratch_request_;
-  wire::ResponseHeader scratch_response_;
 };
 
 }  // namespace krpc::impl

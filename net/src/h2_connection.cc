@@ -124,6 +124,8 @@ void H2Connection::Start() {
   nghttp2_submit_settings(session_, NGHTTP2_FLAG_NONE, iv, n);
   nghttp2_session_set_local_window_size(session_, NGHTTP2_FLAG_NONE, 0,
                                         static_cast<int32_t>(settings_.connection_window_size));
+  started_ = true;
+  last_recv_ = Clock::now();
   Flush();
   WaitReadable();
 }
@@ -162,7 +164,9 @@ void H2Connection::OnReadable(const boost::system::error_code& ec) {
 
 void H2Connection::Flush() {
   KRPC_ASSERT_IN_LOOP(OwningThread());
-  if (write_in_progress_ || in_flush_) return;  // (a hook run by mem_send may call Flush)
+  // Not before Start() (a client's socket may not be connected yet; what is submitted waits
+  // in nghttp2's queues), and not from a hook that mem_send runs.
+  if (!started_ || write_in_progress_ || in_flush_) return;
   writing_.clear();
   for (;;) {
     const uint8_t* data = nullptr;
@@ -242,6 +246,11 @@ int32_t H2Connection::SubmitRequest(const Headers& headers, std::string body) {
     if (!in_recv_) Flush();
   }
   return id;
+}
+
+void H2Connection::SubmitPing() {
+  nghttp2_submit_ping(session_, NGHTTP2_FLAG_NONE, nullptr);
+  if (!in_recv_) Flush();
 }
 
 void H2Connection::ResetStream(int32_t stream_id, uint32_t error_code) {

@@ -151,5 +151,37 @@ TEST_F(GrpcCppClientTest, krpc_and_grpc_clients_share_the_port_concurrently) {
   EXPECT_EQ(grpc_ok.load(), 1000);
 }
 
+// The SDK's own gRPC transport against the krpc server's gRPC side (both ours, each already
+// tested against gRPC's C++ library): deadline and metadata arrive, codes come back.
+TEST_F(GrpcCppClientTest, the_krpc_sdk_speaks_grpc_to_a_krpc_server_too) {
+  ChannelOptions o;
+  o.connection.protocol = "grpc";
+  auto ch = Channel::Create("127.0.0.1:" + std::to_string(server_->port()), o);
+  ASSERT_TRUE(ch.ok()) << ch.status();
+  examples::EchoService_Stub stub(ch.value().get());
+  for (const char* report : {"deadline", "metadata"}) {
+    Controller cntl;
+    cntl.set_timeout(std::chrono::seconds(20));
+    cntl.AddMetadata("report", report);
+    cntl.AddMetadata("x-value", "over h2");
+    EchoRequest req;
+    EchoResponse resp;
+    stub.Echo(&cntl, &req, &resp, nullptr);
+    ASSERT_TRUE(cntl.status().ok()) << cntl.status();
+    if (std::string(report) == "metadata") {
+      EXPECT_EQ(resp.payload(), "over h2");
+    } else {
+      EXPECT_GT(std::stol(resp.payload()), 0);
+      EXPECT_LE(std::stol(resp.payload()), 20'000'000);
+    }
+  }
+  Controller cntl;
+  cntl.AddMetadata("fail-code", "ABORTED");
+  EchoRequest req;
+  EchoResponse resp;
+  stub.Echo(&cntl, &req, &resp, nullptr);
+  EXPECT_EQ(cntl.code(), StatusCode::kAborted);
+}
+
 }  // namespace
 }  // namespace krpc

@@ -14,6 +14,7 @@ struct ConnectionOptions {
   uint32_t max_body_bytes = 4u << 20;  // max_body_bytes: largest request/response body
   int heartbeat_interval_ms = 5000;    // heartbeat_interval_ms: PING after this long without sending
   int heartbeat_miss_limit = 3;        // heartbeat_miss_limit: close after interval*(limit+1) without receiving
+  std::string protocol = "krpc";       // protocol: "krpc", or "grpc" (gRPC over HTTP/2, h2c) to call gRPC servers
 };
 
 // Delay before reconnecting to an endpoint whose connect failed:

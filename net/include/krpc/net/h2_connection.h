@@ -57,6 +57,8 @@ class H2Connection : public std::enable_shared_from_this<H2Connection> {
   bool SubmitResponse(int32_t stream_id, const Headers& headers, std::string body, Headers trailers);
   // Client: a request with `body`; returns the stream id (> 0) or a negative nghttp2 error.
   int32_t SubmitRequest(const Headers& headers, std::string body);
+  // An HTTP/2 PING (the peer answers with an ACK: a heartbeat).
+  void SubmitPing();
   // Resets a stream (error_code: an HTTP/2 error code, e.g. 8 = CANCEL).
   void ResetStream(int32_t stream_id, uint32_t error_code);
   // GOAWAY: last_stream_id < 0 means the last stream the session processed.
@@ -118,6 +120,7 @@ class H2Connection : public std::enable_shared_from_this<H2Connection> {
   bool write_in_progress_ = false;
   bool in_recv_ = false;
   bool in_flush_ = false;
+  bool started_ = false;
   bool goaway_submitted_ = false;  // by us (SubmitGoaway), not by nghttp2 for a broken peer
   size_t open_streams_ = 0;
   Clock::time_point last_recv_ = Clock::now();
