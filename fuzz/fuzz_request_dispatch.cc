@@ -1,8 +1,10 @@
 // libFuzzer target: request-header parsing and dispatch on a real server. One in-process
 // krpc Server (Echo and User services, fault-free) listens on loopback; each input is written
 // to a fresh TCP connection as raw bytes, then the write side is shut and the response read
-// until the server closes. This drives the real ServerConnection: frame decoding, header
-// parsing, method lookup, metadata, body parsing, the handlers, error replies and closing.
+// until the server closes. This drives the real connections: the protocol choice by the first
+// byte, then for krpc frame decoding, header parsing, method lookup, metadata, body parsing,
+// the handlers, error replies and closing; for inputs that start with the HTTP/2 preface (seeds
+// grpc_*), the gRPC connection over nghttp2 (headers, bodies, limits, trailers, GOAWAY).
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>

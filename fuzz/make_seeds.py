@@ -4,6 +4,7 @@ library only: protobuf messages are encoded by hand (varints and length-delimite
 Re-run after a wire format change: python3 fuzz/make_seeds.py"""
 import os
 import struct
+import zlib
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -55,6 +56,13 @@ bad_version = frame(1, b"", version=9)
 oversize = b"KRPC" + bytes([1, 1, 0, 0]) + struct.pack(">II", 4 << 20, 16) + field_varint(1, 9)
 half = echo[: len(echo) // 2]
 
+# A gzip member inflating to 3000 bytes (grpc_message: compressed messages).
+_c = zlib.compressobj(wbits=31)
+GZ = _c.compress(b"x" * 3000) + _c.flush()
+
+# request_dispatch's grpc_echo and grpc_health seeds are not written here: they are the bytes
+# Python's grpcio sent for one call (captured once, checked in as they are).
+
 seeds = {
     "frame_decoder": {"echo": echo, "pipelined": echo + login + ping + cancel, "bad_magic": bad_magic,
                       "bad_version": bad_version, "oversize": oversize, "half": half, "goaway": goaway},
@@ -66,6 +74,9 @@ seeds = {
                       "bad": b"count = many\nunknown = 1\n=\n"},
     "json": {"flat": b'{"a":"x","b":1,"c":true,"d":null,"e":-2.5e3}', "escapes": b'{"k":"q\\"\\\\\\n\\u00e9\\ud83d\\ude00"}',
              "empty": b"{}", "nested": b'{"a":{"b":1}}'},
+    "grpc_message": {"message": b"\x00\x00\x00\x00\x00\x05hello", "timeout": b"\x01250m", "percent": b"\x02100%25%0A",
+                     "base64": b"\x03YWJj",
+                     "gzip": bytes([4, 1]) + struct.pack(">I", len(GZ)) + GZ},
     "znode_json": {"provider": b'{"host":"10.0.0.2","port":7001,"weight":100,"zone":"a","version":"1.0","node_id":"n1","started_at":1700000000,"admin_port":9100}',
                    "minimal": b'{"weight":5}', "bad_port": b'{"host":"h","port":70000}'},
 }
