@@ -281,6 +281,7 @@ bool Server::Shutdown(std::chrono::milliseconds drain_timeout) {
     std::unique_lock lock(s.drain_mu);
     clean = s.drained.wait_for(lock, drain_timeout, [&] { return s.inflight.load() == 0; });
   }
+  if (!clean) s.drain_timeouts.fetch_add(1);
   s.log->info("drain {}: {} calls still in flight", clean ? "complete" : "timed out", s.inflight.load());
   for (auto& c : conns) c->ForceClose(clean ? "server stopped" : "drain timeout");
   for (auto& c : impl_->LiveConnections()) c->ForceClose("server stopped");
@@ -327,6 +328,7 @@ ServerStats Server::stats() const {
   out.accept_errors = s.accept_errors.load();
   out.handler_exceptions = s.handler_exceptions.load();
   out.pending_frame_bytes = s.frame_budget ? s.frame_budget->used() : 0;
+  out.drain_timeouts = s.drain_timeouts.load();
   return out;
 }
 

@@ -42,6 +42,7 @@ struct ServerShared {
   std::atomic<uint64_t> calls_total{0};
   std::atomic<uint64_t> accept_errors{0};
   std::atomic<uint64_t> handler_exceptions{0};
+  std::atomic<uint64_t> drain_timeouts{0};
   // Bytes of partly received frames held by all connections (max_pending_frame_bytes).
   std::shared_ptr<codec::MemoryBudget> frame_budget;
 

@@ -304,8 +304,10 @@ TEST_F(HardeningTest, late_completions_after_a_drain_timeout_are_serialized) {
   }
   gated.WaitRunning(4);
   auto drain = std::async(std::launch::async, [&] { return s.Shutdown(0ms); });  // times out at once
-  ASSERT_TRUE(Eventually([&] { return s.draining(); }));
-  gated.Open();  // four handler threads complete on the same connection, loops stopping or stopped
+  // Only once the drain has timed out (the handlers are still held) do they complete: four
+  // handler threads on the same connection, the loops stopping or stopped.
+  ASSERT_TRUE(Eventually([&] { return s.stats().drain_timeouts == 1; }));
+  gated.Open();
   EXPECT_FALSE(drain.get());
   for (auto& c : calls) (void)c->Get();  // answered or failed: either way, completed
 }

@@ -84,6 +84,7 @@ struct ServerStats {
   uint64_t accept_errors = 0;
   uint64_t handler_exceptions = 0;
   uint64_t pending_frame_bytes = 0;  // memory held by partly received frames
+  uint64_t drain_timeouts = 0;       // Shutdown()s whose drain timed out with calls in flight
 };
 
 class Server {
