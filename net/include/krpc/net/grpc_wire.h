@@ -25,6 +25,7 @@ void AppendMessagePrefix(std::string& out, uint32_t length);
 // the message (after decompression). Errors: no message or a truncated one (INTERNAL), more
 // than one (UNIMPLEMENTED: streaming), compressed with an encoding other than gzip
 // (UNIMPLEMENTED), too large (RESOURCE_EXHAUSTED). `encoding` is the grpc-encoding header.
+// On success `*view` is the message: inside `body`, or inside `*out` when it was inflated.
 Status ExtractUnaryMessage(std::string_view body, std::string_view encoding, size_t max_bytes, std::string* out,
                            std::string_view* view);
 
