@@ -4,7 +4,7 @@
 # one run; prints one JSON line per run, the median calls/s of each with their ratio, and the
 # server CPU time per call (server_cpu_pct over calls/s: what the server spends, whoever is the
 # bottleneck).
-#   bench/grpc-path.sh   (env REPS=3 DURATION=5 CONC=16 PAYLOAD=64 CONNS=1; PEERS=../shared/peers)
+#   bench/grpc-path.sh   (env REPS=3 DURATION=5 CONC=16 PAYLOAD=64 CONNS=1 CLIENT_THREADS=1; PEERS=../shared/peers)
 # The peers must be built first: ../shared/peers/build_all.sh (into /tmp/krpc-peers).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,7 +12,7 @@ ROOT="$(pwd)"
 PEERS="${PEERS:-$ROOT/../shared/peers}"
 B="${PEERS_BUILD:-/tmp/krpc-peers}/grpc"
 REPS="${REPS:-3}"; DURATION="${DURATION:-5}"; CONC="${CONC:-16}"; PAYLOAD="${PAYLOAD:-64}"; CONNS="${CONNS:-1}"
-flags=(--payload "$PAYLOAD" --concurrency "$CONC" --connections "$CONNS" --duration "$DURATION" --warmup 1)
+flags=(--payload "$PAYLOAD" --concurrency "$CONC" --connections "$CONNS" --duration "$DURATION" --warmup 1 --threads "${CLIENT_THREADS:-1}")
 grpc=(); krpc=(); grpc_cpu=(); krpc_cpu=()
 for rep in $(seq 1 "$REPS"); do
   line=$(SERVER_THREADS=1 PORT=19102 "$PEERS/grpc/run.sh" "${flags[@]}" --tag grpc-server | tail -1)
