@@ -181,3 +181,50 @@ def test_broken_http2_closes_only_that_connection_with_a_logged_reason_and_a_met
     assert any("closing HTTP/2 connection" in l for l in node.lines)
     # Other connections are untouched.
     assert echo_stub(channel)(echo_pb2.EchoRequest(payload=b"still here"), timeout=10).payload == b"still here"
+
+
+def test_max_inflight_refuses_extra_grpc_calls_with_resource_exhausted():
+    from conftest import Node
+    n = Node("--max_inflight=1")
+    try:
+        n.admin("POST", "/admin/fault", json.dumps({"method": "Echo", "delay_ms": 3000}))
+        # Two connections: on one, the node's SETTINGS (max concurrent streams = max_inflight)
+        # make the client queue the second call itself; the limit is node-wide.
+        with grpc.insecure_channel(n.target) as ch, \
+                grpc.insecure_channel(n.target, options=[("grpc.use_local_subchannel_pool", 1)]) as ch2:
+            stub = echo_stub(ch)
+            held = stub.future(echo_pb2.EchoRequest(payload=b"held"), timeout=30)
+            # The held call counts once the node has it in flight (a condition, not a sleep).
+            for _ in range(5000):
+                if re.search(r"krpc_server_inflight_requests 1\b", n.metrics()):
+                    break
+            with pytest.raises(grpc.RpcError) as e:
+                echo_stub(ch2)(echo_pb2.EchoRequest(payload=b"extra"), timeout=10)
+            assert e.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+            assert "max_inflight=1" in e.value.details()
+            n.admin("DELETE", "/admin/fault")
+            assert held.result().payload == b"held"
+    finally:
+        n.stop()
+
+
+def test_max_connections_refuses_an_extra_grpc_connection_with_goaway():
+    import socket
+    from conftest import Node
+    n = Node("--max_connections=1")
+    try:
+        with grpc.insecure_channel(n.target) as ch:
+            assert echo_stub(ch)(echo_pb2.EchoRequest(payload=b"first"), timeout=10).payload == b"first"
+            # A second HTTP/2 connection is told GOAWAY (ENHANCE_YOUR_CALM, with the reason) and closed.
+            with socket.create_connection(("127.0.0.1", n.port), timeout=10) as s:
+                s.sendall(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + b"\x00\x00\x00\x04\x00\x00\x00\x00\x00")
+                data = b""
+                while chunk := s.recv(65536):
+                    data += chunk
+            assert b"connection limit reached (max_connections=1)" in data
+            goaway = data.find(b"\x07\x00\x00\x00\x00\x00")  # a GOAWAY frame header: type 7, stream 0
+            assert goaway >= 3 and data[goaway + 10:goaway + 14] == b"\x00\x00\x00\x0b"  # ENHANCE_YOUR_CALM
+            # The first connection is unaffected.
+            assert echo_stub(ch)(echo_pb2.EchoRequest(payload=b"again"), timeout=10).payload == b"again"
+    finally:
+        n.stop()
