@@ -6,10 +6,11 @@ namespace krpc::impl {
 namespace asio = boost::asio;
 namespace grpc = net::grpc;
 
+using net::h2_error::kCancel;
+using net::h2_error::kNoError;
+using net::h2_error::kRefusedStream;
+
 namespace {
-constexpr uint32_t kH2NoError = 0x0;
-constexpr uint32_t kH2RefusedStream = 0x7;
-constexpr uint32_t kH2Cancel = 0x8;
 
 // The krpc health service's probes go to gRPC's standard health service (same messages).
 std::string PathOf(const google::protobuf::MethodDescriptor* m) {
@@ -69,7 +70,7 @@ void GrpcTransport::SendCancel(uint64_t id) {
   const int32_t stream_id = it->second;
   stream_of_.erase(it);
   streams_.erase(stream_id);
-  if (state() == State::kReady || state() == State::kDraining) ResetStream(stream_id, kH2Cancel);
+  if (state() == State::kReady || state() == State::kDraining) ResetStream(stream_id, kCancel);
 }
 
 bool GrpcTransport::OnHeader(int32_t stream_id, std::string_view name, std::string_view value) {
@@ -114,10 +115,10 @@ void GrpcTransport::OnStreamClosed(int32_t stream_id, uint32_t error_code) {
                                                         std::to_string(options().max_body_bytes));
   } else if (p.grpc_status >= 0) {
     status = Status(StatusCodeFromInt(p.grpc_status), p.grpc_message);
-  } else if (error_code == kH2RefusedStream || stream_id > goaway_last_stream_) {
+  } else if (error_code == kRefusedStream || stream_id > goaway_last_stream_) {
     status = Status(StatusCode::kUnavailable, address() + " refused the stream (not processed)");
     not_executed = true;
-  } else if (error_code != kH2NoError) {
+  } else if (error_code != kNoError) {
     status = Status(StatusCode::kUnavailable, "stream to " + address() + " reset (HTTP/2 error " +
                                                   std::to_string(error_code) + ")");
   } else if (p.http_status != 200) {
@@ -138,7 +139,7 @@ void GrpcTransport::OnStreamClosed(int32_t stream_id, uint32_t error_code) {
 
 void GrpcTransport::OnGoaway(int32_t last_stream_id, uint32_t error_code) {
   goaway_last_stream_ = last_stream_id;
-  if (error_code != kH2NoError && state() != State::kClosed) {
+  if (error_code != kNoError && state() != State::kClosed) {
     Close(Status(StatusCode::kUnavailable, address() + " closed the connection (HTTP/2 GOAWAY error " +
                                               std::to_string(error_code) + ")"));
     return;

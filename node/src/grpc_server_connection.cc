@@ -8,9 +8,10 @@ namespace krpc::node {
 namespace asio = boost::asio;
 namespace grpc = net::grpc;
 
+using net::h2_error::kEnhanceYourCalm;
+using net::h2_error::kNoError;
+
 namespace {
-constexpr uint32_t kH2NoError = 0x0;
-constexpr uint32_t kH2EnhanceYourCalm = 0xb;
 
 net::H2Settings SettingsFor(const ServerOptions& o) {
   net::H2Settings s;
@@ -36,7 +37,7 @@ void GrpcServerConnection::Start(bool over_limit) {
   shared_->observer->OnConnectionOpened();
   H2Connection::Start();
   if (over_limit) {
-    SubmitGoaway(kH2EnhanceYourCalm,
+    SubmitGoaway(kEnhanceYourCalm,
                  "connection limit reached (max_connections=" + std::to_string(shared_->options.max_connections) + ")",
                  0);
     CloseAfterFlush("connection limit");
@@ -49,7 +50,7 @@ void GrpcServerConnection::Goaway() {
   Post([self = self()] {
     if (self->closed_ || self->goaway_sent_) return;
     self->goaway_sent_ = true;
-    self->SubmitGoaway(kH2NoError, "server is draining");
+    self->SubmitGoaway(kNoError, "server is draining");
   });
 }
 
@@ -270,7 +271,7 @@ void GrpcServerConnection::ArmIdleTimer() {
       self->shared_->idle_closed.fetch_add(1, std::memory_order_relaxed);
       self->shared_->log->info("closing idle HTTP/2 connection from {} (no traffic for {} ms)", self->peer_,
                                idle_limit.count());
-      self->SubmitGoaway(kH2NoError, "idle");
+      self->SubmitGoaway(kNoError, "idle");
       self->CloseAfterFlush("idle");
       return;
     }

@@ -26,6 +26,14 @@ struct nghttp2_session;
 
 namespace krpc::net {
 
+// HTTP/2 error codes (RFC 9113 section 7) the connections send or act on.
+namespace h2_error {
+inline constexpr uint32_t kNoError = 0x0;
+inline constexpr uint32_t kRefusedStream = 0x7;
+inline constexpr uint32_t kCancel = 0x8;
+inline constexpr uint32_t kEnhanceYourCalm = 0xb;
+}  // namespace h2_error
+
 using Header = std::pair<std::string, std::string>;
 using Headers = std::vector<Header>;
 
