@@ -39,6 +39,9 @@ class GrpcTransport final : public net::H2Connection, public Transport {
   bool SendRequest(Attempt* attempt, uint64_t id, Clock::time_point now) override;
   void SendCancel(uint64_t id) override;
   void SendPing() override { SubmitPing(); }
+  // gRPC servers answer frequent PINGs with GOAWAY (too_many_pings): no heartbeats; a hung
+  // server is caught by deadlines, per-try timeouts, stall detection and the breaker.
+  bool UsesHeartbeats() const override { return false; }
   Clock::time_point LastRecv() const override { return last_recv(); }
   void CloseStream() override { stream().Close(); }
   // net::H2Connection

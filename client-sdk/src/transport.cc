@@ -86,7 +86,7 @@ void Transport::OnConnected(const boost::system::error_code& ec) {
   was_ready_ = true;
   if (auto l = listener_.lock()) l->OnTransportReady(this);
   OnStreamConnected();
-  ArmHeartbeat();
+  if (UsesHeartbeats()) ArmHeartbeat();
 }
 
 void Transport::StartCall(Attempt* a) {
