@@ -62,6 +62,15 @@ class Node:
         with urllib.request.urlopen(req, timeout=10) as r:
             return r.read().decode()
 
+    def wait_for_log(self, text, timeout=30):
+        """True once a log line containing `text` arrived (logging is asynchronous)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if any(text in line for line in list(self.lines)):
+                return True
+            time.sleep(0.02)  # polling a condition, bounded by the deadline
+        return False
+
     def metrics(self):
         return self.admin("GET", "/metrics")
 

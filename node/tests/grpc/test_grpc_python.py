@@ -158,7 +158,7 @@ def test_drain_sends_goaway_and_the_node_exits_cleanly(fresh_node):
         with pytest.raises(grpc.RpcError) as e:
             echo_stub(ch)(echo_pb2.EchoRequest(payload=b"after"), timeout=5)
         assert e.value.code() == grpc.StatusCode.UNAVAILABLE
-    assert any("drain complete" in l for l in fresh_node.lines)
+    assert fresh_node.wait_for_log("drain complete")
 
 
 @pytest.mark.parametrize("garbage", [
@@ -178,7 +178,7 @@ def test_broken_http2_closes_only_that_connection_with_a_logged_reason_and_a_met
         while s.recv(65536):  # the server answers GOAWAY and closes: read until EOF
             pass
     assert errors() == before + 1
-    assert any("closing HTTP/2 connection" in l for l in node.lines)
+    assert node.wait_for_log("closing HTTP/2 connection")
     # Other connections are untouched.
     assert echo_stub(channel)(echo_pb2.EchoRequest(payload=b"still here"), timeout=10).payload == b"still here"
 
