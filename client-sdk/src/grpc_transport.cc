@@ -45,15 +45,9 @@ bool GrpcTransport::SendRequest(Attempt* a, uint64_t id, Clock::time_point now) 
   }
   for (const auto& [k, v] : call->metadata) {
     if (grpc::IsReservedHeader(k)) continue;  // never let metadata forge protocol headers
-    h.emplace_back(k, grpc::IsBinaryHeader(k) ? grpc::Base64Encode(v) : v);
+    h.emplace_back(k, grpc::HeaderValue(k, v));
   }
-  const size_t size = call->request->ByteSizeLong();
-  std::string body;
-  body.reserve(grpc::kMessagePrefix + size);
-  grpc::AppendMessagePrefix(body, static_cast<uint32_t>(size));
-  body.resize(grpc::kMessagePrefix + size);
-  call->request->SerializeWithCachedSizesToArray(reinterpret_cast<uint8_t*>(body.data() + grpc::kMessagePrefix));
-  const int32_t stream_id = SubmitRequest(h, std::move(body));
+  const int32_t stream_id = SubmitRequest(h, grpc::FramedMessage(*call->request, call->request->ByteSizeLong()));
   if (stream_id <= 0) {
     TakeCall(id);
     a->Done(Status(StatusCode::kUnavailable, "cannot open a stream to " + address()), true);
@@ -149,17 +143,6 @@ void GrpcTransport::OnGoaway(int32_t last_stream_id, uint32_t error_code) {
 
 void GrpcTransport::OnSessionError(std::string detail) {
   Close(Status(StatusCode::kUnavailable, "HTTP/2 error from " + address() + ": " + detail));
-}
-
-void GrpcTransport::OnReadFailed(const boost::system::error_code& ec) {
-  Close(!write_error().ok() ? write_error()
-                            : Status(StatusCode::kUnavailable, "connection to " + address() + " lost: " +
-                                                                   (ec == asio::error::eof ? "closed by peer" : ec.message())));
-}
-
-void GrpcTransport::OnWriteFailed(const boost::system::error_code& ec) {
-  OnWriteError(Status(StatusCode::kUnavailable, "write to " + address() + " failed: " + ec.message()));
-  stream().ShutdownSend();
 }
 
 void GrpcTransport::OnOutputDrained() {

@@ -53,8 +53,8 @@ class GrpcTransport final : public net::H2Connection, public Transport {
   void OnStreamClosed(int32_t stream_id, uint32_t error_code) override;
   void OnGoaway(int32_t last_stream_id, uint32_t error_code) override;
   void OnSessionError(std::string detail) override;
-  void OnReadFailed(const boost::system::error_code& ec) override;
-  void OnWriteFailed(const boost::system::error_code& ec) override;
+  void OnReadFailed(const boost::system::error_code& ec) override { ReadFailed(ec); }
+  void OnWriteFailed(const boost::system::error_code& ec) override { WriteFailed(ec); }
   void OnOutputDrained() override;
 
   std::string authority_;

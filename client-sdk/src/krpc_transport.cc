@@ -61,12 +61,6 @@ void KrpcTransport::SendPing() {
   Flush();
 }
 
-void KrpcTransport::OnReadFailed(const boost::system::error_code& ec) {
-  Close(!write_error().ok() ? write_error()
-                            : Status(StatusCode::kUnavailable, "connection to " + address() + " lost: " +
-                                                                   (ec == asio::error::eof ? "closed by peer" : ec.message())));
-}
-
 void KrpcTransport::OnDecodeError(const codec::DecodeResult& r) {
   Close(Status(StatusCode::kUnavailable, "protocol error from " + address() + ": " + std::string(codec::ToString(r.error))));
 }
@@ -129,13 +123,6 @@ void KrpcTransport::HandleGoaway(const codec::FrameView& frame) {
   }
   // Drain: no new calls here; calls already sent are answered (or refused as not executed).
   StartDraining(g.message());
-}
-
-void KrpcTransport::OnWriteFailed(const boost::system::error_code& ec) {
-  // The peer may have answered before closing (e.g. an error naming a limit): stop writing,
-  // keep reading until the read side ends, and fail what is left then.
-  OnWriteError(Status(StatusCode::kUnavailable, "write to " + address() + " failed: " + ec.message()));
-  stream().ShutdownSend();
 }
 
 }  // namespace krpc::impl

@@ -35,9 +35,9 @@ class KrpcTransport final : public net::FramedConnection, public Transport {
   bool OnFrame(const codec::FrameView& frame) override;
   void OnDecodeError(const codec::DecodeResult& r) override;
   void OnProtocolError(std::string_view reason, std::string detail) override;
-  void OnReadFailed(const boost::system::error_code& ec) override;
+  void OnReadFailed(const boost::system::error_code& ec) override { ReadFailed(ec); }
   void OnOverBudget() override;
-  void OnWriteFailed(const boost::system::error_code& ec) override;
+  void OnWriteFailed(const boost::system::error_code& ec) override { WriteFailed(ec); }
 
   void HandleResponse(const codec::FrameView& frame);
   void HandleGoaway(const codec::FrameView& frame);

@@ -152,8 +152,16 @@ void Transport::MaybeFinishDrain() {
   if (state_ == State::kDraining && calls_.empty()) Close(Status::Ok());
 }
 
-void Transport::OnWriteError(Status why) {
-  write_error_ = std::move(why);
+void Transport::ReadFailed(const boost::system::error_code& ec) {
+  Close(!write_error_.ok() ? write_error_
+                           : Status(StatusCode::kUnavailable, "connection to " + address_ + " lost: " +
+                                                                  (ec == asio::error::eof ? "closed by peer" : ec.message())));
+}
+
+void Transport::WriteFailed(const boost::system::error_code& ec) {
+  write_error_ = Status(StatusCode::kUnavailable, "write to " + address_ + " failed: " + ec.message());
+  boost::system::error_code ignored;
+  Socket().shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
   if (state_ == State::kReady) {
     state_ = State::kDraining;
     if (auto l = listener_.lock()) l->OnTransportDraining(this);

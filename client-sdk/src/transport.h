@@ -89,12 +89,15 @@ class Transport {
   Attempt* TakeCall(uint64_t id) { return calls_.Take(id); }
   // GOAWAY(OK) received: no new calls; calls already sent are answered, then it closes.
   void StartDraining(std::string_view why);
-  // A write failed: the read side decides the end (the peer may have answered first).
-  void OnWriteError(Status why);
+  // The read side ended (eof or an error): closes with the write error if a write failed
+  // first, else "connection lost".
+  void ReadFailed(const boost::system::error_code& ec);
+  // A write failed: stop writing, keep reading until the read side ends (the peer may have
+  // answered before closing, e.g. an error naming a limit), and fail what is left then.
+  void WriteFailed(const boost::system::error_code& ec);
   const std::string& address() const { return address_; }
   const ConnectionOptions& options() const { return options_; }
   bool writable() const { return (state_ == State::kReady || state_ == State::kDraining) && write_error_.ok(); }
-  const Status& write_error() const { return write_error_; }
   void set_peer_silent() { peer_silent_ = true; }
   Clock::time_point last_send_;
 

@@ -1,5 +1,6 @@
 #include "krpc/net/grpc_wire.h"
 
+#include <google/protobuf/message_lite.h>
 #include <zlib.h>
 
 #include <array>
@@ -11,6 +12,15 @@ void AppendMessagePrefix(std::string& out, uint32_t length) {
   const char prefix[kMessagePrefix] = {0, static_cast<char>(length >> 24), static_cast<char>(length >> 16),
                                        static_cast<char>(length >> 8), static_cast<char>(length)};
   out.append(prefix, kMessagePrefix);
+}
+
+std::string FramedMessage(const google::protobuf::MessageLite& message, size_t size) {
+  std::string body;
+  body.reserve(kMessagePrefix + size);
+  AppendMessagePrefix(body, static_cast<uint32_t>(size));
+  body.resize(kMessagePrefix + size);
+  message.SerializeWithCachedSizesToArray(reinterpret_cast<uint8_t*>(body.data() + kMessagePrefix));
+  return body;
 }
 
 namespace {

@@ -13,6 +13,12 @@ CallHost::CallHost(std::shared_ptr<ServerShared> shared, asio::io_context::execu
                    Protocol protocol)
     : shared_(std::move(shared)), executor_(executor), loop_(&executor_.context()), id_(id), protocol_(protocol) {}
 
+std::string CallHost::PeerOf(const asio::ip::tcp::socket& socket) {
+  boost::system::error_code ec;
+  const auto remote = socket.remote_endpoint(ec);
+  return ec ? "unknown" : remote.address().to_string() + ":" + std::to_string(remote.port());
+}
+
 ServerCall* CallHost::Admit(uint64_t call_id, std::string_view method, uint64_t timeout_us, Clock::time_point arrival,
                             bool refusing) {
   shared_->calls_total.fetch_add(1, std::memory_order_relaxed);

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 
 #include <chrono>
@@ -57,6 +58,8 @@ class CallHost {
  protected:
   CallHost(std::shared_ptr<ServerShared> shared, boost::asio::io_context::executor_type executor, uint64_t id,
            Protocol protocol);
+  // "ip:port" of the socket's peer ("unknown" when it cannot be read), for peer().
+  static std::string PeerOf(const boost::asio::ip::tcp::socket& socket);
   // A shared_ptr to the derived connection (which owns this base).
   virtual std::shared_ptr<CallHost> HostRef() = 0;
   // Answers a call that never reached a handler (unknown method, draining, ...).

@@ -13,6 +13,12 @@ using net::h2_error::kNoError;
 
 namespace {
 
+// grpc-status and (when there is one) the percent-encoded grpc-message.
+void AppendStatus(net::Headers& h, StatusCode code, std::string_view message) {
+  h.emplace_back("grpc-status", std::to_string(static_cast<int>(code)));
+  if (!message.empty()) h.emplace_back("grpc-message", grpc::PercentEncode(message));
+}
+
 net::H2Settings SettingsFor(const ServerOptions& o) {
   net::H2Settings s;
   s.max_concurrent_streams = static_cast<uint32_t>(std::min(o.max_inflight, 1000));
@@ -22,12 +28,12 @@ net::H2Settings SettingsFor(const ServerOptions& o) {
 }  // namespace
 
 GrpcServerConnection::GrpcServerConnection(asio::ip::tcp::socket socket, std::shared_ptr<ServerShared> shared,
-                                           uint64_t id, std::string peer)
+                                           uint64_t id)
     : H2Connection(std::move(socket), Role::kServer, SettingsFor(shared->options), shared),
       CallHost(shared, *stream().socket().get_executor().target<asio::io_context::executor_type>(), id,
                Protocol::kGrpc),
       idle_timer_(executor_) {
-  peer_ = std::move(peer);
+  peer_ = PeerOf(stream().socket());
   stream().Configure();
 }
 
@@ -175,10 +181,8 @@ void GrpcServerConnection::Reject(uint64_t call_id, StatusCode code, std::string
 }
 
 void GrpcServerConnection::RespondStatus(int32_t stream_id, StatusCode code, std::string_view message) {
-  net::Headers h{{":status", "200"},
-                 {"content-type", "application/grpc"},
-                 {"grpc-status", std::to_string(static_cast<int>(code))}};
-  if (!message.empty()) h.emplace_back("grpc-message", grpc::PercentEncode(message));
+  net::Headers h{{":status", "200"}, {"content-type", "application/grpc"}};
+  AppendStatus(h, code, message);
   SubmitResponse(stream_id, h, {}, {});
 }
 
@@ -196,24 +200,16 @@ void GrpcServerConnection::Complete(ServerCall* call) {
                                                             " bytes exceeds max_body_bytes=" +
                                                             std::to_string(shared_->limits.max_body_bytes));
       } else {
-        body.reserve(grpc::kMessagePrefix + size);
-        grpc::AppendMessagePrefix(body, static_cast<uint32_t>(size));
-        body.resize(grpc::kMessagePrefix + size);
-        call->response()->SerializeWithCachedSizesToArray(reinterpret_cast<uint8_t*>(body.data() + grpc::kMessagePrefix));
+        body = grpc::FramedMessage(*call->response(), size);
       }
     }
     net::Headers headers{{":status", "200"}, {"content-type", "application/grpc"},
                          {"grpc-accept-encoding", "identity,gzip"}};
-    for (const auto& [k, v] : call->response_metadata()) {
-      headers.emplace_back(k, grpc::IsBinaryHeader(k) ? grpc::Base64Encode(v) : v);
-    }
+    for (const auto& [k, v] : call->response_metadata()) headers.emplace_back(k, grpc::HeaderValue(k, v));
     if (call->status().ok()) {
       SubmitResponse(stream_id, headers, std::move(body), {{"grpc-status", "0"}});
     } else {
-      headers.emplace_back("grpc-status", std::to_string(static_cast<int>(call->status().code())));
-      if (!call->status().message().empty()) {
-        headers.emplace_back("grpc-message", grpc::PercentEncode(call->status().message()));
-      }
+      AppendStatus(headers, call->status().code(), call->status().message());
       SubmitResponse(stream_id, headers, {}, {});
     }
   }
@@ -264,9 +260,7 @@ void GrpcServerConnection::ArmIdleTimer() {
   idle_timer_.expires_after(std::max(std::chrono::milliseconds(5), std::chrono::milliseconds(o.heartbeat_interval_ms / 2)));
   idle_timer_.async_wait([self = self()](const boost::system::error_code& ec) {
     if (ec || self->closed_) return;
-    const auto& opts = self->shared_->options;
-    const auto idle_limit =
-        std::chrono::milliseconds(int64_t{opts.heartbeat_interval_ms} * (opts.heartbeat_miss_limit + 1));
+    const auto idle_limit = self->shared_->IdleLimit();
     if (CallHost::Clock::now() - self->last_recv() >= idle_limit && self->inflight_ == 0 && self->streams_.empty()) {
       self->shared_->idle_closed.fetch_add(1, std::memory_order_relaxed);
       self->shared_->log->info("closing idle HTTP/2 connection from {} (no traffic for {} ms)", self->peer_,

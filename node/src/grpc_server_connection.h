@@ -22,8 +22,7 @@ namespace krpc::node {
 
 class GrpcServerConnection final : public net::H2Connection, public CallHost {
  public:
-  GrpcServerConnection(boost::asio::ip::tcp::socket socket, std::shared_ptr<ServerShared> shared, uint64_t id,
-                       std::string peer);
+  GrpcServerConnection(boost::asio::ip::tcp::socket socket, std::shared_ptr<ServerShared> shared, uint64_t id);
   ~GrpcServerConnection() override;
 
   // Sends SETTINGS and begins reading; over the server's connection limit, GOAWAY and close.

@@ -188,9 +188,7 @@ void Server::Impl::OnAccept(const boost::system::error_code& ec, asio::ip::tcp::
 // ("K": krpc, "P": the HTTP/2 preface of gRPC), without consuming it. A peer that sends
 // nothing within the idle limit is closed.
 void Server::Impl::Sniff(std::shared_ptr<asio::ip::tcp::socket> socket, bool over) {
-  const auto& o = shared->options;
-  auto timer = std::make_shared<asio::steady_timer>(
-      socket->get_executor(), std::chrono::milliseconds(int64_t{o.heartbeat_interval_ms} * (o.heartbeat_miss_limit + 1)));
+  auto timer = std::make_shared<asio::steady_timer>(socket->get_executor(), shared->IdleLimit());
   timer->async_wait([socket, shared = shared](const boost::system::error_code& ec) {
     if (ec) return;
     shared->idle_closed.fetch_add(1, std::memory_order_relaxed);
@@ -221,10 +219,7 @@ void Server::Impl::OnFirstByte(asio::ip::tcp::socket socket, bool over) {
     std::lock_guard lock(mu);
     const uint64_t id = next_conn_id++;
     if (first == 'P') {
-      boost::system::error_code ec;
-      const auto remote = socket.remote_endpoint(ec);
-      grpc_conn = std::make_shared<GrpcServerConnection>(
-          std::move(socket), shared, id, ec ? "unknown" : remote.address().to_string() + ":" + std::to_string(remote.port()));
+      grpc_conn = std::make_shared<GrpcServerConnection>(std::move(socket), shared, id);
       conns.emplace(id, grpc_conn);
     } else {
       krpc_conn = std::make_shared<ServerConnection>(std::move(socket), shared, id);

@@ -13,9 +13,7 @@ ServerConnection::ServerConnection(asio::ip::tcp::socket socket, std::shared_ptr
       CallHost(shared, *stream().socket().get_executor().target<asio::io_context::executor_type>(), id,
                Protocol::kKrpc),
       idle_timer_(executor_) {
-  boost::system::error_code ec;
-  auto remote = stream().socket().remote_endpoint(ec);
-  peer_ = ec ? "unknown" : remote.address().to_string() + ":" + std::to_string(remote.port());
+  peer_ = PeerOf(stream().socket());
   stream().Configure();
 }
 

@@ -96,7 +96,7 @@ void ServerConnection::ArmIdleTimer() {
 bool ServerConnection::OnIdleTick() {
   const auto& o = shared_->options;
   const auto now = CallHost::Clock::now();
-  const auto idle_limit = std::chrono::milliseconds(int64_t{o.heartbeat_interval_ms} * (o.heartbeat_miss_limit + 1));
+  const auto idle_limit = shared_->IdleLimit();
   if (now - last_recv() >= idle_limit && inflight_ == 0) {
     shared_->idle_closed.fetch_add(1, std::memory_order_relaxed);
     shared_->log->info("closing idle connection from {} (no traffic for {} ms)", peer_, idle_limit.count());

@@ -63,6 +63,12 @@ struct ServerShared {
   std::mutex drain_mu;
   std::condition_variable drained;
 
+  // A connection with no traffic this long is idle (and closed when it has no calls):
+  // heartbeat_interval_ms * (heartbeat_miss_limit + 1).
+  std::chrono::milliseconds IdleLimit() const {
+    return std::chrono::milliseconds(int64_t{options.heartbeat_interval_ms} * (options.heartbeat_miss_limit + 1));
+  }
+
   void CallFinished() {
     if (inflight.fetch_sub(1, std::memory_order_acq_rel) == 1 && draining.load(std::memory_order_acquire)) {
       std::lock_guard lock(drain_mu);

@@ -12,6 +12,10 @@
 
 #include "krpc/status.h"
 
+namespace google::protobuf {
+class MessageLite;
+}
+
 namespace krpc::net::grpc {
 
 // The first bytes an HTTP/2 client sends (RFC 9113 3.4); a krpc connection starts "KRPC".
@@ -20,6 +24,9 @@ inline constexpr size_t kMessagePrefix = 5;
 
 // Appends the prefix of one uncompressed message of `length` bytes.
 void AppendMessagePrefix(std::string& out, uint32_t length);
+// The prefix and `message` serialized: a unary request or response body. `size` is
+// message.ByteSizeLong(), already computed by the caller (it checked it against its limit).
+std::string FramedMessage(const google::protobuf::MessageLite& message, size_t size);
 
 // The one message of a unary request or response body (prefix + message). `max_bytes` bounds
 // the message (after decompression). Errors: no message or a truncated one (INTERNAL), more
@@ -44,6 +51,10 @@ bool IsReservedHeader(std::string_view name);
 // "-bin" metadata travels base64-encoded (padding optional on receipt).
 inline bool IsBinaryHeader(std::string_view name) { return name.ends_with("-bin"); }
 std::string Base64Encode(std::string_view bytes);
+// A metadata value as it goes in a header: base64 for a "-bin" key, as it is otherwise.
+inline std::string HeaderValue(std::string_view key, const std::string& value) {
+  return IsBinaryHeader(key) ? Base64Encode(value) : value;
+}
 std::optional<std::string> Base64Decode(std::string_view text);
 
 // The gRPC status for an HTTP status when a response carries no grpc-status (gRPC's
