@@ -14,11 +14,6 @@ namespace asio = boost::asio;
 
 namespace {
 constexpr auto kDeadlineGranularity = std::chrono::milliseconds(1);
-
-std::shared_ptr<spdlog::logger>& Log() {
-  static thread_local auto log = krpc::log::Get("client");
-  return log;
-}
 }  // namespace
 
 std::shared_ptr<Transport> Transport::Create(asio::any_io_executor executor, Endpoint endpoint,
@@ -40,7 +35,8 @@ Transport::Transport(asio::any_io_executor executor, Endpoint endpoint, Connecti
       resolver_(executor),
       connect_timer_(executor),
       deadline_timer_(executor),
-      heartbeat_timer_(executor) {}
+      heartbeat_timer_(executor),
+      log_(krpc::log::Get("client")) {}
 
 Transport::~Transport() = default;
 
@@ -142,7 +138,7 @@ void Transport::CompleteCall(Attempt* a, Status status, bool not_executed) {
 
 void Transport::StartDraining(std::string_view why) {
   if (state_ != State::kReady) return;
-  Log()->info("{} is draining (GOAWAY: {})", address_, why);
+  log_->info("{} is draining (GOAWAY: {})", address_, why);
   state_ = State::kDraining;
   if (auto l = listener_.lock()) l->OnTransportDraining(this);
   MaybeFinishDrain();
@@ -178,7 +174,7 @@ void Transport::Close(const Status& why) {
   connect_timer_.cancel();
   deadline_timer_.cancel();
   heartbeat_timer_.cancel();
-  if (!why.ok()) Log()->debug("transport to {} closed: {}", address_, why.ToString());
+  if (!why.ok()) log_->debug("transport to {} closed: {}", address_, why.ToString());
   auto calls = calls_.TakeAll();
   // The owner forgets this transport first, so a retry from a failed call goes elsewhere.
   auto keep = Ref();  // the listener may drop the last reference

@@ -19,6 +19,7 @@
 #include "call_slab.h"
 #include "krpc/client_options.h"
 #include "krpc/endpoint.h"
+#include "krpc/log.h"
 
 namespace krpc::impl {
 
@@ -134,6 +135,10 @@ class Transport {
   };
   std::priority_queue<DeadlineEntry, std::vector<DeadlineEntry>, std::greater<>> deadlines_;
   Clock::time_point deadline_armed_ = Clock::time_point::max();
+  // Held per connection (looked up once, when it is made), not cached per thread: a
+  // thread_local copy was released by a detached I/O thread's TLS destructors, racing the
+  // process's own release of the logger (TSan).
+  std::shared_ptr<spdlog::logger> log_;
 };
 
 }  // namespace krpc::impl
