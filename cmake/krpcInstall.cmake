@@ -58,6 +58,6 @@ set(CPACK_DEBIAN_PACKAGE_SECTION devel)
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
 set(CPACK_STRIP_FILES ON)  # executables only; the static libraries keep their symbols
 set(CPACK_DEBIAN_PACKAGE_DEPENDS
-  "cmake, make | ninja-build, g++ | clang, libboost1.81-dev, libprotobuf-dev, libprotoc-dev, protobuf-compiler, libzookeeper-mt-dev, prometheus-cpp-dev, libspdlog-dev, libnghttp2-dev, zlib1g-dev, pkg-config")
+  "cmake, make | ninja-build, g++ | clang, libboost1.81-dev, libprotobuf-dev, libprotoc-dev, protobuf-compiler, libzookeeper-mt-dev, prometheus-cpp-dev, libspdlog-dev, libnghttp2-dev, zlib1g-dev, libssl-dev, pkg-config")
 set(CPACK_PACKAGING_INSTALL_PREFIX /usr)
 include(CPack)

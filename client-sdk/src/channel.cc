@@ -161,6 +161,7 @@ std::vector<EndpointInfo> Channel::Endpoints() const {
       e.inflight = s->inflight();
       e.connects = s->connects();
       e.connect_failures = s->connect_failures();
+      e.tls_failures = s->tls_failures();
       e.breaker = s->breaker_state();
       e.weight = s->weight();
       e.latency_ewma_us = s->ewma().value_us();

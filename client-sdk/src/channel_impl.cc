@@ -25,6 +25,14 @@ Status Channel::Impl::Configure() {
     return Status(StatusCode::kInvalidArgument,
                   "bad value for 'protocol': '" + options.connection.protocol + "' (expected krpc or grpc)");
   }
+  if (options.connection.tls_enabled) {
+    net::TlsContext::Config config;
+    config.role = net::TlsContext::Role::kClient;
+    config.files = options.connection.tls;
+    auto ctx = net::TlsContext::Create(std::move(config));
+    if (!ctx.ok()) return ctx.status();
+    tls = std::move(ctx).value();
+  }
   auto policy = impl::RetryPolicy::FromOptions(options);
   if (!policy.ok()) return policy.status();
   retry.emplace(std::move(policy).value());
@@ -33,7 +41,7 @@ Status Channel::Impl::Configure() {
 }
 
 impl::Subchannel::Options Channel::Impl::subchannel_options() const {
-  return {options.connection, options.reconnect, options.pool, options.breaker, options.outlier, options.latency_decay_ms};
+  return {options.connection, options.reconnect, options.pool, options.breaker, options.outlier, options.latency_decay_ms, tls};
 }
 
 void Channel::Impl::UpdateEndpoints(Route& route, const std::vector<registry::ProviderInfo>& providers) {

@@ -58,6 +58,7 @@ struct Channel::Impl final : impl::AttemptSink, std::enable_shared_from_this<Cha
   impl::LoadBalancerRegistry lb_registry = impl::LoadBalancerRegistry::WithBuiltins();
   std::optional<impl::RetryPolicy> retry;  // set by Configure()
   std::optional<impl::HedgingPolicy> hedging;
+  std::shared_ptr<net::TlsContext> tls;  // set by Configure() when connection.tls_enabled
   std::shared_ptr<impl::SubchannelObserver> observer;
   std::shared_ptr<ClientObserver> client_observer;
   std::atomic<uint64_t> calls{0};

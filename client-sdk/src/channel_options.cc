@@ -5,12 +5,19 @@
 
 namespace krpc {
 
+void ConnectionOptions::RegisterTls(OptionSet& o) {
+  o.AddBool("tls", &tls_enabled, "TLS to the endpoints (verified against tls_ca_file and the server's name)");
+  o.AddString("tls_server_name", &tls_server_name, "name the servers' certificates must carry (default: the endpoint's host)");
+  tls.Register(o);
+}
+
 void ChannelOptions::Register(OptionSet& o) {
   o.AddInt("rpc_timeout_ms", &timeout_ms, 0, 3600000, "default deadline of a call, covering all attempts (0 = none)");
   o.AddInt("connect_timeout_ms", &connection.connect_timeout_ms, 1, 600000, "TCP connect timeout");
   o.AddUint("max_body_bytes", &connection.max_body_bytes, 1024, codec::kHardMaxBodyBytes, "largest request/response body");
   o.AddInt("heartbeat_interval_ms", &connection.heartbeat_interval_ms, 10, 3600000, "PING after this long without sending");
   o.AddChoice("protocol", &connection.protocol, {"krpc", "grpc"}, "wire protocol to the endpoints: krpc, or grpc (gRPC over HTTP/2)");
+  connection.RegisterTls(o);
   o.AddInt("heartbeat_miss_limit", &connection.heartbeat_miss_limit, 1, 100, "close after interval*(limit+1) without receiving");
   o.AddInt("reconnect_backoff_initial_ms", &reconnect.initial_ms, 1, 600000, "first reconnect delay");
   o.AddDouble("reconnect_backoff_multiplier", &reconnect.multiplier, 1.0, 10.0, "delay growth per failure");

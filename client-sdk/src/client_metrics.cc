@@ -97,6 +97,7 @@ std::vector<prometheus::MetricFamily> ClientMetrics::Collect() {
   FamilyBuilder pool("krpc_client_pool_connections", "Pooled connections per endpoint, by state (active, idle)", MetricType::Gauge);
   FamilyBuilder connects("krpc_client_connects_total", "Connections established per endpoint", MetricType::Counter);
   FamilyBuilder failures("krpc_client_connect_failures_total", "Failed connection attempts per endpoint (each one schedules a reconnect)", MetricType::Counter);
+  FamilyBuilder tls_failures("krpc_client_tls_handshake_failures_total", "Failed TLS handshakes per endpoint, by reason (unknown_ca, name_mismatch, expired, client_cert_required, ...)", MetricType::Counter);
   FamilyBuilder reuses("krpc_client_connection_reuses_total", "Calls sent on an already open connection, per endpoint", MetricType::Counter);
   FamilyBuilder inflight("krpc_client_inflight_requests", "Attempts in flight per endpoint", MetricType::Gauge);
   FamilyBuilder stalls("krpc_client_stalls_total", "Times an endpoint was found stalled (attempts out, no answer): no new calls, probed", MetricType::Counter);
@@ -110,6 +111,7 @@ std::vector<prometheus::MetricFamily> ClientMetrics::Collect() {
     double transitions = 0, connects = 0, failures = 0, reuses = 0, inflight = 0, stalls = 0, latency_ejections = 0;
     double slow_start = 1;
     int active = 0, idle = 0;
+    std::map<std::string, uint64_t> tls_failures;
   };
   std::map<std::pair<std::string, std::string>, Merged> merged;
   for (const auto& ch : runtime->Channels()) {
@@ -119,6 +121,7 @@ std::vector<prometheus::MetricFamily> ClientMetrics::Collect() {
       m.transitions += static_cast<double>(e.breaker_transitions);
       m.connects += static_cast<double>(e.connects);
       m.failures += static_cast<double>(e.connect_failures);
+      for (const auto& [reason, n] : e.tls_failures) m.tls_failures[reason] += n;
       m.reuses += static_cast<double>(e.reuses);
       m.inflight += static_cast<double>(e.inflight);
       m.stalls += static_cast<double>(e.stalls);
@@ -141,6 +144,11 @@ std::vector<prometheus::MetricFamily> ClientMetrics::Collect() {
     pool.Add(active, m.active).Add(idle, m.idle);
     connects.Add(l, m.connects);
     failures.Add(l, m.failures);
+    for (const auto& [reason, n] : m.tls_failures) {
+      auto labels = l;
+      labels["reason"] = reason;
+      tls_failures.Add(labels, static_cast<double>(n));
+    }
     reuses.Add(l, m.reuses);
     inflight.Add(l, m.inflight);
     stalls.Add(l, m.stalls);
@@ -151,7 +159,7 @@ std::vector<prometheus::MetricFamily> ClientMetrics::Collect() {
   FamilyBuilder updates("krpc_client_discovery_updates_total", "Provider-list changes received from ZooKeeper", MetricType::Counter);
   updates.Add({}, static_cast<double>(runtime->DiscoveryUpdates()));
   std::vector<prometheus::MetricFamily> out;
-  for (auto* b : {&endpoints, &breaker, &transitions, &pool, &connects, &failures, &reuses, &inflight, &stalls, &latency_ejections,
+  for (auto* b : {&endpoints, &breaker, &transitions, &pool, &connects, &failures, &tls_failures, &reuses, &inflight, &stalls, &latency_ejections,
                   &slow_start, &updates}) {
     out.push_back(std::move(*b).Build());
   }

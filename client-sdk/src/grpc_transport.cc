@@ -22,7 +22,7 @@ std::string PathOf(const google::protobuf::MethodDescriptor* m) {
 
 GrpcTransport::GrpcTransport(asio::any_io_executor executor, Endpoint endpoint, ConnectionOptions options,
                              std::weak_ptr<TransportListener> listener)
-    : H2Connection(asio::ip::tcp::socket(executor), Role::kClient, net::H2Settings{}),
+    : H2Connection(net::Stream(asio::ip::tcp::socket(executor)), Role::kClient, net::H2Settings{}),
       Transport(executor, endpoint, options, std::move(listener)),
       authority_(endpoint.ToString()) {}
 

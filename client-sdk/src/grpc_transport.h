@@ -34,7 +34,7 @@ class GrpcTransport final : public net::H2Connection, public Transport {
   std::shared_ptr<GrpcTransport> self() { return std::static_pointer_cast<GrpcTransport>(shared_from_this()); }
   // Transport
   std::shared_ptr<Transport> Ref() override { return self(); }
-  boost::asio::ip::tcp::socket& Socket() override { return stream().socket(); }
+  net::Stream& TheStream() override { return stream(); }
   void OnStreamConnected() override;
   bool SendRequest(Attempt* attempt, uint64_t id, Clock::time_point now) override;
   void SendCancel(uint64_t id) override;

@@ -8,7 +8,7 @@ using codec::FrameType;
 
 KrpcTransport::KrpcTransport(asio::any_io_executor executor, Endpoint endpoint, ConnectionOptions options,
                              std::weak_ptr<TransportListener> listener)
-    : FramedConnection(asio::ip::tcp::socket(executor), codec::Limits{codec::kMaxHeaderBytes, options.max_body_bytes}),
+    : FramedConnection(net::Stream(asio::ip::tcp::socket(executor)), codec::Limits{codec::kMaxHeaderBytes, options.max_body_bytes}),
       Transport(executor, std::move(endpoint), options, std::move(listener)) {}
 
 KrpcTransport::~KrpcTransport() = default;

@@ -162,7 +162,7 @@ Transport* Subchannel::ChooseTransport() {
     return best;
   }
   if (static_cast<int>(transports_.size()) >= max_size) return best;
-  auto t = Transport::Create(executor_, endpoint_, options_.connection, weak_from_this());
+  auto t = Transport::Create(executor_, endpoint_, options_.connection, weak_from_this(), options_.tls);
   transports_.push_back(t);
   if (state() != State::kReady) SetState(State::kConnecting);
   t->Connect();
@@ -235,9 +235,14 @@ void Subchannel::OnTransportDraining(Transport* t) {
 
 void Subchannel::OnTransportClosed(Transport* t, const Status& why, bool was_ready, bool peer_silent) {
   KRPC_ASSERT_IN_LOOP(executor_.running_in_this_thread());
+  const std::string tls_failure = t->tls_failure();  // before Forget, which may free `t`
   Forget(t);
   if (state() == State::kShutdown) return;
   if (peer_silent) outlier_->OnPeerSilent();  // hung: not even PONGs
+  if (!tls_failure.empty()) {
+    std::lock_guard lock(tls_mu_);
+    ++tls_failures_[tls_failure];
+  }
   if (was_ready || why.ok()) {
     // A working connection broke: reconnect at once on the next call, as gRPC does from IDLE.
     UpdateCounts();

@@ -11,7 +11,9 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include <atomic>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <random>
 #include <vector>
 
@@ -36,6 +38,7 @@ class Subchannel : public TransportListener, public ProbeSender, public std::ena
     BreakerOptions breaker;
     OutlierOptions outlier;
     int latency_decay_ms = 2000;
+    std::shared_ptr<net::TlsContext> tls;  // null: plaintext
   };
 
   // `route_latency`: the latency of the route's calls, fed by every endpoint of the route
@@ -66,6 +69,11 @@ class Subchannel : public TransportListener, public ProbeSender, public std::ena
   uint64_t breaker_transitions() const { return outlier_->transitions(); }
   uint64_t connects() const { return connects_.load(std::memory_order_relaxed); }
   uint64_t connect_failures() const { return connect_failures_.load(std::memory_order_relaxed); }
+  // Failed TLS handshakes by reason (any thread).
+  std::map<std::string, uint64_t> tls_failures() const {
+    std::lock_guard lock(tls_mu_);
+    return tls_failures_;
+  }
   uint64_t reuses() const { return reuses_.load(std::memory_order_relaxed); }
   int connections_active() const { return active_.load(std::memory_order_relaxed); }
   int connections_idle() const { return idle_.load(std::memory_order_relaxed); }
@@ -149,6 +157,8 @@ class Subchannel : public TransportListener, public ProbeSender, public std::ena
   std::atomic<uint64_t> latency_ejections_{0};
   std::atomic<uint64_t> connects_{0};
   std::atomic<uint64_t> connect_failures_{0};
+  mutable std::mutex tls_mu_;  // guards tls_failures_ (written on a failed handshake only)
+  std::map<std::string, uint64_t> tls_failures_;
   std::atomic<uint64_t> reuses_{0};
   std::atomic<int> active_{0};
   std::atomic<int> idle_{0};

@@ -17,11 +17,16 @@ constexpr auto kDeadlineGranularity = std::chrono::milliseconds(1);
 }  // namespace
 
 std::shared_ptr<Transport> Transport::Create(asio::any_io_executor executor, Endpoint endpoint,
-                                             ConnectionOptions options, std::weak_ptr<TransportListener> listener) {
+                                             ConnectionOptions options, std::weak_ptr<TransportListener> listener,
+                                             std::shared_ptr<net::TlsContext> tls) {
+  std::shared_ptr<Transport> t;
   if (options.protocol == "grpc") {
-    return std::make_shared<GrpcTransport>(executor, std::move(endpoint), options, std::move(listener));
+    t = std::make_shared<GrpcTransport>(executor, std::move(endpoint), options, std::move(listener));
+  } else {
+    t = std::make_shared<KrpcTransport>(executor, std::move(endpoint), options, std::move(listener));
   }
-  return std::make_shared<KrpcTransport>(executor, std::move(endpoint), options, std::move(listener));
+  t->tls_ = std::move(tls);
+  return t;
 }
 
 Transport::Transport(asio::any_io_executor executor, Endpoint endpoint, ConnectionOptions options,
@@ -63,7 +68,7 @@ void Transport::OnResolved(const boost::system::error_code& ec, asio::ip::tcp::r
     Close(Status(StatusCode::kUnavailable, "cannot resolve " + endpoint_.host + ": " + ec.message()));
     return;
   }
-  asio::async_connect(Socket(), results, [self = Ref()](const boost::system::error_code& ec, const asio::ip::tcp::endpoint&) {
+  asio::async_connect(TheStream().socket(), results, [self = Ref()](const boost::system::error_code& ec, const asio::ip::tcp::endpoint&) {
     self->OnConnected(ec);
   });
 }
@@ -74,10 +79,34 @@ void Transport::OnConnected(const boost::system::error_code& ec) {
     Close(Status(StatusCode::kUnavailable, "connect to " + address_ + " failed: " + ec.message()));
     return;
   }
+  TheStream().Configure();
+  if (tls_) return StartTls();  // the connect timeout covers the handshake too
+  BecomeReady();
+}
+
+void Transport::StartTls() {
+  auto& stream = TheStream();
+  stream.StartTls(tls_->Get());
+  net::ConfigureClientSession(stream.ssl(), options_.tls_server_name.empty() ? endpoint_.host : options_.tls_server_name,
+                              options_.protocol == "grpc" ? "h2" : "krpc");
+  stream.AsyncHandshake(asio::ssl::stream_base::client,
+                        [self = Ref()](const boost::system::error_code& ec) { self->OnHandshake(ec); });
+}
+
+void Transport::OnHandshake(const boost::system::error_code& ec) {
+  if (state_ != State::kConnecting) return;
+  if (ec) {
+    const auto failure = net::DescribeTlsFailure(TheStream().ssl(), ec);
+    tls_failure_ = failure.reason;
+    Close(Status(StatusCode::kUnavailable,
+                 "TLS handshake with " + address_ + " failed (" + failure.reason + "): " + failure.message));
+    return;
+  }
+  BecomeReady();
+}
+
+void Transport::BecomeReady() {
   connect_timer_.cancel();
-  boost::system::error_code ignored;
-  Socket().set_option(asio::ip::tcp::no_delay(true), ignored);
-  Socket().non_blocking(true, ignored);
   state_ = State::kReady;
   was_ready_ = true;
   if (auto l = listener_.lock()) l->OnTransportReady(this);
@@ -149,6 +178,14 @@ void Transport::MaybeFinishDrain() {
 }
 
 void Transport::ReadFailed(const boost::system::error_code& ec) {
+  if (ec.category() == asio::error::get_ssl_category()) {
+    // With TLS 1.3 the server checks the client's certificate after the client finished its
+    // handshake: a refusal arrives as an alert on the first read.
+    const auto failure = net::DescribeTlsFailure(TheStream().ssl(), ec);
+    tls_failure_ = failure.reason;
+    Close(Status(StatusCode::kUnavailable, "TLS error from " + address_ + " (" + failure.reason + "): " + failure.message));
+    return;
+  }
   Close(!write_error_.ok() ? write_error_
                            : Status(StatusCode::kUnavailable, "connection to " + address_ + " lost: " +
                                                                   (ec == asio::error::eof ? "closed by peer" : ec.message())));
@@ -157,7 +194,7 @@ void Transport::ReadFailed(const boost::system::error_code& ec) {
 void Transport::WriteFailed(const boost::system::error_code& ec) {
   write_error_ = Status(StatusCode::kUnavailable, "write to " + address_ + " failed: " + ec.message());
   boost::system::error_code ignored;
-  Socket().shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
+  TheStream().socket().shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
   if (state_ == State::kReady) {
     state_ = State::kDraining;
     if (auto l = listener_.lock()) l->OnTransportDraining(this);

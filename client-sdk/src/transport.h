@@ -20,6 +20,8 @@
 #include "krpc/client_options.h"
 #include "krpc/endpoint.h"
 #include "krpc/log.h"
+#include "krpc/net/stream.h"
+#include "krpc/net/tls_context.h"
 
 namespace krpc::impl {
 
@@ -42,9 +44,10 @@ class Transport {
   using Clock = std::chrono::steady_clock;
   enum class State { kConnecting, kReady, kDraining, kClosed };
 
-  // A transport speaking options.protocol ("krpc" or "grpc").
+  // A transport speaking options.protocol ("krpc" or "grpc"), over TLS when `tls` is set.
   static std::shared_ptr<Transport> Create(boost::asio::any_io_executor executor, Endpoint endpoint,
-                                           ConnectionOptions options, std::weak_ptr<TransportListener> listener);
+                                           ConnectionOptions options, std::weak_ptr<TransportListener> listener,
+                                           std::shared_ptr<net::TlsContext> tls = nullptr);
   virtual ~Transport();
   Transport(const Transport&) = delete;
   Transport& operator=(const Transport&) = delete;
@@ -62,6 +65,8 @@ class Transport {
   // Any thread.
   void Cancel(uint64_t call_id);
   const Endpoint& endpoint() const { return endpoint_; }
+  // Why the TLS handshake failed ("unknown_ca", "name_mismatch", ...); empty if it did not.
+  const std::string& tls_failure() const { return tls_failure_; }
 
  protected:
   Transport(boost::asio::any_io_executor executor, Endpoint endpoint, ConnectionOptions options,
@@ -69,7 +74,7 @@ class Transport {
 
   // --- the protocol's part, on the owning thread ---
   virtual std::shared_ptr<Transport> Ref() = 0;
-  virtual boost::asio::ip::tcp::socket& Socket() = 0;
+  virtual net::Stream& TheStream() = 0;
   // Connected (the socket is configured): start reading and send what is queued.
   virtual void OnStreamConnected() = 0;
   // Puts the attempt (registered as `id`) on the wire, or fails it: then it takes the id back
@@ -105,6 +110,9 @@ class Transport {
  private:
   void OnResolved(const boost::system::error_code& ec, boost::asio::ip::tcp::resolver::results_type results);
   void OnConnected(const boost::system::error_code& ec);
+  void StartTls();
+  void OnHandshake(const boost::system::error_code& ec);
+  void BecomeReady();
   void MaybeFinishDrain();
   void ArmDeadline(Clock::time_point when);
   void OnDeadline();
@@ -116,6 +124,8 @@ class Transport {
   const Endpoint endpoint_;
   const ConnectionOptions options_;
   const std::weak_ptr<TransportListener> listener_;
+  std::shared_ptr<net::TlsContext> tls_;  // null: plaintext
+  std::string tls_failure_;
   const std::string address_;
   boost::asio::ip::tcp::resolver resolver_;
   boost::asio::steady_timer connect_timer_;

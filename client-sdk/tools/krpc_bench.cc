@@ -44,7 +44,9 @@ struct BenchOptions {
   uint16_t admin_port = 0;
   std::string load_balancer = "p2c";
 
+  krpc::ConnectionOptions connection;  // its TLS keys only
   void Register(krpc::OptionSet& o) {
+    connection.RegisterTls(o);
     o.AddBool("metrics", &metrics, "record client SDK metrics (to measure their cost)");
     o.AddPort("admin_port", &admin_port, "serve /metrics and /status on this port (0 = no admin port)");
     o.AddString("load_balancer", &load_balancer, "load-balancing policy");
@@ -205,6 +207,9 @@ int main(int argc, char** argv) {
   krpc::ChannelOptions copts;
   copts.timeout_ms = o.timeout_ms;
   copts.load_balancer = o.load_balancer;
+  copts.connection.tls_enabled = o.connection.tls_enabled;
+  copts.connection.tls_server_name = o.connection.tls_server_name;
+  copts.connection.tls = o.connection.tls;
   copts.pool.enabled = false;  // --connections means TCP connections: one per channel
   std::vector<std::shared_ptr<krpc::Channel>> channels;
   std::vector<std::unique_ptr<krpc::examples::EchoService_Stub>> stubs;

@@ -38,7 +38,9 @@ struct CliOptions {
   bool json = false;
   int timeout_ms = 3000;
   int zk_session_timeout_ms = 10000;
+  krpc::ConnectionOptions connection;  // its TLS keys only
   void Register(krpc::OptionSet& o) {
+    connection.RegisterTls(o);
     o.AddString("zk", &zk, "ZooKeeper hosts (list)");
     o.AddString("root", &root, "registry root (list)");
     o.AddString("target", &target, "channel target (call, health, status)");
@@ -109,6 +111,9 @@ std::shared_ptr<krpc::Channel> MakeChannel(const CliOptions& o) {
   krpc::ChannelOptions co;
   co.timeout_ms = o.timeout_ms;
   co.zk_session_timeout_ms = o.zk_session_timeout_ms;
+  co.connection.tls_enabled = o.connection.tls_enabled;
+  co.connection.tls_server_name = o.connection.tls_server_name;
+  co.connection.tls = o.connection.tls;
   auto ch = krpc::Channel::Create(o.target, co);
   if (!ch.ok()) {
     std::fprintf(stderr, "krpc: %s\n", ch.status().ToString().c_str());

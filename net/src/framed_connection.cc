@@ -13,9 +13,9 @@ namespace {
 constexpr size_t kKeptWriteBuffer = 64 * 1024;
 }  // namespace
 
-FramedConnection::FramedConnection(asio::ip::tcp::socket socket, codec::Limits limits,
+FramedConnection::FramedConnection(Stream stream, codec::Limits limits,
                                    std::shared_ptr<codec::MemoryBudget> budget, std::shared_ptr<const void> keep_alive)
-    : keep_alive_(std::move(keep_alive)), stream_(std::move(socket)), reader_(limits, std::move(budget)) {}
+    : keep_alive_(std::move(keep_alive)), stream_(std::move(stream)), reader_(limits, std::move(budget)) {}
 
 FramedConnection::~FramedConnection() = default;
 

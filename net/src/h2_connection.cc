@@ -87,9 +87,9 @@ struct H2Callbacks {
   }
 };
 
-H2Connection::H2Connection(asio::ip::tcp::socket socket, Role role, H2Settings settings,
+H2Connection::H2Connection(Stream stream, Role role, H2Settings settings,
                            std::shared_ptr<const void> keep_alive)
-    : keep_alive_(std::move(keep_alive)), stream_(std::move(socket)), role_(role), settings_(settings) {
+    : keep_alive_(std::move(keep_alive)), stream_(std::move(stream)), role_(role), settings_(settings) {
   nghttp2_session_callbacks* cbs = nullptr;
   nghttp2_session_callbacks_new(&cbs);
   nghttp2_session_callbacks_set_on_begin_headers_callback(cbs, &H2Callbacks::OnBeginHeaders);

@@ -4,6 +4,8 @@
 
 #include "krpc/impl/deadline.h"
 #include "krpc/impl/thread_check.h"
+#include "krpc/net/tls_context.h"
+#include "authz_policy.h"
 #include "server_call.h"
 
 namespace krpc::node {
@@ -13,10 +15,15 @@ CallHost::CallHost(std::shared_ptr<ServerShared> shared, asio::io_context::execu
                    Protocol protocol)
     : shared_(std::move(shared)), executor_(executor), loop_(&executor_.context()), id_(id), protocol_(protocol) {}
 
-std::string CallHost::PeerOf(const asio::ip::tcp::socket& socket) {
+std::string PeerAddress(const asio::ip::tcp::socket& socket) {
   boost::system::error_code ec;
   const auto remote = socket.remote_endpoint(ec);
   return ec ? "unknown" : remote.address().to_string() + ":" + std::to_string(remote.port());
+}
+
+void CallHost::SetPeer(net::Stream& stream) {
+  peer_ = PeerAddress(stream.socket());
+  if (stream.tls()) identity_ = net::PeerIdentityOf(stream.ssl());
 }
 
 ServerCall* CallHost::Admit(uint64_t call_id, std::string_view method, uint64_t timeout_us, Clock::time_point arrival,
@@ -37,6 +44,17 @@ ServerCall* CallHost::Admit(uint64_t call_id, std::string_view method, uint64_t 
     Reject(call_id, code, std::move(msg));
     return nullptr;
   };
+  if (!AuthzPolicy::Allows(*entry, identity_)) {
+    shared_->authz_denied.fetch_add(1, std::memory_order_relaxed);
+    shared_->observer->OnAuthzDenied(entry->service_name, entry->method_name);
+    const std::string who = identity_.authenticated ? "'" + std::string(identity_.primary()) + "'" : "an unauthenticated peer";
+    uint64_t suppressed = 0;
+    if (shared_->error_log_limit.Allow(&suppressed)) {
+      shared_->log->warn("denied {} from {} ({}): not in authz_allow{}", entry->full_name, who, peer_,
+                         suppressed ? fmt::format(" [{} similar messages suppressed]", suppressed) : "");
+    }
+    return reject(StatusCode::kPermissionDenied, who + " may not call " + entry->full_name);
+  }
   if (refusing || shared_->draining.load(std::memory_order_relaxed)) {
     return reject(StatusCode::kUnavailable, "server is draining");
   }

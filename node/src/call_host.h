@@ -20,11 +20,19 @@
 #include <unordered_map>
 
 #include "krpc/impl/io_pool.h"
+#include "krpc/net/stream.h"
+#include "krpc/peer_identity.h"
 #include "server_shared.h"
 
 namespace krpc::node {
 
 class ServerCall;
+
+// Why a new connection is refused at once (with a GOAWAY naming the reason), if it is.
+enum class Refusal { kNone, kConnectionLimit, kTlsRequired };
+
+// "ip:port" of the socket's peer ("unknown" when it cannot be read).
+std::string PeerAddress(const boost::asio::ip::tcp::socket& socket);
 
 class CallHost {
  public:
@@ -36,6 +44,8 @@ class CallHost {
   // A handler threw (logged, rate-limited, counted); any thread.
   void HandlerFailed(const MethodEntry& entry, std::string_view what);
   const std::string& peer() const { return peer_; }
+  // The peer's verified TLS identity (unauthenticated for plaintext connections).
+  const PeerIdentity& identity() const { return identity_; }
   uint64_t id() const { return id_; }
   bool InLoop() const { return impl::CurrentLoop() == loop_; }
   template <typename F>
@@ -58,15 +68,16 @@ class CallHost {
  protected:
   CallHost(std::shared_ptr<ServerShared> shared, boost::asio::io_context::executor_type executor, uint64_t id,
            Protocol protocol);
-  // "ip:port" of the socket's peer ("unknown" when it cannot be read), for peer().
-  static std::string PeerOf(const boost::asio::ip::tcp::socket& socket);
+  // Records the stream's peer: "ip:port" ("unknown" when it cannot be read) for peer(), and
+  // its verified certificate identity for identity().
+  void SetPeer(net::Stream& stream);
   // A shared_ptr to the derived connection (which owns this base).
   virtual std::shared_ptr<CallHost> HostRef() = 0;
   // Answers a call that never reached a handler (unknown method, draining, ...).
   virtual void Reject(uint64_t call_id, StatusCode code, std::string message) = 0;
 
-  // Admission of a call: counts it, checks method, drain (`refusing`: this connection said
-  // GOAWAY), deadline and max_inflight. On refusal the call is answered with Reject() and
+  // Admission of a call: counts it, checks method, authorization (authz_allow), drain
+  // (`refusing`: this connection said GOAWAY), deadline and max_inflight. On refusal the call is answered with Reject() and
   // null returned; else a new ServerCall holding a max_inflight slot.
   ServerCall* Admit(uint64_t call_id, std::string_view method, uint64_t timeout_us, Clock::time_point arrival,
                     bool refusing);
@@ -86,6 +97,7 @@ class CallHost {
   const uint64_t id_;
   const Protocol protocol_;
   std::string peer_;
+  PeerIdentity identity_;
   int64_t inflight_ = 0;  // calls of this connection not finished
 
  private:

@@ -27,26 +27,31 @@ net::H2Settings SettingsFor(const ServerOptions& o) {
 }
 }  // namespace
 
-GrpcServerConnection::GrpcServerConnection(asio::ip::tcp::socket socket, std::shared_ptr<ServerShared> shared,
+GrpcServerConnection::GrpcServerConnection(net::Stream io, std::shared_ptr<ServerShared> shared,
                                            uint64_t id)
-    : H2Connection(std::move(socket), Role::kServer, SettingsFor(shared->options), shared),
+    : H2Connection(std::move(io), Role::kServer, SettingsFor(shared->options), shared),
       CallHost(shared, *stream().socket().get_executor().target<asio::io_context::executor_type>(), id,
                Protocol::kGrpc),
       idle_timer_(executor_) {
-  peer_ = PeerOf(stream().socket());
+  SetPeer(stream());
   stream().Configure();
 }
 
 GrpcServerConnection::~GrpcServerConnection() = default;
 
-void GrpcServerConnection::Start(bool over_limit) {
+void GrpcServerConnection::Start(Refusal refusal) {
   shared_->observer->OnConnectionOpened();
   H2Connection::Start();
-  if (over_limit) {
+  if (refusal == Refusal::kConnectionLimit) {
     SubmitGoaway(kEnhanceYourCalm,
                  "connection limit reached (max_connections=" + std::to_string(shared_->options.max_connections) + ")",
                  0);
     CloseAfterFlush("connection limit");
+    return;
+  }
+  if (refusal == Refusal::kTlsRequired) {
+    SubmitGoaway(net::h2_error::kInadequateSecurity, "TLS required (tls_mode=strict)", 0);
+    CloseAfterFlush("TLS required");
     return;
   }
   ArmIdleTimer();

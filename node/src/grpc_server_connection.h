@@ -22,11 +22,12 @@ namespace krpc::node {
 
 class GrpcServerConnection final : public net::H2Connection, public CallHost {
  public:
-  GrpcServerConnection(boost::asio::ip::tcp::socket socket, std::shared_ptr<ServerShared> shared, uint64_t id);
+  GrpcServerConnection(net::Stream stream, std::shared_ptr<ServerShared> shared, uint64_t id);
   ~GrpcServerConnection() override;
 
   // Sends SETTINGS and begins reading; over the server's connection limit, GOAWAY and close.
-  void Start(bool over_limit);
+  // Starts serving, or (`refusal`) tells the client why not and closes.
+  void Start(Refusal refusal);
   // CallHost
   void Goaway() override;
   void ForceClose(std::string reason) override;

@@ -29,6 +29,9 @@ struct MethodEntry {
   std::string service_name;  // "krpc.examples.EchoService"
   std::string method_name;   // "Echo"
   void* observer_cookie[kProtocols] = {};  // per protocol, from ServerObserver::OnMethodRegistered
+  // Authorization (set at Start from authz_allow): the identities that may call it, or null
+  // when any peer may. See AuthzPolicy.
+  const std::vector<std::string>* allowed = nullptr;
 };
 
 class MethodTable {

@@ -13,11 +13,13 @@
 namespace krpc {
 
 namespace {
+// SIGTERM and SIGINT drain and stop; SIGHUP re-reads the TLS certificate files.
 sigset_t StopSignals() {
   sigset_t set;
   sigemptyset(&set);
   sigaddset(&set, SIGTERM);
   sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGHUP);
   return set;
 }
 }  // namespace
@@ -86,7 +88,12 @@ int NodeRunner::Serve() {
   }
   const sigset_t stop = StopSignals();
   int sig = 0;
-  sigwait(&stop, &sig);
+  for (;;) {
+    sigwait(&stop, &sig);
+    if (sig != SIGHUP) break;
+    const Status reloaded = impl_->app->server().ReloadTls();
+    log->info("received SIGHUP: TLS reload: {}", reloaded.ok() ? "done" : reloaded.message());
+  }
   log->info("received signal {}: draining", sig);
   const bool clean = Drain();
   log->info("stopped{}", clean ? "" : " (drain timed out)");

@@ -3,8 +3,6 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
 
-#include <sys/socket.h>
-
 #include <algorithm>
 
 #include <future>
@@ -13,15 +11,11 @@
 
 #include "krpc/config.h"
 #include "krpc/impl/io_pool.h"
-#include "grpc_server_connection.h"
-#include "health_service.h"
-#include "server_connection.h"
+#include "server_impl.h"
 
 namespace krpc {
 namespace asio = boost::asio;
 using node::CallHost;
-using node::GrpcServerConnection;
-using node::ServerConnection;
 using node::ServerShared;
 
 void ServerOptions::Register(OptionSet& o) {
@@ -39,34 +33,18 @@ void ServerOptions::Register(OptionSet& o) {
            "a frame whose first byte arrived must be complete within this, else the connection closes");
   o.AddInt("max_pending_frame_bytes", &max_pending_frame_bytes, 1 << 20, int64_t{1} << 40,
            "memory all connections may hold for partly received frames; beyond it a connection closes");
+  o.AddChoice("tls_mode", &tls_mode, {"disabled", "permissive", "strict"},
+              "TLS on the RPC port: disabled, permissive (TLS and plaintext) or strict (TLS only)");
+  o.AddChoice("tls_client_auth", &tls_client_auth, {"none", "request", "require"},
+              "client certificates: none, request (verified when sent) or require (mutual TLS)");
+  tls.Register(o);
+  o.AddString("authz_allow", &authz_allow, "who may call what: pkg.Svc[/Method]=identity,...;... (TLS identities)");
+  o.AddChoice("authz_default", &authz_default, {"allow", "deny"}, "methods without an authz_allow rule: allow or deny");
 }
 
 namespace {
 class NoopObserver final : public ServerObserver {};
 }  // namespace
-
-struct Server::Impl {
-  std::shared_ptr<ServerShared> shared = std::make_shared<ServerShared>();
-  std::unique_ptr<asio::ip::tcp::acceptor> acceptor;
-  uint16_t port = 0;
-  bool started = false;
-  bool stopped = false;
-  std::mutex mu;  // guards conns and stop state; never taken on the call path
-  std::unordered_map<uint64_t, std::weak_ptr<CallHost>> conns;
-  uint64_t next_conn_id = 1;
-  std::unique_ptr<node::HealthServiceImpl> health;
-  // Accept errors (EMFILE, ENFILE, ENOBUFS...) back off before the next accept instead of
-  // spinning: 5 ms doubling to 1 s, reset by a successful accept. Acceptor thread only.
-  std::unique_ptr<asio::steady_timer> accept_retry;
-  std::chrono::milliseconds accept_backoff{0};
-
-  void Accept();
-  void OnAccept(const boost::system::error_code& ec, asio::ip::tcp::socket socket);
-  void OnAcceptError(const boost::system::error_code& ec);
-  void Sniff(std::shared_ptr<asio::ip::tcp::socket> socket, bool over);
-  void OnFirstByte(asio::ip::tcp::socket socket, bool over);
-  std::vector<std::shared_ptr<CallHost>> LiveConnections();
-};
 
 Server::Server(ServerOptions options) : impl_(std::make_unique<Impl>()) {
   impl_->shared->options = std::move(options);
@@ -115,6 +93,7 @@ Status Server::Start() {
     });
     s.unknown_method_cookie[p] = s.observer->OnMethodRegistered("unknown", "unknown", node::kProtocolNames[p]);
   }
+  if (Status sec = impl_->ConfigureSecurity(); !sec.ok()) return sec;
   impl_->shared->pool = std::make_shared<impl::IoPool>(s.options.io_threads, "krpc-io");
   if (s.options.handler_threads > 0) s.handler_pool = std::make_unique<asio::thread_pool>(s.options.handler_threads);
   boost::system::error_code ec;
@@ -135,105 +114,11 @@ Status Server::Start() {
   impl_->accept_retry = std::make_unique<asio::steady_timer>(acceptor->get_executor());
   impl_->acceptor = std::move(acceptor);
   impl_->started = true;
-  s.log->info("listening on {}:{} with {} I/O threads", s.options.listen_host, impl_->port, impl_->shared->pool->size());
+  s.log->info("listening on {}:{} with {} I/O threads{}", s.options.listen_host, impl_->port, impl_->shared->pool->size(),
+              s.tls ? fmt::format(", TLS {} (client certificates: {})", s.options.tls_mode, s.options.tls_client_auth)
+                    : std::string(", plaintext"));
   asio::post(impl_->acceptor->get_executor(), [impl = impl_.get()] { impl->Accept(); });
   return Status::Ok();
-}
-
-void Server::Impl::Accept() {
-  try {
-    acceptor->async_accept(shared->pool->Next(),
-                           [this](const boost::system::error_code& ec, asio::ip::tcp::socket socket) {
-                             OnAccept(ec, std::move(socket));
-                           });
-  } catch (const boost::system::system_error& e) {
-    // Starting the operation can fail too (out of memory or descriptors); an exception here
-    // would end accepting for good, so it backs off and retries like a failed accept.
-    OnAcceptError(e.code());
-  }
-}
-
-void Server::Impl::OnAcceptError(const boost::system::error_code& ec) {
-  shared->accept_errors.fetch_add(1, std::memory_order_relaxed);
-  accept_backoff = std::clamp(accept_backoff * 2, std::chrono::milliseconds(5), std::chrono::milliseconds(1000));
-  uint64_t suppressed = 0;
-  if (shared->error_log_limit.Allow(&suppressed)) {
-    shared->log->warn("accept failed: {}; retrying in {} ms{}", ec.message(), accept_backoff.count(),
-                      suppressed ? fmt::format(" [{} similar messages suppressed]", suppressed) : "");
-  }
-  accept_retry->expires_after(accept_backoff);
-  accept_retry->async_wait([this](const boost::system::error_code& wait_ec) {
-    if (!wait_ec && acceptor->is_open()) Accept();
-  });
-}
-
-void Server::Impl::OnAccept(const boost::system::error_code& ec, asio::ip::tcp::socket socket) {
-  if (ec == asio::error::operation_aborted || !acceptor->is_open()) return;
-  if (ec) {
-    // Out of descriptors and the like: back off (a busy loop would burn a core and flood logs).
-    OnAcceptError(ec);
-    return;
-  } else {
-    accept_backoff = std::chrono::milliseconds(0);
-    const bool over = shared->connections_open.fetch_add(1) >= shared->options.max_connections;
-    if (over) shared->connections_rejected.fetch_add(1);
-    shared->connections_accepted.fetch_add(1);
-    auto s = std::make_shared<asio::ip::tcp::socket>(std::move(socket));
-    asio::post(s->get_executor(), [this, s, over] { Sniff(s, over); });
-  }
-  Accept();
-}
-
-// On the socket's loop: waits for the connection's first byte, which names its protocol
-// ("K": krpc, "P": the HTTP/2 preface of gRPC), without consuming it. A peer that sends
-// nothing within the idle limit is closed.
-void Server::Impl::Sniff(std::shared_ptr<asio::ip::tcp::socket> socket, bool over) {
-  auto timer = std::make_shared<asio::steady_timer>(socket->get_executor(), shared->IdleLimit());
-  timer->async_wait([socket, shared = shared](const boost::system::error_code& ec) {
-    if (ec) return;
-    shared->idle_closed.fetch_add(1, std::memory_order_relaxed);
-    boost::system::error_code ignored;
-    socket->close(ignored);  // wakes the wait below with an error
-  });
-  socket->async_wait(asio::socket_base::wait_read, [this, socket, timer, over, shared = shared](
-                                                       const boost::system::error_code& ec) {
-    timer->cancel();
-    if (ec || !shared->LoopsRunning()) {
-      shared->connections_open.fetch_sub(1);
-      return;
-    }
-    OnFirstByte(std::move(*socket), over);
-  });
-}
-
-void Server::Impl::OnFirstByte(asio::ip::tcp::socket socket, bool over) {
-  char first = 0;
-  const auto n = ::recv(socket.native_handle(), &first, 1, MSG_PEEK);
-  if (n <= 0) {  // closed (or failed) before sending anything
-    shared->connections_open.fetch_sub(1);
-    return;
-  }
-  std::shared_ptr<GrpcServerConnection> grpc_conn;
-  std::shared_ptr<ServerConnection> krpc_conn;
-  {
-    std::lock_guard lock(mu);
-    const uint64_t id = next_conn_id++;
-    if (first == 'P') {
-      grpc_conn = std::make_shared<GrpcServerConnection>(std::move(socket), shared, id);
-      conns.emplace(id, grpc_conn);
-    } else {
-      krpc_conn = std::make_shared<ServerConnection>(std::move(socket), shared, id);
-      conns.emplace(id, krpc_conn);
-    }
-    if (conns.size() > 64 && conns.size() % 64 == 0) {
-      std::erase_if(conns, [](const auto& kv) { return kv.second.expired(); });
-    }
-  }
-  if (grpc_conn) {
-    grpc_conn->Start(over);
-  } else {
-    krpc_conn->Start(over);
-  }
 }
 
 std::vector<std::shared_ptr<CallHost>> Server::Impl::LiveConnections() {
@@ -324,7 +209,20 @@ ServerStats Server::stats() const {
   out.handler_exceptions = s.handler_exceptions.load();
   out.pending_frame_bytes = s.frame_budget ? s.frame_budget->used() : 0;
   out.drain_timeouts = s.drain_timeouts.load();
+  out.tls_handshakes = s.tls_handshakes.load();
+  out.tls_failures = s.tls_failures.load();
+  out.authz_denied = s.authz_denied.load();
+  if (s.tls) {
+    out.tls_reloads = s.tls->reloads();
+    out.tls_reload_failures = s.tls->reload_failures();
+    out.tls_cert_not_after = s.tls->cert_not_after();
+  }
   return out;
+}
+
+Status Server::ReloadTls() {
+  if (!impl_->shared->tls) return {StatusCode::kFailedPrecondition, "TLS is disabled (tls_mode=disabled)"};
+  return impl_->shared->tls->Reload();
 }
 
 }  // namespace krpc

@@ -59,6 +59,7 @@ ServerCall::ServerCall(std::shared_ptr<CallHost> conn, const MethodEntry* entry,
   metadata_ = &metadata_storage_;
   method_ = &entry->full_name;
   peer_ = &conn_->peer();
+  identity_ = &conn_->identity();
 }
 
 void ServerCall::Invoke() {

@@ -8,22 +8,26 @@ namespace krpc::node {
 namespace asio = boost::asio;
 using codec::FrameType;
 
-ServerConnection::ServerConnection(asio::ip::tcp::socket socket, std::shared_ptr<ServerShared> shared, uint64_t id)
-    : FramedConnection(std::move(socket), shared->limits, shared->frame_budget, shared),
+ServerConnection::ServerConnection(net::Stream io, std::shared_ptr<ServerShared> shared, uint64_t id)
+    : FramedConnection(std::move(io), shared->limits, shared->frame_budget, shared),
       CallHost(shared, *stream().socket().get_executor().target<asio::io_context::executor_type>(), id,
                Protocol::kKrpc),
       idle_timer_(executor_) {
-  peer_ = PeerOf(stream().socket());
+  SetPeer(stream());
   stream().Configure();
 }
 
 ServerConnection::~ServerConnection() = default;
 
-void ServerConnection::Start(bool over_limit) {
+void ServerConnection::Start(Refusal refusal) {
   shared_->observer->OnConnectionOpened();
-  if (over_limit) {
-    SendGoaway(StatusCode::kResourceExhausted,
-               "connection limit reached (max_connections=" + std::to_string(shared_->options.max_connections) + ")");
+  if (refusal != Refusal::kNone) {
+    if (refusal == Refusal::kConnectionLimit) {
+      SendGoaway(StatusCode::kResourceExhausted,
+                 "connection limit reached (max_connections=" + std::to_string(shared_->options.max_connections) + ")");
+    } else {
+      SendGoaway(StatusCode::kUnavailable, "TLS required (tls_mode=strict)");
+    }
     CloseAfterFlush();
     return;
   }

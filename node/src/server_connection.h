@@ -27,11 +27,12 @@ class ServerCall;
 
 class ServerConnection final : public net::FramedConnection, public CallHost {
  public:
-  ServerConnection(boost::asio::ip::tcp::socket socket, std::shared_ptr<ServerShared> shared, uint64_t id);
+  ServerConnection(net::Stream stream, std::shared_ptr<ServerShared> shared, uint64_t id);
   ~ServerConnection();
 
   // Begins reading; a connection over the server's limit is refused with GOAWAY.
-  void Start(bool over_limit);
+  // Starts serving, or (`refusal`) tells the client why not and closes.
+  void Start(Refusal refusal);
   // CallHost
   void Goaway() override;
   void ForceClose(std::string reason) override;

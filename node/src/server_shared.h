@@ -13,6 +13,7 @@
 #include "krpc/codec/frame.h"
 #include "krpc/impl/io_pool.h"
 #include "krpc/log.h"
+#include "krpc/net/tls_context.h"
 #include "krpc/server.h"
 #include "method_table.h"
 
@@ -43,6 +44,12 @@ struct ServerShared {
   std::atomic<uint64_t> accept_errors{0};
   std::atomic<uint64_t> handler_exceptions{0};
   std::atomic<uint64_t> drain_timeouts{0};
+  std::atomic<uint64_t> tls_handshakes{0};
+  std::atomic<uint64_t> tls_failures{0};
+  std::atomic<uint64_t> authz_denied{0};
+  // TLS material (null when tls_mode is disabled) and whether plaintext is refused.
+  std::shared_ptr<net::TlsContext> tls;
+  bool tls_strict = false;
   // Bytes of partly received frames held by all connections (max_pending_frame_bytes).
   std::shared_ptr<codec::MemoryBudget> frame_budget;
 

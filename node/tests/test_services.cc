@@ -65,6 +65,9 @@ void ScriptedEcho::Echo(google::protobuf::RpcController* controller, const examp
     response->set_payload(std::to_string(cntl->remaining().count()));
   } else if (report == "metadata") {
     response->set_payload(std::string(cntl->metadata("x-value")));
+  } else if (report == "identity") {
+    const auto& id = cntl->peer_identity();
+    response->set_payload(id.authenticated ? std::string(id.primary()) + "|" + id.subject : "unauthenticated");
   } else {
     response->set_payload(request->payload());
   }

@@ -35,6 +35,7 @@ class Delayer {
 //   fail-code: NAME      fail with that status code
 //   report: deadline     reply with the remaining deadline in microseconds
 //   report: metadata     reply with the value of metadata key "x-value"
+//   report: identity     reply "<first SAN>|<subject>" of the caller's certificate, or "unauthenticated"
 //   report: canceled     wait for cancellation (up to delay-ms) and reply "canceled"/"not canceled"
 class ScriptedEcho final : public examples::EchoService {
  public:

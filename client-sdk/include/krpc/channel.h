@@ -17,6 +17,7 @@
 #include <chrono>
 #include <functional>
 #include <future>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -70,6 +71,7 @@ struct EndpointInfo {
   double slow_start = 1.0;   // share of its full load it may take now (slow start ramp)
   uint64_t stalls = 0;       // times found stalled
   uint64_t latency_ejections = 0;
+  std::map<std::string, uint64_t> tls_failures;  // failed TLS handshakes by reason (unknown_ca, ...)
 };
 
 struct ChannelStats {

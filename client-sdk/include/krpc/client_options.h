@@ -6,7 +6,11 @@
 #include <cstdint>
 #include <string>
 
+#include "krpc/net/tls_options.h"
+
 namespace krpc {
+
+class OptionSet;
 
 // One connection to an endpoint (the transport).
 struct ConnectionOptions {
@@ -15,6 +19,15 @@ struct ConnectionOptions {
   int heartbeat_interval_ms = 5000;    // heartbeat_interval_ms: PING after this long without sending
   int heartbeat_miss_limit = 3;        // heartbeat_miss_limit: close after interval*(limit+1) without receiving
   std::string protocol = "krpc";       // protocol: "krpc", or "grpc" (gRPC over HTTP/2, h2c) to call gRPC servers
+  bool tls_enabled = false;            // tls: TLS to every endpoint (ALPN "krpc" or "h2")
+  // tls_server_name: the name the servers' certificates must carry (a DNS name or IP in their
+  // subject alternative names); empty = the endpoint's host. Set it for endpoints found in
+  // ZooKeeper (registered by IP) to the service's certificate name.
+  std::string tls_server_name;
+  TlsOptions tls;  // tls_ca_file (empty: the system CAs), tls_cert_file + tls_key_file (mutual TLS), ...
+
+  // tls, tls_server_name and the TlsOptions keys (tools that take only these use it).
+  void RegisterTls(OptionSet& o);
 };
 
 // Delay before reconnecting to an endpoint whose connect failed:

@@ -1,5 +1,5 @@
 // Server: hosts protobuf services (`option cc_generic_services = true`) over the krpc framed
-// TCP protocol. N I/O threads, each owning its connections; handlers run on the connection's
+// protocol and gRPC on one port, in plaintext or TLS. N I/O threads, each owning its connections; handlers run on the connection's
 // thread (or on a worker pool when `handler_threads` > 0) and may finish later from any thread
 // by running `done`.
 #pragma once
@@ -11,6 +11,7 @@
 #include <string_view>
 #include <vector>
 
+#include "krpc/net/tls_options.h"
 #include "krpc/status.h"
 
 namespace google::protobuf {
@@ -35,6 +36,15 @@ struct ServerOptions {
   int drain_timeout_ms = 10000;            // how long Shutdown() waits for in-flight calls
   int frame_timeout_ms = 10000;            // a frame once begun must be complete within this
   int64_t max_pending_frame_bytes = 512ll << 20;  // memory for partly received frames, node-wide
+  // TLS on the RPC port (Istio's peer authentication modes): "disabled"; "permissive" (TLS and
+  // plaintext on the one port, told apart by the first byte); "strict" (TLS only).
+  std::string tls_mode = "disabled";
+  // Client certificates: "none", "request" (verified when sent), "require" (mutual TLS).
+  std::string tls_client_auth = "none";
+  TlsOptions tls;                          // tls_cert_file, tls_key_file, tls_ca_file, ...
+  // Who may call what: "pkg.Svc[/Method]=identity,...;..." (see docs/configuration.md).
+  std::string authz_allow;
+  std::string authz_default = "allow";     // "allow", or "deny": methods without a rule refuse all
 
   // Registers every field above under its own name (listen_host, port, ...).
   void Register(OptionSet& options);
@@ -58,6 +68,11 @@ class ServerObserver {
   // A call arrived / was answered (cookie from OnMethodRegistered).
   virtual void OnCallStarted(void* method) {}
   virtual void OnCallFinished(void* method, StatusCode code, std::chrono::nanoseconds elapsed) {}
+  // A TLS handshake ended: result "ok", or why it failed ("unknown_ca", "no_client_cert",
+  // "plaintext_refused", ...).
+  virtual void OnTlsHandshake(std::string_view result) {}
+  // A call was refused PERMISSION_DENIED by authz_allow.
+  virtual void OnAuthzDenied(std::string_view service, std::string_view method) {}
 };
 
 // Runs before a handler; returning a non-OK status answers the call without running the
@@ -85,6 +100,12 @@ struct ServerStats {
   uint64_t handler_exceptions = 0;
   uint64_t pending_frame_bytes = 0;  // memory held by partly received frames
   uint64_t drain_timeouts = 0;       // Shutdown()s whose drain timed out with calls in flight
+  uint64_t tls_handshakes = 0;       // TLS handshakes completed
+  uint64_t tls_failures = 0;         // TLS handshakes failed, and plaintext refused in strict mode
+  uint64_t tls_reloads = 0;          // certificate material reloaded after start
+  uint64_t tls_reload_failures = 0;  // reloads that failed (the previous material stayed)
+  int64_t tls_cert_not_after = 0;    // expiry of the served certificate (unix seconds; 0: no TLS)
+  uint64_t authz_denied = 0;         // calls refused PERMISSION_DENIED by authz_allow
 };
 
 class Server {
@@ -116,6 +137,9 @@ class Server {
   bool draining() const;
 
   ServerStats stats() const;
+  // Re-reads the TLS certificate, key and CA files now (the node does on SIGHUP); new
+  // connections use them, open ones keep theirs. On failure the previous files stay in use.
+  Status ReloadTls();
 
  private:
   struct Impl;

@@ -10,6 +10,7 @@
 #include <mutex>
 #include <string>
 
+#include "krpc/peer_identity.h"
 #include "krpc/status.h"
 
 namespace krpc {
@@ -33,6 +34,9 @@ class ServerController : public google::protobuf::RpcController {
   const std::string& method() const { return *method_; }
   // The client's address, "ip:port".
   const std::string& peer() const { return *peer_; }
+  // The caller's verified identity from its TLS client certificate (its SANs and subject);
+  // unauthenticated over plaintext or when the client sent no certificate.
+  const PeerIdentity& peer_identity() const { return *identity_; }
 
   // Response metadata, sent back with the reply over either protocol (gRPC: response
   // headers). Keys must be lowercase; a "-bin" key may hold binary bytes. Set it before `done`.
@@ -69,6 +73,7 @@ class ServerController : public google::protobuf::RpcController {
   const Metadata* metadata_ = nullptr;
   const std::string* method_ = nullptr;
   const std::string* peer_ = nullptr;
+  const PeerIdentity* identity_ = nullptr;
   Status status_;
   Metadata response_metadata_;
   std::atomic<bool> canceled_{false};

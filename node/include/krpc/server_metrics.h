@@ -27,6 +27,8 @@ class ServerMetrics final : public ServerObserver {
   void OnBytes(size_t received, size_t sent) override;
   void OnCallStarted(void* method) override;
   void OnCallFinished(void* method, StatusCode code, std::chrono::nanoseconds elapsed) override;
+  void OnTlsHandshake(std::string_view result) override;
+  void OnAuthzDenied(std::string_view service, std::string_view method) override;
 
  private:
   prometheus::Family<prometheus::Counter>& requests_;
@@ -36,6 +38,8 @@ class ServerMetrics final : public ServerObserver {
   prometheus::Counter& received_;
   prometheus::Counter& sent_;
   prometheus::Family<prometheus::Counter>& frame_errors_;
+  prometheus::Family<prometheus::Counter>& tls_handshakes_;
+  prometheus::Family<prometheus::Counter>& authz_denied_;
   std::mutex mu_;
   std::vector<std::unique_ptr<MethodSeries>> methods_;
   std::unordered_map<std::string, prometheus::Counter*> frame_error_by_reason_;

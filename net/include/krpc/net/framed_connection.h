@@ -32,7 +32,7 @@ class FramedConnection : public std::enable_shared_from_this<FramedConnection> {
  protected:
   // `keep_alive` (optional) owns what the socket's io_context needs (e.g. the pool that runs
   // it); it is released after the stream, so the socket never outlives its context.
-  FramedConnection(boost::asio::ip::tcp::socket socket, codec::Limits limits,
+  FramedConnection(Stream stream, codec::Limits limits,
                    std::shared_ptr<codec::MemoryBudget> budget = nullptr,
                    std::shared_ptr<const void> keep_alive = nullptr);
 

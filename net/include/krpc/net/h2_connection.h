@@ -32,6 +32,7 @@ inline constexpr uint32_t kNoError = 0x0;
 inline constexpr uint32_t kRefusedStream = 0x7;
 inline constexpr uint32_t kCancel = 0x8;
 inline constexpr uint32_t kEnhanceYourCalm = 0xb;
+inline constexpr uint32_t kInadequateSecurity = 0xc;
 }  // namespace h2_error
 
 using Header = std::pair<std::string, std::string>;
@@ -53,7 +54,7 @@ class H2Connection : public std::enable_shared_from_this<H2Connection> {
 
  protected:
   enum class Role { kClient, kServer };
-  H2Connection(boost::asio::ip::tcp::socket socket, Role role, H2Settings settings,
+  H2Connection(Stream stream, Role role, H2Settings settings,
                std::shared_ptr<const void> keep_alive = nullptr);
 
   // Sends our SETTINGS (and, for a client, the preface); then reading begins.
