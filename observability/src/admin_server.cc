@@ -3,14 +3,20 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+#include <openssl/crypto.h>
 
 #include <array>
 #include <atomic>
 #include <map>
 #include <thread>
 
+#include <fstream>
+#include <sstream>
+
 #include "krpc/config.h"
 #include "krpc/log.h"
+#include "krpc/net/tls_context.h"
 
 namespace krpc {
 namespace asio = boost::asio;
@@ -22,10 +28,18 @@ void AdminOptions::Register(OptionSet& o) {
   o.AddString("admin_host", &host, "address the HTTP admin port binds to");
   o.AddPort("admin_port", &port, "HTTP admin port (/metrics, /healthz, /readyz, /status)");
   o.AddBool("admin_enabled", &enabled, "serve the HTTP admin port");
+  o.AddString("admin_token_file", &token_file, "file holding the bearer token required on /admin/* (empty: no token)");
+  o.AddString("admin_tls_cert_file", &tls_cert_file, "serve the admin port over HTTPS with this PEM certificate");
+  o.AddString("admin_tls_key_file", &tls_key_file, "PEM key of admin_tls_cert_file");
 }
 
 namespace {
-class Session;
+// What Stop() needs of a session, whatever its stream.
+class SessionBase {
+ public:
+  virtual ~SessionBase() = default;
+  virtual void ForceClose() = 0;
+};
 }  // namespace
 
 struct AdminServer::Impl : std::enable_shared_from_this<AdminServer::Impl> {
@@ -35,9 +49,12 @@ struct AdminServer::Impl : std::enable_shared_from_this<AdminServer::Impl> {
   std::thread thread;
   std::map<std::pair<std::string, std::string>, Handler> routes;
   std::atomic<uint64_t> bad_requests{0};
+  std::atomic<uint64_t> unauthorized{0};
+  std::string token;                          // required on /admin/* when not empty
+  std::shared_ptr<net::TlsContext> tls;       // HTTPS when set
   uint16_t port = 0;
   log::RateLimiter log_limit{5};
-  std::vector<std::weak_ptr<Session>> sessions;  // I/O thread only; closed on Stop()
+  std::vector<std::weak_ptr<SessionBase>> sessions;  // I/O thread only; closed on Stop()
 
   void Accept();
   HttpResponse Route(const HttpRequest& req);
@@ -45,25 +62,39 @@ struct AdminServer::Impl : std::enable_shared_from_this<AdminServer::Impl> {
 
 namespace {
 
-class Session : public std::enable_shared_from_this<Session> {
+// One connection; Stream is beast::tcp_stream (HTTP) or an SSL stream over it (HTTPS).
+template <typename Stream>
+class Session : public SessionBase, public std::enable_shared_from_this<Session<Stream>> {
  public:
-  Session(tcp::socket socket, std::shared_ptr<AdminServer::Impl> server)
-      : stream_(std::move(socket)), server_(std::move(server)) {}
+  template <typename... Args>
+  Session(std::shared_ptr<AdminServer::Impl> server, Args&&... args)
+      : stream_(std::forward<Args>(args)...), server_(std::move(server)) {}
+
+  // HTTPS: the handshake first (bounded like a request).
+  void Handshake() {
+    Lowest().expires_after(std::chrono::milliseconds(server_->options.request_timeout_ms));
+    stream_.async_handshake(asio::ssl::stream_base::server, [self = this->shared_from_this()](beast::error_code ec) {
+      if (ec) return self->Close();
+      self->Read();
+    });
+  }
 
   void Read() {
     parser_.emplace();
     parser_->header_limit(8 * 1024);
     parser_->body_limit(server_->options.max_body_bytes);
-    stream_.expires_after(std::chrono::milliseconds(server_->options.request_timeout_ms));
-    http::async_read(stream_, buffer_, *parser_, [self = shared_from_this()](beast::error_code ec, size_t) {
+    Lowest().expires_after(std::chrono::milliseconds(server_->options.request_timeout_ms));
+    http::async_read(stream_, buffer_, *parser_, [self = this->shared_from_this()](beast::error_code ec, size_t) {
       self->OnRead(ec);
     });
   }
 
  private:
+  beast::tcp_stream& Lowest() { return beast::get_lowest_layer(stream_); }
+
   void OnRead(beast::error_code ec) {
     if (ec == http::error::end_of_stream || ec == beast::error::timeout || ec == asio::error::eof ||
-        ec == asio::error::connection_reset) {
+        ec == asio::error::connection_reset || ec == asio::ssl::error::stream_truncated) {
       Close();
       return;
     }
@@ -87,6 +118,7 @@ class Session : public std::enable_shared_from_this<Session> {
     r.path = target.substr(0, q);
     if (q != std::string::npos) r.query = target.substr(q + 1);
     r.body = std::move(req.body());
+    r.authorization = std::string(req[http::field::authorization]);
     HttpResponse out = server_->Route(r);
     http::response<http::string_body> res{static_cast<http::status>(out.status), req.version()};
     res.set(http::field::server, "krpc-admin");
@@ -99,7 +131,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void Write(http::response<http::string_body> res, bool close) {
     auto sp = std::make_shared<http::response<http::string_body>>(std::move(res));
-    http::async_write(stream_, *sp, [self = shared_from_this(), sp, close](beast::error_code ec, size_t) {
+    http::async_write(stream_, *sp, [self = this->shared_from_this(), sp, close](beast::error_code ec, size_t) {
       if (ec) {
         self->Close();
       } else if (close) {
@@ -114,13 +146,13 @@ class Session : public std::enable_shared_from_this<Session> {
   // closing with unread input would reset the connection and destroy the reply just written.
   void Linger() {
     beast::error_code ignored;
-    stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
-    stream_.expires_after(std::chrono::seconds(1));
+    Lowest().socket().shutdown(tcp::socket::shutdown_send, ignored);
+    Lowest().expires_after(std::chrono::seconds(1));
     Discard();
   }
 
   void Discard() {
-    stream_.async_read_some(asio::buffer(discard_), [self = shared_from_this()](beast::error_code ec, size_t) {
+    Lowest().async_read_some(asio::buffer(discard_), [self = this->shared_from_this()](beast::error_code ec, size_t) {
       if (ec) {
         self->Close();
         return;
@@ -131,16 +163,15 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void Close() {
     beast::error_code ignored;
-    stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
-    stream_.close();  // also cancels the stream's timeout timer
+    Lowest().socket().shutdown(tcp::socket::shutdown_both, ignored);
+    Lowest().close();  // also cancels the stream's timeout timer
   }
 
  public:
-  void ForceClose() { Close(); }
+  void ForceClose() override { Close(); }
 
  private:
-
-  beast::tcp_stream stream_;
+  Stream stream_;
   beast::flat_buffer buffer_{8 * 1024};
   std::array<char, 4096> discard_;
   std::optional<http::request_parser<http::string_body>> parser_;
@@ -150,6 +181,19 @@ class Session : public std::enable_shared_from_this<Session> {
 }  // namespace
 
 HttpResponse AdminServer::Impl::Route(const HttpRequest& req) {
+  if (!token.empty() && req.path.starts_with("/admin/")) {
+    const std::string expected = "Bearer " + token;
+    if (req.authorization.size() != expected.size() ||
+        CRYPTO_memcmp(req.authorization.data(), expected.data(), expected.size()) != 0) {
+      unauthorized.fetch_add(1);
+      uint64_t suppressed = 0;
+      if (log_limit.Allow(&suppressed)) {
+        log::Get("admin")->warn("refused {} {}: {} bearer token", req.method, req.path,
+                                req.authorization.empty() ? "no" : "wrong");
+      }
+      return {401, "text/plain; charset=utf-8", "unauthorized: /admin/* needs 'Authorization: Bearer <token>'\n"};
+    }
+  }
   auto it = routes.find({req.method, req.path});
   if (it != routes.end()) {
     try {
@@ -168,10 +212,17 @@ void AdminServer::Impl::Accept() {
   acceptor.async_accept([self = shared_from_this()](beast::error_code ec, tcp::socket socket) {
     if (ec == asio::error::operation_aborted || !self->acceptor.is_open()) return;
     if (!ec) {
-      auto session = std::make_shared<Session>(std::move(socket), self);
       std::erase_if(self->sessions, [](const auto& w) { return w.expired(); });
-      self->sessions.push_back(session);
-      session->Read();
+      if (self->tls) {
+        auto session = std::make_shared<Session<beast::ssl_stream<beast::tcp_stream>>>(self, std::move(socket),
+                                                                                      *self->tls->Get());
+        self->sessions.push_back(session);
+        session->Handshake();
+      } else {
+        auto session = std::make_shared<Session<beast::tcp_stream>>(self, std::move(socket));
+        self->sessions.push_back(session);
+        session->Read();
+      }
     }
     self->Accept();
   });
@@ -186,6 +237,34 @@ void AdminServer::Handle(std::string method, std::string path, Handler handler) 
 }
 
 Status AdminServer::Start() {
+  if (!impl_->options.token_file.empty()) {
+    std::ifstream in(impl_->options.token_file);
+    std::stringstream text;
+    text << in.rdbuf();
+    std::string token = text.str();
+    while (!token.empty() && (token.back() == '\n' || token.back() == '\r' || token.back() == ' ')) token.pop_back();
+    if (!in || token.empty()) {
+      return {StatusCode::kInvalidArgument,
+              "bad value for 'admin_token_file': '" + impl_->options.token_file + "' is missing, unreadable or empty"};
+    }
+    impl_->token = std::move(token);
+  }
+  if (!impl_->options.tls_cert_file.empty() || !impl_->options.tls_key_file.empty()) {
+    net::TlsContext::Config config;
+    config.role = net::TlsContext::Role::kServer;
+    config.files.cert_file = impl_->options.tls_cert_file;
+    config.files.key_file = impl_->options.tls_key_file;
+    config.files.min_version = "1.2";  // browsers and scrapers
+    auto ctx = net::TlsContext::Create(std::move(config));
+    if (!ctx.ok()) {
+      std::string msg = ctx.status().message();
+      for (const char* key : {"tls_cert_file", "tls_key_file"}) {  // name the admin keys
+        if (auto at = msg.find(std::string("'") + key + "'"); at != std::string::npos) msg.insert(at + 1, "admin_");
+      }
+      return {StatusCode::kInvalidArgument, msg};
+    }
+    impl_->tls = std::move(ctx).value();
+  }
   beast::error_code ec;
   const auto address = asio::ip::make_address(impl_->options.host, ec);
   if (ec) return {StatusCode::kInvalidArgument, "admin_host '" + impl_->options.host + "' is not an IP address"};
@@ -205,7 +284,8 @@ Status AdminServer::Start() {
     pthread_setname_np(pthread_self(), "krpc-admin");
     impl->io.run();
   });
-  log::Get("admin")->info("admin HTTP on {}:{}", impl_->options.host, impl_->port);
+  log::Get("admin")->info("admin {} on {}:{}{}", impl_->tls ? "HTTPS" : "HTTP", impl_->options.host, impl_->port,
+                          impl_->token.empty() ? "" : " (/admin/* needs the bearer token)");
   return Status::Ok();
 }
 
@@ -227,5 +307,6 @@ void AdminServer::Stop() {
 
 uint16_t AdminServer::port() const { return impl_->port; }
 uint64_t AdminServer::bad_requests() const { return impl_->bad_requests.load(); }
+uint64_t AdminServer::unauthorized() const { return impl_->unauthorized.load(); }
 
 }  // namespace krpc

@@ -44,7 +44,7 @@ class Node:
                 self.lines.append(line)
                 if m := re.search(r"listening on [\d.]+:(\d+)", line):
                     self.port = int(m.group(1))
-                if m := re.search(r"admin HTTP on [\d.]+:(\d+)", line):
+                if m := re.search(r"admin HTTPS? on [\d.]+:(\d+)", line):
                     self.admin_port = int(m.group(1))
                 if self.port and self.admin_port:
                     ready.set()

@@ -2,6 +2,11 @@
 // /metrics, /healthz, /readyz, /status and, when enabled, /admin/fault. Bounded request size
 // and time, keep-alive; a malformed request gets 400 and its connection is closed. It shares
 // nothing with the RPC path, so abuse of this port never slows RPCs.
+//
+// Security: with a token file, every path under /admin/ (the mutating endpoints) requires
+// "Authorization: Bearer <token>" (401 otherwise); /metrics, /healthz, /readyz and /status
+// stay open for scrapers and probes. With a certificate and key it serves HTTPS instead of
+// HTTP (rotated like the RPC port's: files re-read when they change).
 #pragma once
 
 #include <cstdint>
@@ -21,7 +26,10 @@ struct AdminOptions {
   bool enabled = true;
   uint32_t max_body_bytes = 64 * 1024;
   int request_timeout_ms = 10000;     // whole request, and each keep-alive wait
-  // admin_host, admin_port, admin_enabled
+  std::string token_file;             // admin_token_file: bearer token required on /admin/* (empty: none)
+  std::string tls_cert_file;          // admin_tls_cert_file: serve HTTPS with this certificate...
+  std::string tls_key_file;           // admin_tls_key_file: ...and key
+  // admin_host, admin_port, admin_enabled, admin_token_file, admin_tls_cert_file, admin_tls_key_file
   void Register(OptionSet& options);
 };
 
@@ -30,6 +38,7 @@ struct HttpRequest {
   std::string path;     // without the query string
   std::string query;
   std::string body;
+  std::string authorization;  // the Authorization header
 };
 
 struct HttpResponse {
@@ -52,6 +61,7 @@ class AdminServer {
   void Stop();
   uint16_t port() const;
   uint64_t bad_requests() const;
+  uint64_t unauthorized() const;  // /admin/* requests refused for a missing or wrong token
 
   struct Impl;  // defined in admin_server.cc
 
