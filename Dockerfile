@@ -22,7 +22,7 @@ RUN ninja -C /build && cmake --install /build --prefix /usr/local > /dev/null &&
 FROM ${BASE} AS node
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      libprotobuf32 libzookeeper-mt2 libspdlog1.10 libfmt9 libprometheus-cpp-core1.0 zlib1g libnghttp2-14 \
+      libprotobuf32 libzookeeper-mt2 libspdlog1.10 libfmt9 libprometheus-cpp-core1.0 zlib1g libnghttp2-14 libssl3 \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin krpc
 COPY --from=build /build/node/krpc-node /build/client-sdk/krpc /build/client-sdk/krpc-bench \

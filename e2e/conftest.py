@@ -19,6 +19,7 @@ def report():
 def cluster():
     kc.sh(os.path.join(kc.ROOT, "scripts", "docker-setup"), timeout=1800)
     try:
+        kc.sh("scripts/cluster", "certs", timeout=120)  # the nodes and loadgen speak mutual TLS
         kc.compose("up", "-d", "--build", "--wait", "--wait-timeout", "300", timeout=2400)
         kc.wait_for(lambda: kc.registered() == kc.NODES, 60, what="all nodes registered")
         yield kc

@@ -1,4 +1,5 @@
 """The container check (containers issue): the cluster is up, registered, scraped and serving."""
+import subprocess
 import time
 
 
@@ -21,6 +22,9 @@ def test_cluster_is_registered_scraped_and_serving(cluster, report):
     after = {n: kc.metric_sum(kc.metrics(kc.ADMIN[n]), "krpc_server_requests_total", code="OK") for n in kc.NODES}
     for n in kc.NODES:
         assert after[n] - before[n] > 50, f"{n} served {after[n] - before[n]} calls in 5 s"
+    # ... over mutual TLS (the cluster runs tls_mode=strict, tls_client_auth=require).
+    for n in kc.NODES:
+        assert kc.metric_sum(kc.metrics(kc.ADMIN[n]), "krpc_server_tls_handshakes_total", result="ok") > 0
     lg = kc.metrics(kc.ADMIN["loadgen"])
     assert kc.metric_sum(lg, "krpc_client_requests_total", code="OK") > 0
     assert kc.metric_sum(lg, "krpc_client_endpoints", service="krpc.examples.EchoService") == 3
@@ -42,3 +46,31 @@ def test_user_service_built_on_the_sdk_image_joins_the_cluster(cluster):
     finally:
         kc.compose(*files, "stop", "greeter", check=False, timeout=120)
     kc.wait_for(lambda: kc.registered("greet.Greeter") == [], 30, what="greet.Greeter deregistered on stop")
+
+
+def test_mtls_strict_refuses_a_container_without_a_client_certificate(cluster):
+    """Issue 15: the cluster's RPC ports speak mutual TLS only. A container on the cluster's
+    network that trusts the CA but has no certificate of its own cannot call a node; nor can a
+    plaintext one; the same call with a certificate from the CA succeeds."""
+    kc = cluster
+    certs = f"{kc.ROOT}/.cluster/certs"
+    call = ["call", "--target", "node1:7000", "/krpc.examples.EchoService/Echo", '{"payload":"aGk="}',
+            "--timeout_ms=10000"]
+
+    def run(mounts, *flags):
+        args = ["docker", "run", "--rm", "--network", "krpc_default", "--entrypoint", "krpc"]
+        for m in mounts:
+            args += ["-v", f"{certs}/{m}:/certs/{m}:ro"]
+        r = subprocess.run(args + ["krpc/node:dev", *call, *flags], capture_output=True, text=True, timeout=120)
+        return r.returncode, r.stdout + r.stderr
+
+    before = kc.metric_sum(kc.metrics(kc.ADMIN["node1"]), "krpc_server_tls_handshakes_total", result="no_client_cert")
+    rc, out = run(["ca.crt"], "--tls", "--tls_ca_file=/certs/ca.crt")
+    assert rc != 0 and "certificate required" in out, out
+    rc, out = run([])
+    assert rc != 0 and "TLS required" in out, out
+    rc, out = run(["ca.crt", "cli.crt", "cli.key"], "--tls", "--tls_ca_file=/certs/ca.crt",
+                  "--tls_cert_file=/certs/cli.crt", "--tls_key_file=/certs/cli.key")
+    assert rc == 0 and "aGk=" in out, out
+    after = kc.metric_sum(kc.metrics(kc.ADMIN["node1"]), "krpc_server_tls_handshakes_total", result="no_client_cert")
+    assert after > before
