@@ -95,7 +95,7 @@ def test_openssl_s_client_shows_tls13_and_the_alpn_protocol(mtls_node, certs):
         out = subprocess.run(
             ["openssl", "s_client", "-connect", mtls_node.target, "-alpn", alpn, "-CAfile", f"{certs}/ca.crt",
              "-cert", f"{certs}/alice.crt", "-key", f"{certs}/alice.key", "-verify_return_error"],
-            input="", capture_output=True, text=True, timeout=30)
+            input="", capture_output=True, encoding="utf-8", errors="replace", timeout=30)  # h2: binary SETTINGS
         text = out.stdout + out.stderr
         assert "New, TLSv1.3, Cipher is" in text, text
         assert expect in text, text
@@ -134,7 +134,7 @@ def test_sighup_reloads_the_certificate_files(certs):
         assert n.wait_for_log("received SIGHUP: TLS reload: done")
         assert 'krpc_server_tls_reloads_total{result="ok"} 1' in n.metrics()
         out = subprocess.run(["openssl", "s_client", "-connect", n.target, "-CAfile", f"{certs}/ca.crt"],
-                             input="", capture_output=True, text=True, timeout=30).stdout
+                             input="", capture_output=True, encoding="utf-8", errors="replace", timeout=30).stdout
         served = subprocess.run(["openssl", "x509", "-noout", "-enddate"], input=out, capture_output=True,
                                 text=True).stdout
         expected = subprocess.run(["openssl", "x509", "-noout", "-enddate", "-in", f"{certs}/server2.crt"],
