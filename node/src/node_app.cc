@@ -35,12 +35,13 @@ NodeApp::~NodeApp() {
 }
 
 bool NodeApp::ready(std::string* why) const {
-  if (!started_) {
+  const RegistryPublisher* pub = Registry();
+  if (!started_.load(std::memory_order_acquire)) {
     *why = "not started";
   } else if (server_->draining()) {
     *why = "draining";
-  } else if (publisher_ && !publisher_->registered()) {
-    *why = "not registered (" + publisher_->state() + ")";
+  } else if (pub && !pub->registered()) {
+    *why = "not registered (" + pub->state() + ")";
   } else {
     *why = "ready";
     return true;
@@ -55,13 +56,14 @@ std::string NodeApp::StatusJson() const {
   std::string why;
   const bool is_ready = ready(&why);
   json::Object registry;
-  registry.Add("enabled", publisher_ != nullptr);
-  if (publisher_) {
-    registry.Add("state", publisher_->state())
+  const RegistryPublisher* pub = Registry();
+  registry.Add("enabled", !config_.zk.hosts.empty());
+  if (pub) {
+    registry.Add("state", pub->state())
         .Add("session", zk_->state())
-        .Add("registrations", publisher_->registrations())
+        .Add("registrations", pub->registrations())
         .Add("expirations", zk_->expirations())
-        .Add("advertised", publisher_->self().endpoint.ToString());
+        .Add("advertised", pub->self().endpoint.ToString());
   }
   return json::Object()
       .Add("ready", is_ready)
@@ -91,13 +93,13 @@ std::vector<prometheus::MetricFamily> NodeApp::CollectNode() const {
   std::string why;
   out.push_back(FamilyBuilder("krpc_server_ready", "1 when /readyz answers 200", MetricType::Gauge)
                     .Add({}, ready(&why) ? 1 : 0).Build());
-  if (publisher_) {
+  if (const RegistryPublisher* pub = Registry()) {
     out.push_back(FamilyBuilder("krpc_registry_session_connected", "1 while the ZooKeeper session is connected", MetricType::Gauge)
                       .Add({}, zk_->connected() ? 1 : 0).Build());
     out.push_back(FamilyBuilder("krpc_registry_registered", "1 while every service of the node is registered", MetricType::Gauge)
-                      .Add({}, publisher_->registered() ? 1 : 0).Build());
+                      .Add({}, pub->registered() ? 1 : 0).Build());
     out.push_back(FamilyBuilder("krpc_registry_registrations_total", "Sessions in which the node registered its services (re-registrations after expiry add one)", MetricType::Counter)
-                      .Add({}, static_cast<double>(publisher_->registrations())).Build());
+                      .Add({}, static_cast<double>(pub->registrations())).Build());
     out.push_back(FamilyBuilder("krpc_registry_session_expirations_total", "ZooKeeper session expirations seen", MetricType::Counter)
                       .Add({}, static_cast<double>(zk_->expirations())).Build());
   }
@@ -191,9 +193,9 @@ Status NodeApp::Start() {
   collector_ = metrics_.AddCollector([this] { return CollectNode(); });
   if (Status s = server_->Start(); !s.ok()) return s;
   if (Status s = StartAdmin(); !s.ok()) return s;
-  started_ = true;
   if (config_.zk.hosts.empty()) {
     log_->info("no zk_hosts: serving without registration");
+    started_.store(true, std::memory_order_release);
     return Status::Ok();
   }
   zk_ = std::make_shared<ZkClient>(config_.zk);
@@ -212,6 +214,7 @@ Status NodeApp::Start() {
   }
   publisher_ = std::make_unique<RegistryPublisher>(zk_, config_.registry.root, self, services);
   publisher_->Start();  // in the background: a ZooKeeper that is down never stops serving
+  started_.store(true, std::memory_order_release);
   return Status::Ok();
 }
 

@@ -3,6 +3,8 @@
 // then register); Drain() takes it down in order (deregister, grace, GOAWAY and drain).
 #pragma once
 
+#include <atomic>
+
 #include <memory>
 #include <string>
 #include <vector>
@@ -69,9 +71,13 @@ class NodeApp {
   std::unique_ptr<Server> server_;
   std::unique_ptr<AdminServer> admin_;
   std::shared_ptr<void> collector_;
-  bool started_ = false;
+  // Set (release) once Start() finished, after zk_ and publisher_: the admin thread, which
+  // starts earlier, reads them only after seeing it (acquire). See Registry().
+  std::atomic<bool> started_{false};
   std::shared_ptr<ZkClient> zk_;
   std::unique_ptr<RegistryPublisher> publisher_;
+  // The publisher once Start() finished (null before, or without a registry); any thread.
+  const RegistryPublisher* Registry() const { return started_.load(std::memory_order_acquire) ? publisher_.get() : nullptr; }
   std::shared_ptr<spdlog::logger> log_ = log::Get("node");
 };
 
