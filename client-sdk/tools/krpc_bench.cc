@@ -207,9 +207,7 @@ int main(int argc, char** argv) {
   krpc::ChannelOptions copts;
   copts.timeout_ms = o.timeout_ms;
   copts.load_balancer = o.load_balancer;
-  copts.connection.tls_enabled = o.connection.tls_enabled;
-  copts.connection.tls_server_name = o.connection.tls_server_name;
-  copts.connection.tls = o.connection.tls;
+  copts.connection = o.connection;  // defaults but for the TLS keys registered above
   copts.pool.enabled = false;  // --connections means TCP connections: one per channel
   std::vector<std::shared_ptr<krpc::Channel>> channels;
   std::vector<std::unique_ptr<krpc::examples::EchoService_Stub>> stubs;

@@ -111,9 +111,7 @@ std::shared_ptr<krpc::Channel> MakeChannel(const CliOptions& o) {
   krpc::ChannelOptions co;
   co.timeout_ms = o.timeout_ms;
   co.zk_session_timeout_ms = o.zk_session_timeout_ms;
-  co.connection.tls_enabled = o.connection.tls_enabled;
-  co.connection.tls_server_name = o.connection.tls_server_name;
-  co.connection.tls = o.connection.tls;
+  co.connection = o.connection;  // defaults but for the TLS keys registered above
   auto ch = krpc::Channel::Create(o.target, co);
   if (!ch.ok()) {
     std::fprintf(stderr, "krpc: %s\n", ch.status().ToString().c_str());
