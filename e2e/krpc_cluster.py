@@ -3,6 +3,8 @@ Prometheus, the loadgen's accounting, and the scenario report. Standard library 
 import json
 import os
 import re
+import socket
+import ssl
 import subprocess
 import time
 import urllib.error
@@ -78,6 +80,32 @@ def wait_for(pred, timeout, interval=0.25, what="condition"):
         if time.monotonic() - start > timeout:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}")
         time.sleep(interval)
+
+
+def tcp(port, timeout=10):
+    """A plaintext TCP connection to a port published on 127.0.0.1."""
+    return socket.create_connection(("127.0.0.1", port), timeout=timeout)
+
+
+def mtls(port, server_name, client="cli", timeout=10):
+    """A mutual-TLS connection (TLS 1.3, ALPN krpc) to a node's published RPC port, with the
+    development CA and the `client` certificate from .cluster/certs."""
+    certs = os.path.join(ROOT, ".cluster", "certs")
+    ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=os.path.join(certs, "ca.crt"))
+    ctx.load_cert_chain(os.path.join(certs, f"{client}.crt"), os.path.join(certs, f"{client}.key"))
+    ctx.set_alpn_protocols(["krpc"])
+    s = ctx.wrap_socket(tcp(port, timeout), server_hostname=server_name)
+    return s
+
+
+def read_until_closed(s, timeout=10):
+    """Reads until the peer closes the connection (or resets it); fails after timeout."""
+    s.settimeout(timeout)
+    try:
+        while s.recv(65536):
+            pass
+    except (ConnectionResetError, ssl.SSLError, ssl.SSLEOFError):
+        pass
 
 
 def registered(service="krpc.examples.EchoService"):
