@@ -2,6 +2,7 @@
 
 #include "krpc/channel.h"
 #include "krpc/client_runtime.h"
+#include "krpc/console.h"
 #include "krpc/json.h"
 
 namespace krpc {
@@ -50,7 +51,7 @@ std::string ClientStatusJson(ClientRuntime& runtime) {
 }
 
 std::unique_ptr<AdminServer> MakeClientAdmin(AdminOptions options, Metrics& metrics,
-                                             std::shared_ptr<ClientRuntime> runtime) {
+                                             std::shared_ptr<ClientRuntime> runtime, std::string title) {
   auto admin = std::make_unique<AdminServer>(std::move(options));
   admin->Handle("GET", "/metrics", [&metrics](const HttpRequest&) {
     return HttpResponse{200, "text/plain; version=0.0.4; charset=utf-8", metrics.Serialize()};
@@ -62,6 +63,9 @@ std::unique_ptr<AdminServer> MakeClientAdmin(AdminOptions options, Metrics& metr
     auto rt = weak.lock();
     return HttpResponse{200, "application/json", rt ? ClientStatusJson(*rt) : "{}\n"};
   });
+  ConsoleOptions console;
+  console.title = std::move(title);
+  InstallConsole(*admin, metrics, console);
   return admin;
 }
 

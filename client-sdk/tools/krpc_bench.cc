@@ -174,6 +174,11 @@ int main(int argc, char** argv) {
   BenchOptions o;
   krpc::OptionSet flags;
   o.Register(flags);
+  if (krpc::OptionSet::WantsHelp(argc, argv)) {
+    std::printf("usage: krpc-bench [--key=value ...]  (the peer benchmark: Echo calls, one JSON line of results;\n"
+                "       `krpc bench` load-tests any method)\n\n%s", flags.Help().c_str());
+    return 0;
+  }
   if (auto s = flags.Load(argc, argv, {}); !s.ok()) {
     std::fprintf(stderr, "krpc-bench: %s\nflags:\n%s", s.message().c_str(), flags.Help().c_str());
     return 2;
@@ -198,7 +203,7 @@ int main(int argc, char** argv) {
   if (o.admin_port) {
     krpc::AdminOptions ao;
     ao.port = o.admin_port;
-    admin = krpc::MakeClientAdmin(ao, metrics, runtime);
+    admin = krpc::MakeClientAdmin(ao, metrics, runtime, "krpc-bench " + o.target);
     if (auto s = admin->Start(); !s.ok()) {
       std::fprintf(stderr, "krpc-bench: %s\n", s.message().c_str());
       return 2;

@@ -180,7 +180,7 @@ int main(int argc, char** argv) {
   o.admin.port = 9100;
   krpc::OptionSet flags;
   o.Register(flags);
-  if (argc > 1 && std::string(argv[1]) == "--help") {
+  if (krpc::OptionSet::WantsHelp(argc, argv)) {
     std::printf("usage: krpc-loadgen [-c FILE] [--key=value ...]\n\n%s", flags.Help().c_str());
     return 0;
   }
@@ -199,7 +199,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   Stats stats;
-  auto admin = krpc::MakeClientAdmin(o.admin, metrics, runtime);
+  auto admin = krpc::MakeClientAdmin(o.admin, metrics, runtime, "krpc-loadgen");
   admin->Handle("GET", "/stats", [&](const krpc::HttpRequest&) { return krpc::HttpResponse{200, "application/json", stats.Json()}; });
   admin->Handle("POST", "/stats/reset", [&](const krpc::HttpRequest&) {
     stats.Reset();

@@ -21,6 +21,7 @@ class LatencyHistogram {
   // Merges another histogram into this one.
   void Add(const LatencyHistogram& other);
 
+  uint64_t BucketCount(int bucket) const { return buckets_[bucket].load(std::memory_order_relaxed); }
   static int BucketOf(uint64_t v);
   static uint64_t BucketUpper(int bucket);
 

@@ -243,6 +243,14 @@ Status OptionSet::Load(int argc, const char* const* argv, const std::map<std::st
 
 bool OptionSet::Has(std::string_view key) const { return options_.find(key) != options_.end(); }
 
+bool OptionSet::WantsHelp(int argc, const char* const* argv) {
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view a = argv[i];
+    if (a == "-h" || a == "--help") return true;
+  }
+  return false;
+}
+
 std::string OptionSet::Help() const {
   std::ostringstream os;
   for (const auto& [key, o] : options_) {

@@ -22,6 +22,7 @@ Status MethodTable::Add(google::protobuf::Service* service) {
     methods_.emplace(e.full_name, std::move(e));
   }
   services_.push_back(desc->full_name());
+  descriptors_.push_back(desc);
   return Status::Ok();
 }
 

@@ -48,6 +48,8 @@ class MethodTable {
   }
   std::vector<std::string> Methods() const;
   std::vector<std::string> Services() const;
+  // The added services' descriptors (aliases are not services of their own).
+  std::vector<const google::protobuf::ServiceDescriptor*> ServiceDescriptors() const { return descriptors_; }
 
  private:
   struct Hash {
@@ -56,6 +58,7 @@ class MethodTable {
   };
   std::unordered_map<std::string, MethodEntry, Hash, std::equal_to<>> methods_;
   std::vector<std::string> services_;
+  std::vector<const google::protobuf::ServiceDescriptor*> descriptors_;
 };
 
 }  // namespace krpc::node

@@ -8,6 +8,7 @@
 #include <google/protobuf/service.h>
 
 #include "krpc/config.h"
+#include "krpc/console.h"
 #include "krpc/json.h"
 #include "krpc/server_metrics.h"
 
@@ -47,6 +48,38 @@ bool NodeApp::ready(std::string* why) const {
     return true;
   }
   return false;
+}
+
+std::string NodeApp::RegistryJson() const {
+  const RegistryPublisher* pub = Registry();
+  json::Array znodes, providers;
+  if (pub) {
+    const std::string self = pub->self().endpoint.ToString();
+    for (const auto& s : server_->Services()) znodes.Add(registry::ProvidersPath(config_.registry.root, s) + "/" + self);
+  }
+  if (pub && zk_ && zk_->connected()) {
+    for (const auto& service : server_->Services()) {
+      const std::string dir = registry::ProvidersPath(config_.registry.root, service);
+      std::vector<std::string> children;
+      if (!zk_->GetChildren(dir, false, &children).ok()) continue;
+      std::sort(children.begin(), children.end());
+      for (const auto& p : children) {
+        std::string data;
+        if (!zk_->Get(dir + "/" + p, false, &data).ok()) continue;  // gone meanwhile
+        auto ep = ParseEndpoint(p);
+        auto info = registry::ProviderInfo::FromJson(data, ep.ok() ? ep.value() : Endpoint{p, 0});
+        if (!info) continue;
+        providers.AddRaw(json::Object()
+                             .Add("service", service)
+                             .Add("provider", p)
+                             .Add("weight", info->weight)
+                             .Add("zone", info->zone)
+                             .Add("node_id", info->node_id)
+                             .str());
+      }
+    }
+  }
+  return json::Object().AddRaw("znodes", znodes.str()).AddRaw("providers", providers.str()).str() + "\n";
 }
 
 std::string NodeApp::StatusJson() const {
@@ -121,6 +154,12 @@ Status NodeApp::StartAdmin() {
   admin_->Handle("GET", "/status", [this](const HttpRequest&) {
     return HttpResponse{200, "application/json", StatusJson()};
   });
+  admin_->Handle("GET", "/registry", [this](const HttpRequest&) {
+    return HttpResponse{200, "application/json", RegistryJson()};
+  });
+  ConsoleOptions console;
+  console.title = "krpc-node " + (config_.registry.node_id.empty() ? std::to_string(config_.server.port) : config_.registry.node_id);
+  InstallConsole(*admin_, metrics_, console);
   if (faults_) {
     admin_->Handle("POST", "/admin/fault", [this](const HttpRequest& req) {
       auto spec = FaultSpec::FromJson(req.body);
@@ -210,7 +249,7 @@ Status NodeApp::Start() {
   self.admin_port = admin_ ? admin_->port() : 0;
   std::vector<std::string> services;
   for (const auto& s : server_->Services()) {
-    if (s != "krpc.health.v1.Health") services.push_back(s);
+    if (s != "krpc.health.v1.Health" && s != "krpc.reflection.v1.Reflection") services.push_back(s);  // served by every node
   }
   publisher_ = std::make_unique<RegistryPublisher>(zk_, config_.registry.root, self, services);
   publisher_->Start();  // in the background: a ZooKeeper that is down never stops serving

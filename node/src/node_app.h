@@ -52,6 +52,9 @@ class NodeApp {
   // 200 only when listening, not draining, and registered (when a registry is configured).
   bool ready(std::string* why) const;
   std::string StatusJson() const;
+  // The console's registry view: this node's znodes and the providers ZooKeeper lists for its
+  // services (read now; empty while the session is down).
+  std::string RegistryJson() const;
   RegistryPublisher* publisher() { return publisher_.get(); }
   ZkClient* zk() { return zk_.get(); }
   const NodeConfig& config() const { return config_; }

@@ -62,7 +62,7 @@ NodeRunner& NodeRunner::AddService(google::protobuf::Service* service) {
 OptionSet& NodeRunner::options() { return impl_->flags; }
 
 Status NodeRunner::Configure(int argc, char** argv) {
-  if (argc > 1 && (std::string(argv[1]) == "--help" || std::string(argv[1]) == "-h")) {
+  if (OptionSet::WantsHelp(argc, argv)) {
     std::printf("usage: %s [-c FILE] [--key=value ...]\n\n%s", impl_->program.c_str(), impl_->flags.Help().c_str());
     return Status(StatusCode::kCancelled, "--help");
   }

@@ -29,6 +29,7 @@ void ServerOptions::Register(OptionSet& o) {
   o.AddInt("heartbeat_interval_ms", &heartbeat_interval_ms, 10, 3600000, "heartbeat period");
   o.AddInt("heartbeat_miss_limit", &heartbeat_miss_limit, 1, 100, "idle connections close after interval*(limit+1)");
   o.AddInt("drain_timeout_ms", &drain_timeout_ms, 0, 3600000, "graceful stop: wait this long for in-flight calls");
+  o.AddBool("reflection", &reflection, "serve krpc.reflection.v1.Reflection (service schemas for generic clients)");
   o.AddInt("frame_timeout_ms", &frame_timeout_ms, 10, 3600000,
            "a frame whose first byte arrived must be complete within this, else the connection closes");
   o.AddInt("max_pending_frame_bytes", &max_pending_frame_bytes, 1 << 20, int64_t{1} << 40,
@@ -60,6 +61,11 @@ Server::Server(ServerOptions options) : impl_(std::make_unique<Impl>()) {
   // ... and gRPC's standard health service, grpc.health.v1.Health/Check (same messages on the
   // wire), so stock gRPC health probes work against a node.
   (void)impl_->shared->methods.AddAlias("grpc.health.v1.Health", "krpc.health.v1.Health");
+  // Reflection, so generic clients (the krpc CLI) can call any service without its .proto.
+  if (impl_->shared->options.reflection) {
+    impl_->reflection = std::make_unique<node::ReflectionServiceImpl>([shared] { return shared->methods.ServiceDescriptors(); });
+    (void)impl_->shared->methods.Add(impl_->reflection.get());
+  }
 }
 
 Server::~Server() {

@@ -15,6 +15,7 @@
 #include "authz_policy.h"
 #include "call_host.h"
 #include "health_service.h"
+#include "reflection_service.h"
 #include "krpc/net/stream.h"
 #include "krpc/server.h"
 #include "server_shared.h"
@@ -31,6 +32,7 @@ struct Server::Impl {
   std::unordered_map<uint64_t, std::weak_ptr<node::CallHost>> conns;
   uint64_t next_conn_id = 1;
   std::unique_ptr<node::HealthServiceImpl> health;
+  std::unique_ptr<node::ReflectionServiceImpl> reflection;  // unless options.reflection is false
   node::AuthzPolicy authz;
   // Accept errors (EMFILE, ENFILE, ENOBUFS...) back off before the next accept instead of
   // spinning: 5 ms doubling to 1 s, reset by a successful accept. Acceptor thread only.

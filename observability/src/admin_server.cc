@@ -1,6 +1,7 @@
 #include "krpc/admin_server.h"
 
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
@@ -55,6 +56,14 @@ struct AdminServer::Impl : std::enable_shared_from_this<AdminServer::Impl> {
   uint16_t port = 0;
   log::RateLimiter log_limit{5};
   std::vector<std::weak_ptr<SessionBase>> sessions;  // I/O thread only; closed on Stop()
+  struct Periodic {
+    std::chrono::milliseconds period;
+    std::function<void()> task;
+    std::unique_ptr<asio::steady_timer> timer;  // I/O thread only once started
+  };
+  std::vector<Periodic> periodic;
+
+  void Schedule(size_t i);
 
   void Accept();
   HttpResponse Route(const HttpRequest& req);
@@ -208,6 +217,21 @@ HttpResponse AdminServer::Impl::Route(const HttpRequest& req) {
   return {404, "text/plain; charset=utf-8", "not found\n"};
 }
 
+void AdminServer::Impl::Schedule(size_t i) {
+  auto& p = periodic[i];
+  p.timer->expires_after(p.period);
+  p.timer->async_wait([weak = weak_from_this(), i](const beast::error_code& ec) {
+    auto self = weak.lock();
+    if (ec || !self) return;
+    try {
+      self->periodic[i].task();
+    } catch (const std::exception& e) {
+      log::Get("admin")->warn("periodic admin task failed: {}", e.what());
+    }
+    self->Schedule(i);
+  });
+}
+
 void AdminServer::Impl::Accept() {
   acceptor.async_accept([self = shared_from_this()](beast::error_code ec, tcp::socket socket) {
     if (ec == asio::error::operation_aborted || !self->acceptor.is_open()) return;
@@ -234,6 +258,10 @@ AdminServer::~AdminServer() { Stop(); }
 
 void AdminServer::Handle(std::string method, std::string path, Handler handler) {
   impl_->routes[{std::move(method), std::move(path)}] = std::move(handler);
+}
+
+void AdminServer::Every(std::chrono::milliseconds period, std::function<void()> task) {
+  impl_->periodic.push_back({period, std::move(task), std::make_unique<asio::steady_timer>(impl_->io)});
 }
 
 Status AdminServer::Start() {
@@ -279,6 +307,7 @@ Status AdminServer::Start() {
   }
   impl_->port = impl_->acceptor.local_endpoint().port();
   impl_->Accept();
+  for (size_t i = 0; i < impl_->periodic.size(); ++i) impl_->Schedule(i);
   auto impl = impl_;
   impl_->thread = std::thread([impl] {
     pthread_setname_np(pthread_self(), "krpc-admin");
@@ -294,6 +323,7 @@ void AdminServer::Stop() {
   asio::post(impl_->io, [impl = impl_] {
     beast::error_code ignored;
     impl->acceptor.close(ignored);
+    for (auto& p : impl->periodic) p.timer->cancel();
     for (auto& w : impl->sessions) {
       if (auto s = w.lock()) s->ForceClose();
     }

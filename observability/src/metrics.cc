@@ -16,6 +16,12 @@ std::shared_ptr<void> Metrics::AddCollector(CollectFn fn) {
 }
 
 std::string Metrics::Serialize() {
+  std::ostringstream out;
+  prometheus::TextSerializer().Serialize(out, Collect());
+  return out.str();
+}
+
+std::vector<prometheus::MetricFamily> Metrics::Collect() {
   auto families = registry_->Collect();
   std::vector<std::shared_ptr<CollectFn>> live;
   {
@@ -31,9 +37,7 @@ std::string Metrics::Serialize() {
       if (!f.metric.empty()) families.push_back(std::move(f));
     }
   }
-  std::ostringstream out;
-  prometheus::TextSerializer().Serialize(out, families);
-  return out.str();
+  return families;
 }
 
 const prometheus::Histogram::BucketBoundaries& Metrics::LatencyBuckets() {

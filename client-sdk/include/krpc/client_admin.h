@@ -15,8 +15,10 @@ class ClientRuntime;
 // JSON of every channel of `runtime`: target, stats, endpoints.
 std::string ClientStatusJson(ClientRuntime& runtime);
 
-// An AdminServer with the client routes; `extra_status` (optional) adds fields to /status.
+// An AdminServer with the client routes: /metrics, /healthz, /readyz, /status (the channels and
+// their endpoints) and the web console at "/" (krpc/console.h) headed `title`.
 std::unique_ptr<AdminServer> MakeClientAdmin(AdminOptions options, Metrics& metrics,
-                                             std::shared_ptr<ClientRuntime> runtime);
+                                             std::shared_ptr<ClientRuntime> runtime,
+                                             std::string title = "krpc client");
 
 }  // namespace krpc

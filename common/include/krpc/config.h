@@ -46,6 +46,8 @@ class OptionSet {
   bool Has(std::string_view key) const;
   // One line per key: name, default/current value, help.
   std::string Help() const;
+  // True when argv asks for help: "-h" or "--help" anywhere among the arguments.
+  static bool WantsHelp(int argc, const char* const* argv);
   // key -> current value text, for /status pages and logs.
   std::map<std::string, std::string> Values() const;
 

@@ -31,6 +31,7 @@ struct ServerOptions {
   uint32_t max_body_bytes = 4u << 20;      // per frame; hard cap 64 MiB
   int max_connections = 10000;
   int max_inflight = 100000;               // calls being handled at once, server-wide
+  bool reflection = true;                  // serve krpc.reflection.v1.Reflection (schemas)
   int heartbeat_interval_ms = 5000;        // idle connections are closed after
   int heartbeat_miss_limit = 3;            //   interval * (miss_limit + 1) without traffic
   int drain_timeout_ms = 10000;            // how long Shutdown() waits for in-flight calls

@@ -9,6 +9,7 @@
 // HTTP (rotated like the RPC port's: files re-read when they change).
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -57,6 +58,9 @@ class AdminServer {
   // Routes by exact method and path; call before Start(). Unknown paths answer 404, a known
   // path with another method 405.
   void Handle(std::string method, std::string path, Handler handler);
+  // Runs `task` on the admin thread every `period` from Start() to Stop() (the console's
+  // sampler); call before Start(). Handlers and tasks never run concurrently.
+  void Every(std::chrono::milliseconds period, std::function<void()> task);
   Status Start();
   void Stop();
   uint16_t port() const;

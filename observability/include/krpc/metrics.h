@@ -27,6 +27,8 @@ class Metrics {
   using CollectFn = std::function<std::vector<prometheus::MetricFamily>()>;
   std::shared_ptr<void> AddCollector(CollectFn fn);
   std::string Serialize();
+  // Every family: the registry's and the collectors' (what Serialize() renders).
+  std::vector<prometheus::MetricFamily> Collect();
 
   // Request-duration buckets in seconds, 100 us to 10 s, so sub-millisecond calls resolve.
   static const prometheus::Histogram::BucketBoundaries& LatencyBuckets();

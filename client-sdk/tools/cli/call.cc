@@ -1,0 +1,127 @@
+// krpc call, krpc health, krpc status.
+#include <google/protobuf/util/json_util.h>
+
+#include <cstdio>
+
+#include "cli.h"
+#include "krpc/controller.h"
+#include "krpc/health.pb.h"
+#include "krpc/json.h"
+#include "schema.h"
+
+namespace krpc::cli {
+namespace gp = google::protobuf;
+
+StatusOr<std::unique_ptr<Schema>> LoadSchema(const Flags& flags, Channel* channel, const std::string& symbol) {
+  if (!flags.protos.empty()) return Schema::FromProtoFiles(flags.protos, flags.import_paths);
+  if (channel && flags.reflection) {
+    auto s = Schema::FromReflection(*channel, symbol);
+    if (s.ok()) return s;
+    const auto code = s.status().code();
+    // No reflection service there (or reflection=false on the node): the compiled-in services.
+    if (code != StatusCode::kUnimplemented && code != StatusCode::kNotFound) return s.status();
+  }
+  return Schema::Compiled();
+}
+
+int Call(Flags& flags, const std::vector<std::string>& args) {
+  if (args.size() < 1 || args.size() > 2) {
+    std::fprintf(stderr, "krpc call: give one METHOD, e.g. pkg.Service/Method (see krpc call --help)\n");
+    return kExitUsage;
+  }
+  const std::string& name = args[0];
+  std::string service, method_name;
+  if (!SplitMethodName(name, &service, &method_name)) {
+    std::fprintf(stderr, "krpc call: '%s' is not a method name (want pkg.Service/Method)\n", name.c_str());
+    return kExitUsage;
+  }
+  auto text = RequestText(args.size() == 2 ? args[1] : flags.data);
+  if (!text.ok()) {
+    std::fprintf(stderr, "krpc call: %s\n", text.status().message().c_str());
+    return kExitUsage;
+  }
+  auto channel = MakeChannel(flags, "call");
+  if (!channel) return kExitUsage;
+  auto schema = LoadSchema(flags, channel.get(), service);
+  if (!schema.ok()) {
+    std::fprintf(stderr, "krpc call: %s\n", schema.status().ToString().c_str());
+    return schema.status().code() == StatusCode::kInvalidArgument ? kExitUsage : ExitFor(schema.status().code());
+  }
+  const auto* method = (*schema)->FindMethod(name);
+  if (!method) {
+    std::fprintf(stderr, "krpc call: unknown method '%s' (schemas from %s%s)\n", name.c_str(), (*schema)->source(),
+                 flags.protos.empty() ? "; give --proto FILE for a service the target does not describe" : "");
+    return kExitUsage;
+  }
+  std::unique_ptr<gp::Message> req((*schema)->NewMessage(method->input_type()));
+  std::unique_ptr<gp::Message> resp((*schema)->NewMessage(method->output_type()));
+  if (auto st = gp::util::JsonStringToMessage(*text, req.get()); !st.ok()) {
+    std::fprintf(stderr, "krpc call: bad request JSON for %s: %s\n", method->input_type()->full_name().c_str(),
+                 st.ToString().c_str());
+    return kExitUsage;
+  }
+  Controller cntl;
+  for (const auto& [k, v] : flags.headers) cntl.AddMetadata(k, v);
+  channel->CallMethod(method, &cntl, req.get(), resp.get(), nullptr);
+  if (cntl.Failed()) {
+    if (flags.format == "json") {
+      std::printf("{\"code\":\"%s\",\"message\":%s}\n", std::string(StatusCodeName(cntl.code())).c_str(),
+                  json::Quote(cntl.status().message()).c_str());
+    }
+    std::fprintf(stderr, "%s%s%s\n", cntl.ErrorText().c_str(), cntl.remote().empty() ? "" : " (from ",
+                 cntl.remote().empty() ? "" : (cntl.remote() + ")").c_str());
+    return ExitFor(cntl.code());
+  }
+  std::string out;
+  gp::util::JsonPrintOptions jo;
+  jo.always_print_primitive_fields = true;
+  jo.add_whitespace = flags.format != "json";  // text: indented; json: one line
+  (void)gp::util::MessageToJsonString(*resp, &out, jo);
+  if (!out.empty() && out.back() == '\n') out.pop_back();
+  std::printf("%s\n", out.c_str());
+  return 0;
+}
+
+int Health(Flags& flags, const std::vector<std::string>& args) {
+  if (!args.empty() && flags.service.empty()) flags.service = args[0];
+  auto ch = MakeChannel(flags, "health");
+  if (!ch) return kExitUsage;
+  krpc::health::v1::Health_Stub stub(ch.get());
+  krpc::health::v1::HealthCheckRequest req;
+  req.set_service(flags.service);
+  krpc::health::v1::HealthCheckResponse resp;
+  Controller cntl;
+  stub.Check(&cntl, &req, &resp, nullptr);
+  if (cntl.Failed()) {
+    std::fprintf(stderr, "%s\n", cntl.ErrorText().c_str());
+    return ExitFor(cntl.code());
+  }
+  std::printf("%s %s\n", cntl.remote().c_str(),
+              krpc::health::v1::HealthCheckResponse::ServingStatus_Name(resp.status()).c_str());
+  return resp.status() == krpc::health::v1::HealthCheckResponse::SERVING ? 0 : kExitOther;
+}
+
+int Status(Flags& flags, const std::vector<std::string>& args) {
+  if (!args.empty() && flags.service.empty()) flags.service = args[0];
+  auto ch = MakeChannel(flags, "status");
+  if (!ch) return kExitUsage;
+  if (!flags.service.empty()) {
+    if (auto s = ch->WaitForEndpoints(flags.service, std::chrono::milliseconds(flags.channel.timeout_ms)); !s.ok()) {
+      std::fprintf(stderr, "%s\n", s.ToString().c_str());
+      return ExitFor(s.code());
+    }
+  }
+  // Endpoints connect lazily: a fresh channel shows them "idle" until calls flow. For a
+  // long-running process's live view, open its admin port's console.
+  std::printf("%-30s %-22s %-10s %-9s %-6s %-9s %-8s %s\n", "SERVICE", "ENDPOINT", "STATE", "BREAKER", "WEIGHT",
+              "EWMA_US", "CONNECTS", "FAILURES");
+  for (const auto& e : ch->Endpoints()) {
+    std::printf("%-30s %-22s %-10s %-9s %-6d %-9.0f %-8llu %llu\n", e.service.empty() ? "*" : e.service.c_str(),
+                e.address.c_str(), std::string(ToString(e.state)).c_str(), std::string(ToString(e.breaker)).c_str(),
+                e.weight, e.latency_ewma_us, static_cast<unsigned long long>(e.connects),
+                static_cast<unsigned long long>(e.connect_failures));
+  }
+  return 0;
+}
+
+}  // namespace krpc::cli
