@@ -169,6 +169,7 @@ void Channel::Impl::OnAttemptDone(Attempt* a, Status status, bool not_executed) 
       if (decide) {
         call->decided = true;
         call->outcome = std::move(status);
+        call->response_metadata = std::move(a->response_metadata);
         if (!address.empty()) call->remote = address;
         if (call->outcome.ok()) {
           call->winner = a;

@@ -78,6 +78,7 @@ struct Attempt {
   Clock::time_point hedge_at = Clock::time_point::max();  // ask the sink for a hedge then
   google::protobuf::Message* response = nullptr;          // the call's, or own_response for a hedge
   std::unique_ptr<google::protobuf::Message> own_response;
+  std::vector<std::pair<std::string, std::string>> response_metadata;  // set by the transport with the result
   bool hedge = false;
   // Guarded by call->mu.
   bool active = false;                 // started, not yet ended
@@ -117,6 +118,7 @@ struct CallData {
   Clock::time_point end;
   Status status;
   std::string remote;
+  std::vector<std::pair<std::string, std::string>> response_metadata;  // the deciding attempt's
   bool hedgeable = false;                    // idempotent, and the channel hedges
   std::chrono::milliseconds try_timeout{0};  // resolved per-try timeout (0: none)
 

@@ -21,6 +21,7 @@ void CallData::ResetCall() {
   sink.reset();
   status = Status();
   remote.clear();
+  response_metadata.clear();
   std::lock_guard lock(mu);
   for (auto& a : slots) {
     a.subchannel.reset();
@@ -150,6 +151,9 @@ std::chrono::microseconds Controller::latency() const {
 }
 
 const std::string& Controller::remote() const { return d_->remote; }
+const std::vector<std::pair<std::string, std::string>>& Controller::response_metadata() const {
+  return d_->response_metadata;
+}
 int Controller::attempts() const { return d_->attempts; }
 int Controller::hedges() const { return d_->hedges; }
 bool Controller::hedge_won() const { return d_->hedge_won; }

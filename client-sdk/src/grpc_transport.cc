@@ -77,6 +77,8 @@ bool GrpcTransport::OnHeader(int32_t stream_id, std::string_view name, std::stri
     p.grpc_status = std::atoi(std::string(value).c_str());
   } else if (name == "grpc-message") {
     p.grpc_message = grpc::PercentDecode(value);
+  } else if (!grpc::IsReservedHeader(name)) {
+    p.metadata.emplace_back(name, value);
   }
   return true;
 }
@@ -104,6 +106,7 @@ void GrpcTransport::OnStreamClosed(int32_t stream_id, uint32_t error_code) {
   if (!a) return;
   bool not_executed = false;
   Status status;
+  a->response_metadata = std::move(p.metadata);
   if (p.too_large) {
     status = Status(StatusCode::kResourceExhausted, "response from " + address() + " exceeds max_body_bytes=" +
                                                         std::to_string(options().max_body_bytes));

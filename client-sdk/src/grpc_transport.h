@@ -30,6 +30,7 @@ class GrpcTransport final : public net::H2Connection, public Transport {
     std::string grpc_message;
     std::string body;
     bool too_large = false;
+    std::vector<std::pair<std::string, std::string>> metadata;  // the handler's response metadata
   };
   std::shared_ptr<GrpcTransport> self() { return std::static_pointer_cast<GrpcTransport>(shared_from_this()); }
   // Transport

@@ -103,6 +103,8 @@ void KrpcTransport::HandleResponse(const codec::FrameView& frame) {
   Attempt* a = TakeCall(h.call_id());
   if (!a) return;  // finished already (deadline or cancel): a late reply is dropped
   Status status(StatusCodeFromInt(h.status()), h.message());
+  a->response_metadata.clear();
+  for (const auto& [k, v] : h.metadata()) a->response_metadata.emplace_back(k, v);
   if (status.ok() && !a->response->ParseFromArray(frame.body.data(), static_cast<int>(frame.body.size()))) {
     status = Status(StatusCode::kInternal, "cannot parse response body as " + a->response->GetTypeName());
   }

@@ -69,10 +69,11 @@ class ZooKeeper:
 class Node:
     """A krpc-node process on free loopback ports; the ports are read from its log."""
 
-    def __init__(self, *args):
+    def __init__(self, *args, binary=None, fault_injection=True):
+        extra = ["--enable_fault_injection=true"] if fault_injection else []
         self.proc = subprocess.Popen(
-            [os.environ["KRPC_NODE"], "--listen_host=127.0.0.1", "--port=0", "--admin_host=127.0.0.1",
-             "--admin_port=0", "--enable_fault_injection=true", "--log_level=info", *args],
+            [binary or os.environ["KRPC_NODE"], "--listen_host=127.0.0.1", "--port=0", "--admin_host=127.0.0.1",
+             "--admin_port=0", "--log_level=info", *extra, *args],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         self.lines = []
         self.port = self.admin_port = None

@@ -11,6 +11,8 @@
 #include <chrono>
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "krpc/status.h"
 
@@ -51,6 +53,9 @@ class Controller : public google::protobuf::RpcController {
   std::chrono::microseconds latency() const;
   // "host:port" of the endpoint that produced the final result (empty if none was reached).
   const std::string& remote() const;
+  // Response metadata the handler set (ServerController::SetResponseMetadata; gRPC response
+  // headers and trailers other than the protocol's own), in arrival order.
+  const std::vector<std::pair<std::string, std::string>>& response_metadata() const;
   // Attempts made (1 + retries + hedges).
   int attempts() const;
   // Hedged attempts made, and whether the answer came from one.

@@ -12,10 +12,33 @@
 namespace krpc::cli {
 namespace gp = google::protobuf;
 
+namespace {
+// Where to ask for `service`'s schema: the channel itself, or, for a zk:// target (where only
+// application services are registered, not every node's reflection service), a direct channel
+// to one of the service's providers.
+StatusOr<std::shared_ptr<Channel>> ReflectionChannel(const Flags& flags, Channel* channel, std::string service) {
+  std::shared_ptr<Channel> none(channel, [](Channel*) {});
+  if (flags.target.rfind("zk://", 0) != 0) return none;
+  if (!service.empty() && service[0] == '/') service.erase(0, 1);
+  service = service.substr(0, service.find('/'));  // "pkg.Service/Method": the service
+  if (auto s = channel->WaitForEndpoints(service, std::chrono::milliseconds(flags.channel.timeout_ms)); !s.ok()) return s;
+  for (const auto& e : channel->Endpoints()) {
+    if (e.service != service) continue;
+    ChannelOptions direct = flags.channel;
+    auto ch = Channel::Create(e.address, direct);
+    if (!ch.ok()) return ch.status();
+    return ch.value();
+  }
+  return krpc::Status(StatusCode::kUnavailable, "no providers known for " + service);
+}
+}  // namespace
+
 StatusOr<std::unique_ptr<Schema>> LoadSchema(const Flags& flags, Channel* channel, const std::string& symbol) {
   if (!flags.protos.empty()) return Schema::FromProtoFiles(flags.protos, flags.import_paths);
   if (channel && flags.reflection) {
-    auto s = Schema::FromReflection(*channel, symbol);
+    auto where = ReflectionChannel(flags, channel, symbol);
+    if (!where.ok()) return where.status();
+    auto s = Schema::FromReflection(**where, symbol);
     if (s.ok()) return s;
     const auto code = s.status().code();
     // No reflection service there (or reflection=false on the node): the compiled-in services.
@@ -71,6 +94,9 @@ int Call(Flags& flags, const std::vector<std::string>& args) {
     std::fprintf(stderr, "%s%s%s\n", cntl.ErrorText().c_str(), cntl.remote().empty() ? "" : " (from ",
                  cntl.remote().empty() ? "" : (cntl.remote() + ")").c_str());
     return ExitFor(cntl.code());
+  }
+  if (flags.format == "text") {  // response metadata first, on stderr (stdout stays pure JSON)
+    for (const auto& [k, v] : cntl.response_metadata()) std::fprintf(stderr, "< %s: %s\n", k.c_str(), v.c_str());
   }
   std::string out;
   gp::util::JsonPrintOptions jo;
