@@ -50,15 +50,23 @@ bool NodeApp::ready(std::string* why) const {
   return false;
 }
 
+std::vector<std::string> NodeApp::RegisteredServices() const {
+  std::vector<std::string> services;
+  for (const auto& s : server_->Services()) {
+    if (s != "krpc.health.v1.Health" && s != "krpc.reflection.v1.Reflection") services.push_back(s);  // served by every node
+  }
+  return services;
+}
+
 std::string NodeApp::RegistryJson() const {
   const RegistryPublisher* pub = Registry();
   json::Array znodes, providers;
   if (pub) {
     const std::string self = pub->self().endpoint.ToString();
-    for (const auto& s : server_->Services()) znodes.Add(registry::ProvidersPath(config_.registry.root, s) + "/" + self);
+    for (const auto& s : RegisteredServices()) znodes.Add(registry::ProvidersPath(config_.registry.root, s) + "/" + self);
   }
   if (pub && zk_ && zk_->connected()) {
-    for (const auto& service : server_->Services()) {
+    for (const auto& service : RegisteredServices()) {
       const std::string dir = registry::ProvidersPath(config_.registry.root, service);
       std::vector<std::string> children;
       if (!zk_->GetChildren(dir, false, &children).ok()) continue;
@@ -247,11 +255,7 @@ Status NodeApp::Start() {
   self.node_id = config_.registry.node_id.empty() ? self.endpoint.ToString() : config_.registry.node_id;
   self.started_at = static_cast<int64_t>(std::time(nullptr));
   self.admin_port = admin_ ? admin_->port() : 0;
-  std::vector<std::string> services;
-  for (const auto& s : server_->Services()) {
-    if (s != "krpc.health.v1.Health" && s != "krpc.reflection.v1.Reflection") services.push_back(s);  // served by every node
-  }
-  publisher_ = std::make_unique<RegistryPublisher>(zk_, config_.registry.root, self, services);
+  publisher_ = std::make_unique<RegistryPublisher>(zk_, config_.registry.root, self, RegisteredServices());
   publisher_->Start();  // in the background: a ZooKeeper that is down never stops serving
   started_.store(true, std::memory_order_release);
   return Status::Ok();

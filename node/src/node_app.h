@@ -55,6 +55,8 @@ class NodeApp {
   // The console's registry view: this node's znodes and the providers ZooKeeper lists for its
   // services (read now; empty while the session is down).
   std::string RegistryJson() const;
+  // The services registered in ZooKeeper: all but the health and reflection services.
+  std::vector<std::string> RegisteredServices() const;
   RegistryPublisher* publisher() { return publisher_.get(); }
   ZkClient* zk() { return zk_.get(); }
   const NodeConfig& config() const { return config_; }

@@ -36,7 +36,7 @@
       const width = Math.max(300, c.plotEl.clientWidth || 540);
       c.plot = new uPlot({
         width, height: 220,
-        scales: {x: {time: true}, y: {range: (u, min, max) => [0, Math.max(max || 0, 1e-9) * 1.1]}},
+        scales: {x: {time: true}, y: {range: (u, min, max) => [0, max > 0 ? max * 1.1 : 1]}},
         axes: [{}, {label: unit, size: 60, values: (u, vals) => vals.map(v => fmt(v))}],
         series: [{}, ...series.map((s, i) => ({label: s.label, stroke: PALETTE[i % PALETTE.length], width: 1.5,
                                                 value: (u, v) => fmt(v), spanGaps: false}))],

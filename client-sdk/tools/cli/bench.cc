@@ -103,8 +103,7 @@ class Slot final : public gp::Closure {
   void Run() override {
     run_.Record(cntl_, started_);
     if (closed_loop_ && run_.Admit()) {
-      run_.done.fetch_add(1, std::memory_order_relaxed);
-      run_.cv.notify_all();
+      run_.done.fetch_add(1, std::memory_order_relaxed);  // no wake-up: the progress bar polls
       return Issue(Clock::now());
     }
     run_.Completed(closed_loop_ ? nullptr : &free_);
@@ -123,12 +122,13 @@ class Slot final : public gp::Closure {
 void Progress(BenchRun& run, bool on) {
   if (!on) return;
   const int width = 40;
-  while (!run.stop.load()) {
+  for (bool last = false; !last;) {
+    last = run.stop.load();  // the run is over: draw it full once more, then stop
     const double elapsed = std::chrono::duration<double>(Clock::now() - run.start).count();
     double frac = 0;
     if (run.flags.total > 0) frac = static_cast<double>(run.done.load()) / static_cast<double>(run.flags.total);
     if (run.flags.duration_s > 0) frac = std::max(frac, elapsed / run.flags.duration_s);
-    frac = std::min(1.0, frac);
+    frac = last ? 1.0 : std::min(1.0, frac);
     const int fill = static_cast<int>(frac * width);
     std::string bar(static_cast<size_t>(fill), '=');
     if (fill < width) bar += '>';
@@ -139,6 +139,7 @@ void Progress(BenchRun& run, bool on) {
                  static_cast<long long>(run.done.load()), elapsed > 0 ? static_cast<double>(run.done.load()) / elapsed : 0.0,
                  static_cast<unsigned long long>(failed));
     std::fflush(stderr);
+    if (last) break;
     std::unique_lock lock(run.mu);
     run.cv.wait_for(lock, std::chrono::milliseconds(200), [&] { return run.stop.load(); });
   }
