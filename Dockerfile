@@ -55,7 +55,7 @@ RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends prometheus \
  && rm -rf /var/lib/apt/lists/* \
  && mkdir -p /prometheus && chown prometheus /prometheus
-COPY observability/prometheus.yml observability/alerts.yml /etc/krpc-prometheus/
+COPY observability/prometheus.yml observability/alerts.yml observability/recording_rules.yml /etc/krpc-prometheus/
 USER prometheus
 EXPOSE 9090
 CMD ["prometheus", "--config.file=/etc/krpc-prometheus/prometheus.yml", "--storage.tsdb.path=/prometheus", \

@@ -28,6 +28,17 @@ def test_cluster_is_registered_scraped_and_serving(cluster, report):
     lg = kc.metrics(kc.ADMIN["loadgen"])
     assert kc.metric_sum(lg, "krpc_client_requests_total", code="OK") > 0
     assert kc.metric_sum(lg, "krpc_client_endpoints", service="krpc.examples.EchoService") == 3
+    # The cluster-wide recording rules (observability/recording_rules.yml) are evaluated.
+    def cluster_rate():
+        r = kc.prometheus_query("cluster:krpc_server_requests:rate1m")
+        return r and float(r[0]["value"][1]) > 50 and r
+    kc.wait_for(cluster_rate, 90, what="cluster:krpc_server_requests:rate1m above 50 calls/s")
+    p99 = kc.prometheus_query('cluster_method:krpc_server_request_duration_seconds:p99_1m{method="Echo"}')
+    assert p99 and 0 < float(p99[0]["value"][1]) < 10, p99
+    # Every node and the loadgen serve the web console.
+    for port in kc.ADMIN.values():
+        status, body = kc.http("GET", port, "/")
+        assert status == 200 and "/console/console.js" in body, (port, status)
     report.add("cluster check", {"calls": int(sum(after.values()) - sum(before.values()))})
 
 
