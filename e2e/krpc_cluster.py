@@ -110,7 +110,7 @@ def read_until_closed(s, timeout=10):
 
 def registered(service="krpc.examples.EchoService"):
     """Nodes with a znode for `service`, asked from a container through `krpc list`."""
-    out = compose("exec", "-T", "loadgen", "krpc", "list", "--zk", ZK_HOSTS, "--json",
+    out = compose("exec", "-T", "loadgen", "krpc", "list", "--zk", ZK_HOSTS, "--format", "json",
                   timeout=30, check=False)
     try:
         rows = json.loads(out)

@@ -66,7 +66,7 @@ def test_mtls_strict_refuses_a_container_without_a_client_certificate(cluster):
     kc = cluster
     certs = f"{kc.ROOT}/.cluster/certs"
     call = ["call", "--target", "node1:7000", "/krpc.examples.EchoService/Echo", '{"payload":"aGk="}',
-            "--timeout_ms=10000"]
+            "--rpc_timeout_ms=10000"]
 
     def run(mounts, *flags):
         args = ["docker", "run", "--rm", "--network", "krpc_default", "--entrypoint", "krpc"]
