@@ -127,27 +127,27 @@ void Server::Impl::OnFirstByte(asio::ip::tcp::socket socket, bool over) {
 
 void Server::Impl::HandshakeTls(asio::ip::tcp::socket socket, bool over) {
   struct Handshake {
-    std::shared_ptr<asio::ssl::context> context;
-    std::unique_ptr<net::TlsSocket> tls;
+    net::Stream stream;
     asio::steady_timer timer;
     std::string peer;
   };
-  auto context = shared->tls->Get();
-  auto h = std::make_shared<Handshake>(Handshake{context, nullptr, asio::steady_timer(socket.get_executor()),
-                                                 node::PeerAddress(socket)});
-  h->tls = std::make_unique<net::TlsSocket>(std::move(socket), *context);
+  auto executor = socket.get_executor();
+  auto h = std::make_shared<Handshake>(Handshake{net::Stream(std::move(socket)), asio::steady_timer(executor), ""});
+  h->peer = node::PeerAddress(h->stream.socket());
+  h->stream.Configure();
+  h->stream.StartTls(shared->tls->Get());
   // A handshake once begun must finish like a frame does (frame_timeout_ms).
   h->timer.expires_after(std::chrono::milliseconds(shared->options.frame_timeout_ms));
   h->timer.async_wait([h](const boost::system::error_code& ec) {
     if (ec) return;
     boost::system::error_code ignored;
-    h->tls->next_layer().close(ignored);  // fails the handshake below
+    h->stream.socket().close(ignored);  // fails the handshake below
   });
-  h->tls->async_handshake(asio::ssl::stream_base::server, [this, h, over, shared = shared](const boost::system::error_code& ec) {
+  h->stream.AsyncHandshake(asio::ssl::stream_base::server, [this, h, over, shared = shared](const boost::system::error_code& ec) {
     h->timer.cancel();
     if (!shared->LoopsRunning()) return Abandon();
     if (ec) {
-      const auto failure = net::DescribeTlsFailure(h->tls->native_handle(), ec);
+      const auto failure = net::DescribeTlsFailure(h->stream.ssl(), ec);
       shared->tls_failures.fetch_add(1, std::memory_order_relaxed);
       shared->observer->OnTlsHandshake(failure.reason);
       uint64_t suppressed = 0;
@@ -155,14 +155,13 @@ void Server::Impl::HandshakeTls(asio::ip::tcp::socket socket, bool over) {
         shared->log->warn("TLS handshake with {} failed ({}): {}{}", h->peer, failure.reason, failure.message,
                           suppressed ? fmt::format(" [{} similar messages suppressed]", suppressed) : "");
       }
-      boost::system::error_code ignored;
-      h->tls->next_layer().close(ignored);
+      h->stream.Close();
       return Abandon();
     }
     shared->tls_handshakes.fetch_add(1, std::memory_order_relaxed);
     shared->observer->OnTlsHandshake("ok");
-    const bool h2 = net::NegotiatedAlpn(h->tls->native_handle()) == "h2";
-    Adopt(net::Stream(std::move(h->tls), std::move(h->context)), h2 ? Protocol::kGrpc : Protocol::kKrpc,
+    const bool h2 = net::NegotiatedAlpn(h->stream.ssl()) == "h2";
+    Adopt(std::move(h->stream), h2 ? Protocol::kGrpc : Protocol::kKrpc,
           over ? node::Refusal::kConnectionLimit : node::Refusal::kNone);
   });
 }

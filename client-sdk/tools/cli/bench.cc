@@ -69,14 +69,13 @@ struct BenchRun {
   }
 
   // A call ended and its slot takes no more: frees the slot (`free_slot`, open loop) and
-  // wakes the waiters, in one step under mu so no wake-up is lost.
+  // wakes the waiters, in one step under mu so no wake-up is lost; the notify too, since the
+  // main thread frees `cv` (and the slots) as soon as it sees the last call end.
   void Completed(bool* free_slot) {
     done.fetch_add(1, std::memory_order_relaxed);
-    {
-      std::lock_guard lock(mu);
-      if (free_slot) *free_slot = true;
-      inflight.fetch_sub(1, std::memory_order_relaxed);
-    }
+    std::lock_guard lock(mu);
+    if (free_slot) *free_slot = true;
+    inflight.fetch_sub(1, std::memory_order_relaxed);
     cv.notify_all();
   }
 };

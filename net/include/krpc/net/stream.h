@@ -11,124 +11,130 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/ssl/context.hpp>
-#include <boost/asio/ssl/stream.hpp>
+#include <boost/asio/ssl/stream_base.hpp>
 #include <boost/asio/write.hpp>
 
 #include <cstddef>
+#include <functional>
 #include <memory>
+#include <string>
+
+#include "krpc/net/tls_session.h"
 
 namespace krpc::net {
-
-using TlsSocket = boost::asio::ssl::stream<boost::asio::ip::tcp::socket>;
 
 class Stream {
  public:
   explicit Stream(boost::asio::ip::tcp::socket socket) : socket_(std::move(socket)) {}
-  // A TLS stream (handshake done, or to be done with AsyncHandshake). `context` is kept alive
-  // with the session.
-  Stream(std::unique_ptr<TlsSocket> tls, std::shared_ptr<boost::asio::ssl::context> context)
-      : socket_(tls->get_executor()), tls_(std::move(tls)), context_(std::move(context)) {}
-  // (tls_buffered_ starts true: bytes that arrived with the handshake's last flight may
-  // already sit inside the TLS layer, where no socket readiness will announce them.)
   Stream(Stream&&) = default;
 
   // The TCP socket, for connecting and socket options.
-  boost::asio::ip::tcp::socket& socket() { return tls_ ? tls_->next_layer() : socket_; }
+  boost::asio::ip::tcp::socket& socket() { return socket_; }
   // The TLS session, or null for plain TCP.
-  SSL* ssl() { return tls_ ? tls_->native_handle() : nullptr; }
+  SSL* ssl() { return tls_ ? tls_->session.ssl() : nullptr; }
   bool tls() const { return tls_ != nullptr; }
 
-  // Client: wraps the connected socket in TLS with `context`; then AsyncHandshake.
+  // Wraps the connected socket in TLS with `context` (kept alive with the session); then
+  // AsyncHandshake. Client settings (SNI, name check, ALPN) go on ssl() in between.
   void StartTls(std::shared_ptr<boost::asio::ssl::context> context) {
-    tls_ = std::make_unique<TlsSocket>(std::move(socket_), *context);
-    context_ = std::move(context);
-    tls_buffered_ = true;
+    tls_ = std::make_unique<Tls>(std::move(context));
   }
-  template <typename Handler>
-  void AsyncHandshake(boost::asio::ssl::stream_base::handshake_type type, Handler&& handler) {
-    tls_->async_handshake(type, std::forward<Handler>(handler));
+  // Runs the handshake; `handler(ec)`. Errors are in Asio's ssl category (or eof when the peer
+  // closed), as net::DescribeTlsFailure expects.
+  void AsyncHandshake(boost::asio::ssl::stream_base::handshake_type type,
+                      std::function<void(const boost::system::error_code&)> handler) {
+    tls_->session.SetRole(type == boost::asio::ssl::stream_base::server);
+    HandshakeStep(std::move(handler));
   }
 
   // Reads what has arrived without blocking (would_block when nothing has). A TLS peer's
   // clean or unclean close both read as eof.
   size_t ReadSome(char* data, size_t capacity, boost::system::error_code& ec) {
     if (!tls_) return socket_.read_some(boost::asio::buffer(data, capacity), ec);
-    // TLS returns one record per read: read until `data` is full or nothing is left. Only
-    // would_block proves the TLS layer empty; an error after data is reported next time.
-    size_t total = 0;
-    ec.clear();
-    while (total < capacity) {
-      boost::system::error_code rec;
-      const size_t n = tls_->read_some(boost::asio::buffer(data + total, capacity - total), rec);
-      total += n;
-      if (!rec) continue;
-      if (rec == boost::asio::ssl::error::stream_truncated) rec = boost::asio::error::eof;
-      const bool empty = rec == boost::asio::error::would_block || rec == boost::asio::error::try_again;
-      if (total == 0) {
-        ec = rec;
-        tls_buffered_ = false;
-      } else {
-        tls_buffered_ = !empty;
-      }
-      return total;
-    }
-    tls_buffered_ = true;
-    return total;
+    return ReadTls(data, capacity, ec);
   }
   // Calls `handler(ec)` once the stream has bytes to read (or failed).
   template <typename Handler>
   void AsyncWaitReadable(Handler&& handler) {
-    if (tls_buffered_) {
-      tls_buffered_ = false;
-      boost::asio::post(socket().get_executor(), [h = std::forward<Handler>(handler)]() mutable {
+    if (tls_ && tls_->buffered) {
+      tls_->buffered = false;
+      boost::asio::post(socket_.get_executor(), [h = std::forward<Handler>(handler)]() mutable {
         h(boost::system::error_code());
       });
       return;
     }
-    socket().async_wait(boost::asio::ip::tcp::socket::wait_read, std::forward<Handler>(handler));
+    socket_.async_wait(boost::asio::ip::tcp::socket::wait_read, std::forward<Handler>(handler));
   }
-  // Writes all of `data`; `handler(ec, bytes_written)`.
+  // Writes all of `data`; `handler(ec, bytes_written)`. One write at a time. With TLS the
+  // whole buffer is encrypted first and its records leave in one socket write.
   template <typename Handler>
   void AsyncWriteAll(const char* data, size_t size, Handler&& handler) {
-    if (tls_) {
-      boost::asio::async_write(*tls_, boost::asio::buffer(data, size), std::forward<Handler>(handler));
-    } else {
+    if (!tls_) {
       boost::asio::async_write(socket_, boost::asio::buffer(data, size), std::forward<Handler>(handler));
+      return;
     }
+    boost::system::error_code ec;
+    if (!tls_->session.Write(data, size, ec)) {
+      boost::asio::post(socket_.get_executor(), [h = std::forward<Handler>(handler), ec]() mutable { h(ec, 0); });
+      return;
+    }
+    FlushTls([h = std::forward<Handler>(handler), size](const boost::system::error_code& ec) mutable {
+      h(ec, ec ? 0 : size);
+    });
   }
   // Reads into `data` whatever arrives next; `handler(ec, n)` (used to discard input).
   template <typename Handler>
   void AsyncReadSome(char* data, size_t capacity, Handler&& handler) {
-    if (tls_) {
-      tls_->async_read_some(boost::asio::buffer(data, capacity), std::forward<Handler>(handler));
-    } else {
+    if (!tls_) {
       socket_.async_read_some(boost::asio::buffer(data, capacity), std::forward<Handler>(handler));
+      return;
     }
+    // The stream lives in the connection that `handler` keeps alive.
+    AsyncWaitReadable([this, data, capacity, h = std::forward<Handler>(handler)](const boost::system::error_code& ec) mutable {
+      if (ec) return h(ec, 0);
+      boost::system::error_code rec;
+      const size_t n = ReadSome(data, capacity, rec);
+      if (rec == boost::asio::error::would_block) return AsyncReadSome(data, capacity, std::move(h));
+      h(rec, n);
+    });
   }
   // Tells the peer nothing more will be written; reading goes on.
   void ShutdownSend() {
     boost::system::error_code ignored;
-    socket().shutdown(boost::asio::ip::tcp::socket::shutdown_send, ignored);
+    socket_.shutdown(boost::asio::ip::tcp::socket::shutdown_send, ignored);
   }
   void Close() {
     boost::system::error_code ignored;
-    socket().shutdown(boost::asio::ip::tcp::socket::shutdown_both, ignored);
-    socket().close(ignored);
+    socket_.shutdown(boost::asio::ip::tcp::socket::shutdown_both, ignored);
+    socket_.close(ignored);
   }
   // Low latency and a non-blocking descriptor (ReadSome must never block).
   void Configure() {
     boost::system::error_code ignored;
-    socket().set_option(boost::asio::ip::tcp::no_delay(true), ignored);
-    socket().non_blocking(true, ignored);
+    socket_.set_option(boost::asio::ip::tcp::no_delay(true), ignored);
+    socket_.non_blocking(true, ignored);
   }
 
  private:
-  boost::asio::ip::tcp::socket socket_;  // plain TCP (unused, never opened, under TLS)
-  std::unique_ptr<TlsSocket> tls_;
-  std::shared_ptr<boost::asio::ssl::context> context_;
-  // More may wait inside the TLS layer: the last read filled its buffer, or no read has
-  // happened since the handshake.
-  bool tls_buffered_ = true;
+  struct Tls {
+    explicit Tls(std::shared_ptr<boost::asio::ssl::context> c) : context(std::move(c)), session(context->native_handle()) {}
+    std::shared_ptr<boost::asio::ssl::context> context;
+    TlsSession session;
+    std::string out;      // records on their way to the socket
+    std::string in;       // socket reads land here before they are fed in
+    bool writing = false;
+    // More may wait inside the TLS layer: the last read filled its buffer, or no read has
+    // happened since the handshake (bytes that came with its last flight).
+    bool buffered = true;
+  };
+
+  size_t ReadTls(char* data, size_t capacity, boost::system::error_code& ec);
+  void HandshakeStep(std::function<void(const boost::system::error_code&)> handler);
+  // Sends every record the session holds, then `handler(ec)`.
+  void FlushTls(std::function<void(const boost::system::error_code&)> handler);
+
+  boost::asio::ip::tcp::socket socket_;
+  std::unique_ptr<Tls> tls_;
 };
 
 }  // namespace krpc::net
