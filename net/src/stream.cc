@@ -2,9 +2,6 @@
 
 namespace krpc::net {
 namespace asio = boost::asio;
-namespace {
-constexpr size_t kSocketRead = 256 * 1024;  // one recv takes up to this much ciphertext
-}  // namespace
 
 size_t Stream::ReadTls(char* data, size_t capacity, boost::system::error_code& ec) {
   Tls& t = *tls_;
@@ -16,17 +13,6 @@ size_t Stream::ReadTls(char* data, size_t capacity, boost::system::error_code& e
     if (n > 0) {
       total += n;
       continue;
-    }
-    if (rec == asio::error::would_block) {  // the session needs ciphertext: take what arrived
-      t.in.resize(kSocketRead);
-      boost::system::error_code sec;
-      const size_t got = socket_.read_some(asio::buffer(t.in.data(), t.in.size()), sec);
-      if (got > 0) {
-        t.session.Feed(t.in.data(), got);
-        continue;
-      }
-      rec = sec;
-      if (rec == asio::error::try_again) rec = asio::error::would_block;
     }
     // Nothing more now: would_block (the socket is drained), eof, or an error. After data,
     // the error is reported by the next read.
@@ -51,19 +37,20 @@ void Stream::FlushTls(std::function<void(const boost::system::error_code&)> hand
     asio::post(socket_.get_executor(), [h = std::move(handler)] { h({}); });
     return;
   }
-  t.out.clear();
-  t.session.TakeOutput(t.out);
-  if (t.out.empty()) {
+  t.sending.clear();
+  t.session.TakeOutput(t.sending);
+  if (t.sending.size() == 0) {
     asio::post(socket_.get_executor(), [h = std::move(handler)] { h({}); });
     return;
   }
   t.writing = true;
   // The stream lives in the connection that `handler` keeps alive.
-  asio::async_write(socket_, asio::buffer(t.out), [this, h = std::move(handler)](const boost::system::error_code& ec, size_t) mutable {
-    tls_->writing = false;
-    if (!ec && tls_->session.HasPendingOutput()) return FlushTls(std::move(h));  // produced meanwhile
-    h(ec);
-  });
+  asio::async_write(socket_, asio::buffer(t.sending.data(), t.sending.size()),
+                    [this, h = std::move(handler)](const boost::system::error_code& ec, size_t) mutable {
+                      tls_->writing = false;
+                      if (!ec && tls_->session.HasPendingOutput()) return FlushTls(std::move(h));  // produced meanwhile
+                      h(ec);
+                    });
 }
 
 void Stream::HandshakeStep(std::function<void(const boost::system::error_code&)> handler) {
@@ -80,13 +67,10 @@ void Stream::HandshakeStep(std::function<void(const boost::system::error_code&)>
       tls_->buffered = true;
       return h({});
     }
-    tls_->in.resize(kSocketRead);
-    socket_.async_read_some(asio::buffer(tls_->in.data(), tls_->in.size()),
-                            [this, h = std::move(h)](const boost::system::error_code& rec, size_t n) mutable {
-                              if (rec) return h(rec);
-                              tls_->session.Feed(tls_->in.data(), n);
-                              HandshakeStep(std::move(h));
-                            });
+    socket_.async_wait(asio::ip::tcp::socket::wait_read, [this, h = std::move(h)](const boost::system::error_code& rec) mutable {
+      if (rec) return h(rec);
+      HandshakeStep(std::move(h));
+    });
   });
 }
 

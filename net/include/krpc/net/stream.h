@@ -37,7 +37,7 @@ class Stream {
   // Wraps the connected socket in TLS with `context` (kept alive with the session); then
   // AsyncHandshake. Client settings (SNI, name check, ALPN) go on ssl() in between.
   void StartTls(std::shared_ptr<boost::asio::ssl::context> context) {
-    tls_ = std::make_unique<Tls>(std::move(context));
+    tls_ = std::make_unique<Tls>(std::move(context), socket_.native_handle());
   }
   // Runs the handshake; `handler(ec)`. Errors are in Asio's ssl category (or eof when the peer
   // closed), as net::DescribeTlsFailure expects.
@@ -117,11 +117,10 @@ class Stream {
 
  private:
   struct Tls {
-    explicit Tls(std::shared_ptr<boost::asio::ssl::context> c) : context(std::move(c)), session(context->native_handle()) {}
+    Tls(std::shared_ptr<boost::asio::ssl::context> c, int fd) : context(std::move(c)), session(context->native_handle(), fd) {}
     std::shared_ptr<boost::asio::ssl::context> context;
     TlsSession session;
-    std::string out;      // records on their way to the socket
-    std::string in;       // socket reads land here before they are fed in
+    TlsSession::Output sending;  // records on their way to the socket
     bool writing = false;
     // More may wait inside the TLS layer: the last read filled its buffer, or no read has
     // happened since the handshake (bytes that came with its last flight).

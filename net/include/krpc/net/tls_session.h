@@ -1,8 +1,8 @@
-// TlsSession: one TLS connection's OpenSSL state over memory BIOs, with no socket of its own.
-// net::Stream moves bytes between it and the socket: whatever arrived is fed in with one copy,
-// and everything a batch of writes produced (any number of 16 KiB records) is taken out and
-// written to the socket in one call. (Asio's ssl::stream goes through a 17 KiB BIO pair: one
-// socket write, and one reactor round, per record.) Internal header.
+// TlsSession: one TLS connection's OpenSSL state. It reads ciphertext straight from the
+// (non-blocking) socket with read-ahead, up to 256 KiB per recv, and writes records into memory:
+// net::Stream takes everything a batch of writes produced (any number of 16 KiB records) and
+// sends it with one socket write, with no copy. (Asio's ssl::stream goes through a 17 KiB BIO
+// pair: one socket write, and one reactor round, per record.) Internal header.
 #pragma once
 
 #include <openssl/ssl.h>
@@ -10,13 +10,14 @@
 #include <boost/system/error_code.hpp>
 
 #include <cstddef>
-#include <string>
+#include <memory>
 
 namespace krpc::net {
 
 class TlsSession {
  public:
-  explicit TlsSession(SSL_CTX* context);
+  // `fd`: the connected socket (not owned; it must be non-blocking for reads to return).
+  TlsSession(SSL_CTX* context, int fd);
   ~TlsSession();
   TlsSession(const TlsSession&) = delete;
   TlsSession& operator=(const TlsSession&) = delete;
@@ -25,28 +26,37 @@ class TlsSession {
   void SetRole(bool server);
 
   enum class Progress { kDone, kWantInput, kFailed };
-  // Advances the handshake with the input fed so far; output to send may follow (TakeOutput).
+  // Advances the handshake with what the socket holds; records to send may follow (TakeOutput).
   Progress Handshake(boost::system::error_code& ec);
-
-  // Bytes received from the peer.
-  void Feed(const char* data, size_t size);
-  // Decrypts into `data`; 0 with ec = would_block when more input is needed, eof when the
-  // peer closed the session, an error in Asio's ssl category otherwise.
+  // Decrypts into `data`; 0 with ec = would_block when the socket has nothing more, eof when
+  // the peer closed, an error in Asio's ssl category (or the system's) otherwise.
   size_t Read(char* data, size_t capacity, boost::system::error_code& ec);
   // Encrypts all of `data` into the output (never blocks: the output grows as needed).
   bool Write(const char* data, size_t size, boost::system::error_code& ec);
-  // Appends the output produced so far to `out`, and forgets it.
-  void TakeOutput(std::string& out);
 
-  // Decrypted or undecrypted input waits inside: a read would not need the socket.
-  bool HasBufferedInput() const;
+  // A send buffer that keeps its capacity (and never zero-fills what it is about to overwrite).
+  class Output {
+   public:
+    const char* data() const { return data_.get(); }
+    size_t size() const { return size_; }
+    void clear() { size_ = 0; }
+    char* Extend(size_t n);  // room for n more bytes at the end
+
+   private:
+    std::unique_ptr<char[]> data_;
+    size_t size_ = 0, capacity_ = 0;
+  };
+  // Moves the records produced so far to the end of `out` (one copy; the session's memory
+  // BIO keeps its capacity and is not scrubbed, unlike BIO_reset).
+  void TakeOutput(Output& out);
   bool HasPendingOutput() const;
+  // Decrypted or read-ahead input waits inside: a read would not need the socket.
+  bool HasBufferedInput() const { return SSL_has_pending(ssl_) == 1; }
 
  private:
   boost::system::error_code LastError(int ret);
   SSL* ssl_ = nullptr;
-  BIO* in_ = nullptr;   // network -> TLS (owned by ssl_)
-  BIO* out_ = nullptr;  // TLS -> network (owned by ssl_)
+  BIO* out_ = nullptr;  // the current output (owned by ssl_)
 };
 
 }  // namespace krpc::net
