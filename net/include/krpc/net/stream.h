@@ -1,5 +1,6 @@
 // Stream: the byte stream under a connection (krpc framing or HTTP/2), and the one seam between
-// the protocols and the transport: plain TCP, or TLS over it (Asio's SSL stream on OpenSSL).
+// the protocols and the transport: plain TCP, or TLS over it (TlsSession: OpenSSL reading the
+// socket directly, its records batched into one socket write per AsyncWriteAll).
 // Every byte a connection reads or writes goes through these few calls.
 //
 // Reads are readiness-based (wait, then read what has arrived without blocking). With TLS a

@@ -1,7 +1,7 @@
 // TlsSession: one TLS connection's OpenSSL state. It reads ciphertext straight from the
 // (non-blocking) socket with read-ahead, up to 256 KiB per recv, and writes records into memory:
 // net::Stream takes everything a batch of writes produced (any number of 16 KiB records) and
-// sends it with one socket write, with no copy. (Asio's ssl::stream goes through a 17 KiB BIO
+// sends it with one socket write. (Asio's ssl::stream goes through a 17 KiB BIO
 // pair: one socket write, and one reactor round, per record.) Internal header.
 #pragma once
 
