@@ -68,6 +68,14 @@ def test_call_through_zookeeper_discovery(zk, greeter, node):
     assert json.loads(r.stdout)["text"] == "hello, zed"
 
 
+def test_bench_through_zookeeper_discovery(zk, greeter):
+    r = krpc("bench", "--target", f"zk://{zk.hosts}/krpc", "greet.Greeter/SayHello", "-d", '{"name":"zk"}',
+             "--total", "500", "--concurrency", "4", "--format", "json", "--progress=off")
+    assert r.returncode == 0, r.stderr
+    s = json.loads(r.stdout)
+    assert s["count"] == 500 and s["status_code_distribution"] == {"OK": 500}, s
+
+
 def test_request_from_a_file_and_from_stdin(greeter):
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
         f.write('{"name": "file"}')
