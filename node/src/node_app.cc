@@ -10,6 +10,7 @@
 #include "krpc/config.h"
 #include "krpc/console.h"
 #include "krpc/json.h"
+#include "krpc/registry_read.h"
 #include "krpc/server_metrics.h"
 
 namespace krpc {
@@ -67,22 +68,14 @@ std::string NodeApp::RegistryJson() const {
   }
   if (pub && zk_ && zk_->connected()) {
     for (const auto& service : RegisteredServices()) {
-      const std::string dir = registry::ProvidersPath(config_.registry.root, service);
-      std::vector<std::string> children;
-      if (!zk_->GetChildren(dir, false, &children).ok()) continue;
-      std::sort(children.begin(), children.end());
-      for (const auto& p : children) {
-        std::string data;
-        if (!zk_->Get(dir + "/" + p, false, &data).ok()) continue;  // gone meanwhile
-        auto ep = ParseEndpoint(p);
-        auto info = registry::ProviderInfo::FromJson(data, ep.ok() ? ep.value() : Endpoint{p, 0});
-        if (!info) continue;
+      for (const auto& p : registry::ReadProviders(*zk_, config_.registry.root, service)) {
+        if (!p.info) continue;
         providers.AddRaw(json::Object()
                              .Add("service", service)
-                             .Add("provider", p)
-                             .Add("weight", info->weight)
-                             .Add("zone", info->zone)
-                             .Add("node_id", info->node_id)
+                             .Add("provider", p.name)
+                             .Add("weight", p.info->weight)
+                             .Add("zone", p.info->zone)
+                             .Add("node_id", p.info->node_id)
                              .str());
       }
     }

@@ -6,7 +6,7 @@
 #include "krpc/controller.h"
 #include "krpc/json.h"
 #include "krpc/reflection.pb.h"
-#include "krpc/registry_layout.h"
+#include "krpc/registry_read.h"
 #include "krpc/zk_client.h"
 #include "schema.h"
 
@@ -31,20 +31,12 @@ int ListFromZooKeeper(const Flags& f, const std::string& hosts, const std::strin
   json::Array rows;
   if (f.format == "text") std::printf("%-32s %-24s %-6s %-8s %-10s %s\n", "SERVICE", "PROVIDER", "WEIGHT", "ZONE", "ADMIN", "NODE_ID");
   for (const auto& service : services) {
-    std::vector<std::string> providers;
-    // A service without a providers node (or one removed meanwhile) lists no providers.
-    if (!zk.GetChildren(registry::ProvidersPath(root, service), false, &providers).ok()) providers.clear();
-    std::sort(providers.begin(), providers.end());
-    for (const auto& p : providers) {
-      std::string data;
-      if (!zk.Get(registry::ProvidersPath(root, service) + "/" + p, false, &data).ok()) continue;  // gone meanwhile
-      auto ep = ParseEndpoint(p);
-      auto info = registry::ProviderInfo::FromJson(data, ep.ok() ? ep.value() : Endpoint{p, 0});
+    for (const auto& p : registry::ReadProviders(zk, root, service)) {
       if (f.format == "json") {
-        rows.AddRaw(json::Object().Add("service", service).Add("provider", p).AddRaw("data", data.empty() ? "{}" : data).str());
-      } else if (info) {
-        std::printf("%-32s %-24s %-6d %-8s %-10u %s\n", service.c_str(), p.c_str(), info->weight,
-                    info->zone.empty() ? "-" : info->zone.c_str(), unsigned{info->admin_port}, info->node_id.c_str());
+        rows.AddRaw(json::Object().Add("service", service).Add("provider", p.name).AddRaw("data", p.data.empty() ? "{}" : p.data).str());
+      } else if (p.info) {
+        std::printf("%-32s %-24s %-6d %-8s %-10u %s\n", service.c_str(), p.name.c_str(), p.info->weight,
+                    p.info->zone.empty() ? "-" : p.info->zone.c_str(), unsigned{p.info->admin_port}, p.info->node_id.c_str());
       }
     }
   }
