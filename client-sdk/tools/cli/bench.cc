@@ -2,7 +2,6 @@
 // (--concurrency calls in flight) or open loop (--rate calls/s, latency measured from each
 // call's scheduled start, at most --concurrency in flight), for --duration seconds or --total
 // calls, with a progress bar on a terminal and a summary as text, JSON or CSV.
-#include <google/protobuf/util/json_util.h>
 #include <unistd.h>
 
 #include <fmt/format.h>
@@ -48,8 +47,8 @@ struct BenchRun {
   // Takes a slot for one more call; false once the run is over.
   bool Admit() {
     if (stop.load(std::memory_order_relaxed)) return false;
-    if (flags.total > 0 && issued.fetch_add(1, std::memory_order_relaxed) >= flags.total) return false;
-    if (flags.total <= 0) issued.fetch_add(1, std::memory_order_relaxed);
+    const int64_t n = issued.fetch_add(1, std::memory_order_relaxed);
+    if (flags.total > 0 && n >= flags.total) return false;
     if (flags.duration_s > 0 && Clock::now() >= end) return false;
     return true;
   }
@@ -169,28 +168,17 @@ int Bench(Flags& flags, const std::vector<std::string>& args) {
     if (!ch) return kExitUsage;
     channels.push_back(std::move(ch));
   }
-  auto schema = LoadSchema(flags, channels[0].get(), service);
-  if (!schema.ok()) {
-    std::fprintf(stderr, "krpc bench: %s\n", schema.status().ToString().c_str());
-    return schema.status().code() == StatusCode::kInvalidArgument ? kExitUsage : ExitFor(schema.status().code());
-  }
-  const auto* method = (*schema)->FindMethod(args[0]);
-  if (!method) {
-    std::fprintf(stderr, "krpc bench: unknown method '%s' (schemas from %s)\n", args[0].c_str(), (*schema)->source());
-    return kExitUsage;
-  }
-  std::unique_ptr<gp::Message> request((*schema)->NewMessage(method->input_type()));
-  if (auto st = gp::util::JsonStringToMessage(*text, request.get()); !st.ok()) {
-    std::fprintf(stderr, "krpc bench: bad request JSON for %s: %s\n", method->input_type()->full_name().c_str(),
-                 st.ToString().c_str());
-    return kExitUsage;
-  }
+  int exit = 0;
+  auto call = PrepareCall(flags, *channels[0], args[0], *text, "bench", &exit);
+  if (!call) return exit;
+  const auto* method = call->method;
 
   BenchRun run(flags, method);
   const bool closed = flags.rate <= 0;
   std::vector<std::unique_ptr<Slot>> slots;
   for (int i = 0; i < flags.concurrency; ++i) {
-    slots.push_back(std::make_unique<Slot>(run, *channels[static_cast<size_t>(i) % channels.size()], *request, **schema, closed));
+    slots.push_back(std::make_unique<Slot>(run, *channels[static_cast<size_t>(i) % channels.size()], *call->request,
+                                           *call->schema, closed));
   }
   const bool progress = flags.progress == "on" || (flags.progress == "auto" && ::isatty(STDERR_FILENO));
   run.start = Clock::now();

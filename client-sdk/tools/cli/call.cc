@@ -47,6 +47,35 @@ StatusOr<std::unique_ptr<Schema>> LoadSchema(const Flags& flags, Channel* channe
   return Schema::Compiled();
 }
 
+std::optional<PreparedCall> PrepareCall(const Flags& flags, Channel& channel, const std::string& name,
+                                        const std::string& text, const char* cmd, int* exit) {
+  std::string service, method_name;
+  (void)SplitMethodName(name, &service, &method_name);  // checked by the command
+  auto schema = LoadSchema(flags, &channel, service);
+  if (!schema.ok()) {
+    std::fprintf(stderr, "krpc %s: %s\n", cmd, schema.status().ToString().c_str());
+    *exit = schema.status().code() == StatusCode::kInvalidArgument ? kExitUsage : ExitFor(schema.status().code());
+    return std::nullopt;
+  }
+  PreparedCall p;
+  p.schema = std::move(schema).value();
+  p.method = p.schema->FindMethod(name);
+  if (!p.method) {
+    std::fprintf(stderr, "krpc %s: unknown method '%s' (schemas from %s%s)\n", cmd, name.c_str(), p.schema->source(),
+                 flags.protos.empty() ? "; give --proto FILE for a service the target does not describe" : "");
+    *exit = kExitUsage;
+    return std::nullopt;
+  }
+  p.request.reset(p.schema->NewMessage(p.method->input_type()));
+  if (auto st = gp::util::JsonStringToMessage(text, p.request.get()); !st.ok()) {
+    std::fprintf(stderr, "krpc %s: bad request JSON for %s: %s\n", cmd, p.method->input_type()->full_name().c_str(),
+                 st.ToString().c_str());
+    *exit = kExitUsage;
+    return std::nullopt;
+  }
+  return p;
+}
+
 int Call(Flags& flags, const std::vector<std::string>& args) {
   if (args.size() < 1 || args.size() > 2) {
     std::fprintf(stderr, "krpc call: give one METHOD, e.g. pkg.Service/Method (see krpc call --help)\n");
@@ -65,27 +94,13 @@ int Call(Flags& flags, const std::vector<std::string>& args) {
   }
   auto channel = MakeChannel(flags, "call");
   if (!channel) return kExitUsage;
-  auto schema = LoadSchema(flags, channel.get(), service);
-  if (!schema.ok()) {
-    std::fprintf(stderr, "krpc call: %s\n", schema.status().ToString().c_str());
-    return schema.status().code() == StatusCode::kInvalidArgument ? kExitUsage : ExitFor(schema.status().code());
-  }
-  const auto* method = (*schema)->FindMethod(name);
-  if (!method) {
-    std::fprintf(stderr, "krpc call: unknown method '%s' (schemas from %s%s)\n", name.c_str(), (*schema)->source(),
-                 flags.protos.empty() ? "; give --proto FILE for a service the target does not describe" : "");
-    return kExitUsage;
-  }
-  std::unique_ptr<gp::Message> req((*schema)->NewMessage(method->input_type()));
-  std::unique_ptr<gp::Message> resp((*schema)->NewMessage(method->output_type()));
-  if (auto st = gp::util::JsonStringToMessage(*text, req.get()); !st.ok()) {
-    std::fprintf(stderr, "krpc call: bad request JSON for %s: %s\n", method->input_type()->full_name().c_str(),
-                 st.ToString().c_str());
-    return kExitUsage;
-  }
+  int exit = 0;
+  auto call = PrepareCall(flags, *channel, name, *text, "call", &exit);
+  if (!call) return exit;
+  std::unique_ptr<gp::Message> resp(call->schema->NewMessage(call->method->output_type()));
   Controller cntl;
   for (const auto& [k, v] : flags.headers) cntl.AddMetadata(k, v);
-  channel->CallMethod(method, &cntl, req.get(), resp.get(), nullptr);
+  channel->CallMethod(call->method, &cntl, call->request.get(), resp.get(), nullptr);
   if (cntl.Failed()) {
     if (flags.format == "json") {
       std::printf("{\"code\":\"%s\",\"message\":%s}\n", std::string(StatusCodeName(cntl.code())).c_str(),

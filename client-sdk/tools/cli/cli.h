@@ -7,7 +7,11 @@
 #pragma once
 
 #include <cstdint>
+#include <google/protobuf/descriptor.h>
+#include <google/protobuf/message.h>
+
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -76,6 +80,16 @@ class Schema;
 // compiled-in services); else the compiled-in services. An error other than "no reflection
 // service" (an unreachable target, a TLS refusal) is returned as it is.
 StatusOr<std::unique_ptr<Schema>> LoadSchema(const Flags& flags, Channel* channel, const std::string& symbol);
+
+// What call and bench need to send METHOD `name`: its schema (LoadSchema), the method, and the
+// request parsed from JSON `text`. On failure prints why ("krpc CMD: ...") and sets *exit.
+struct PreparedCall {
+  std::unique_ptr<Schema> schema;
+  const google::protobuf::MethodDescriptor* method = nullptr;
+  std::unique_ptr<google::protobuf::Message> request;
+};
+std::optional<PreparedCall> PrepareCall(const Flags& flags, Channel& channel, const std::string& name,
+                                        const std::string& text, const char* cmd, int* exit);
 
 // Subcommands.
 int List(Flags& flags, const std::vector<std::string>& args);
