@@ -205,14 +205,14 @@ def test_10_bad_input_at_the_edge(cluster, report):
         "idle_closed": ("krpc_server_idle_closed_total", {}),
     }
 
+    def handshakes_failed(values):  # every result but ok and plaintext_refused
+        return sum(v for s, v in values.items() if s.startswith("krpc_server_tls_handshakes_total{")
+                   and 'result="ok"' not in s and 'result="plaintext_refused"' not in s)
+
     def deltas(before):
         now = kc.metrics(kc.ADMIN["node1"])
         out = {k: kc.metric_sum(now, m, **l) - kc.metric_sum(before, m, **l) for k, (m, l) in counters.items()}
-        failed = sum(v for s, v in now.items() if s.startswith("krpc_server_tls_handshakes_total{")
-                     and 'result="ok"' not in s and 'result="plaintext_refused"' not in s)
-        out["handshake_failed"] = failed - sum(v for s, v in before.items()
-                                               if s.startswith("krpc_server_tls_handshakes_total{")
-                                               and 'result="ok"' not in s and 'result="plaintext_refused"' not in s)
+        out["handshake_failed"] = handshakes_failed(now) - handshakes_failed(before)
         return out
 
     before = kc.metrics(kc.ADMIN["node1"])
