@@ -34,6 +34,11 @@ namespace krpc {
 struct EndpointSet {
   std::vector<std::shared_ptr<impl::Subchannel>> subchannels;
   std::unique_ptr<impl::Picker> picker;
+  // The panic decision of large sets (healthy share under panic_threshold_percent), counted at
+  // most once a millisecond: counting health is O(endpoints), and a pick must not be.
+  static constexpr size_t kExactPanicUpTo = 16;
+  mutable std::atomic<int64_t> panic_checked_ns{0};  // 0: never
+  mutable std::atomic<bool> panic{false};
 };
 
 struct Route {
@@ -85,6 +90,9 @@ struct Channel::Impl final : impl::AttemptSink, std::enable_shared_from_this<Cha
   // `repeat`: an endpoint the call tried already may be picked when no other qualifies.
   std::shared_ptr<impl::Subchannel> Pick(Route& route, impl::CallData* call, impl::CallData::Clock::time_point now,
                                          bool repeat);
+  // Whether too few of `set` are healthy (panic_threshold_percent): exact for small sets,
+  // recounted at most once a millisecond for large ones.
+  bool Panicking(const EndpointSet& set, impl::CallData::Clock::time_point now) const;
   // The stall threshold of a route now: stall_factor x its p99, at least stall_min_ms.
   std::chrono::steady_clock::duration StallThreshold(const Route& route, impl::CallData::Clock::time_point now) const;
   // Every `outlier_interval_ms`: ejects endpoints much slower than their peers.

@@ -7,8 +7,6 @@
 
 namespace krpc {
 using prometheus::BuildCounter;
-using prometheus::BuildGauge;
-using prometheus::BuildHistogram;
 using prometheus::MetricType;
 
 namespace {
@@ -18,8 +16,8 @@ std::atomic<uint64_t> next_client_metrics_id{1};
 ClientMetrics::ClientMetrics(Metrics& m, std::shared_ptr<ClientRuntime> runtime)
     : id_(next_client_metrics_id.fetch_add(1)),
       runtime_(runtime),
-      requests_(BuildCounter().Name("krpc_client_requests_total").Help("Calls completed (all attempts), by service, method and status code").Register(m.registry())),
-      duration_(BuildHistogram().Name("krpc_client_request_duration_seconds").Help("Call latency including retries").Register(m.registry())),
+      methods_(m, {"krpc_client_requests_total", "Calls completed (all attempts), by service, method and status code",
+                   "krpc_client_request_duration_seconds", "Call latency including retries"}),
       retries_(BuildCounter().Name("krpc_client_retries_total").Help("Retry attempts, by service and method").Register(m.registry())),
       exhausted_(BuildCounter().Name("krpc_client_retry_budget_exhausted_total").Help("Retries refused by the retry budget").Register(m.registry())),
       per_try_timeouts_(BuildCounter().Name("krpc_client_per_try_timeouts_total").Help("Attempts that ran out their per-try timeout (cancelled; retried when idempotent)").Register(m.registry())),
@@ -54,7 +52,7 @@ ClientMetrics::PerMethod& ClientMetrics::Lookup(const google::protobuf::MethodDe
   std::map<std::string, std::string> labels{{"service", method ? method->service()->full_name() : "unknown"},
                                             {"method", method ? method->name() : "unknown"}};
   auto per = std::make_unique<PerMethod>();
-  per->series = std::make_unique<MethodSeries>(requests_, duration_.Add(labels, Metrics::LatencyBuckets()), labels);
+  per->series = &methods_.Add(labels);
   per->retries = &retries_.Add(labels);
   per->exhausted = &exhausted_.Add(labels);
   per->per_try_timeouts = &per_try_timeouts_.Add(labels);

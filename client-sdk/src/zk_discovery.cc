@@ -24,10 +24,11 @@ void ZkDiscovery::Start() {
     if (!self) return;
     if (e == ZkClient::SessionEvent::kNewSession || e == ZkClient::SessionEvent::kReconnected) {
       // Re-read everything (and re-arm the watches) a little later, spread out so that many
-      // clients reconnecting at once do not hit ZooKeeper together.
+      // clients reconnecting at once do not hit ZooKeeper together. Cached provider data is
+      // dropped: a new session has no watches, and changes may have been missed meanwhile.
       static thread_local std::minstd_rand rng(std::random_device{}());
       self->zk_->Post([weak] {
-        if (auto s = weak.lock()) s->RefreshAll();
+        if (auto s = weak.lock()) s->RefreshAll(true);
       }, std::chrono::milliseconds(rng() % 200));
     }
   });
@@ -69,16 +70,25 @@ void ZkDiscovery::Watch(Service& s, const std::string& path) {
   if (s.watches.count(path)) return;
   std::weak_ptr<ZkDiscovery> weak = shared_from_this();
   const std::string name = s.name;
-  s.watches[path] = zk_->WatchPath(path, [weak, name] {
-    if (auto self = weak.lock()) self->Refresh(name);
+  s.watches[path] = zk_->WatchPath(path, [weak, name, path] {
+    auto self = weak.lock();
+    if (!self) return;
+    {
+      std::lock_guard lock(self->mu_);  // a provider's data changed (or it left): read it again
+      if (auto it = self->services_.find(name); it != self->services_.end()) it->second.data.erase(path);
+    }
+    self->Refresh(name);
   });
 }
 
-void ZkDiscovery::RefreshAll() {
+void ZkDiscovery::RefreshAll(bool forget_data) {
   std::vector<std::string> names;
   {
     std::lock_guard lock(mu_);
-    for (auto& [name, s] : services_) names.push_back(name);
+    for (auto& [name, s] : services_) {
+      names.push_back(name);
+      if (forget_data) s.data.clear();
+    }
   }
   for (const auto& n : names) Refresh(n);
 }
@@ -102,21 +112,43 @@ void ZkDiscovery::Refresh(const std::string& service) {
     if (!rc.ok() || !exists) break;
   }
   if (!rc.ok()) return;  // ZooKeeper unreachable: keep the last list; reconnect re-reads
-  Providers next;
-  std::vector<std::string> paths;
-  for (const auto& child : children) {
-    auto ep = ParseEndpoint(child);
-    if (!ep.ok()) continue;
-    const std::string path = parent + "/" + child;
-    std::string data;
-    if (!zk_->Get(path, true, &data).ok()) continue;  // gone meanwhile: the child watch fires
-    paths.push_back(path);
-    auto info = registry::ProviderInfo::FromJson(data, ep.value());
-    if (!info) {
-      log::Get("registry")->warn("ignoring provider {}: unparsable data '{}'", path, data);
-      continue;
+  // Providers whose data is not known yet (new, changed, or after a reconnect) are read in one
+  // pipelined batch: one round trip to ZooKeeper however many there are.
+  std::vector<std::pair<std::string, Endpoint>> present;  // path, endpoint
+  std::vector<std::string> asked;
+  {
+    std::lock_guard lock(mu_);
+    const auto& cached = services_[service].data;
+    for (const auto& child : children) {
+      auto ep = ParseEndpoint(child);
+      if (!ep.ok()) continue;
+      present.emplace_back(parent + "/" + child, ep.value());
+      if (!cached.count(present.back().first)) asked.push_back(present.back().first);
     }
-    next.push_back(std::move(*info));
+  }
+  std::vector<Status> got;
+  std::vector<std::string> data;
+  if (!asked.empty()) zk_->GetMany(asked, true, &got, &data);
+  Providers next;
+  std::set<std::string> paths;
+  {
+    std::lock_guard lock(mu_);
+    auto& cached = services_[service].data;
+    for (size_t i = 0; i < asked.size(); ++i) {
+      if (got[i].ok()) cached[asked[i]] = std::move(data[i]);  // else gone meanwhile: the child watch fires
+    }
+    for (const auto& [path, endpoint] : present) {
+      auto it = cached.find(path);
+      if (it == cached.end()) continue;
+      paths.insert(path);
+      auto info = registry::ProviderInfo::FromJson(it->second, endpoint);
+      if (!info) {
+        log::Get("registry")->warn("ignoring provider {}: unparsable data '{}'", path, it->second);
+        continue;
+      }
+      next.push_back(std::move(*info));
+    }
+    std::erase_if(cached, [&](const auto& kv) { return !paths.count(kv.first); });  // providers that left
   }
   std::sort(next.begin(), next.end(), [](const auto& a, const auto& b) { return a.endpoint < b.endpoint; });
   std::map<uint64_t, Listener> listeners;
@@ -125,7 +157,7 @@ void ZkDiscovery::Refresh(const std::string& service) {
     auto& s = services_[service];
     for (const auto& p : paths) Watch(s, p);
     for (auto it = s.watches.begin(); it != s.watches.end();) {  // providers that left
-      if (it->first != parent && std::find(paths.begin(), paths.end(), it->first) == paths.end()) {
+      if (it->first != parent && !paths.count(it->first)) {
         zk_->Unwatch(it->second);
         it = s.watches.erase(it);
       } else {

@@ -305,6 +305,56 @@ TEST_F(RegistryTest, empty_provider_list_from_zookeeper_keeps_the_last_one) {
   EXPECT_EQ(failures, 0);
 }
 
+// A large service: the provider data a channel cached stays true. Joins, leaves and a provider
+// re-registering with new data (its data watch) are each seen, while only the changed provider
+// is read again (ZkDiscovery caches the rest).
+TEST_F(RegistryTest, large_service_sees_every_join_leave_and_data_change) {
+  constexpr int kProviders = 300;
+  const std::string service = "bench.Large";
+  ASSERT_TRUE(observer_->EnsurePath(registry::ProvidersPath("/krpc", service)).ok());
+  const auto provider = [&](int i, int weight) {
+    registry::ProviderInfo info;
+    info.endpoint = Endpoint{"127.0.0.1", static_cast<uint16_t>(30000 + i)};
+    info.weight = weight;
+    return std::make_pair(registry::ProviderPath("/krpc", service, info.endpoint), info.ToJson());
+  };
+  for (int i = 0; i < kProviders; ++i) {
+    auto [path, data] = provider(i, 100);
+    ASSERT_TRUE(observer_->Create(path, data, true).ok());
+  }
+  ChannelOptions o;
+  o.outlier.slow_start_ms = 0;
+  auto ch = Channel::Create("zk://" + zk_.hosts() + "/krpc", o, runtime_).value();
+  ASSERT_TRUE(ch->WaitForEndpoints(service, 10s).ok());
+  const auto weight_of = [&](int i) {
+    const std::string address = "127.0.0.1:" + std::to_string(30000 + i);
+    for (const auto& e : ch->Endpoints()) {
+      if (e.address == address) return e.weight;
+    }
+    return -1;
+  };
+  ASSERT_TRUE(Eventually([&] { return ch->Endpoints().size() == kProviders; }, 10s));
+  EXPECT_EQ(weight_of(7), 100);
+
+  auto [joined, joined_data] = provider(kProviders, 100);
+  ASSERT_TRUE(observer_->Create(joined, joined_data, true).ok());
+  EXPECT_TRUE(Eventually([&] { return ch->Endpoints().size() == kProviders + 1; }, 10s));
+  ASSERT_TRUE(observer_->Delete(joined).ok());
+  EXPECT_TRUE(Eventually([&] { return ch->Endpoints().size() == kProviders && weight_of(kProviders) == -1; }, 10s));
+
+  auto [changed, changed_data] = provider(7, 25);  // an operator sets a new weight in place
+  ASSERT_TRUE(observer_->Set(changed, changed_data).ok());
+  EXPECT_TRUE(Eventually([&] { return weight_of(7) == 25; }, 10s)) << "weight of provider 7: " << weight_of(7);
+  auto [again, again_data] = provider(7, 60);  // and again: the data watch was re-armed
+  ASSERT_TRUE(observer_->Set(again, again_data).ok());
+  EXPECT_TRUE(Eventually([&] { return weight_of(7) == 60; }, 10s)) << "weight of provider 7: " << weight_of(7);
+  auto [moved, moved_data] = provider(9, 5);  // a provider re-registering with new data
+  ASSERT_TRUE(observer_->Delete(moved).ok());
+  ASSERT_TRUE(observer_->Create(moved, moved_data, true).ok());
+  EXPECT_TRUE(Eventually([&] { return weight_of(9) == 5 && ch->Endpoints().size() == kProviders; }, 10s));
+  EXPECT_EQ(weight_of(8), 100);
+}
+
 TEST_F(RegistryTest, digest_credentials_protect_the_registry_from_other_writers) {
   auto node = StartNode(true, 4000, "krpc:secret");
   ASSERT_TRUE(Eventually([&] { return node->publisher()->registered(); }));

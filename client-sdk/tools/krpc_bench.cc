@@ -37,19 +37,23 @@ struct BenchOptions {
   double warmup = 2;
   int threads = 0;
   int server_pid = 0;
-  int timeout_ms = 5000;
   std::string tag;
   std::string api = "generic";
   bool metrics = true;
   uint16_t admin_port = 0;
-  std::string load_balancer = "p2c";
 
-  krpc::ConnectionOptions connection;  // its TLS keys only
+  // Every channel key (rpc_timeout_ms, load_balancer, protocol, tls*, retries, hedging,
+  // breakers, outlier detection, ...): a zk:// target runs the whole resilience stack. The
+  // connection pool stays off: --connections means TCP connections, one channel each.
+  krpc::ChannelOptions channel = [] {
+    krpc::ChannelOptions c;
+    c.timeout_ms = 5000;
+    return c;
+  }();
   void Register(krpc::OptionSet& o) {
-    connection.RegisterTls(o);
+    channel.Register(o);
     o.AddBool("metrics", &metrics, "record client SDK metrics (to measure their cost)");
     o.AddPort("admin_port", &admin_port, "serve /metrics and /status on this port (0 = no admin port)");
-    o.AddString("load_balancer", &load_balancer, "load-balancing policy");
     o.AddString("system", &system, "label copied into the JSON");
     o.AddString("target", &target, "channel target (overrides --host/--port)");
     o.AddString("host", &host, "server host");
@@ -61,7 +65,6 @@ struct BenchOptions {
     o.AddDouble("warmup", &warmup, 0, 3600, "unmeasured seconds before measuring");
     o.AddInt("threads", &threads, 0, 256, "client I/O threads (0 = 1 per connection, at most 2)");
     o.AddInt("server_pid", &server_pid, 0, 1 << 30, "sample this process's CPU during the measurement");
-    o.AddInt("timeout_ms", &timeout_ms, 1, 600000, "per-call deadline");
     o.AddString("tag", &tag, "free-form label copied into the JSON");
     o.AddString("api", &api, "generic (protobuf stub with a done closure) or coroutine (co_await a typed stub)");
   }
@@ -95,13 +98,13 @@ struct Shared {
 // One closed-loop caller: issues the next call from the previous call's completion.
 class Worker final : public google::protobuf::Closure {
  public:
-  Worker(Shared& shared, krpc::examples::EchoService_Stub* stub, const std::string& payload, int timeout_ms)
-      : shared_(shared), stub_(stub), timeout_(timeout_ms) {
+  // Calls take the channel's deadline (rpc_timeout_ms).
+  Worker(Shared& shared, krpc::examples::EchoService_Stub* stub, const std::string& payload)
+      : shared_(shared), stub_(stub) {
     request_.set_payload(payload);
   }
 
   void Issue() {
-    cntl_.set_timeout(timeout_);
     start_ = Clock::now();
     stub_->Echo(&cntl_, &request_, &response_, this);
   }
@@ -132,7 +135,6 @@ class Worker final : public google::protobuf::Closure {
  private:
   Shared& shared_;
   krpc::examples::EchoService_Stub* stub_;
-  std::chrono::milliseconds timeout_;
   krpc::Controller cntl_;
   krpc::examples::EchoRequest request_;
   krpc::examples::EchoResponse response_;
@@ -140,13 +142,11 @@ class Worker final : public google::protobuf::Closure {
 };
 
 // The same closed loop with the coroutine API: co_await the typed stub of protoc-gen-krpc.
-krpc::Task<void> CoroutineWorker(Shared& shared, krpc::examples::EchoServiceClient& client, std::string payload,
-                                 int timeout_ms) {
+krpc::Task<void> CoroutineWorker(Shared& shared, krpc::examples::EchoServiceClient& client, std::string payload) {
   krpc::examples::EchoRequest request;
   request.set_payload(std::move(payload));
   krpc::Controller ctx;
   while (shared.phase.load(std::memory_order_acquire) != kStop) {
-    ctx.set_timeout(std::chrono::milliseconds(timeout_ms));
     const auto start = Clock::now();
     auto reply = co_await client.Echo(ctx, request);
     if (shared.phase.load(std::memory_order_acquire) == kMeasure) {
@@ -209,10 +209,7 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
-  krpc::ChannelOptions copts;
-  copts.timeout_ms = o.timeout_ms;
-  copts.load_balancer = o.load_balancer;
-  copts.connection = o.connection;  // defaults but for the TLS keys registered above
+  krpc::ChannelOptions copts = o.channel;
   copts.pool.enabled = false;  // --connections means TCP connections: one per channel
   std::vector<std::shared_ptr<krpc::Channel>> channels;
   std::vector<std::unique_ptr<krpc::examples::EchoService_Stub>> stubs;
@@ -233,11 +230,11 @@ int main(int argc, char** argv) {
   if (o.api == "coroutine") {
     for (auto& ch : channels) clients.push_back(std::make_unique<krpc::examples::EchoServiceClient>(ch));
     for (int i = 0; i < o.concurrency; ++i) {
-      krpc::Spawn(CoroutineWorker(shared, *clients[i % o.connections], payload, o.timeout_ms), [](std::exception_ptr) {});
+      krpc::Spawn(CoroutineWorker(shared, *clients[i % o.connections], payload), [](std::exception_ptr) {});
     }
   } else {
     for (int i = 0; i < o.concurrency; ++i) {
-      workers.push_back(std::make_unique<Worker>(shared, stubs[i % o.connections].get(), payload, o.timeout_ms));
+      workers.push_back(std::make_unique<Worker>(shared, stubs[i % o.connections].get(), payload));
     }
     for (auto& w : workers) w->Issue();
   }
@@ -253,7 +250,7 @@ int main(int argc, char** argv) {
   const double c1 = ProcCpuSeconds(0);
   const double s1 = o.server_pid > 0 ? ProcCpuSeconds(o.server_pid) : 0;
   // Bounded wait for the calls still in flight (each ends within its deadline).
-  const auto give_up = Clock::now() + std::chrono::milliseconds(o.timeout_ms) + std::chrono::seconds(2);
+  const auto give_up = Clock::now() + std::chrono::milliseconds(copts.timeout_ms) + std::chrono::seconds(2);
   while (shared.outstanding.load() > 0 && Clock::now() < give_up) {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }

@@ -1,63 +1,9 @@
-#include "krpc/zk_client.h"
-
-#include <zookeeper/zookeeper.h>
-
-#include <atomic>
-#include <condition_variable>
 #include <cstring>
-#include <map>
-#include <mutex>
-#include <shared_mutex>
-#include <thread>
 
-#include "krpc/impl/zk_ensemble.h"
-#include "krpc/log.h"
+#include "zk_client_impl.h"
 #include "zk_log.h"
 
 namespace krpc {
-
-struct ZkClient::Impl : std::enable_shared_from_this<Impl> {
-  ZkOptions options;
-  std::shared_ptr<spdlog::logger> log = log::Get("registry");
-
-  mutable std::shared_mutex handle_mu;  // shared: operations; exclusive: replacing the handle
-  zhandle_t* zh = nullptr;
-  std::atomic<int> state{0};
-  std::atomic<int64_t> session{0};
-  std::string password;
-  std::atomic<uint64_t> sessions_started{0};
-  std::atomic<uint64_t> expirations{0};
-  int64_t last_session = 0;
-  bool was_connected = false;
-  std::string addresses;         // the resolved host list the handle was given (task thread)
-  std::string unresolved_text;   // names that did not resolve last time, for logging changes once
-
-  // How often the ensemble's names are resolved again (a replaced server's new address, or one
-  // whose name disappeared and came back).
-  static constexpr auto kResolveInterval = std::chrono::seconds(5);
-
-  std::mutex mu;  // tasks, listeners, watches
-  std::condition_variable cv;
-  std::multimap<Clock::time_point, std::function<void()>> tasks;
-  std::vector<std::function<void(SessionEvent)>> listeners;
-  std::multimap<std::string, std::pair<uint64_t, std::function<void()>>> watches;
-  uint64_t next_watch = 1;
-  bool stopping = false;
-  std::thread thread;
-
-  std::mutex connected_mu;
-  std::condition_variable connected_cv;
-
-  static void Watcher(zhandle_t* zh, int type, int state, const char* path, void* ctx);
-  void Open();
-  ResolvedEnsemble Resolve();
-  void Reresolve();
-  void OnSessionEvent(zhandle_t* from, int state);
-  void OnNodeEvent(const std::string& path);
-  void Emit(SessionEvent e);
-  void Run();
-  void Enqueue(std::function<void()> fn, Clock::duration delay);
-};
 
 void ZkClient::Impl::Watcher(zhandle_t* zh, int type, int state, const char* path, void* ctx) {
   // Runs on the C client's event thread: only enqueue.
@@ -281,99 +227,6 @@ uint64_t ZkClient::WatchPath(const std::string& path, std::function<void()> hand
 void ZkClient::Unwatch(uint64_t id) {
   std::lock_guard lock(impl_->mu);
   std::erase_if(impl_->watches, [id](const auto& kv) { return kv.second.first == id; });
-}
-
-namespace {
-struct ACL kProtectedAcl[] = {{ZOO_PERM_ALL, {const_cast<char*>("auth"), const_cast<char*>("")}},
-                              {ZOO_PERM_READ, {const_cast<char*>("world"), const_cast<char*>("anyone")}}};
-struct ACL_vector kProtected = {2, kProtectedAcl};
-}  // namespace
-
-namespace {
-// A ZooKeeper return code as a Status naming the operation and the path.
-Status FromZk(int rc, const char* op, const std::string& path) {
-  if (rc == ZOK) return Status::Ok();
-  StatusCode code = StatusCode::kInternal;
-  switch (rc) {
-    case ZNONODE: code = StatusCode::kNotFound; break;
-    case ZNODEEXISTS: code = StatusCode::kAlreadyExists; break;
-    case ZNOAUTH: code = StatusCode::kPermissionDenied; break;
-    case ZAUTHFAILED: code = StatusCode::kUnauthenticated; break;
-    case ZBADARGUMENTS: code = StatusCode::kInvalidArgument; break;
-    case ZNOTEMPTY: code = StatusCode::kFailedPrecondition; break;
-    case ZBADVERSION: code = StatusCode::kAborted; break;
-    case ZCONNECTIONLOSS:
-    case ZOPERATIONTIMEOUT:
-    case ZSESSIONEXPIRED:
-    case ZSESSIONMOVED:
-    case ZINVALIDSTATE:
-    case ZCLOSING: code = StatusCode::kUnavailable; break;
-    default: break;
-  }
-  return Status(code, std::string("ZooKeeper ") + op + " " + path + ": " + zerror(rc));
-}
-}  // namespace
-
-Status ZkClient::Create(const std::string& path, const std::string& data, bool ephemeral) {
-  std::shared_lock lock(impl_->handle_mu);
-  if (!impl_->zh) return FromZk(ZINVALIDSTATE, "create", path);
-  auto* acl = impl_->options.digest.empty() ? &ZOO_OPEN_ACL_UNSAFE : &kProtected;
-  return FromZk(zoo_create(impl_->zh, path.c_str(), data.data(), static_cast<int>(data.size()), acl,
-                           ephemeral ? ZOO_EPHEMERAL : ZOO_PERSISTENT, nullptr, 0),
-                "create", path);
-}
-
-Status ZkClient::Delete(const std::string& path) {
-  std::shared_lock lock(impl_->handle_mu);
-  if (!impl_->zh) return FromZk(ZINVALIDSTATE, "delete", path);
-  return FromZk(zoo_delete(impl_->zh, path.c_str(), -1), "delete", path);
-}
-
-Status ZkClient::Exists(const std::string& path, bool watch, bool* exists) {
-  std::shared_lock lock(impl_->handle_mu);
-  *exists = false;
-  if (!impl_->zh) return FromZk(ZINVALIDSTATE, "exists", path);
-  struct Stat stat;
-  const int rc = zoo_exists(impl_->zh, path.c_str(), watch ? 1 : 0, &stat);
-  *exists = rc == ZOK;
-  return FromZk(rc == ZNONODE ? ZOK : rc, "exists", path);
-}
-
-Status ZkClient::Get(const std::string& path, bool watch, std::string* data, int64_t* ephemeral_owner) {
-  std::shared_lock lock(impl_->handle_mu);
-  if (!impl_->zh) return FromZk(ZINVALIDSTATE, "get", path);
-  std::string buf(64 * 1024, '\0');
-  int len = static_cast<int>(buf.size());
-  struct Stat stat;
-  const int rc = zoo_get(impl_->zh, path.c_str(), watch ? 1 : 0, buf.data(), &len, &stat);
-  if (rc == ZOK) {
-    buf.resize(len > 0 ? static_cast<size_t>(len) : 0);
-    *data = std::move(buf);
-    if (ephemeral_owner) *ephemeral_owner = stat.ephemeralOwner;
-  }
-  return FromZk(rc, "get", path);
-}
-
-Status ZkClient::GetChildren(const std::string& path, bool watch, std::vector<std::string>* children) {
-  std::shared_lock lock(impl_->handle_mu);
-  if (!impl_->zh) return FromZk(ZINVALIDSTATE, "get children of", path);
-  struct String_vector v = {0, nullptr};
-  const int rc = zoo_get_children(impl_->zh, path.c_str(), watch ? 1 : 0, &v);
-  if (rc == ZOK) {
-    children->clear();
-    for (int i = 0; i < v.count; ++i) children->emplace_back(v.data[i]);
-    deallocate_String_vector(&v);
-  }
-  return FromZk(rc, "get children of", path);
-}
-
-Status ZkClient::EnsurePath(const std::string& path) {
-  for (size_t pos = 1; pos <= path.size(); ++pos) {
-    if (pos != path.size() && path[pos] != '/') continue;
-    Status st = Create(path.substr(0, pos), "", false);
-    if (!st.ok() && st.code() != StatusCode::kAlreadyExists) return st;
-  }
-  return Status::Ok();
 }
 
 bool ZkClient::connected() const { return impl_->state.load() == ZOO_CONNECTED_STATE; }

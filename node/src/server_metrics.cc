@@ -2,17 +2,13 @@
 
 namespace krpc {
 using prometheus::BuildCounter;
-using prometheus::BuildGauge;
-using prometheus::BuildHistogram;
 using prometheus::MetricType;
 
 ServerMetrics::ServerMetrics(Metrics& m, const Server* server)
-    : requests_(BuildCounter().Name("krpc_server_requests_total").Help("Calls answered, by service, method, protocol (krpc, grpc) and status code").Register(m.registry())),
-      duration_(BuildHistogram().Name("krpc_server_request_duration_seconds").Help("Time from a request's arrival to its response").Register(m.registry())),
+    : methods_(m, {"krpc_server_requests_total", "Calls answered, by service, method, protocol (krpc, grpc) and status code",
+                   "krpc_server_request_duration_seconds", "Time from a request's arrival to its response"}),
       accepted_(BuildCounter().Name("krpc_server_connections_accepted_total").Help("Connections accepted").Register(m.registry()).Add({})),
       idle_closed_(BuildCounter().Name("krpc_server_idle_closed_total").Help("Connections closed by the idle kick (no traffic for heartbeat_interval_ms*(heartbeat_miss_limit+1))").Register(m.registry()).Add({})),
-      received_(BuildCounter().Name("krpc_server_received_bytes_total").Help("Bytes read from clients").Register(m.registry()).Add({})),
-      sent_(BuildCounter().Name("krpc_server_sent_bytes_total").Help("Bytes written to clients").Register(m.registry()).Add({})),
       frame_errors_(BuildCounter().Name("krpc_server_frame_errors_total").Help("Connections closed for a protocol error, by reason").Register(m.registry())),
       tls_handshakes_(BuildCounter().Name("krpc_server_tls_handshakes_total").Help("TLS handshakes on the RPC port, by result: ok, or why they failed (unknown_ca, no_client_cert, plaintext_refused, ...)").Register(m.registry())),
       authz_denied_(BuildCounter().Name("krpc_server_authz_denied_total").Help("Calls refused PERMISSION_DENIED by authz_allow, by service and method").Register(m.registry())) {
@@ -22,10 +18,14 @@ ServerMetrics::ServerMetrics(Metrics& m, const Server* server)
     frame_error_by_reason_[reason] = &frame_errors_.Add({{"reason", reason}});
   }
   // Gauges the server already counts are read at scrape time, not pushed on every call.
-  if (server) {
-    collector_ = m.AddCollector([server] {
+  collector_ = m.AddCollector([this, server] {
+    std::vector<prometheus::MetricFamily> out;
+    out.push_back(FamilyBuilder("krpc_server_received_bytes_total", "Bytes read from clients", MetricType::Counter)
+                      .Add({}, static_cast<double>(received_.Read())).Build());
+    out.push_back(FamilyBuilder("krpc_server_sent_bytes_total", "Bytes written to clients", MetricType::Counter)
+                      .Add({}, static_cast<double>(sent_.Read())).Build());
+    if (server) {
       const auto st = server->stats();
-      std::vector<prometheus::MetricFamily> out;
       out.push_back(FamilyBuilder("krpc_server_inflight_requests", "Calls being handled", MetricType::Gauge)
                         .Add({}, static_cast<double>(st.calls_inflight)).Build());
       out.push_back(FamilyBuilder("krpc_server_connections", "Open client connections", MetricType::Gauge)
@@ -40,18 +40,14 @@ ServerMetrics::ServerMetrics(Metrics& m, const Server* server)
                           .Add({{"result", "ok"}}, static_cast<double>(st.tls_reloads))
                           .Add({{"result", "failed"}}, static_cast<double>(st.tls_reload_failures)).Build());
       }
-      return out;
-    });
-  }
+    }
+    return out;
+  });
 }
 
 void* ServerMetrics::OnMethodRegistered(std::string_view service, std::string_view method, std::string_view protocol) {
-  std::lock_guard lock(mu_);
-  std::map<std::string, std::string> labels{
-      {"service", std::string(service)}, {"method", std::string(method)}, {"protocol", std::string(protocol)}};
-  auto& hist = duration_.Add(labels, Metrics::LatencyBuckets());
-  methods_.push_back(std::make_unique<MethodSeries>(requests_, hist, labels));
-  return methods_.back().get();
+  return &methods_.Add(
+      {{"service", std::string(service)}, {"method", std::string(method)}, {"protocol", std::string(protocol)}});
 }
 
 void ServerMetrics::OnConnectionOpened() { accepted_.Increment(); }
@@ -66,8 +62,8 @@ void ServerMetrics::OnFrameError(std::string_view reason) {
 }
 
 void ServerMetrics::OnBytes(size_t received, size_t sent) {
-  if (received) received_.Increment(static_cast<double>(received));
-  if (sent) sent_.Increment(static_cast<double>(sent));
+  if (received) received_.Add(received);
+  if (sent) sent_.Add(sent);
 }
 
 void ServerMetrics::OnCallStarted(void*) {}

@@ -9,10 +9,16 @@ namespace krpc {
 Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {}
 
 std::shared_ptr<void> Metrics::AddCollector(CollectFn fn) {
-  auto holder = std::make_shared<CollectFn>(std::move(fn));
-  std::lock_guard lock(mu_);
-  collectors_.push_back(holder);
-  return holder;
+  auto source = std::make_shared<Source>();
+  source->fn = std::move(fn);
+  {
+    std::lock_guard lock(mu_);
+    collectors_.push_back(source);
+  }
+  return std::shared_ptr<void>(nullptr, [source](void*) {
+    std::lock_guard lock(source->mu);
+    source->fn = nullptr;
+  });
 }
 
 std::string Metrics::Serialize() {
@@ -23,27 +29,30 @@ std::string Metrics::Serialize() {
 
 std::vector<prometheus::MetricFamily> Metrics::Collect() {
   auto families = registry_->Collect();
-  std::vector<std::shared_ptr<CollectFn>> live;
+  std::vector<std::shared_ptr<Source>> sources;
   {
     std::lock_guard lock(mu_);
-    std::erase_if(collectors_, [](const auto& w) { return w.expired(); });
-    for (auto& w : collectors_) {
-      if (auto c = w.lock()) live.push_back(std::move(c));
-    }
+    sources = collectors_;
   }
-  for (auto& c : live) {
-    auto more = (*c)();
-    for (auto& f : more) {
+  bool released = false;
+  for (auto& s : sources) {
+    std::lock_guard lock(s->mu);
+    if (!s->fn) {
+      released = true;
+      continue;
+    }
+    for (auto& f : s->fn()) {
       if (!f.metric.empty()) families.push_back(std::move(f));
     }
   }
+  if (released) {
+    std::lock_guard lock(mu_);
+    std::erase_if(collectors_, [](const auto& s) {
+      std::lock_guard l(s->mu);
+      return !s->fn;
+    });
+  }
   return families;
-}
-
-const prometheus::Histogram::BucketBoundaries& Metrics::LatencyBuckets() {
-  static const prometheus::Histogram::BucketBoundaries kBuckets = {
-      0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
-  return kBuckets;
 }
 
 FamilyBuilder::FamilyBuilder(std::string name, std::string help, prometheus::MetricType type) {

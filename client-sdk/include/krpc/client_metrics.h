@@ -1,5 +1,6 @@
 // ClientMetrics: Prometheus metrics for the channels of a ClientRuntime (a ClientObserver).
-// Per-call series are pushed through cached metric pointers; per-endpoint state (breakers,
+// Per-call series are added to per-thread shards through cached pointers (merged at scrape
+// time); per-endpoint state (breakers,
 // pools) is pulled at scrape time, so an endpoint that left takes its series with it. See
 // docs/metrics.md.
 #pragma once
@@ -34,7 +35,7 @@ class ClientMetrics final : public ClientObserver {
 
  private:
   struct PerMethod {
-    std::unique_ptr<MethodSeries> series;
+    MethodSeries* series;  // owned by methods_
     prometheus::Counter* retries;
     prometheus::Counter* exhausted;
     prometheus::Counter* per_try_timeouts;
@@ -48,8 +49,7 @@ class ClientMetrics final : public ClientObserver {
 
   const uint64_t id_;
   std::weak_ptr<ClientRuntime> runtime_;
-  prometheus::Family<prometheus::Counter>& requests_;
-  prometheus::Family<prometheus::Histogram>& duration_;
+  MethodSeriesFamily methods_;
   prometheus::Family<prometheus::Counter>& retries_;
   prometheus::Family<prometheus::Counter>& exhausted_;
   prometheus::Family<prometheus::Counter>& per_try_timeouts_;

@@ -65,11 +65,18 @@ class ZkClient {
   // INTERNAL; the message names the operation, the path and ZooKeeper's reason.
   Status Create(const std::string& path, const std::string& data, bool ephemeral);
   Status Delete(const std::string& path);
+  // Replaces a node's data (any version).
+  Status Set(const std::string& path, const std::string& data);
   // OK with *exists = false when there is no node.
   Status Exists(const std::string& path, bool watch, bool* exists);
   // `ephemeral_owner` (optional) receives the owning session id (0 for persistent nodes).
   Status Get(const std::string& path, bool watch, std::string* data, int64_t* ephemeral_owner = nullptr);
   Status GetChildren(const std::string& path, bool watch, std::vector<std::string>* children);
+  // Reads many nodes at once: every request is sent before any answer is awaited (one round
+  // trip for all, not one per node: a service with 1,000 providers). `results[i]` is the status
+  // of `paths[i]`, `data[i]` its data when OK. Waits at most the session timeout.
+  void GetMany(const std::vector<std::string>& paths, bool watch, std::vector<Status>* results,
+               std::vector<std::string>* data);
   // Creates every missing persistent node of `path` (idempotent).
   Status EnsurePath(const std::string& path);
 

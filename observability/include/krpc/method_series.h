@@ -1,33 +1,68 @@
-// MethodSeries: the per-(service, method) request counters (by status code, created on first
-// use) and duration histogram that the server and client RPC metrics share.
+// MethodSeries: the per-(service, method) request counters (by status code) and duration
+// histogram that the server and client RPC metrics share. Record() is on every call: it adds to
+// the calling thread's shard (relaxed adds on cache lines no other thread writes; no
+// compare-and-swap loop on a shared double as prometheus-cpp's Counter and Histogram do), and
+// MethodSeriesFamily merges the shards into Prometheus families at scrape time.
 #pragma once
 
 #include <array>
 #include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <map>
-#include <mutex>
+#include <memory>
 #include <string>
+#include <vector>
 
 #include "krpc/metrics.h"
 #include "krpc/status.h"
 
 namespace krpc {
 
-// Per (service, method): request counters by code (created on first use) and a histogram.
 class MethodSeries {
  public:
-  MethodSeries(prometheus::Family<prometheus::Counter>& requests, prometheus::Histogram& duration,
-               std::map<std::string, std::string> labels)
-      : requests_(requests), duration_(duration), labels_(std::move(labels)) {}
+  static constexpr size_t kCodes = 17;                                  // StatusCode values
+  static constexpr size_t kBuckets = Metrics::kLatencyBoundsSeconds.size() + 1;  // + the +Inf bucket
+
+  explicit MethodSeries(std::map<std::string, std::string> labels) : labels_(std::move(labels)) {}
   void Record(StatusCode code, std::chrono::nanoseconds elapsed);
 
+  // A merged read of every shard (not one atomic snapshot: a call recorded meanwhile may be
+  // counted in one field and not yet in another).
+  struct Totals {
+    std::array<uint64_t, kCodes> by_code{};
+    std::array<uint64_t, kBuckets> buckets{};  // per bucket, not cumulative; the last is +Inf
+    uint64_t sum_ns = 0;
+  };
+  Totals Read() const;
+  const std::map<std::string, std::string>& labels() const { return labels_; }
+
  private:
-  prometheus::Family<prometheus::Counter>& requests_;
-  prometheus::Histogram& duration_;
-  std::map<std::string, std::string> labels_;
-  std::mutex mu_;
-  std::array<std::atomic<prometheus::Counter*>, 17> by_code_{};
+  static constexpr size_t kShards = 8;
+  struct alignas(128) Shard {
+    std::array<std::atomic<uint64_t>, kCodes> by_code{};
+    std::array<std::atomic<uint64_t>, kBuckets> buckets{};
+    std::atomic<uint64_t> sum_ns{0};
+  };
+  const std::map<std::string, std::string> labels_;
+  std::array<Shard, kShards> shards_{};
+};
+
+// The requests counter family (one series per code seen) and the duration histogram family of a
+// set of MethodSeries, exported through a collector of `metrics` while this object lives.
+class MethodSeriesFamily {
+ public:
+  struct Names {
+    std::string requests, requests_help, duration, duration_help;
+  };
+  MethodSeriesFamily(Metrics& metrics, Names names);
+  // A new series; it lives as long as this family.
+  MethodSeries& Add(std::map<std::string, std::string> labels);
+
+ private:
+  struct State;
+  std::shared_ptr<State> state_;  // shared with the collector, which may run during destruction
+  std::shared_ptr<void> collector_;
 };
 
 }  // namespace krpc

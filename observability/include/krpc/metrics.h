@@ -10,6 +10,7 @@
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
 
+#include <array>
 #include <functional>
 #include <map>
 #include <memory>
@@ -23,20 +24,27 @@ class Metrics {
  public:
   Metrics();
   prometheus::Registry& registry() { return *registry_; }
-  // Adds a pull-based source; it is collected while the returned handle lives.
+  // Adds a pull-based source; it is collected while the returned handle lives. Releasing the
+  // handle waits for a collection of this source under way, so `fn` may capture its owner's
+  // `this` when the owner holds the handle.
   using CollectFn = std::function<std::vector<prometheus::MetricFamily>()>;
   std::shared_ptr<void> AddCollector(CollectFn fn);
   std::string Serialize();
   // Every family: the registry's and the collectors' (what Serialize() renders).
   std::vector<prometheus::MetricFamily> Collect();
 
-  // Request-duration buckets in seconds, 100 us to 10 s, so sub-millisecond calls resolve.
-  static const prometheus::Histogram::BucketBoundaries& LatencyBuckets();
+  // Request-duration bucket bounds in seconds, 100 us to 10 s, so sub-millisecond calls resolve.
+  static constexpr std::array<double, 16> kLatencyBoundsSeconds = {
+      0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
 
  private:
   std::shared_ptr<prometheus::Registry> registry_;
   std::mutex mu_;
-  std::vector<std::weak_ptr<CollectFn>> collectors_;
+  struct Source {
+    std::mutex mu;  // held while fn runs and while the handle lets go of it
+    CollectFn fn;   // empty once the handle is released
+  };
+  std::vector<std::shared_ptr<Source>> collectors_;
 };
 
 // Builds one family for a pull-based collector.
