@@ -16,21 +16,16 @@ constexpr auto kBoundsNs = [] {
 
 }  // namespace
 
-size_t ThreadShard() {
-  static std::atomic<size_t> next{0};
-  thread_local const size_t shard = next.fetch_add(1, std::memory_order_relaxed);
-  return shard;
-}
-
 void MethodSeries::Record(StatusCode code, std::chrono::nanoseconds elapsed) {
   const auto c = static_cast<size_t>(code) < kCodes ? static_cast<size_t>(code) : static_cast<size_t>(StatusCode::kUnknown);
   const uint64_t ns = elapsed.count() > 0 ? static_cast<uint64_t>(elapsed.count()) : 0;
   size_t b = 0;
   while (b < kBoundsNs.size() && ns > kBoundsNs[b]) ++b;  // le: a value equal to a bound is in it
-  Shard& s = shards_[ThreadShard() % kShards];
-  s.by_code[c].fetch_add(1, std::memory_order_relaxed);
-  s.buckets[b].fetch_add(1, std::memory_order_relaxed);
-  s.sum_ns.fetch_add(ns, std::memory_order_relaxed);
+  const size_t shard = ShardOf<kShards>(ThreadShard());
+  Shard& s = shards_[shard];
+  ShardAdd<kShards>(s.by_code[c], shard, 1);
+  ShardAdd<kShards>(s.buckets[b], shard, 1);
+  ShardAdd<kShards>(s.sum_ns, shard, ns);
 }
 
 MethodSeries::Totals MethodSeries::Read() const {

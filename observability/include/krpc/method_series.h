@@ -1,6 +1,6 @@
 // MethodSeries: the per-(service, method) request counters (by status code) and duration
 // histogram that the server and client RPC metrics share. Record() is on every call: it adds to
-// the calling thread's shard (relaxed adds on cache lines no other thread writes; no
+// the calling thread's shard (ShardAdd: plain stores on cache lines no other thread writes; no
 // compare-and-swap loop on a shared double as prometheus-cpp's Counter and Histogram do), and
 // MethodSeriesFamily merges the shards into Prometheus families at scrape time.
 #pragma once
