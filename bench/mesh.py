@@ -2,8 +2,9 @@
 """The mesh path (issue 17, goal 6): calls/s through a zk:// target over three local nodes with
 the whole client stack on (p2c, breakers, retries, hedging for the idempotent Echo, the outlier
 sweep, client and node metrics) against a direct single-endpoint channel to one node, with the
-same concurrency and the same total server I/O threads (three nodes of one thread against one
-node of three). Standard library only; a real ZooKeeper (Debian's package) and real processes.
+same concurrency, the same total server I/O threads (three nodes of one thread against one
+node of three) and the same client (2 I/O threads). A direct channel with three connections
+(what the mesh channel holds: one per node) is measured too. Standard library only; a real ZooKeeper (Debian's package) and real processes.
 
   python3 bench/mesh.py [--build build] [--reps 5] [--duration 4] [--conc 16,128]
 
@@ -26,9 +27,10 @@ MESH_FLAGS = ["--load_balancer", "p2c", "--breaker_enabled", "true", "--max_atte
               "--metrics", "true"]
 
 
-def run(bench, target, conc, duration, server_pids, extra):
-    out = subprocess.run([bench, "--target", target, "--concurrency", str(conc), "--connections", "1",
-                          "--duration", str(duration), "--warmup", "1", "--server_pid", str(server_pids[0]), *extra],
+def run(bench, target, conc, duration, server_pids, extra, connections=1):
+    out = subprocess.run([bench, "--target", target, "--concurrency", str(conc), "--connections", str(connections),
+                          "--duration", str(duration), "--warmup", "1", "--server_pid", str(server_pids[0]),
+                          "--threads", "2", *extra],
                          check=True, capture_output=True, text=True, timeout=duration + 120).stdout
     return json.loads(out.strip().splitlines()[-1])
 
@@ -60,19 +62,26 @@ def main():
         for rep in range(args.reps):
             for conc in [int(c) for c in args.conc.split(",")]:
                 d = run(bench, direct.target, conc, args.duration, [direct.proc.pid], ["--metrics", "true"])
+                # The mesh channel holds one connection per node (3): the direct channel with
+                # 3 connections too separates the connection count from the mesh machinery.
+                d3 = run(bench, direct.target, conc, args.duration, [direct.proc.pid], ["--metrics", "true"], 3)
                 m = run(bench, target, conc, args.duration, [mesh[0].proc.pid], MESH_FLAGS)
-                print(f"rep={rep + 1} conc={conc} direct {json.dumps(d)}")
-                print(f"rep={rep + 1} conc={conc} mesh   {json.dumps(m)}")
-                ratios.setdefault(conc, []).append(m["qps"] / d["qps"])
-                rows.setdefault(conc, []).append((d, m))
-        print("\n| config | direct calls/s (median) | mesh calls/s (median) | per-pair mesh/direct | median pair ratio | mesh errors |")
-        print("|---|---:|---:|---|---:|---:|")
+                print(f"rep={rep + 1} conc={conc} direct   {json.dumps(d)}")
+                print(f"rep={rep + 1} conc={conc} direct x3 {json.dumps(d3)}")
+                print(f"rep={rep + 1} conc={conc} mesh     {json.dumps(m)}")
+                ratios.setdefault(conc, []).append((m["qps"] / d["qps"], m["qps"] / d3["qps"]))
+                rows.setdefault(conc, []).append((d, d3, m))
+        print("\n| config | direct, 1 conn (median) | direct, 3 conns (median) | mesh (median) | "
+              "per-pair mesh/direct | median mesh/direct | per-pair mesh/direct-3 | median mesh/direct-3 | mesh errors |")
+        print("|---|---:|---:|---:|---|---:|---|---:|---:|")
         for conc, rs in ratios.items():
-            dq = statistics.median(d["qps"] for d, _ in rows[conc])
-            mq = statistics.median(m["qps"] for _, m in rows[conc])
-            errs = sum(m["errors"] for _, m in rows[conc])
-            print(f"| 64 B, C={conc} | {dq:,.0f} | {mq:,.0f} | {', '.join(f'{r:.3f}' for r in rs)} | "
-                  f"**{statistics.median(rs):.3f}** | {errs} |")
+            dq = statistics.median(r[0]["qps"] for r in rows[conc])
+            d3q = statistics.median(r[1]["qps"] for r in rows[conc])
+            mq = statistics.median(r[2]["qps"] for r in rows[conc])
+            errs = sum(r[2]["errors"] for r in rows[conc])
+            print(f"| 64 B, C={conc} | {dq:,.0f} | {d3q:,.0f} | {mq:,.0f} | {', '.join(f'{a:.3f}' for a, _ in rs)} | "
+                  f"**{statistics.median(a for a, _ in rs):.3f}** | {', '.join(f'{b:.3f}' for _, b in rs)} | "
+                  f"**{statistics.median(b for _, b in rs):.3f}** | {errs} |")
     finally:
         for n in nodes:
             n.stop()
