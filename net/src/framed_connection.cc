@@ -23,14 +23,18 @@ FramedConnection::FramedConnection(Stream stream, codec::Limits limits,
 FramedConnection::~FramedConnection() = default;
 
 void FramedConnection::StartReading() {
-  // Wait by reading into the small `early_`; the rest of a batch is read into the thread's
-  // scratch buffer: an idle connection holds no read buffer beyond `early_` (only a partly
-  // received frame keeps bytes of its own).
-  stream_.AsyncReadSome(early_.data(), early_.size(),
-                        [self = shared_from_this()](const boost::system::error_code& ec, size_t n) {
-                          self->early_n_ = ec ? 0 : n;
-                          self->OnReadable(ec);
-                        });
+  // Either way the rest of a batch is read into the thread's scratch buffer: an idle
+  // connection holds no read buffer beyond `early_` (only a partly received frame keeps bytes
+  // of its own).
+  auto self = shared_from_this();
+  if (!wait_by_reading_) {
+    stream_.AsyncWaitReadable([self](const boost::system::error_code& ec) { self->OnReadable(ec); });
+    return;
+  }
+  stream_.AsyncReadSome(early_.data(), early_.size(), [self](const boost::system::error_code& ec, size_t n) {
+    self->early_n_ = ec ? 0 : n;
+    self->OnReadable(ec);
+  });
 }
 
 size_t FramedConnection::ReadBatch(char* p, size_t capacity, boost::system::error_code& rec) {
@@ -77,6 +81,7 @@ void FramedConnection::OnReadable(const boost::system::error_code& ec) {
     return;
   }
   last_recv_ = Clock::now();
+  wait_by_reading_ = n <= kEarlyBytes;
   OnBytesRead(n);
   in_read_batch_ = true;
   for (;;) {
