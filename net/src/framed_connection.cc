@@ -1,8 +1,5 @@
 #include "krpc/net/framed_connection.h"
 
-#include <algorithm>
-#include <cstring>
-
 #include "krpc/impl/thread_check.h"
 #include "krpc/wire.pb.h"
 
@@ -23,37 +20,9 @@ FramedConnection::FramedConnection(Stream stream, codec::Limits limits,
 FramedConnection::~FramedConnection() = default;
 
 void FramedConnection::StartReading() {
-  // Either way the rest of a batch is read into the thread's scratch buffer: an idle
-  // connection holds no read buffer beyond `early_` (only a partly received frame keeps bytes
-  // of its own).
-  auto self = shared_from_this();
-  if (!wait_by_reading_) {
-    stream_.AsyncWaitReadable([self](const boost::system::error_code& ec) { self->OnReadable(ec); });
-    return;
-  }
-  stream_.AsyncReadSome(early_.data(), early_.size(), [self](const boost::system::error_code& ec, size_t n) {
-    self->early_n_ = ec ? 0 : n;
-    self->OnReadable(ec);
-  });
-}
-
-size_t FramedConnection::ReadBatch(char* p, size_t capacity, boost::system::error_code& rec) {
-  const size_t early = std::min(early_n_, capacity);
-  std::memcpy(p, early_.data(), early);
-  if (early < early_n_) {  // the reader wanted less (the rest of a pending frame): keep the others
-    std::memmove(early_.data(), early_.data() + early, early_n_ - early);
-    early_n_ -= early;
-    return early;
-  }
-  const bool filled = early_n_ == early_.size();
-  early_n_ = 0;
-  if (early > 0 && !filled) return early;  // a short read drained the socket: none that would block
-  const size_t more = stream_.ReadSome(p + early, capacity - early, rec);
-  if (early > 0 && rec) {
-    // The error (would_block, or eof after data) is seen by the next read.
-    rec.clear();
-  }
-  return early + more;
+  // Wait for readability, then read into the thread's scratch buffer: an idle connection
+  // holds no read buffer at all (only a partly received frame keeps bytes of its own).
+  stream_.AsyncWaitReadable([self = shared_from_this()](const boost::system::error_code& ec) { self->OnReadable(ec); });
 }
 
 // One read batch: read what has arrived, handle every complete frame in it, keep a partial
@@ -68,7 +37,7 @@ void FramedConnection::OnReadable(const boost::system::error_code& ec) {
   }
   boost::system::error_code rec;
   size_t n = 0;
-  const auto status = reader_.ReadSome([&](char* p, size_t cap) { return ReadBatch(p, cap, rec); }, &n);
+  const auto status = reader_.ReadSome([&](char* p, size_t cap) { return stream_.ReadSome(p, cap, rec); }, &n);
   if (status == codec::FrameReader::ReadStatus::kOverBudget) return OnOverBudget();
   if (rec == asio::error::would_block || rec == asio::error::try_again) {
     reader_.EndBatch();
@@ -81,7 +50,6 @@ void FramedConnection::OnReadable(const boost::system::error_code& ec) {
     return;
   }
   last_recv_ = Clock::now();
-  wait_by_reading_ = n <= kEarlyBytes;
   OnBytesRead(n);
   in_read_batch_ = true;
   for (;;) {
@@ -100,9 +68,7 @@ void FramedConnection::OnReadable(const boost::system::error_code& ec) {
   in_read_batch_ = false;
   if (!reader_.EndBatch()) return OnOverBudget();
   Flush();
-  if (!Reading()) return;
-  if (early_n_ > 0) return OnReadable({});  // bytes the reader had no room for yet
-  StartReading();
+  if (Reading()) StartReading();
 }
 
 bool FramedConnection::HandlePing(const codec::FrameView& frame) {

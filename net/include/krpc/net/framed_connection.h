@@ -12,7 +12,6 @@
 #include <boost/system/error_code.hpp>
 
 #include <chrono>
-#include <array>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -81,9 +80,6 @@ class FramedConnection : public std::enable_shared_from_this<FramedConnection> {
 
  private:
   void OnReadable(const boost::system::error_code& ec);
-  // Moves the bytes the waiting read received (`early_`) to `p`, then reads more from the
-  // stream unless they came from a short read (which means the socket was drained).
-  size_t ReadBatch(char* p, size_t capacity, boost::system::error_code& rec);
   bool HandlePing(const codec::FrameView& frame);
   void OnWrite(const boost::system::error_code& ec, size_t n);
 
@@ -95,17 +91,6 @@ class FramedConnection : public std::enable_shared_from_this<FramedConnection> {
   bool write_in_progress_ = false;
   bool in_read_batch_ = false;
   Clock::time_point last_recv_ = Clock::now();
-  // How the connection waits for input. A readiness wait (async_wait) costs an epoll_ctl per
-  // batch: Asio re-arms the descriptor on every wait. A waiting read into the small `early_`
-  // costs none (Asio tries the read first, then queues it on the interest already registered),
-  // but when a batch is larger than `early_` the read is repeated and Asio's next speculative
-  // read finds nothing: as dear as the epoll_ctl. So a connection whose last batch fitted in
-  // `early_` (one call at a time, small calls) waits by reading, and one with larger batches
-  // waits for readiness and reads straight into the thread's scratch buffer.
-  static constexpr size_t kEarlyBytes = 512;
-  std::array<char, kEarlyBytes> early_;
-  bool wait_by_reading_ = true;
-  size_t early_n_ = 0;
 };
 
 }  // namespace krpc::net
