@@ -10,46 +10,21 @@ Starts a node on loopback, then measures its RSS (VmRSS from /proc):
 and after each set is closed again. Prints one line per step and a Markdown table for
 docs/benchmarks.md. The node's connection count (admin /metrics) is awaited, not slept on."""
 import argparse
-import os
 import resource
 import socket
 import struct
 import subprocess
 import time
-import urllib.request
+
+from bench_procs import admin_up, free_port, metric, status_kb, wait_until
 
 
 def rss_mb(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return 0.0
-
-
-def metric(admin, name):
-    body = urllib.request.urlopen(f"http://127.0.0.1:{admin}/metrics", timeout=10).read().decode()
-    for line in body.splitlines():
-        if line.startswith(name + " ") or line.startswith(name + "{}"):
-            return float(line.split()[-1])
-    return 0.0
+    return status_kb(pid, "VmRSS") / 1024
 
 
 def wait_for(pred, what, limit=120):
-    end = time.time() + limit
-    while time.time() < end:
-        if pred():
-            return
-        time.sleep(0.1)
-    raise SystemExit(f"timed out waiting for {what}")
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
+    wait_until(pred, limit, what, interval=0.1)
 
 
 def half_frame():
@@ -76,7 +51,7 @@ def main():
                             stderr=subprocess.DEVNULL)
     rows = []
     try:
-        wait_for(lambda: _up(admin), "the node to start")
+        wait_for(lambda: admin_up(admin), "the node to start")
         base = rss_mb(node.pid)
         rows.append(("node started", 0, base))
         conns = []
@@ -114,14 +89,6 @@ def main():
     print("\n| step | connections | node RSS |\n|---|---|---|")
     for what, n, mb in rows:
         print(f"| {what} | {n} | {mb:.1f} MB |")
-
-
-def _up(admin):
-    try:
-        urllib.request.urlopen(f"http://127.0.0.1:{admin}/healthz", timeout=1)
-        return True
-    except OSError:
-        return False
 
 
 if __name__ == "__main__":

@@ -16,11 +16,8 @@ import json
 import os
 import statistics
 import subprocess
-import sys
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(ROOT, "node", "tests"))
-from krpc_procs import Node, ZooKeeper, wait_until  # noqa: E402
+from bench_procs import ROOT, Node, ZooKeeper, wait_until
 
 MESH_FLAGS = ["--load_balancer", "p2c", "--breaker_enabled", "true", "--max_attempts", "3",
               "--hedging_enabled", "true", "--idempotent_methods", "/krpc.examples.EchoService/Echo",

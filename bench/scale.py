@@ -18,29 +18,8 @@ import json
 import os
 import resource
 import subprocess
-import sys
-import time
-import urllib.request
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(ROOT, "node", "tests"))
-from krpc_procs import ZooKeeper, free_port, wait_until  # noqa: E402
-
-
-def status_kb(pid, field):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    return 0
-
-
-def gauge(admin, name):
-    body = urllib.request.urlopen(f"http://127.0.0.1:{admin}/metrics", timeout=10).read().decode()
-    for line in body.splitlines():
-        if line.startswith(name + " "):
-            return float(line.split()[-1])
-    return 0.0
+from bench_procs import ROOT, ZooKeeper, admin_up, free_port, metric, status_kb, wait_until
 
 
 def discovery(build, providers, rounds):
@@ -63,7 +42,7 @@ def connections(build, n, duration):
                              "--admin_host", "127.0.0.1", "--admin_port", str(admin), "--io_threads", "2",
                              "--max_connections", str(n + 1000), "--log_level", "warn"], stderr=subprocess.DEVNULL)
     try:
-        wait_until(lambda: _up(admin), 30, "the node to start")
+        wait_until(lambda: admin_up(admin), 30, "the node to start")
         rss_start = status_kb(node.pid, "VmRSS")
         bench = subprocess.Popen([os.path.join(build, "client-sdk", "krpc-bench"), "--port", str(port),
                                   "--connections", str(n), "--concurrency", str(n), "--warmup", "8",
@@ -72,9 +51,9 @@ def connections(build, n, duration):
                                   # dropped SYN is resent after 1 s, past the 200 ms default
                                   "--connect_timeout_ms", "10000"],
                                  stdout=subprocess.PIPE, text=True)
-        wait_until(lambda: gauge(admin, "krpc_server_connections") >= n or bench.poll() is not None, 120,
+        wait_until(lambda: metric(admin, "krpc_server_connections") >= n or bench.poll() is not None, 120,
                    f"{n} connections")
-        open_conns = int(gauge(admin, "krpc_server_connections"))
+        open_conns = int(metric(admin, "krpc_server_connections"))
         rss_at_n = status_kb(node.pid, "VmRSS")
         out, _ = bench.communicate(timeout=duration + 120)
         result = json.loads(out.strip().splitlines()[-1])
@@ -88,14 +67,6 @@ def connections(build, n, duration):
            "server_cpu_pct": result.get("server_cpu_pct")}
     print(json.dumps(row))
     return row
-
-
-def _up(admin):
-    try:
-        urllib.request.urlopen(f"http://127.0.0.1:{admin}/healthz", timeout=1)
-        return True
-    except OSError:
-        return False
 
 
 def main():

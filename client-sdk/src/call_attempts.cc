@@ -20,10 +20,10 @@ void Channel::Impl::StartCall(CallData* call) {
   call->hedgeable = hedging->enabled() && retry->Idempotent(call->method, call->idempotent);
   call->try_timeout = call->per_try_set ? call->per_try_timeout : retry->PerTryTimeout(call->method);
   if (call->hedgeable) hedging->OnRequest(call->start);
-  StartAttempt(call, AttemptKind::kFirst);
+  StartAttempt(call, AttemptKind::kFirst, call->start);  // clock reads are not free: one per call start
 }
 
-void Channel::Impl::StartAttempt(CallData* call, AttemptKind kind) {
+void Channel::Impl::StartAttempt(CallData* call, AttemptKind kind, CallData::Clock::time_point now) {
   Route* route = RouteFor(call->method);
   if (!route->resolved.load()) {
     if (kind != AttemptKind::kHedge) WaitForFirstList(*route, call);
@@ -31,7 +31,7 @@ void Channel::Impl::StartAttempt(CallData* call, AttemptKind kind) {
   }
   const bool hedge = kind == AttemptKind::kHedge;
   const bool beside = hedge || kind == AttemptKind::kExtra;
-  const auto now = CallData::Clock::now();
+  if (now == CallData::Clock::time_point{}) now = CallData::Clock::now();
   Attempt* a = nullptr;
   std::shared_ptr<impl::Subchannel> sub;
   bool beside_others = false;

@@ -105,7 +105,10 @@ struct Channel::Impl final : impl::AttemptSink, std::enable_shared_from_this<Cha
   // kFirst and kRetry start when no attempt is in flight; a kHedge (after the hedging delay)
   // or a kExtra (a retry while hedges still run) starts beside others, on an endpoint the
   // call has not tried, and is dropped silently when it cannot.
-  void StartAttempt(impl::CallData* call, AttemptKind kind = AttemptKind::kFirst);
+  // `now`: the time if the caller just read it (a call's first attempt starts at the call's
+  // start); otherwise the clock is read here.
+  void StartAttempt(impl::CallData* call, AttemptKind kind = AttemptKind::kFirst,
+                    impl::CallData::Clock::time_point now = {});
   // Completes the call (all attempts) and reports it to the observer.
   void FinishCall(impl::CallData* call, Status status);
   void OnAttemptDone(impl::Attempt* attempt, Status status, bool not_executed) override;
