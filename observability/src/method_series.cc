@@ -44,7 +44,7 @@ struct MethodSeriesFamily::State {
   std::vector<std::unique_ptr<MethodSeries>> series;
 
   std::vector<prometheus::MetricFamily> Collect() {
-    prometheus::MetricFamily requests{names.requests, names.requests_help, prometheus::MetricType::Counter, {}};
+    FamilyBuilder requests(names.requests, names.requests_help, prometheus::MetricType::Counter);
     prometheus::MetricFamily duration{names.duration, names.duration_help, prometheus::MetricType::Histogram, {}};
     std::lock_guard lock(mu);
     for (const auto& s : series) {
@@ -53,10 +53,7 @@ struct MethodSeriesFamily::State {
         if (t.by_code[c] == 0) continue;  // a code's series appears with its first call
         auto labels = s->labels();
         labels["code"] = std::string(StatusCodeName(static_cast<StatusCode>(c)));
-        prometheus::ClientMetric m;
-        for (auto& [k, v] : labels) m.label.push_back({k, v});
-        m.counter.value = static_cast<double>(t.by_code[c]);
-        requests.metric.push_back(std::move(m));
+        requests.Add(std::move(labels), static_cast<double>(t.by_code[c]));
       }
       prometheus::ClientMetric h;
       for (const auto& [k, v] : s->labels()) h.label.push_back({k, v});
@@ -72,7 +69,7 @@ struct MethodSeriesFamily::State {
       duration.metric.push_back(std::move(h));
     }
     std::vector<prometheus::MetricFamily> out;
-    out.push_back(std::move(requests));
+    out.push_back(std::move(requests).Build());
     out.push_back(std::move(duration));
     return out;
   }

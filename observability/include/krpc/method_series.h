@@ -61,7 +61,7 @@ class MethodSeriesFamily {
 
  private:
   struct State;
-  std::shared_ptr<State> state_;  // shared with the collector, which may run during destruction
+  std::shared_ptr<State> state_;  // owned with the collector: the series outlive any collection
   std::shared_ptr<void> collector_;
 };
 
