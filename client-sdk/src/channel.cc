@@ -209,10 +209,13 @@ void Channel::Shutdown() {
   for (const auto& route : impl_->AllRoutes()) {
     if (impl_->discovery && route->subscription) impl_->discovery->Unsubscribe(route->subscription);
     std::vector<std::pair<std::shared_ptr<impl::CallToken>, uint64_t>> waiting;
+    std::vector<std::shared_ptr<impl::Subchannel>> retiring;
     {
       std::lock_guard lock(route->mu);
       waiting.swap(route->waiting);
+      retiring.swap(route->retiring);
     }
+    for (const auto& s : retiring) s->Shutdown();
     for (auto& [token, seq] : waiting) {
       if (auto* call = impl::CallToken::Resume(token, impl::CallState::kWaitingForList)) {
         impl_->FinishCall(call, Status(StatusCode::kUnavailable, "channel is shut down"));

@@ -78,7 +78,12 @@ void Channel::Impl::UpdateEndpoints(Route& route, const std::vector<registry::Pr
     route.resolved.store(true);
     waiting.swap(route.waiting);
     if (old) {
-      for (const auto& [endpoint, s] : known) s->Shutdown();  // left the set
+      // Left the set: their calls in flight finish, new ones go to the endpoints that stay.
+      std::erase_if(route.retiring, [](const auto& s) { return s->retired_and_closed(); });
+      for (const auto& [endpoint, s] : known) {
+        s->Retire();
+        route.retiring.push_back(s);
+      }
       // A changed endpoint set is news: endpoints that stay are worth a fresh try at once.
       for (const auto& s : next->subchannels) s->ResetBackoff();
     }

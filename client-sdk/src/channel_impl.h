@@ -49,6 +49,8 @@ struct Route {
   std::vector<std::pair<std::shared_ptr<impl::CallToken>, uint64_t>> waiting;  // parked calls
   uint64_t next_wait = 1;
   uint64_t subscription = 0;
+  // Endpoints that left the set and still finish calls (Subchannel::Retire); under `mu`.
+  std::vector<std::shared_ptr<impl::Subchannel>> retiring;
   std::shared_ptr<impl::EjectionGuard> ejection = std::make_shared<impl::EjectionGuard>();
   std::shared_ptr<impl::LatencyWindow> latency = std::make_shared<impl::LatencyWindow>(0.99);  // its calls' p99
   std::unique_ptr<boost::asio::steady_timer> sweep;  // the latency outlier sweep

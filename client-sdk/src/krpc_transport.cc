@@ -124,7 +124,7 @@ void KrpcTransport::HandleGoaway(const codec::FrameView& frame) {
     return;
   }
   // Drain: no new calls here; calls already sent are answered (or refused as not executed).
-  StartDraining(g.message());
+  StartDraining("GOAWAY: " + g.message());
 }
 
 }  // namespace krpc::impl

@@ -174,7 +174,7 @@ Transport* Subchannel::ChooseTransport() {
 void Subchannel::StartOnLoop(Attempt* call) {
   KRPC_ASSERT_IN_LOOP(executor_.running_in_this_thread());
   if (state() == State::kShutdown) {
-    call->Done(Status(StatusCode::kUnavailable, "channel is shut down"), true);
+    call->Done(Status(StatusCode::kUnavailable, retired_ ? address_ + " left the service" : "channel is shut down"), true);
     return;
   }
   const int64_t until = backoff_until_.load(std::memory_order_relaxed);
@@ -211,6 +211,11 @@ void Subchannel::Forget(Transport* t) {
   std::erase_if(transports_, [t](const auto& p) { return p.get() == t; });
   std::erase_if(draining_, [t](const auto& p) { return p.get() == t; });
   std::erase_if(idle_seen_, [t](const auto& p) { return p.get() == t; });
+  NoteRetiredAndClosed();
+}
+
+void Subchannel::NoteRetiredAndClosed() {
+  if (retired_ && transports_.empty() && draining_.empty()) retired_and_closed_.store(true, std::memory_order_release);
 }
 
 void Subchannel::OnTransportReady(Transport*) {
@@ -314,6 +319,20 @@ void Subchannel::ResetBackoff() {
     self->next_backoff_ = std::chrono::milliseconds(self->options_.reconnect.initial_ms);
     self->backoff_until_.store(0, std::memory_order_relaxed);
     if (self->state() == State::kBackoff) self->SetState(State::kIdle);
+  });
+}
+
+void Subchannel::Retire() {
+  asio::dispatch(executor_, [self = shared_from_this()] {
+    if (self->state() == State::kShutdown) return;
+    self->retired_ = true;
+    self->SetState(State::kShutdown);
+    self->outlier_->Shutdown();
+    self->reaper_timer_.cancel();
+    const auto transports = self->transports_;  // Retire() calls back into Forget and OnTransportDraining
+    for (const auto& t : transports) t->Retire(self->address_ + " left the service");
+    self->UpdateCounts();
+    self->NoteRetiredAndClosed();
   });
 }
 

@@ -54,7 +54,14 @@ class Subchannel : public TransportListener, public ProbeSender, public std::ena
 
   // Any thread.
   void StartCall(Attempt* attempt);
+  // Ends everything now: calls in flight fail (the channel is going away).
   void Shutdown();
+  // Left the endpoint set: takes no new call (those go elsewhere, not executed) but lets the
+  // calls on its connections finish, then closes each connection, as gRPC and Envoy do when
+  // discovery drops a host. A write in flight to a node that deregistered is not lost.
+  void Retire();
+  // Retired, and every connection it had is closed (any thread).
+  bool retired_and_closed() const { return retired_and_closed_.load(std::memory_order_acquire); }
   void ResetBackoff();
   void set_weight(int w) { weight_.store(w, std::memory_order_relaxed); }
   const Endpoint& endpoint() const { return endpoint_; }
@@ -124,6 +131,7 @@ class Subchannel : public TransportListener, public ProbeSender, public std::ena
   Transport* ChooseTransport();
   void Forget(Transport* t);
   void UpdateCounts();
+  void NoteRetiredAndClosed();
   void SetState(State s) { state_.store(s, std::memory_order_relaxed); }
   void ArmReaper();
   void Reap();
@@ -144,6 +152,8 @@ class Subchannel : public TransportListener, public ProbeSender, public std::ena
   std::shared_ptr<LatencyWindow> route_latency_;
   boost::asio::steady_timer reaper_timer_;
   bool reaper_armed_ = false;
+  bool retired_ = false;
+  std::atomic<bool> retired_and_closed_{false};
   std::atomic<State> state_{State::kIdle};
   std::atomic<int64_t> backoff_until_{0};  // steady_clock ticks
   std::atomic<int> weight_{100};

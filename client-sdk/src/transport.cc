@@ -165,9 +165,18 @@ void Transport::CompleteCall(Attempt* a, Status status, bool not_executed) {
   MaybeFinishDrain();
 }
 
+void Transport::Retire(const std::string& why) {
+  KRPC_ASSERT_IN_LOOP(InLoop());
+  if (state_ == State::kConnecting) {
+    Close(Status(StatusCode::kUnavailable, why));
+  } else {
+    StartDraining(why);
+  }
+}
+
 void Transport::StartDraining(std::string_view why) {
   if (state_ != State::kReady) return;
-  log_->info("{} is draining (GOAWAY: {})", address_, why);
+  log_->info("{} is draining ({})", address_, why);
   state_ = State::kDraining;
   if (auto l = listener_.lock()) l->OnTransportDraining(this);
   MaybeFinishDrain();

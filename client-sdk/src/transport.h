@@ -58,6 +58,10 @@ class Transport {
   // Sends the attempt (queued until connected). Its end goes to the call's sink.
   void StartCall(Attempt* attempt);
   void Close(const Status& why);
+  // The endpoint left the service (owning thread): no new calls; calls already sent finish,
+  // then the connection closes. A connection still connecting closes at once (its calls were
+  // never sent, so they go elsewhere).
+  void Retire(const std::string& why);
   State state() const { return state_; }
   bool accepting() const { return state_ == State::kConnecting || state_ == State::kReady; }
   size_t inflight() const { return calls_.size(); }

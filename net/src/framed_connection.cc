@@ -60,9 +60,7 @@ void FramedConnection::OnReadable(const boost::system::error_code& ec) {
       break;
     }
     const FrameType type = r.frame.prefix.type;
-    const bool go_on = type == FrameType::kPing   ? HandlePing(r.frame)
-                       : type == FrameType::kPong ? true
-                                                  : OnFrame(r.frame);
+    const bool go_on = type == FrameType::kPing ? HandlePing(r.frame) : OnFrame(r.frame);
     if (!go_on) break;
   }
   in_read_batch_ = false;

@@ -165,10 +165,14 @@ bool Server::Shutdown(std::chrono::milliseconds drain_timeout) {
   bool clean = true;
   {
     std::unique_lock lock(s.drain_mu);
-    clean = s.drained.wait_for(lock, drain_timeout, [&] { return s.inflight.load() == 0; });
+    s.drained.wait_for(lock, drain_timeout, [&] { return s.Drained(); });
+    clean = s.inflight.load() == 0;
   }
   if (!clean) s.drain_timeouts.fetch_add(1);
   s.log->info("drain {}: {} calls still in flight", clean ? "complete" : "timed out", s.inflight.load());
+  if (const int64_t silent = s.goaway_unacked.load(); silent > 0) {
+    s.log->warn("{} connections did not acknowledge GOAWAY within the drain timeout; closing them", silent);
+  }
   for (auto& c : conns) c->ForceClose(clean ? "server stopped" : "drain timeout");
   for (auto& c : impl_->LiveConnections()) c->ForceClose("server stopped");
   conns.clear();

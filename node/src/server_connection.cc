@@ -35,12 +35,31 @@ void ServerConnection::Start(Refusal refusal) {
   StartReading();
 }
 
+// The GOAWAY is followed by a PING. The client answers frames in order and sends no new call
+// once it has read the GOAWAY, so its PONG arrives behind every request it sent before: until
+// then (or until it closes) the drain keeps this connection open, and a request that crossed
+// the GOAWAY on the wire is answered UNAVAILABLE, not executed, instead of being destroyed by
+// the close (a client retries that anywhere; it could not retry a write lost in a reset).
 void ServerConnection::Goaway() {
+  shared_->goaway_unacked.fetch_add(1, std::memory_order_acq_rel);  // before Shutdown can look
   Post([self = self()] {
-    if (self->closed_ || self->goaway_sent_) return;
+    if (self->closed_ || self->goaway_sent_) {
+      self->shared_->GoawayAcknowledged();  // closed, or closing after a refusal: nothing to wait for
+      return;
+    }
     self->SendGoaway(StatusCode::kOk, "server is draining");
+    wire::PingHeader ping;
+    ping.set_nonce(kDrainPingNonce);
+    codec::AppendFrame(self->out(), FrameType::kPing, ping, nullptr);
+    self->drain_ack_pending_ = true;
     self->Flush();
   });
+}
+
+void ServerConnection::GoawayAcknowledged() {
+  if (!drain_ack_pending_) return;
+  drain_ack_pending_ = false;
+  shared_->GoawayAcknowledged();
 }
 
 void ServerConnection::ForceClose(std::string reason) {
@@ -68,8 +87,16 @@ bool ServerConnection::OnFrame(const codec::FrameView& frame) {
       HandleRequest(frame);
       return !closing_;
     case FrameType::kPing:
-    case FrameType::kPong:
-      return true;  // answered (PING) or ignored (PONG) by FramedConnection
+      return true;  // answered by FramedConnection
+    case FrameType::kPong: {
+      wire::PingHeader pong;
+      if (!pong.ParseFromArray(frame.header.data(), static_cast<int>(frame.header.size()))) {
+        ProtocolError("malformed_header", "unparsable PONG header");
+        return false;
+      }
+      if (pong.nonce() == kDrainPingNonce) GoawayAcknowledged();
+      return true;
+    }
     case FrameType::kCancel: {
       wire::CancelHeader cancel;
       if (!cancel.ParseFromArray(frame.header.data(), static_cast<int>(frame.header.size()))) {

@@ -116,6 +116,7 @@ bool ServerConnection::OnIdleTick() {
 void ServerConnection::Close(std::string_view reason) {
   if (closed_) return;
   closed_ = true;
+  GoawayAcknowledged();  // a closed connection carries no more requests
   stream().Close();
   idle_timer_.cancel();
   CancelUnfinished();

@@ -82,6 +82,19 @@ struct ServerShared {
       drained.notify_all();
     }
   }
+
+  // krpc connections told to go away whose client has not yet answered the PING sent behind
+  // the GOAWAY (nor closed). Until it does, a request it sent before reading the GOAWAY may
+  // still be on the wire, and closing would destroy it unanswered.
+  std::atomic<int64_t> goaway_unacked{0};
+  void GoawayAcknowledged() {
+    if (goaway_unacked.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+      std::lock_guard lock(drain_mu);
+      drained.notify_all();
+    }
+  }
+  // The drain may close every connection: no call in flight, and no request on its way.
+  bool Drained() const { return inflight.load() == 0 && goaway_unacked.load() == 0; }
 };
 
 }  // namespace krpc::node

@@ -35,7 +35,11 @@ using examples::EchoRequest;
 using examples::EchoResponse;
 using examples::EchoService_Stub;
 using testing::Eventually;
+using testing::GatedEcho;
+using testing::EchoBody;
 using testing::RawClient;
+using testing::RawRequest;
+using testing::ReadResponse;
 using testing::ScriptedEcho;
 
 // A handler that throws before it answers.
@@ -45,69 +49,6 @@ class ThrowingEcho final : public examples::EchoService {
     throw std::runtime_error("boom");
   }
 };
-
-// Handlers on the worker pool that wait until released, then answer.
-class GatedEcho final : public examples::EchoService {
- public:
-  void Echo(google::protobuf::RpcController*, const EchoRequest* req, EchoResponse* resp,
-            google::protobuf::Closure* done) override {
-    std::unique_lock lock(mu_);
-    ++running_;
-    cv_.notify_all();
-    cv_.wait(lock, [&] { return open_; });
-    lock.unlock();
-    resp->set_payload(req->payload());
-    done->Run();
-  }
-  void WaitRunning(int n) {
-    std::unique_lock lock(mu_);
-    cv_.wait(lock, [&] { return running_ >= n; });
-  }
-  void Open() {
-    std::lock_guard lock(mu_);
-    open_ = true;
-    cv_.notify_all();
-  }
-
- private:
-  std::mutex mu_;
-  std::condition_variable cv_;
-  int running_ = 0;
-  bool open_ = false;
-};
-
-std::string RawRequest(uint64_t id, const std::string& method, const std::string& body, uint64_t timeout_us,
-                       std::map<std::string, std::string> md = {}) {
-  wire::RequestHeader h;
-  h.set_call_id(id);
-  h.set_method(method);
-  h.set_timeout_us(timeout_us);
-  for (auto& [k, v] : md) (*h.mutable_metadata())[k] = v;
-  std::vector<char> out;
-  codec::AppendRawFrame(out, codec::FrameType::kRequest, h.SerializeAsString(), body);
-  return std::string(out.begin(), out.end());
-}
-
-std::string EchoBody(const std::string& payload) {
-  EchoRequest r;
-  r.set_payload(payload);
-  return r.SerializeAsString();
-}
-
-// Reads until one RESPONSE frame arrived (or the connection closed).
-bool ReadResponse(RawClient& c, wire::ResponseHeader* h, bool* closed) {
-  std::string got;
-  for (int i = 0; i < 600; ++i) {
-    got += c.Read(100ms, closed);
-    auto r = codec::DecodeFrame(got, {});
-    if (r.status == codec::DecodeStatus::kFrame) {
-      return r.frame.prefix.type == codec::FrameType::kResponse &&
-             h->ParseFromArray(r.frame.header.data(), static_cast<int>(r.frame.header.size()));
-    }
-    if (*closed) return false;
-  }
-  return false;
-}
 
 constexpr const char* kEcho = "/krpc.examples.EchoService/Echo";
 

@@ -133,4 +133,54 @@ std::string RawClient::Read(std::chrono::milliseconds timeout, bool* closed) {
   }
 }
 
+std::string RawRequest(uint64_t id, const std::string& method, const std::string& body, uint64_t timeout_us,
+                       std::map<std::string, std::string> md) {
+  wire::RequestHeader h;
+  h.set_call_id(id);
+  h.set_method(method);
+  h.set_timeout_us(timeout_us);
+  for (auto& [k, v] : md) (*h.mutable_metadata())[k] = v;
+  std::vector<char> out;
+  codec::AppendRawFrame(out, codec::FrameType::kRequest, h.SerializeAsString(), body);
+  return std::string(out.begin(), out.end());
+}
+
+std::string RawPing(codec::FrameType type, uint64_t nonce) {
+  wire::PingHeader ping;
+  ping.set_nonce(nonce);
+  std::vector<char> out;
+  codec::AppendRawFrame(out, type, ping.SerializeAsString(), "");
+  return std::string(out.begin(), out.end());
+}
+
+std::string EchoBody(const std::string& payload) {
+  examples::EchoRequest r;
+  r.set_payload(payload);
+  return r.SerializeAsString();
+}
+
+bool ReadFrame(RawClient& c, std::string* pending, RawFrame* frame, bool* closed) {
+  *closed = false;
+  for (int i = 0; i < 600; ++i) {
+    auto r = codec::DecodeFrame(*pending, {});
+    if (r.status == codec::DecodeStatus::kFrame) {
+      frame->type = r.frame.prefix.type;
+      frame->header.assign(r.frame.header.data(), r.frame.header.size());
+      frame->body.assign(r.frame.body.data(), r.frame.body.size());
+      pending->erase(0, r.consumed);
+      return true;
+    }
+    if (r.status == codec::DecodeStatus::kError || *closed) return false;
+    *pending += c.Read(std::chrono::milliseconds(100), closed);
+  }
+  return false;
+}
+
+bool ReadResponse(RawClient& c, wire::ResponseHeader* h, bool* closed) {
+  std::string pending;
+  RawFrame f;
+  return ReadFrame(c, &pending, &f, closed) && f.type == codec::FrameType::kResponse &&
+         h->ParseFromString(f.header);
+}
+
 }  // namespace krpc::testing

@@ -12,6 +12,8 @@
 #include <thread>
 
 #include "examples/echo.pb.h"
+#include "krpc/codec/frame.h"
+#include "krpc/wire.pb.h"
 
 namespace krpc::testing {
 
@@ -48,6 +50,36 @@ class ScriptedEcho final : public examples::EchoService {
   Delayer delayer_;
 };
 
+// Echo whose handlers wait until Open(), then answer (run them on a worker pool).
+class GatedEcho final : public examples::EchoService {
+ public:
+  void Echo(google::protobuf::RpcController*, const examples::EchoRequest* req, examples::EchoResponse* resp,
+            google::protobuf::Closure* done) override {
+    std::unique_lock lock(mu_);
+    ++running_;
+    cv_.notify_all();
+    cv_.wait(lock, [&] { return open_; });
+    lock.unlock();
+    resp->set_payload(req->payload());
+    done->Run();
+  }
+  void WaitRunning(int n) {
+    std::unique_lock lock(mu_);
+    cv_.wait(lock, [&] { return running_ >= n; });
+  }
+  void Open() {
+    std::lock_guard lock(mu_);
+    open_ = true;
+    cv_.notify_all();
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  int running_ = 0;
+  bool open_ = false;
+};
+
 // A blocking TCP client for sending arbitrary bytes.
 class RawClient {
  public:
@@ -61,5 +93,22 @@ class RawClient {
  private:
   int fd_ = -1;
 };
+
+// Raw krpc frames, for tests that speak the protocol byte by byte.
+std::string RawRequest(uint64_t id, const std::string& method, const std::string& body, uint64_t timeout_us,
+                       std::map<std::string, std::string> md = {});
+std::string RawPing(codec::FrameType type, uint64_t nonce);  // a PING or a PONG
+std::string EchoBody(const std::string& payload);
+
+struct RawFrame {
+  codec::FrameType type = codec::FrameType::kRequest;
+  std::string header;
+  std::string body;
+};
+// The next frame from `c` (bytes beyond it stay in *pending), waiting up to a minute; false
+// when the connection closed (or nothing came) first.
+bool ReadFrame(RawClient& c, std::string* pending, RawFrame* frame, bool* closed);
+// Reads until one RESPONSE frame arrived (or the connection closed).
+bool ReadResponse(RawClient& c, wire::ResponseHeader* h, bool* closed);
 
 }  // namespace krpc::testing

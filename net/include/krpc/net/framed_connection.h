@@ -61,7 +61,7 @@ class FramedConnection : public std::enable_shared_from_this<FramedConnection> {
   virtual bool Reading() const = 0;
   // False while the stream must not be written (not connected yet, closed, failed).
   virtual bool CanWrite() const = 0;
-  // A frame other than PING/PONG; false when the connection stopped (ends the batch).
+  // A frame other than PING (answered here); false when the connection stopped (ends the batch).
   virtual bool OnFrame(const codec::FrameView& frame) = 0;
   // The bytes are not a valid frame; the connection must end.
   virtual void OnDecodeError(const codec::DecodeResult& r) = 0;

@@ -1,0 +1,240 @@
+// A draining server loses no call: it keeps each krpc connection open until the client has
+// acknowledged the GOAWAY (the PONG to the PING sent behind it) or closed, so a request that
+// crossed the GOAWAY on the wire is answered "not executed" instead of being destroyed by the
+// close. Real servers, raw sockets and real channels over loopback.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <future>
+#include <thread>
+#include <vector>
+
+#include "eventually.h"
+#include "examples/echo.pb.h"
+#include "krpc/channel.h"
+#include "krpc/client_runtime.h"
+#include "krpc/codec/frame.h"
+#include "krpc/registry_layout.h"
+#include "krpc/server.h"
+#include "krpc/wire.pb.h"
+#include "test_services.h"
+#include "krpc/zk_client.h"
+#include "zk_server.h"
+
+namespace krpc {
+namespace {
+using namespace std::chrono_literals;
+using codec::FrameType;
+using examples::EchoRequest;
+using examples::EchoResponse;
+using examples::EchoService_Stub;
+using testing::EchoBody;
+using testing::Eventually;
+using testing::GatedEcho;
+using testing::RawClient;
+using testing::RawFrame;
+using testing::RawPing;
+using testing::RawRequest;
+using testing::ReadFrame;
+using testing::ScriptedEcho;
+
+constexpr const char* kEcho = "/krpc.examples.EchoService/Echo";
+
+std::unique_ptr<Server> StartServer(google::protobuf::Service* echo, int handler_threads = 0) {
+  ServerOptions o;
+  o.listen_host = "127.0.0.1";
+  o.io_threads = 2;
+  o.handler_threads = handler_threads;
+  auto s = std::make_unique<Server>(o);
+  EXPECT_TRUE(s->AddService(echo).ok());
+  Status st = s->Start();
+  EXPECT_TRUE(st.ok()) << st;
+  return s;
+}
+
+// A raw client whose first call was answered: the server has registered its connection.
+struct RawPeer {
+  explicit RawPeer(uint16_t port) : raw(port) {}
+  bool Call(uint64_t id, wire::ResponseHeader* h) {
+    raw.Send(RawRequest(id, kEcho, EchoBody("x"), 0));
+    return Next(FrameType::kResponse) && h->ParseFromString(frame.header);
+  }
+  bool Next(FrameType type) { return ReadFrame(raw, &pending, &frame, &closed) && frame.type == type; }
+  RawClient raw;
+  std::string pending;
+  RawFrame frame;
+  bool closed = false;
+};
+
+TEST(DrainTest, a_request_that_crosses_the_goaway_is_answered_not_executed_before_the_close) {
+  ScriptedEcho echo;
+  auto server = StartServer(&echo);
+  RawPeer peer(server->port());
+  wire::ResponseHeader h;
+  ASSERT_TRUE(peer.Call(1, &h));
+  ASSERT_EQ(h.status(), 0) << h.message();
+
+  auto stopped = std::async(std::launch::async, [&] { return server->Shutdown(60s); });
+  ASSERT_TRUE(peer.Next(FrameType::kGoaway));
+  wire::GoawayHeader g;
+  ASSERT_TRUE(g.ParseFromString(peer.frame.header));
+  EXPECT_EQ(g.status(), 0) << "a drain, not a refusal";
+  ASSERT_TRUE(peer.Next(FrameType::kPing)) << "a PING follows the GOAWAY";
+  wire::PingHeader ping;
+  ASSERT_TRUE(ping.ParseFromString(peer.frame.header));
+
+  // This client wrote a request before it read the GOAWAY. Nothing has acknowledged the
+  // GOAWAY yet, so the server must still read and answer it.
+  peer.raw.Send(RawRequest(2, kEcho, EchoBody("crossing"), 0));
+  ASSERT_TRUE(peer.Next(FrameType::kResponse)) << "the crossing request was destroyed by the close";
+  ASSERT_TRUE(h.ParseFromString(peer.frame.header));
+  EXPECT_EQ(h.call_id(), 2u);
+  EXPECT_EQ(h.status(), static_cast<int>(StatusCode::kUnavailable));
+  EXPECT_TRUE(h.not_executed()) << "safe to retry elsewhere, even for a write";
+  EXPECT_EQ(echo.calls.load(), 1) << "the handler never ran for the crossing request";
+
+  // The acknowledgement: now nothing more can be on its way, and the drain completes.
+  peer.raw.Send(RawPing(FrameType::kPong, ping.nonce()));
+  EXPECT_FALSE(peer.Next(FrameType::kResponse));
+  EXPECT_TRUE(peer.closed) << "the server closes once acknowledged";
+  EXPECT_TRUE(stopped.get()) << "no call was left in flight";
+  EXPECT_EQ(server->stats().drain_timeouts, 0u);
+}
+
+TEST(DrainTest, a_client_that_closes_instead_of_answering_the_ping_ends_its_wait) {
+  ScriptedEcho echo;
+  auto server = StartServer(&echo);
+  auto peer = std::make_unique<RawPeer>(server->port());
+  wire::ResponseHeader h;
+  ASSERT_TRUE(peer->Call(1, &h));
+  auto stopped = std::async(std::launch::async, [&] { return server->Shutdown(600s); });
+  ASSERT_TRUE(peer->Next(FrameType::kGoaway));
+  ASSERT_TRUE(peer->Next(FrameType::kPing));
+  peer.reset();  // closes the socket: the drain must not wait out its 600 s
+  EXPECT_TRUE(stopped.get());
+  EXPECT_EQ(server->stats().drain_timeouts, 0u);
+}
+
+TEST(DrainTest, a_client_that_never_answers_holds_the_drain_only_until_its_timeout) {
+  ScriptedEcho echo;
+  auto server = StartServer(&echo);
+  RawPeer peer(server->port());
+  wire::ResponseHeader h;
+  ASSERT_TRUE(peer.Call(1, &h));
+  // No call is in flight, so the drain is clean even though this peer stays silent.
+  EXPECT_TRUE(server->Shutdown(300ms));
+  EXPECT_EQ(server->stats().drain_timeouts, 0u);
+  ASSERT_TRUE(peer.Next(FrameType::kGoaway));
+  ASSERT_TRUE(peer.Next(FrameType::kPing));
+  EXPECT_FALSE(peer.Next(FrameType::kResponse));
+  EXPECT_TRUE(peer.closed);
+}
+
+// The end-to-end promise with the real client: writes (never retried once they may have run)
+// keep flowing through two servers while one of them drains, and none fails.
+TEST(DrainTest, writes_lose_nothing_while_one_of_two_servers_drains) {
+  ScriptedEcho echo_a, echo_b;
+  auto a = StartServer(&echo_a);
+  auto b = StartServer(&echo_b);
+  auto runtime = ClientRuntime::Create(2);
+  ChannelOptions o;
+  o.load_balancer = "round_robin";
+  auto ch = Channel::Create("static://127.0.0.1:" + std::to_string(a->port()) + ",127.0.0.1:" +
+                                std::to_string(b->port()),
+                            o, runtime);
+  ASSERT_TRUE(ch.ok()) << ch.status();
+  std::atomic<bool> stop{false};
+  std::atomic<int> ok{0};
+  std::mutex mu;
+  std::vector<std::string> failures;
+  std::vector<std::thread> callers;
+  for (int t = 0; t < 8; ++t) {
+    callers.emplace_back([&] {
+      EchoService_Stub stub(ch.value().get());
+      while (!stop.load()) {
+        Controller cntl;
+        cntl.set_timeout(30s);
+        EchoRequest req;
+        req.set_payload("write");
+        EchoResponse resp;
+        stub.Echo(&cntl, &req, &resp, nullptr);  // not marked idempotent: a write
+        if (cntl.Failed()) {
+          std::lock_guard lock(mu);
+          failures.push_back(cntl.ErrorText());
+        } else {
+          ok.fetch_add(1);
+        }
+      }
+    });
+  }
+  ASSERT_TRUE(Eventually([&] { return echo_a.calls.load() >= 500; }, 120s));
+  EXPECT_TRUE(a->Shutdown(30s));
+  const int after = ok.load();
+  ASSERT_TRUE(Eventually([&] { return ok.load() >= after + 500; }, 120s)) << "B carries on alone";
+  stop.store(true);
+  for (auto& t : callers) t.join();
+  EXPECT_TRUE(failures.empty()) << failures.size() << " writes failed, first: " << failures.front();
+  EXPECT_GT(echo_b.calls.load(), 0);
+}
+
+// The client side of a rolling restart: the node deregisters and the channel drops it from
+// the endpoint set while a write is still running there. The write must finish (it cannot be
+// retried once it may have run); only new calls move to the endpoints that stay.
+TEST(DrainTest, a_write_in_flight_to_an_endpoint_that_leaves_the_service_finishes) {
+  testing::ZkServer zk;
+  ASSERT_TRUE(zk.Start()) << "ZooKeeper did not start (is the zookeeper package installed?)";
+  ZkClient registry(ZkOptions{zk.hosts(), 10000, ""});
+  ASSERT_TRUE(registry.Start().ok());
+  ASSERT_TRUE(registry.WaitConnected(30s));
+  const std::string service = "krpc.examples.EchoService";
+  ASSERT_TRUE(registry.EnsurePath(registry::ProvidersPath("/krpc", service)).ok());
+  const auto publish = [&](const Server& s) {
+    registry::ProviderInfo info;
+    info.endpoint = Endpoint{"127.0.0.1", s.port()};
+    const auto path = registry::ProviderPath("/krpc", service, info.endpoint);
+    EXPECT_TRUE(registry.Create(path, info.ToJson(), true).ok());
+    return path;
+  };
+  GatedEcho gated;
+  ScriptedEcho echo_b;
+  auto a = StartServer(&gated, 2);
+  auto b = StartServer(&echo_b);
+  const std::string a_path = publish(*a);
+
+  auto runtime = ClientRuntime::Create(2);
+  auto ch = Channel::Create("zk://" + zk.hosts() + "/krpc", {}, runtime).value();
+  ASSERT_TRUE(ch->WaitForEndpoints(service, 30s).ok());
+  EchoService_Stub stub(ch.get());
+  Controller write;
+  write.set_timeout(60s);
+  EchoRequest req;
+  req.set_payload("write");
+  EchoResponse resp;
+  auto done = CallFuture(&write, [&](google::protobuf::Closure* d) { stub.Echo(&write, &req, &resp, d); });
+  gated.WaitRunning(1);  // running on A, the only endpoint
+
+  publish(*b);
+  ASSERT_TRUE(Eventually([&] { return ch->Endpoints().size() == 2; }, 30s));
+  ASSERT_TRUE(registry.Delete(a_path).ok());  // A deregisters, as a draining node does
+  const std::string b_address = "127.0.0.1:" + std::to_string(b->port());
+  ASSERT_TRUE(Eventually([&] {
+    auto e = ch->Endpoints();
+    return e.size() == 1 && e[0].address == b_address;
+  }, 30s));
+
+  // New calls go to B while the write is still running on A.
+  Controller next;
+  EchoResponse next_resp;
+  stub.Echo(&next, &req, &next_resp, nullptr);
+  EXPECT_FALSE(next.Failed()) << next.ErrorText();
+  EXPECT_EQ(next.remote(), b_address);
+
+  gated.Open();
+  Status s = done.get();
+  EXPECT_TRUE(s.ok()) << "the write in flight was cut off: " << s;
+  EXPECT_EQ(resp.payload(), "write");
+  ch->Shutdown();
+}
+
+}  // namespace
+}  // namespace krpc
