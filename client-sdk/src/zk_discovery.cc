@@ -129,13 +129,22 @@ void ZkDiscovery::Refresh(const std::string& service) {
   std::vector<Status> got;
   std::vector<std::string> data;
   if (!asked.empty()) zk_->GetMany(asked, true, &got, &data);
+  for (const auto& st : got) {
+    // The connection dropped partway: a list without the providers not read would be partial
+    // (and not empty, so empty protection would not catch it). Keep the last list; the
+    // reconnect re-reads everything. A provider that is gone (NOT_FOUND) is simply left out.
+    if (st.code() == StatusCode::kUnavailable) {
+      log::Get("registry")->warn("reading the providers of {} failed ({}); keeping the last list", service, st.message());
+      return;
+    }
+  }
   Providers next;
   std::set<std::string> paths;
   {
     std::lock_guard lock(mu_);
     auto& cached = services_[service].data;
     for (size_t i = 0; i < asked.size(); ++i) {
-      if (got[i].ok()) cached[asked[i]] = std::move(data[i]);  // else gone meanwhile: the child watch fires
+      if (got[i].ok()) cached[asked[i]] = std::move(data[i]);  // else gone meanwhile (or unreadable)
     }
     for (const auto& [path, endpoint] : present) {
       auto it = cached.find(path);
