@@ -66,68 +66,71 @@ struct RawPeer {
   bool closed = false;
 };
 
-TEST(DrainTest, a_request_that_crosses_the_goaway_is_answered_not_executed_before_the_close) {
-  ScriptedEcho echo;
-  auto server = StartServer(&echo);
-  RawPeer peer(server->port());
-  wire::ResponseHeader h;
-  ASSERT_TRUE(peer.Call(1, &h));
-  ASSERT_EQ(h.status(), 0) << h.message();
+// A server with one raw krpc client whose first call was answered.
+class RawDrainTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    server_ = StartServer(&echo_);
+    peer_ = std::make_unique<RawPeer>(server_->port());
+    wire::ResponseHeader h;
+    ASSERT_TRUE(peer_->Call(1, &h));
+    ASSERT_EQ(h.status(), 0) << h.message();
+  }
+  // The drain's opening: a GOAWAY with status OK, then a PING (its header in *ping).
+  void ExpectGoawayThenPing(wire::PingHeader* ping) {
+    ASSERT_TRUE(peer_->Next(FrameType::kGoaway));
+    wire::GoawayHeader g;
+    ASSERT_TRUE(g.ParseFromString(peer_->frame.header));
+    EXPECT_EQ(g.status(), 0) << "a drain, not a refusal";
+    ASSERT_TRUE(peer_->Next(FrameType::kPing)) << "a PING follows the GOAWAY";
+    ASSERT_TRUE(ping->ParseFromString(peer_->frame.header));
+  }
+  ScriptedEcho echo_;
+  std::unique_ptr<Server> server_;
+  std::unique_ptr<RawPeer> peer_;
+};
 
-  auto stopped = std::async(std::launch::async, [&] { return server->Shutdown(60s); });
-  ASSERT_TRUE(peer.Next(FrameType::kGoaway));
-  wire::GoawayHeader g;
-  ASSERT_TRUE(g.ParseFromString(peer.frame.header));
-  EXPECT_EQ(g.status(), 0) << "a drain, not a refusal";
-  ASSERT_TRUE(peer.Next(FrameType::kPing)) << "a PING follows the GOAWAY";
+TEST_F(RawDrainTest, a_request_that_crosses_the_goaway_is_answered_not_executed_before_the_close) {
+  auto stopped = std::async(std::launch::async, [&] { return server_->Shutdown(60s); });
   wire::PingHeader ping;
-  ASSERT_TRUE(ping.ParseFromString(peer.frame.header));
+  ExpectGoawayThenPing(&ping);
 
   // This client wrote a request before it read the GOAWAY. Nothing has acknowledged the
   // GOAWAY yet, so the server must still read and answer it.
-  peer.raw.Send(RawRequest(2, kEcho, EchoBody("crossing"), 0));
-  ASSERT_TRUE(peer.Next(FrameType::kResponse)) << "the crossing request was destroyed by the close";
-  ASSERT_TRUE(h.ParseFromString(peer.frame.header));
+  peer_->raw.Send(RawRequest(2, kEcho, EchoBody("crossing"), 0));
+  ASSERT_TRUE(peer_->Next(FrameType::kResponse)) << "the crossing request was destroyed by the close";
+  wire::ResponseHeader h;
+  ASSERT_TRUE(h.ParseFromString(peer_->frame.header));
   EXPECT_EQ(h.call_id(), 2u);
   EXPECT_EQ(h.status(), static_cast<int>(StatusCode::kUnavailable));
   EXPECT_TRUE(h.not_executed()) << "safe to retry elsewhere, even for a write";
-  EXPECT_EQ(echo.calls.load(), 1) << "the handler never ran for the crossing request";
+  EXPECT_EQ(echo_.calls.load(), 1) << "the handler never ran for the crossing request";
 
   // The acknowledgement: now nothing more can be on its way, and the drain completes.
-  peer.raw.Send(RawPing(FrameType::kPong, ping.nonce()));
-  EXPECT_FALSE(peer.Next(FrameType::kResponse));
-  EXPECT_TRUE(peer.closed) << "the server closes once acknowledged";
+  peer_->raw.Send(RawPing(FrameType::kPong, ping.nonce()));
+  EXPECT_FALSE(peer_->Next(FrameType::kResponse));
+  EXPECT_TRUE(peer_->closed) << "the server closes once acknowledged";
   EXPECT_TRUE(stopped.get()) << "no call was left in flight";
-  EXPECT_EQ(server->stats().drain_timeouts, 0u);
+  EXPECT_EQ(server_->stats().drain_timeouts, 0u);
 }
 
-TEST(DrainTest, a_client_that_closes_instead_of_answering_the_ping_ends_its_wait) {
-  ScriptedEcho echo;
-  auto server = StartServer(&echo);
-  auto peer = std::make_unique<RawPeer>(server->port());
-  wire::ResponseHeader h;
-  ASSERT_TRUE(peer->Call(1, &h));
-  auto stopped = std::async(std::launch::async, [&] { return server->Shutdown(600s); });
-  ASSERT_TRUE(peer->Next(FrameType::kGoaway));
-  ASSERT_TRUE(peer->Next(FrameType::kPing));
-  peer.reset();  // closes the socket: the drain must not wait out its 600 s
+TEST_F(RawDrainTest, a_client_that_closes_instead_of_answering_the_ping_ends_its_wait) {
+  auto stopped = std::async(std::launch::async, [&] { return server_->Shutdown(600s); });
+  wire::PingHeader ping;
+  ExpectGoawayThenPing(&ping);
+  peer_.reset();  // closes the socket: the drain must not wait out its 600 s
   EXPECT_TRUE(stopped.get());
-  EXPECT_EQ(server->stats().drain_timeouts, 0u);
+  EXPECT_EQ(server_->stats().drain_timeouts, 0u);
 }
 
-TEST(DrainTest, a_client_that_never_answers_holds_the_drain_only_until_its_timeout) {
-  ScriptedEcho echo;
-  auto server = StartServer(&echo);
-  RawPeer peer(server->port());
-  wire::ResponseHeader h;
-  ASSERT_TRUE(peer.Call(1, &h));
+TEST_F(RawDrainTest, a_client_that_never_answers_holds_the_drain_only_until_its_timeout) {
   // No call is in flight, so the drain is clean even though this peer stays silent.
-  EXPECT_TRUE(server->Shutdown(300ms));
-  EXPECT_EQ(server->stats().drain_timeouts, 0u);
-  ASSERT_TRUE(peer.Next(FrameType::kGoaway));
-  ASSERT_TRUE(peer.Next(FrameType::kPing));
-  EXPECT_FALSE(peer.Next(FrameType::kResponse));
-  EXPECT_TRUE(peer.closed);
+  EXPECT_TRUE(server_->Shutdown(300ms));
+  EXPECT_EQ(server_->stats().drain_timeouts, 0u);
+  wire::PingHeader ping;
+  ExpectGoawayThenPing(&ping);
+  EXPECT_FALSE(peer_->Next(FrameType::kResponse));
+  EXPECT_TRUE(peer_->closed);
 }
 
 // The end-to-end promise with the real client: writes (never retried once they may have run)
