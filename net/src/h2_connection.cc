@@ -54,6 +54,13 @@ struct H2Callbacks {
       case NGHTTP2_GOAWAY:
         Self(user)->OnGoaway(frame->goaway.last_stream_id, frame->goaway.error_code);
         break;
+      case NGHTTP2_PING:
+        if (frame->hd.flags & NGHTTP2_FLAG_ACK) {
+          uint64_t opaque = 0;
+          std::memcpy(&opaque, frame->ping.opaque_data, sizeof opaque);
+          Self(user)->OnPingAck(opaque);
+        }
+        break;
       default:
         break;
     }
@@ -71,6 +78,12 @@ struct H2Callbacks {
     // nghttp2 ends a session the peer broke with GOAWAY(error); we did not ask for it.
     if (frame->hd.type == NGHTTP2_GOAWAY && frame->goaway.error_code != NGHTTP2_NO_ERROR && !self->goaway_submitted_) {
       self->OnSessionError(std::string("peer broke HTTP/2: ") + nghttp2_http2_strerror(frame->goaway.error_code));
+    }
+    if (frame->hd.type == NGHTTP2_GOAWAY && self->notice_ping_pending_) {  // the shutdown notice
+      self->notice_ping_pending_ = false;
+      uint8_t opaque[8];
+      std::memcpy(opaque, &self->notice_ping_, sizeof opaque);
+      nghttp2_submit_ping(self->session_, NGHTTP2_FLAG_NONE, opaque);  // sent by the same Flush
     }
     return 0;
   }
@@ -263,6 +276,15 @@ void H2Connection::SubmitGoaway(uint32_t error_code, std::string_view debug, int
   if (last_stream_id < 0) last_stream_id = nghttp2_session_get_last_proc_stream_id(session_);
   nghttp2_submit_goaway(session_, NGHTTP2_FLAG_NONE, last_stream_id, error_code,
                         reinterpret_cast<const uint8_t*>(debug.data()), debug.size());
+  if (!in_recv_) Flush();
+}
+
+void H2Connection::SubmitShutdownNotice(uint64_t ping_opaque) {
+  // nghttp2 sends PINGs ahead of a GOAWAY queued with them; the PING must come behind the
+  // notice (its ACK then proves the notice was read), so it is submitted once the notice is out.
+  notice_ping_ = ping_opaque;
+  notice_ping_pending_ = true;
+  nghttp2_submit_shutdown_notice(session_);
   if (!in_recv_) Flush();
 }
 

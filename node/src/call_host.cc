@@ -55,7 +55,7 @@ ServerCall* CallHost::Admit(uint64_t call_id, std::string_view method, uint64_t 
     }
     return reject(StatusCode::kPermissionDenied, who + " may not call " + entry->full_name);
   }
-  if (refusing || shared_->draining.load(std::memory_order_relaxed)) {
+  if (refusing) {
     return reject(StatusCode::kUnavailable, "server is draining");
   }
   if (impl::SaturatingDeadline(arrival, timeout_us) <= Clock::now()) {

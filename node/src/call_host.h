@@ -77,7 +77,9 @@ class CallHost {
   virtual void Reject(uint64_t call_id, StatusCode code, std::string message) = 0;
 
   // Admission of a call: counts it, checks method, authorization (authz_allow), drain
-  // (`refusing`: this connection said GOAWAY), deadline and max_inflight. On refusal the call is answered with Reject() and
+  // (`refusing`: the protocol refuses it while draining; a krpc connection refuses every call
+  // once the node drains, gRPC serves the streams its final GOAWAY covers), deadline and
+  // max_inflight. On refusal the call is answered with Reject() and
   // null returned; else a new ServerCall holding a max_inflight slot.
   ServerCall* Admit(uint64_t call_id, std::string_view method, uint64_t timeout_us, Clock::time_point arrival,
                     bool refusing);

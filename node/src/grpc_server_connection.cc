@@ -57,12 +57,28 @@ void GrpcServerConnection::Start(Refusal refusal) {
   ArmIdleTimer();
 }
 
+// A graceful shutdown in two steps, as RFC 9113 6.8 describes: a shutdown notice and a PING;
+// on its ACK, the final GOAWAY names the last stream the client opened before it saw the
+// notice, so every stream is either served or refused by the GOAWAY (which gRPC clients retry
+// transparently), and none is cut off by the close. The drain counts this connection until
+// it closes.
 void GrpcServerConnection::Goaway() {
+  shared_->goaway_unacked.fetch_add(1, std::memory_order_acq_rel);  // before Shutdown can look
   Post([self = self()] {
-    if (self->closed_ || self->goaway_sent_) return;
-    self->goaway_sent_ = true;
-    self->SubmitGoaway(kNoError, "server is draining");
+    if (self->closed_ || self->goaway_sent_ || self->drain_ack_pending_) {
+      self->shared_->GoawayAcknowledged();  // closed or closing already
+      return;
+    }
+    self->drain_ack_pending_ = true;
+    self->SubmitShutdownNotice(kDrainPing);
   });
+}
+
+void GrpcServerConnection::OnPingAck(uint64_t opaque) {
+  if (opaque != kDrainPing || goaway_sent_ || closed_) return;
+  goaway_sent_ = true;
+  SubmitGoaway(kNoError, "server is draining");
+  if (SessionDone()) CloseAfterFlush("drained");
 }
 
 void GrpcServerConnection::ForceClose(std::string reason) {
@@ -158,7 +174,9 @@ void GrpcServerConnection::StartCall(int32_t stream_id, Request& r) {
     }
     timeout_us = std::max<uint64_t>(1, static_cast<uint64_t>(t->count()));
   }
-  auto* call = Admit(static_cast<uint64_t>(stream_id), r.path, timeout_us, last_recv(), goaway_sent_);
+  // Never refused for the drain here: a stream that began before the final GOAWAY is at or
+  // below its last stream id, which promises to serve it; nghttp2 ignores the ones above.
+  auto* call = Admit(static_cast<uint64_t>(stream_id), r.path, timeout_us, last_recv(), /*refusing=*/false);
   if (call == nullptr) {
     ReleaseBody(r);
     return;
@@ -281,6 +299,10 @@ void GrpcServerConnection::ArmIdleTimer() {
 void GrpcServerConnection::Close(std::string_view reason) {
   if (closed_) return;
   closed_ = true;
+  if (drain_ack_pending_) {
+    drain_ack_pending_ = false;
+    shared_->GoawayAcknowledged();
+  }
   stream().Close();
   idle_timer_.cancel();
   for (auto& [id, r] : streams_) ReleaseBody(r);

@@ -67,6 +67,7 @@ class GrpcServerConnection final : public net::H2Connection, public CallHost {
   void OnBytesRead(size_t n) override { shared_->observer->OnBytes(n, 0); }
   void OnBytesWritten(size_t n) override { shared_->observer->OnBytes(0, n); }
   void OnOutputDrained() override;
+  void OnPingAck(uint64_t opaque) override;
 
   void StartCall(int32_t stream_id, Request& req);
   // Answers with only trailers (HEADERS with grpc-status, ending the stream).
@@ -80,7 +81,11 @@ class GrpcServerConnection final : public net::H2Connection, public CallHost {
   boost::asio::steady_timer idle_timer_;
   bool closing_ = false;
   bool closed_ = false;
-  bool goaway_sent_ = false;
+  bool goaway_sent_ = false;   // the final GOAWAY: streams that begin now are refused
+  // Draining: the shutdown notice went out and this connection counts in
+  // ServerShared::goaway_unacked until it closes (after the final GOAWAY and its streams).
+  bool drain_ack_pending_ = false;
+  static constexpr uint64_t kDrainPing = 0x4941524463707200;
   std::string close_reason_;
 };
 

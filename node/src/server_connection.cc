@@ -123,7 +123,9 @@ void ServerConnection::HandleRequest(const codec::FrameView& frame) {
   }
   const uint64_t call_id = h.call_id();
   max_call_id_ = std::max(max_call_id_, call_id);
-  auto* call = Admit(call_id, h.method(), h.timeout_us(), batch_time_, goaway_sent_);
+  // Draining: refused, not executed (the client retries it elsewhere).
+  auto* call = Admit(call_id, h.method(), h.timeout_us(), batch_time_,
+                     goaway_sent_ || shared_->draining.load(std::memory_order_relaxed));
   if (call == nullptr) return;
   if (!h.metadata().empty()) call->mutable_metadata().swap(*h.mutable_metadata());
   if (!call->request()->ParseFromArray(frame.body.data(), static_cast<int>(frame.body.size()))) {

@@ -72,6 +72,11 @@ class H2Connection : public std::enable_shared_from_this<H2Connection> {
   void ResetStream(int32_t stream_id, uint32_t error_code);
   // GOAWAY: last_stream_id < 0 means the last stream the session processed.
   void SubmitGoaway(uint32_t error_code, std::string_view debug, int32_t last_stream_id = -1);
+  // Server: the first half of a graceful shutdown (RFC 9113 6.8): a GOAWAY with the largest
+  // stream id, so the client opens no new stream, and a PING carrying `ping_opaque`; once its
+  // ACK arrives (OnPingAck) every stream the client opened before is here, and the final
+  // GOAWAY (SubmitGoaway) can name the last one exactly.
+  void SubmitShutdownNotice(uint64_t ping_opaque);
   // No more streams to read or write: the session is done (after GOAWAY and the last stream).
   bool SessionDone() const;
   // Streams open on the session, either direction.
@@ -98,6 +103,8 @@ class H2Connection : public std::enable_shared_from_this<H2Connection> {
   virtual void OnStreamClosed(int32_t stream_id, uint32_t error_code) = 0;
   // The peer sent GOAWAY: streams above last_stream_id were not processed.
   virtual void OnGoaway(int32_t last_stream_id, uint32_t error_code) {}
+  // The peer acknowledged our PING with this opaque data.
+  virtual void OnPingAck(uint64_t opaque) {}
   // The bytes broke HTTP/2 (nghttp2 said why); the connection must end.
   virtual void OnSessionError(std::string detail) = 0;
   virtual void OnReadFailed(const boost::system::error_code& ec) = 0;
@@ -130,7 +137,9 @@ class H2Connection : public std::enable_shared_from_this<H2Connection> {
   bool in_recv_ = false;
   bool in_flush_ = false;
   bool started_ = false;
-  bool goaway_submitted_ = false;  // by us (SubmitGoaway), not by nghttp2 for a broken peer
+  bool goaway_submitted_ = false;
+  uint64_t notice_ping_ = 0;          // SubmitShutdownNotice's PING, sent once the notice is out
+  bool notice_ping_pending_ = false;  // by us (SubmitGoaway), not by nghttp2 for a broken peer
   size_t open_streams_ = 0;
   Clock::time_point last_recv_ = Clock::now();
 };
