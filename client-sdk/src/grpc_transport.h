@@ -40,6 +40,7 @@ class GrpcTransport final : public net::H2Connection, public Transport {
   bool SendRequest(Attempt* attempt, uint64_t id, Clock::time_point now) override;
   void SendCancel(uint64_t id) override;
   void SendPing() override { SubmitPing(); }
+  void ReleaseIdleMemory() override { ReleaseIdleBuffers(); }
   // gRPC servers answer frequent PINGs with GOAWAY (too_many_pings): no heartbeats; a hung
   // server is caught by deadlines, per-try timeouts, stall detection and the breaker.
   bool UsesHeartbeats() const override { return false; }

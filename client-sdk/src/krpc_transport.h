@@ -27,6 +27,7 @@ class KrpcTransport final : public net::FramedConnection, public Transport {
   bool SendRequest(Attempt* attempt, uint64_t id, Clock::time_point now) override;
   void SendCancel(uint64_t id) override;
   void SendPing() override;
+  void ReleaseIdleMemory() override { ReleaseIdleBuffers(); }
   Clock::time_point LastRecv() const override { return last_recv(); }
   void CloseStream() override { stream().Close(); }
   // net::FramedConnection

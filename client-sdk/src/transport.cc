@@ -291,6 +291,7 @@ void Transport::OnHeartbeat() {
     return;
   }
   if (now - last_send_ >= interval) {
+    ReleaseIdleMemory();
     SendPing();
     last_send_ = now;
   }

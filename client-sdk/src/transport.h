@@ -87,6 +87,8 @@ class Transport {
   // Tells the server the attempt `id` is abandoned (its deadline, or a cancel).
   virtual void SendCancel(uint64_t id) = 0;
   virtual void SendPing() = 0;
+  // Nothing was sent for a heartbeat interval: give back the write buffer a burst grew.
+  virtual void ReleaseIdleMemory() {}
   // Whether the transport PINGs an idle peer and closes a silent one (heartbeat_interval_ms,
   // heartbeat_miss_limit). gRPC servers police pings (a few without data between them earn
   // GOAWAY ENHANCE_YOUR_CALM), so the gRPC transport does not.

@@ -10,7 +10,10 @@ using codec::FrameType;
 
 namespace {
 // A write buffer larger than this is freed after its write instead of kept for reuse.
-constexpr size_t kKeptWriteBuffer = 64 * 1024;
+// A write buffer up to this size is kept between writes (a busy connection's bursts reuse it
+// instead of faulting in fresh pages for every write); larger ones (a big message) are freed
+// at once, and both buffers are freed when the connection idles (ReleaseIdleBuffers).
+constexpr size_t kKeptWriteBuffer = 1024 * 1024;
 }  // namespace
 
 FramedConnection::FramedConnection(Stream stream, codec::Limits limits,

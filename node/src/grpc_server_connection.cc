@@ -292,6 +292,7 @@ void GrpcServerConnection::ArmIdleTimer() {
       self->CloseAfterFlush("idle");
       return;
     }
+    self->ReleaseIdleBuffers();
     self->ArmIdleTimer();
   });
 }

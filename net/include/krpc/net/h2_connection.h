@@ -86,6 +86,8 @@ class H2Connection : public std::enable_shared_from_this<H2Connection> {
   Stream& stream() { return stream_; }
   Clock::time_point last_recv() const { return last_recv_; }
   bool output_idle() const { return !write_in_progress_; }
+  // Frees the write buffer when nothing is being written (for idle connections).
+  void ReleaseIdleBuffers();
 
   // --- hooks, all on the owning thread ---
   virtual bool OwningThread() const = 0;
