@@ -16,6 +16,7 @@
 #include "krpc/client_runtime.h"
 #include "krpc/client_metrics.h"
 #include "krpc/server_metrics.h"
+#include "eventually.h"
 #include "example_services.h"
 #include "node_app.h"
 #include "zk_server.h"
@@ -23,7 +24,9 @@
 namespace krpc {
 namespace {
 using namespace std::chrono_literals;
+using testing::Eventually;
 using testing::HttpCall;
+using testing::HttpResult;
 
 // The value of one series line ("name{labels} value"), or -1 when absent.
 double Value(const std::string& text, const std::string& series) {
@@ -149,11 +152,10 @@ TEST_F(ObservabilityTest, readyz_turns_503_while_draining) {
   node->faults()->Set({"", StatusCode::kOk, 1.0, 600, false});
   auto ch = Connect(*node);
   auto slow = std::async(std::launch::async, [&] { return Echo(ch.get()); });
-  std::this_thread::sleep_for(100ms);
+  ASSERT_TRUE(Eventually([&] { return node->server().stats().calls_inflight == 1; }, 60s)) << "the slow call runs";
   auto drained = std::async(std::launch::async, [&] { return node->Drain(); });
-  std::this_thread::sleep_for(100ms);
-  auto r = HttpCall(node->admin()->port(), "GET", "/readyz");
-  EXPECT_EQ(r.status, 503);
+  HttpResult r;
+  EXPECT_TRUE(Eventually([&] { return (r = HttpCall(node->admin()->port(), "GET", "/readyz")).status == 503; }, 60s));
   EXPECT_EQ(r.body, "draining\n");
   EXPECT_TRUE(slow.get().ok()) << "the in-flight call finished";
   EXPECT_TRUE(drained.get());
@@ -202,11 +204,9 @@ TEST_F(ObservabilityTest, series_of_an_endpoint_that_left_are_removed) {
   ASSERT_TRUE(ch->WaitForEndpoints("krpc.examples.EchoService", 10s).ok());
   const std::string gone = "endpoint=\"" + b->advertised().ToString() + "\"";
   auto has_gone = [&] { return metrics.Serialize().find(gone) != std::string::npos; };
-  for (int i = 0; i < 50 && !has_gone(); ++i) std::this_thread::sleep_for(50ms);
-  ASSERT_TRUE(has_gone());
+  ASSERT_TRUE(Eventually(has_gone, 60s));
   b.reset();  // its session closes; discovery drops it
-  for (int i = 0; i < 100 && has_gone(); ++i) std::this_thread::sleep_for(50ms);
-  EXPECT_FALSE(has_gone()) << "no stale label sets";
+  EXPECT_TRUE(Eventually([&] { return !has_gone(); }, 60s)) << "no stale label sets";
   EXPECT_NE(metrics.Serialize().find("endpoint=\"" + a->advertised().ToString() + "\""), std::string::npos);
   EXPECT_GE(Value(metrics.Serialize(), "krpc_client_discovery_updates_total"), 2);
 }
