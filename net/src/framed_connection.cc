@@ -9,7 +9,6 @@ using codec::DecodeStatus;
 using codec::FrameType;
 
 namespace {
-// A write buffer larger than this is freed after its write instead of kept for reuse.
 // A write buffer up to this size is kept between writes (a busy connection's bursts reuse it
 // instead of faulting in fresh pages for every write); larger ones (a big message) are freed
 // at once, and both buffers are freed when the connection idles (ReleaseIdleBuffers).

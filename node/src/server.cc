@@ -28,7 +28,7 @@ void ServerOptions::Register(OptionSet& o) {
   o.AddInt("max_inflight", &max_inflight, 1, 10000000, "calls beyond this get RESOURCE_EXHAUSTED");
   o.AddInt("heartbeat_interval_ms", &heartbeat_interval_ms, 10, 3600000, "heartbeat period");
   o.AddInt("heartbeat_miss_limit", &heartbeat_miss_limit, 1, 100, "idle connections close after interval*(limit+1)");
-  o.AddInt("drain_timeout_ms", &drain_timeout_ms, 0, 3600000, "graceful stop: wait this long for in-flight calls");
+  o.AddInt("drain_timeout_ms", &drain_timeout_ms, 0, 3600000, "graceful stop: wait this long for in-flight calls and GOAWAY acknowledgements");
   o.AddBool("reflection", &reflection, "serve krpc.reflection.v1.Reflection (service schemas for generic clients)");
   o.AddInt("frame_timeout_ms", &frame_timeout_ms, 10, 3600000,
            "a frame whose first byte arrived must be complete within this, else the connection closes");
