@@ -17,6 +17,8 @@
 #include <thread>
 
 #include "examples/echo.pb.h"
+#include "krpc/codec/frame.h"
+#include "krpc/wire.pb.h"
 #include "krpc/channel.h"
 #include "krpc/controller.h"
 #include "krpc/server.h"
@@ -28,7 +30,9 @@ namespace {
 namespace fs = std::filesystem;
 using examples::EchoRequest;
 using examples::EchoResponse;
+using testing::EchoBody;
 using testing::Eventually;
+using testing::RawRequest;
 
 std::string Certs() {
   const char* dir = std::getenv("KRPC_TEST_CERTS");
@@ -336,6 +340,56 @@ TEST_F(TlsTest, the_sdk_calls_grpc_over_tls_with_alpn_h2) {
   const Status s = EchoVia(o, "identity", &who);
   ASSERT_TRUE(s.ok()) << s.ToString();
   EXPECT_EQ(who.substr(0, who.find('|')), "spiffe://krpc.test/client/alice");
+}
+
+// TLS 1.3 KeyUpdate (RFC 8446 4.6.3): a long-lived connection rotates its traffic keys at the
+// client's request, the node rotates its own in reply, and calls keep flowing. A plain OpenSSL
+// client speaking raw krpc frames; its message callback counts the node's KeyUpdates.
+TEST_F(TlsTest, traffic_keys_rotate_with_tls13_key_update_and_calls_continue) {
+  ASSERT_TRUE(StartServer(TlsServer("strict", "none")).ok());
+  boost::asio::io_context io;
+  boost::asio::ssl::context ctx(boost::asio::ssl::context::tls_client);
+  ctx.load_verify_file(Cert("ca"));
+  ctx.set_verify_mode(boost::asio::ssl::verify_peer);
+  std::atomic<int> node_key_updates{0};
+  SSL_CTX_set_msg_callback(ctx.native_handle(), [](int write_p, int, int content_type, const void* buf, size_t len,
+                                                   SSL*, void* arg) {
+    const auto* b = static_cast<const unsigned char*>(buf);
+    if (!write_p && content_type == SSL3_RT_HANDSHAKE && len > 0 && b[0] == SSL3_MT_KEY_UPDATE) {
+      static_cast<std::atomic<int>*>(arg)->fetch_add(1);
+    }
+  });
+  SSL_CTX_set_msg_callback_arg(ctx.native_handle(), &node_key_updates);
+  boost::asio::ssl::stream<boost::asio::ip::tcp::socket> s(io, ctx);
+  s.next_layer().connect({boost::asio::ip::make_address("127.0.0.1"), server_->port()});
+  s.handshake(boost::asio::ssl::stream_base::client);
+  ASSERT_EQ(SSL_version(s.native_handle()), TLS1_3_VERSION);
+
+  std::string pending;
+  const auto call = [&](uint64_t id) {  // the reply's status, or -1
+    boost::asio::write(s, boost::asio::buffer(RawRequest(id, "/krpc.examples.EchoService/Echo", EchoBody("k"), 0)));
+    for (;;) {
+      auto r = codec::DecodeFrame(pending, {});
+      if (r.status == codec::DecodeStatus::kFrame) {
+        wire::ResponseHeader h;
+        const bool ok = h.ParseFromArray(r.frame.header.data(), static_cast<int>(r.frame.header.size()));
+        pending.erase(0, r.consumed);
+        return ok && h.call_id() == id ? h.status() : -1;
+      }
+      if (r.status == codec::DecodeStatus::kError) return -1;
+      char buf[4096];
+      boost::system::error_code ec;
+      const size_t n = s.read_some(boost::asio::buffer(buf), ec);
+      if (ec) return -1;
+      pending.append(buf, n);
+    }
+  };
+  EXPECT_EQ(call(1), 0);
+  for (uint64_t i = 0; i < 3; ++i) {
+    ASSERT_EQ(SSL_key_update(s.native_handle(), SSL_KEY_UPDATE_REQUESTED), 1);
+    EXPECT_EQ(call(2 + i), 0) << "a call after key update " << i + 1;
+  }
+  EXPECT_EQ(node_key_updates.load(), 3) << "the node updated its own keys each time it was asked";
 }
 
 }  // namespace
