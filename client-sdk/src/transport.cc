@@ -111,7 +111,7 @@ void Transport::BecomeReady() {
   was_ready_ = true;
   if (auto l = listener_.lock()) l->OnTransportReady(this);
   OnStreamConnected();
-  if (UsesHeartbeats()) ArmHeartbeat();
+  ArmHeartbeat();  // heartbeats, or (without them) only giving back idle memory
 }
 
 void Transport::StartCall(Attempt* a) {
@@ -283,6 +283,11 @@ void Transport::OnHeartbeat() {
   if (state_ == State::kClosed) return;
   const auto now = Clock::now();
   const auto interval = std::chrono::milliseconds(options_.heartbeat_interval_ms);
+  if (!UsesHeartbeats()) {
+    if (now - last_send_ >= interval) ReleaseIdleMemory();
+    ArmHeartbeat();
+    return;
+  }
   const auto dead_after = interval * (options_.heartbeat_miss_limit + 1);
   if (now - LastRecv() >= dead_after) {
     peer_silent_ = true;
