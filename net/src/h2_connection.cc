@@ -215,7 +215,6 @@ void H2Connection::OnWrite(const boost::system::error_code& ec, size_t n) {
   write_in_progress_ = false;
   OnBytesWritten(n);
   if (writing_.capacity() > kKeptWriteBuffer) std::vector<char>().swap(writing_);
-  writing_.clear();
   if (ec) return OnWriteFailed(ec);
   Flush();
 }

@@ -73,6 +73,14 @@ class CallHost {
   void SetPeer(net::Stream& stream);
   // A shared_ptr to the derived connection (which owns this base).
   virtual std::shared_ptr<CallHost> HostRef() = 0;
+  // Owning thread: the drain's GOAWAY was acknowledged (krpc: the PONG to the PING behind it;
+  // gRPC or any protocol: the close). Settles this connection's count in
+  // ServerShared::goaway_unacked once, if drain_ack_pending_.
+  void GoawayAcknowledged() {
+    if (!drain_ack_pending_) return;
+    drain_ack_pending_ = false;
+    shared_->GoawayAcknowledged();
+  }
   // Answers a call that never reached a handler (unknown method, draining, ...).
   virtual void Reject(uint64_t call_id, StatusCode code, std::string message) = 0;
 
@@ -101,6 +109,7 @@ class CallHost {
   std::string peer_;
   PeerIdentity identity_;
   int64_t inflight_ = 0;  // calls of this connection not finished
+  bool drain_ack_pending_ = false;  // told to go away, counted in goaway_unacked, not acknowledged
 
  private:
   void Track(ServerCall* call);

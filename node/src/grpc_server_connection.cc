@@ -300,10 +300,7 @@ void GrpcServerConnection::ArmIdleTimer() {
 void GrpcServerConnection::Close(std::string_view reason) {
   if (closed_) return;
   closed_ = true;
-  if (drain_ack_pending_) {
-    drain_ack_pending_ = false;
-    shared_->GoawayAcknowledged();
-  }
+  GoawayAcknowledged();  // a closed connection carries no more streams
   stream().Close();
   idle_timer_.cancel();
   for (auto& [id, r] : streams_) ReleaseBody(r);

@@ -82,9 +82,6 @@ class GrpcServerConnection final : public net::H2Connection, public CallHost {
   bool closing_ = false;
   bool closed_ = false;
   bool goaway_sent_ = false;   // the final GOAWAY: streams that begin now are refused
-  // Draining: the shutdown notice went out and this connection counts in
-  // ServerShared::goaway_unacked until it closes (after the final GOAWAY and its streams).
-  bool drain_ack_pending_ = false;
   static constexpr uint64_t kDrainPing = 0x4941524463707200;
   std::string close_reason_;
 };

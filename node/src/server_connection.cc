@@ -56,12 +56,6 @@ void ServerConnection::Goaway() {
   });
 }
 
-void ServerConnection::GoawayAcknowledged() {
-  if (!drain_ack_pending_) return;
-  drain_ack_pending_ = false;
-  shared_->GoawayAcknowledged();
-}
-
 void ServerConnection::ForceClose(std::string reason) {
   Post([self = self(), reason = std::move(reason)] { self->Close(reason); });
 }

@@ -65,7 +65,6 @@ class ServerConnection final : public net::FramedConnection, public CallHost {
   void ProtocolError(std::string_view reason, std::string detail);
   void ReplyError(uint64_t call_id, StatusCode code, std::string message, bool not_executed);
   void SendGoaway(StatusCode code, std::string message);
-  void GoawayAcknowledged();
   void ArmIdleTimer();
   void Close(std::string_view reason);
   void CloseAfterFlush();
@@ -75,8 +74,6 @@ class ServerConnection final : public net::FramedConnection, public CallHost {
   bool closing_ = false;       // no more reads; close once the output is flushed
   bool closed_ = false;
   bool goaway_sent_ = false;
-  // Draining: the PING sent behind the GOAWAY is not answered yet (ServerShared::goaway_unacked).
-  bool drain_ack_pending_ = false;
   static constexpr uint64_t kDrainPingNonce = 0x6b72706344524149;  // 'krpcDRAI'
   uint64_t max_call_id_ = 0;
   CallHost::Clock::time_point batch_time_;

@@ -159,18 +159,23 @@ std::string EchoBody(const std::string& payload) {
   return r.SerializeAsString();
 }
 
+codec::DecodeStatus TakeFrame(std::string* pending, RawFrame* frame) {
+  auto r = codec::DecodeFrame(*pending, {});
+  if (r.status == codec::DecodeStatus::kFrame) {
+    frame->type = r.frame.prefix.type;
+    frame->header.assign(r.frame.header.data(), r.frame.header.size());
+    frame->body.assign(r.frame.body.data(), r.frame.body.size());
+    pending->erase(0, r.consumed);
+  }
+  return r.status;
+}
+
 bool ReadFrame(RawClient& c, std::string* pending, RawFrame* frame, bool* closed) {
   *closed = false;
   for (int i = 0; i < 600; ++i) {
-    auto r = codec::DecodeFrame(*pending, {});
-    if (r.status == codec::DecodeStatus::kFrame) {
-      frame->type = r.frame.prefix.type;
-      frame->header.assign(r.frame.header.data(), r.frame.header.size());
-      frame->body.assign(r.frame.body.data(), r.frame.body.size());
-      pending->erase(0, r.consumed);
-      return true;
-    }
-    if (r.status == codec::DecodeStatus::kError || *closed) return false;
+    const auto status = TakeFrame(pending, frame);
+    if (status == codec::DecodeStatus::kFrame) return true;
+    if (status == codec::DecodeStatus::kError || *closed) return false;
     *pending += c.Read(std::chrono::milliseconds(100), closed);
   }
   return false;

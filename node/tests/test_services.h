@@ -105,6 +105,9 @@ struct RawFrame {
   std::string header;
   std::string body;
 };
+// Moves the first whole frame out of *pending into *frame: kFrame, kNeedMore (nothing moved)
+// or kError (bytes that are not a frame).
+codec::DecodeStatus TakeFrame(std::string* pending, RawFrame* frame);
 // The next frame from `c` (bytes beyond it stay in *pending), waiting up to a minute; false
 // when the connection closed (or nothing came) first.
 bool ReadFrame(RawClient& c, std::string* pending, RawFrame* frame, bool* closed);

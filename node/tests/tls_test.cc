@@ -369,14 +369,13 @@ TEST_F(TlsTest, traffic_keys_rotate_with_tls13_key_update_and_calls_continue) {
   const auto call = [&](uint64_t id) {  // the reply's status, or -1
     boost::asio::write(s, boost::asio::buffer(RawRequest(id, "/krpc.examples.EchoService/Echo", EchoBody("k"), 0)));
     for (;;) {
-      auto r = codec::DecodeFrame(pending, {});
-      if (r.status == codec::DecodeStatus::kFrame) {
+      testing::RawFrame f;
+      const auto status = testing::TakeFrame(&pending, &f);
+      if (status == codec::DecodeStatus::kFrame) {
         wire::ResponseHeader h;
-        const bool ok = h.ParseFromArray(r.frame.header.data(), static_cast<int>(r.frame.header.size()));
-        pending.erase(0, r.consumed);
-        return ok && h.call_id() == id ? h.status() : -1;
+        return h.ParseFromString(f.header) && h.call_id() == id ? h.status() : -1;
       }
-      if (r.status == codec::DecodeStatus::kError) return -1;
+      if (status == codec::DecodeStatus::kError) return -1;
       char buf[4096];
       boost::system::error_code ec;
       const size_t n = s.read_some(boost::asio::buffer(buf), ec);
