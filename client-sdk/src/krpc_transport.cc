@@ -42,7 +42,7 @@ bool KrpcTransport::SendRequest(Attempt* a, uint64_t id, Clock::time_point now) 
     return false;
   }
   codec::AppendFrame(out(), FrameType::kRequest, h, call->request);
-  if (state() == State::kReady && !in_read_batch()) Flush();
+  if (state() == State::kReady) FlushSoon();
   return true;
 }
 
@@ -51,7 +51,7 @@ void KrpcTransport::SendCancel(uint64_t call_id) {
   wire::CancelHeader c;
   c.set_call_id(call_id);
   codec::AppendFrame(out(), FrameType::kCancel, c, nullptr);
-  if (!in_read_batch()) Flush();
+  FlushSoon();
 }
 
 void KrpcTransport::SendPing() {

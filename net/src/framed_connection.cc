@@ -54,6 +54,8 @@ void FramedConnection::OnReadable(const boost::system::error_code& ec) {
   last_recv_ = Clock::now();
   OnBytesRead(n);
   in_read_batch_ = true;
+  queued_in_batch_ = 0;
+  batch_chunk_ = kFirstBatchChunk;
   for (;;) {
     const codec::DecodeResult r = reader_.Next();
     if (r.status == DecodeStatus::kNeedMore) break;
@@ -82,7 +84,22 @@ bool FramedConnection::HandlePing(const codec::FrameView& frame) {
 }
 
 void FramedConnection::Flush() {
+  queued_in_batch_ = 0;
   if (write_in_progress_ || out_.empty() || !CanWrite()) return;
+  if (!stream_.tls()) {
+    boost::system::error_code ec;
+    const size_t n = stream_.TryWrite(out_.data(), out_.size(), ec);
+    if (!ec || ec == asio::error::would_block || ec == asio::error::try_again) {
+      if (n > 0) OnBytesWritten(n);
+      if (n == out_.size()) {
+        out_.clear();
+        OnOutputDrained();
+        return;
+      }
+      out_.erase(out_.begin(), out_.begin() + static_cast<std::ptrdiff_t>(n));
+    }
+    // A failed write is reported by the asynchronous one below, outside the caller's code.
+  }
   write_in_progress_ = true;
   writing_.swap(out_);
   stream_.AsyncWriteAll(writing_.data(), writing_.size(),

@@ -153,7 +153,7 @@ void ServerConnection::Complete(ServerCall* call) {
       h.set_not_executed(call->not_executed);
       codec::AppendFrame(out(), FrameType::kResponse, h, nullptr);
     }
-    if (!in_read_batch()) Flush();
+    FlushSoon();
   }
   Finish(call);
 }

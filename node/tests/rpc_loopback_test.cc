@@ -31,6 +31,8 @@ using testing::RawClient;
 using testing::ReadResponse;
 using testing::ScriptedEcho;
 
+constexpr const char* kEcho = "/krpc.examples.EchoService/Echo";
+
 class LoopbackTest : public ::testing::Test {
  protected:
   void StartServer(ServerOptions o = {}) {
@@ -137,6 +139,82 @@ TEST_F(LoopbackTest, thousand_pipelined_calls_on_one_connection_pair_correctly) 
     EXPECT_EQ(c->resp.payload(), c->req.payload());
   }
   EXPECT_EQ(server_->stats().connections_accepted, 1u) << "all calls shared one connection";
+}
+
+// Echo that holds the I/O thread on the request whose payload is "hold" until Open(); every
+// other request is answered at once. Runs inline on the I/O thread (no handler pool), so a
+// held request stops the read batch it arrived in.
+class HoldInBatchEcho final : public examples::EchoService {
+ public:
+  void Echo(google::protobuf::RpcController*, const EchoRequest* req, EchoResponse* resp,
+            google::protobuf::Closure* done) override {
+    if (req->payload() == "hold") {
+      std::unique_lock lock(mu_);
+      cv_.wait(lock, [&] { return open_; });
+    }
+    resp->set_payload(req->payload());
+    done->Run();
+  }
+  void Open() {
+    std::lock_guard lock(mu_);
+    open_ = true;
+    cv_.notify_all();
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool open_ = false;
+};
+
+// Replies to a long read batch leave in chunks while the batch is still being handled, so the
+// client works on the first answers while the server handles the rest (pipelining on one
+// connection); they do not all wait for the batch's end.
+TEST(BatchFlushTest, replies_to_a_long_batch_leave_before_the_batch_ends) {
+  HoldInBatchEcho echo;
+  ServerOptions o;
+  o.listen_host = "127.0.0.1";
+  o.io_threads = 1;
+  Server server(o);
+  struct OpenAtExit {  // a failed assertion must not leave the I/O thread held
+    HoldInBatchEcho& echo;
+    ~OpenAtExit() { echo.Open(); }
+  } open_at_exit{echo};
+  ASSERT_TRUE(server.AddService(&echo).ok());
+  ASSERT_TRUE(server.Start().ok());
+  RawClient raw(server.port());
+  ASSERT_TRUE(raw.connected());
+  // 63 ordinary requests and a held one, in one write: one read batch on the server.
+  constexpr int kCalls = 64;
+  std::string batch;
+  for (int id = 1; id < kCalls; ++id) batch += testing::RawRequest(id, kEcho, testing::EchoBody("x"), 0);
+  batch += testing::RawRequest(kCalls, kEcho, testing::EchoBody("hold"), 0);
+  ASSERT_TRUE(raw.Send(batch));
+  // While the last request holds the batch, the answers to the first ones arrive.
+  std::string pending;
+  testing::RawFrame frame;
+  bool closed = false;
+  std::set<uint64_t> answered;
+  for (int i = 0; i < 4; ++i) {
+    ASSERT_TRUE(testing::ReadFrame(raw, &pending, &frame, &closed)) << "no reply while the batch was held";
+    wire::ResponseHeader h;
+    ASSERT_EQ(frame.type, codec::FrameType::kResponse);
+    ASSERT_TRUE(h.ParseFromString(frame.header));
+    EXPECT_EQ(h.status(), 0);
+    answered.insert(h.call_id());
+  }
+  EXPECT_EQ(answered.count(kCalls), 0u);
+  echo.Open();
+  while (answered.size() < static_cast<size_t>(kCalls)) {
+    ASSERT_TRUE(testing::ReadFrame(raw, &pending, &frame, &closed));
+    wire::ResponseHeader h;
+    ASSERT_TRUE(h.ParseFromString(frame.header));
+    EXPECT_EQ(h.status(), 0);
+    answered.insert(h.call_id());
+  }
+  EXPECT_EQ(*answered.begin(), 1u);
+  EXPECT_EQ(*answered.rbegin(), static_cast<uint64_t>(kCalls));
+  server.Shutdown(0ms);
 }
 
 TEST_F(LoopbackTest, payloads_from_zero_to_four_mebibytes_are_never_cut) {

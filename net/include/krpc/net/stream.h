@@ -83,6 +83,11 @@ class Stream {
       h(ec, ec ? 0 : size);
     });
   }
+  // Plain TCP only: writes what the socket takes now without blocking (would_block when it
+  // takes nothing). Used to send a batch at once instead of through the reactor.
+  size_t TryWrite(const char* data, size_t size, boost::system::error_code& ec) {
+    return socket_.write_some(boost::asio::buffer(data, size), ec);
+  }
   // Reads into `data` whatever arrives next; `handler(ec, n)` (used to discard input).
   template <typename Handler>
   void AsyncReadSome(char* data, size_t capacity, Handler&& handler) {
