@@ -12,6 +12,8 @@ namespace asio = boost::asio;
 
 namespace {
 constexpr size_t kScratch = 64 * 1024;
+// The first slice of a read handed to nghttp2 before what it produced is sent (then 2x, 4x...).
+constexpr size_t kFirstRecvSlice = 1024;
 // A write buffer up to this size is kept between writes (a busy connection's bursts, e.g. 16
 // calls of 16 KiB, reuse it instead of faulting in fresh pages for every write); larger ones
 // (a big message) are freed at once, and every one is freed when the connection idles.
@@ -164,14 +166,26 @@ void H2Connection::OnReadable(const boost::system::error_code& ec) {
     if (rec) return OnReadFailed(rec);
     last_recv_ = Clock::now();
     OnBytesRead(n);
-    in_recv_ = true;
-    const auto rv = nghttp2_session_mem_recv(session_, reinterpret_cast<const uint8_t*>(scratch.data()), n);
-    in_recv_ = false;
-    if (rv < 0) {
-      OnSessionError(nghttp2_strerror(static_cast<int>(rv)));
-      return;
+    // nghttp2 takes the bytes in growing slices, and what each slice produced (a server's
+    // answers, a client's next requests) is sent before the next: the peer starts on the first
+    // answers while this side handles the rest, as FramedConnection::FlushSoon does for krpc.
+    size_t slice = kFirstRecvSlice;
+    for (size_t off = 0; off < n;) {
+      const size_t len = std::min(slice, n - off);
+      in_recv_ = true;
+      const auto rv = nghttp2_session_mem_recv(session_, reinterpret_cast<const uint8_t*>(scratch.data() + off), len);
+      in_recv_ = false;
+      if (rv < 0) {
+        OnSessionError(nghttp2_strerror(static_cast<int>(rv)));
+        return;
+      }
+      if (!Reading()) return;
+      off += len;
+      if (off < n) {
+        Flush();
+        slice = std::min(slice * 2, kScratch);
+      }
     }
-    if (!Reading()) return;
     if (n < scratch.size()) break;
     // More is waiting: send what these frames produced first (a client's next requests, a
     // server's answers), so the peer works while we read on. Flushing only after the whole
@@ -205,6 +219,16 @@ void H2Connection::Flush() {
   if (writing_.empty()) {
     OnOutputDrained();
     return;
+  }
+  if (!stream_.tls()) {  // plain TCP: what the socket takes now is written here
+    boost::system::error_code ec;
+    const size_t n = stream_.TryWrite(writing_.data(), writing_.size(), ec);
+    if (!ec || ec == asio::error::would_block || ec == asio::error::try_again) {
+      if (n > 0) OnBytesWritten(n);
+      if (n == writing_.size()) return Flush();  // the next slice, or OnOutputDrained
+      writing_.erase(writing_.begin(), writing_.begin() + static_cast<std::ptrdiff_t>(n));
+    }
+    // A failed write is reported by the asynchronous one below, outside the caller's code.
   }
   write_in_progress_ = true;
   stream_.AsyncWriteAll(writing_.data(), writing_.size(),
