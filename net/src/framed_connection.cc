@@ -86,20 +86,19 @@ bool FramedConnection::HandlePing(const codec::FrameView& frame) {
 void FramedConnection::Flush() {
   queued_in_batch_ = 0;
   if (write_in_progress_ || out_.empty() || !CanWrite()) return;
-  if (!stream_.tls()) {
-    boost::system::error_code ec;
-    const size_t n = stream_.TryWrite(out_.data(), out_.size(), ec);
-    if (!ec || ec == asio::error::would_block || ec == asio::error::try_again) {
-      if (n > 0) OnBytesWritten(n);
-      if (n == out_.size()) {
-        out_.clear();
-        OnOutputDrained();
-        return;
-      }
-      out_.erase(out_.begin(), out_.begin() + static_cast<std::ptrdiff_t>(n));
+  boost::system::error_code ec;
+  const size_t n = stream_.TryWrite(out_.data(), out_.size(), ec);
+  if (!ec || ec == asio::error::would_block || ec == asio::error::try_again) {
+    if (n > 0) OnBytesWritten(n);
+    if (n == out_.size() && !stream_.output_pending()) {
+      out_.clear();
+      OnOutputDrained();
+      return;
     }
-    // A failed write is reported by the asynchronous one below, outside the caller's code.
+    out_.erase(out_.begin(), out_.begin() + static_cast<std::ptrdiff_t>(n));
   }
+  // The rest (or TLS records the socket did not take) goes through the reactor; a failed
+  // write is reported by that asynchronous write, outside the caller's code.
   write_in_progress_ = true;
   writing_.swap(out_);
   stream_.AsyncWriteAll(writing_.data(), writing_.size(),

@@ -220,15 +220,16 @@ void H2Connection::Flush() {
     OnOutputDrained();
     return;
   }
-  if (!stream_.tls()) {  // plain TCP: what the socket takes now is written here
+  {  // what the socket takes now is written here
     boost::system::error_code ec;
     const size_t n = stream_.TryWrite(writing_.data(), writing_.size(), ec);
     if (!ec || ec == asio::error::would_block || ec == asio::error::try_again) {
       if (n > 0) OnBytesWritten(n);
-      if (n == writing_.size()) return Flush();  // the next slice, or OnOutputDrained
+      if (n == writing_.size() && !stream_.output_pending()) return Flush();  // the next slice, or OnOutputDrained
       writing_.erase(writing_.begin(), writing_.begin() + static_cast<std::ptrdiff_t>(n));
     }
-    // A failed write is reported by the asynchronous one below, outside the caller's code.
+    // The rest (or TLS records the socket did not take) goes through the reactor; a failed
+    // write is reported by that asynchronous write, outside the caller's code.
   }
   write_in_progress_ = true;
   stream_.AsyncWriteAll(writing_.data(), writing_.size(),

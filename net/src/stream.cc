@@ -1,5 +1,7 @@
 #include "krpc/net/stream.h"
 
+#include <utility>
+
 namespace krpc::net {
 namespace asio = boost::asio;
 
@@ -31,23 +33,49 @@ size_t Stream::ReadTls(char* data, size_t capacity, boost::system::error_code& e
   return total;
 }
 
+size_t Stream::TryWriteTls(const char* data, size_t size, boost::system::error_code& ec) {
+  Tls& t = *tls_;
+  ec.clear();
+  if (t.writing || t.sent < t.sending.size()) {  // earlier records first
+    ec = asio::error::would_block;
+    return 0;
+  }
+  if (!t.session.Write(data, size, ec)) return 0;
+  t.sending.clear();
+  t.sent = 0;
+  t.session.TakeOutput(t.sending);
+  if (t.sending.size() > 0) {
+    boost::system::error_code wec;
+    t.sent = socket_.write_some(asio::buffer(t.sending.data(), t.sending.size()), wec);
+    // A failed socket write leaves the records unsent: the AsyncWriteAll that follows fails
+    // the same way and reports it.
+  }
+  return size;
+}
+
 void Stream::FlushTls(std::function<void(const boost::system::error_code&)> handler) {
   Tls& t = *tls_;
   if (t.writing) {  // the write under way sends these records too (see below)
     asio::post(socket_.get_executor(), [h = std::move(handler)] { h({}); });
     return;
   }
-  t.sending.clear();
+  if (t.sent >= t.sending.size()) {  // else records TryWrite left unsent go first
+    t.sending.clear();
+    t.sent = 0;
+  }
   t.session.TakeOutput(t.sending);
-  if (t.sending.size() == 0) {
+  if (t.sending.size() == t.sent) {
     asio::post(socket_.get_executor(), [h = std::move(handler)] { h({}); });
     return;
   }
   t.writing = true;
+  const size_t from = std::exchange(t.sent, 0);
   // The stream lives in the connection that `handler` keeps alive.
-  asio::async_write(socket_, asio::buffer(t.sending.data(), t.sending.size()),
+  asio::async_write(socket_, asio::buffer(t.sending.data() + from, t.sending.size() - from),
                     [this, h = std::move(handler)](const boost::system::error_code& ec, size_t) mutable {
                       tls_->writing = false;
+                      tls_->sending.clear();  // all of it was written (or the stream failed)
+                      tls_->sent = 0;
                       if (!ec && tls_->session.HasPendingOutput()) return FlushTls(std::move(h));  // produced meanwhile
                       h(ec);
                     });

@@ -83,11 +83,16 @@ class Stream {
       h(ec, ec ? 0 : size);
     });
   }
-  // Plain TCP only: writes what the socket takes now without blocking (would_block when it
-  // takes nothing). Used to send a batch at once instead of through the reactor.
+  // Writes without blocking what can leave now; returns how many bytes of `data` are done with
+  // (0 and would_block when none). Plain TCP: what the socket took. TLS: all of it once
+  // encrypted (none while earlier records are still on their way); records the socket did not
+  // take wait inside (output_pending) until an AsyncWriteAll, which sends them first.
   size_t TryWrite(const char* data, size_t size, boost::system::error_code& ec) {
-    return socket_.write_some(boost::asio::buffer(data, size), ec);
+    if (!tls_) return socket_.write_some(boost::asio::buffer(data, size), ec);
+    return TryWriteTls(data, size, ec);
   }
+  // TLS records are waiting to be sent (after a TryWrite the socket did not fully take).
+  bool output_pending() const { return tls_ && (tls_->sent < tls_->sending.size() || tls_->session.HasPendingOutput()); }
   // Reads into `data` whatever arrives next; `handler(ec, n)` (used to discard input).
   template <typename Handler>
   void AsyncReadSome(char* data, size_t capacity, Handler&& handler) {
@@ -127,6 +132,7 @@ class Stream {
     std::shared_ptr<boost::asio::ssl::context> context;
     TlsSession session;
     TlsSession::Output sending;  // records on their way to the socket
+    size_t sent = 0;             // of `sending`, written by TryWrite
     bool writing = false;
     // More may wait inside the TLS layer: the last read filled its buffer, or no read has
     // happened since the handshake (bytes that came with its last flight).
@@ -134,6 +140,7 @@ class Stream {
   };
 
   size_t ReadTls(char* data, size_t capacity, boost::system::error_code& ec);
+  size_t TryWriteTls(const char* data, size_t size, boost::system::error_code& ec);
   void HandshakeStep(std::function<void(const boost::system::error_code&)> handler);
   // Sends every record the session holds, then `handler(ec)`.
   void FlushTls(std::function<void(const boost::system::error_code&)> handler);
