@@ -47,19 +47,27 @@ Transport::~Transport() = default;
 
 bool Transport::InLoop() const { return impl::CurrentLoop() == loop_; }
 
+namespace {
+// TCP connect attempts within one Connect. Linux resends a SYN that got no answer only after
+// 1 s, longer than the default connect timeout: a SYN lost once (packet loss, or on loopback a
+// SYN dropped against a TIME_WAIT entry of the same ports) would fail the connect and every
+// call waiting for it. A timed-out attempt is repeated once on a fresh socket (a new source
+// port); a host that is really down costs two connect timeouts instead of one.
+constexpr int kConnectTries = 2;
+}  // namespace
+
 void Transport::Connect() {
   last_send_ = Clock::now();
-  connect_timer_.expires_after(std::chrono::milliseconds(options_.connect_timeout_ms));
-  connect_timer_.async_wait([self = Ref()](const boost::system::error_code& ec) {
-    if (ec || self->state_ != State::kConnecting) return;
-    self->Close(Status(StatusCode::kUnavailable, "connect to " + self->address_ + " timed out after " +
-                                                    std::to_string(self->options_.connect_timeout_ms) + " ms"));
-  });
   resolver_.async_resolve(endpoint_.host, std::to_string(endpoint_.port),
                           [self = Ref()](const boost::system::error_code& ec,
                                          asio::ip::tcp::resolver::results_type results) {
                             self->OnResolved(ec, std::move(results));
                           });
+  // The timer covers the name lookup too.
+  connect_timer_.expires_after(std::chrono::milliseconds(options_.connect_timeout_ms));
+  connect_timer_.async_wait([self = Ref()](const boost::system::error_code& ec) {
+    if (!ec) self->OnConnectTimeout();
+  });
 }
 
 void Transport::OnResolved(const boost::system::error_code& ec, asio::ip::tcp::resolver::results_type results) {
@@ -68,9 +76,35 @@ void Transport::OnResolved(const boost::system::error_code& ec, asio::ip::tcp::r
     Close(Status(StatusCode::kUnavailable, "cannot resolve " + endpoint_.host + ": " + ec.message()));
     return;
   }
-  asio::async_connect(TheStream().socket(), results, [self = Ref()](const boost::system::error_code& ec, const asio::ip::tcp::endpoint&) {
-    self->OnConnected(ec);
-  });
+  resolved_ = std::move(results);
+  StartConnect();
+}
+
+void Transport::StartConnect() {
+  const int attempt = ++connect_tries_;
+  asio::async_connect(TheStream().socket(), resolved_,
+                      [self = Ref(), attempt](const boost::system::error_code& ec, const asio::ip::tcp::endpoint&) {
+                        if (attempt != self->connect_tries_) return;  // abandoned for a fresh socket
+                        self->OnConnected(ec);
+                      });
+}
+
+void Transport::OnConnectTimeout() {
+  if (state_ != State::kConnecting) return;
+  if (!tcp_connected_ && connect_tries_ > 0 && connect_tries_ < kConnectTries) {
+    log_->debug("connect to {}: no answer in {} ms; trying again on a fresh socket", address_, options_.connect_timeout_ms);
+    boost::system::error_code ignored;
+    TheStream().socket().close(ignored);  // async_connect opens it again
+    StartConnect();
+    connect_timer_.expires_after(std::chrono::milliseconds(options_.connect_timeout_ms));
+    connect_timer_.async_wait([self = Ref()](const boost::system::error_code& ec) {
+      if (!ec) self->OnConnectTimeout();
+    });
+    return;
+  }
+  Close(Status(StatusCode::kUnavailable, "connect to " + address_ + " timed out after " +
+                                             std::to_string(options_.connect_timeout_ms) + " ms" +
+                                             (connect_tries_ > 1 ? " (" + std::to_string(connect_tries_) + " attempts)" : "")));
 }
 
 void Transport::OnConnected(const boost::system::error_code& ec) {
@@ -79,6 +113,7 @@ void Transport::OnConnected(const boost::system::error_code& ec) {
     Close(Status(StatusCode::kUnavailable, "connect to " + address_ + " failed: " + ec.message()));
     return;
   }
+  tcp_connected_ = true;
   TheStream().Configure();
   if (tls_) return StartTls();  // the connect timeout covers the handshake too
   BecomeReady();

@@ -115,6 +115,8 @@ class Transport {
 
  private:
   void OnResolved(const boost::system::error_code& ec, boost::asio::ip::tcp::resolver::results_type results);
+  void StartConnect();
+  void OnConnectTimeout();
   void OnConnected(const boost::system::error_code& ec);
   void StartTls();
   void OnHandshake(const boost::system::error_code& ec);
@@ -135,6 +137,11 @@ class Transport {
   const std::string address_;
   boost::asio::ip::tcp::resolver resolver_;
   boost::asio::steady_timer connect_timer_;
+  boost::asio::ip::tcp::resolver::results_type resolved_;
+  // TCP connect attempts so far (a fresh socket each) and whether one completed; a connect
+  // handler from an abandoned attempt carries an older number and is ignored.
+  int connect_tries_ = 0;
+  bool tcp_connected_ = false;
   boost::asio::steady_timer deadline_timer_;
   boost::asio::steady_timer heartbeat_timer_;
   State state_ = State::kConnecting;

@@ -2,10 +2,13 @@
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <fstream>
 #include <future>
+#include <sstream>
 #include <random>
 #include <set>
 #include <thread>
@@ -215,6 +218,97 @@ TEST(BatchFlushTest, replies_to_a_long_batch_leave_before_the_batch_ends) {
   EXPECT_EQ(*answered.begin(), 1u);
   EXPECT_EQ(*answered.rbegin(), static_cast<uint64_t>(kCalls));
   server.Shutdown(0ms);
+}
+
+// The kernel's count of SYNs dropped by full listen queues (TcpExt ListenDrops).
+uint64_t ListenDrops() {
+  std::ifstream in("/proc/net/netstat");
+  std::string names, values;
+  while (std::getline(in, names) && std::getline(in, values)) {
+    if (names.rfind("TcpExt:", 0) != 0) continue;
+    std::istringstream n(names), v(values);
+    std::string name, value;
+    while (n >> name && v >> value) {
+      if (name == "ListenDrops") return std::stoull(value);
+    }
+  }
+  return 0;
+}
+
+// Copies bytes both ways between two connected sockets until either side closes.
+void Relay(int a, int b) {
+  std::thread back([a, b] {
+    char buf[16384];
+    for (ssize_t n; (n = ::read(b, buf, sizeof buf)) > 0;) {
+      if (::write(a, buf, static_cast<size_t>(n)) != n) break;
+    }
+    ::shutdown(a, SHUT_WR);
+  });
+  char buf[16384];
+  for (ssize_t n; (n = ::read(a, buf, sizeof buf)) > 0;) {
+    if (::write(b, buf, static_cast<size_t>(n)) != n) break;
+  }
+  ::shutdown(b, SHUT_WR);
+  back.join();
+}
+
+// A SYN that gets no answer is resent by the kernel only after 1 s, later than the connect
+// timeout: the client tries again at once on a fresh socket instead of failing the calls that
+// wait for the connection. The lost SYN is made real: the listener's queue is full (backlog 0
+// with one connection parked in it), so the kernel drops the client's first SYN.
+TEST_F(LoopbackTest, a_connect_whose_first_syn_is_dropped_succeeds_on_a_fresh_socket) {
+  StartServer();
+  const int listener = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  ASSERT_EQ(::listen(listener, 0), 0);
+  socklen_t len = sizeof addr;
+  ASSERT_EQ(::getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+  const int parked = ::socket(AF_INET, SOCK_STREAM, 0);  // fills the queue
+  ASSERT_EQ(::connect(parked, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  const uint64_t drops = ListenDrops();
+
+  ChannelOptions o;
+  o.retry.max_attempts = 1;  // the connection itself must come up: no second call attempt
+  o.pool.enabled = false;
+  o.connection.connect_timeout_ms = 800;
+  auto ch = Channel::Create("127.0.0.1:" + std::to_string(ntohs(addr.sin_port)), o, runtime_).value();
+  EchoService_Stub stub(ch.get());
+  Controller cntl;
+  cntl.set_timeout(30000ms);
+  EchoRequest req;
+  req.set_payload("through a lost SYN");
+  EchoResponse resp;
+  auto done = CallFuture(&cntl, [&](google::protobuf::Closure* d) { stub.Echo(&cntl, &req, &resp, d); });
+
+  ASSERT_TRUE(Eventually([&] { return ListenDrops() > drops; })) << "the first SYN was not dropped";
+  ::close(::accept(listener, nullptr, nullptr));  // the parked connection: the queue has room
+  ::close(parked);
+  pollfd next{listener, POLLIN, 0};  // the client's next attempt (without a retry: none; the call failed)
+  if (::poll(&next, 1, 30000) != 1) {
+    ::close(listener);
+    FAIL() << "no second connect attempt; the call ended with: " << done.get();
+  }
+  const int client = ::accept(listener, nullptr, nullptr);
+  ASSERT_GE(client, 0);
+  const int upstream = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in server{};
+  server.sin_family = AF_INET;
+  server.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  server.sin_port = htons(port_);
+  ASSERT_EQ(::connect(upstream, reinterpret_cast<sockaddr*>(&server), sizeof server), 0);
+  std::thread relay([client, upstream] { Relay(client, upstream); });
+
+  const Status s = done.get();
+  EXPECT_TRUE(s.ok()) << s;
+  EXPECT_EQ(resp.payload(), "through a lost SYN");
+  ch->Shutdown();
+  relay.join();
+  ::close(client);
+  ::close(upstream);
+  ::close(listener);
 }
 
 TEST_F(LoopbackTest, payloads_from_zero_to_four_mebibytes_are_never_cut) {
