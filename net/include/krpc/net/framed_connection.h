@@ -39,9 +39,10 @@ class FramedConnection : public std::enable_shared_from_this<FramedConnection> {
 
   // Waits for the next bytes, then runs one read batch (see OnReadable in the .cc).
   void StartReading();
-  // Sends everything queued unless a write is on the wire or CanWrite() says no. On plain TCP
-  // what the socket takes at once is written here (OnBytesWritten, and OnOutputDrained when
-  // nothing is left, run before Flush returns); the rest goes out through the reactor.
+  // Sends everything queued unless a write is on the wire or CanWrite() says no. What the
+  // socket takes at once is written here by Stream::TryWrite (OnBytesWritten, and
+  // OnOutputDrained when nothing is left, run before Flush returns); the rest goes out through
+  // the reactor.
   void Flush();
   // Called after each frame is queued. Outside a read batch it flushes. Inside one, the frames
   // leave in a few growing chunks (after 4 frames, then 8 more, 16 more, up to 64 at a time)
