@@ -50,16 +50,19 @@ class ScriptedEcho final : public examples::EchoService {
   Delayer delayer_;
 };
 
-// Echo whose handlers wait until Open(), then answer (run them on a worker pool).
+// Echo whose handlers wait until Open(), then answer (run them on a worker pool). With
+// `held_payload`, only requests carrying that payload wait; the others answer at once.
 class GatedEcho final : public examples::EchoService {
  public:
+  explicit GatedEcho(std::string held_payload = "") : held_payload_(std::move(held_payload)) {}
   void Echo(google::protobuf::RpcController*, const examples::EchoRequest* req, examples::EchoResponse* resp,
             google::protobuf::Closure* done) override {
-    std::unique_lock lock(mu_);
-    ++running_;
-    cv_.notify_all();
-    cv_.wait(lock, [&] { return open_; });
-    lock.unlock();
+    if (held_payload_.empty() || req->payload() == held_payload_) {
+      std::unique_lock lock(mu_);
+      ++running_;
+      cv_.notify_all();
+      cv_.wait(lock, [&] { return open_; });
+    }
     resp->set_payload(req->payload());
     done->Run();
   }
@@ -74,11 +77,15 @@ class GatedEcho final : public examples::EchoService {
   }
 
  private:
+  const std::string held_payload_;
   std::mutex mu_;
   std::condition_variable cv_;
   int running_ = 0;
   bool open_ = false;
 };
+
+// A listening TCP socket on 127.0.0.1 with the given backlog; its port in *port (-1 on error).
+int ListenLoopback(int backlog, uint16_t* port);
 
 // A blocking TCP client for sending arbitrary bytes.
 class RawClient {
@@ -86,6 +93,7 @@ class RawClient {
   explicit RawClient(uint16_t port);
   ~RawClient();
   bool connected() const { return fd_ >= 0; }
+  int fd() const { return fd_; }
   bool Send(const std::string& bytes);
   // Reads what arrives within `timeout`; sets *closed when the server closed the connection.
   std::string Read(std::chrono::milliseconds timeout, bool* closed);
