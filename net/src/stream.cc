@@ -14,6 +14,12 @@ size_t Stream::ReadTls(char* data, size_t capacity, boost::system::error_code& e
     const size_t n = t.session.Read(data + total, capacity - total, rec);
     if (n > 0) {
       total += n;
+      // Nothing left inside the TLS layer: stop here rather than ask the socket again (that
+      // read would almost always say would_block); bytes that arrive later wake the next wait.
+      if (!t.session.HasBufferedInput()) {
+        t.buffered = false;
+        break;
+      }
       continue;
     }
     // Nothing more now: would_block (the socket is drained), eof, or an error. After data,
