@@ -63,7 +63,10 @@ void Transport::Connect() {
                                          asio::ip::tcp::resolver::results_type results) {
                             self->OnResolved(ec, std::move(results));
                           });
-  // The timer covers the name lookup too.
+  ArmConnectTimer();  // it covers the name lookup too
+}
+
+void Transport::ArmConnectTimer() {
   connect_timer_.expires_after(std::chrono::milliseconds(options_.connect_timeout_ms));
   connect_timer_.async_wait([self = Ref()](const boost::system::error_code& ec) {
     if (!ec) self->OnConnectTimeout();
@@ -96,10 +99,7 @@ void Transport::OnConnectTimeout() {
     boost::system::error_code ignored;
     TheStream().socket().close(ignored);  // async_connect opens it again
     StartConnect();
-    connect_timer_.expires_after(std::chrono::milliseconds(options_.connect_timeout_ms));
-    connect_timer_.async_wait([self = Ref()](const boost::system::error_code& ec) {
-      if (!ec) self->OnConnectTimeout();
-    });
+    ArmConnectTimer();
     return;
   }
   Close(Status(StatusCode::kUnavailable, "connect to " + address_ + " timed out after " +

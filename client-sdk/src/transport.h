@@ -116,6 +116,7 @@ class Transport {
  private:
   void OnResolved(const boost::system::error_code& ec, boost::asio::ip::tcp::resolver::results_type results);
   void StartConnect();
+  void ArmConnectTimer();
   void OnConnectTimeout();
   void OnConnected(const boost::system::error_code& ec);
   void StartTls();

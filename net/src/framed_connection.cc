@@ -86,17 +86,8 @@ bool FramedConnection::HandlePing(const codec::FrameView& frame) {
 void FramedConnection::Flush() {
   queued_in_batch_ = 0;
   if (write_in_progress_ || out_.empty() || !CanWrite()) return;
-  boost::system::error_code ec;
-  const size_t n = stream_.TryWrite(out_.data(), out_.size(), ec);
-  if (!ec || ec == asio::error::would_block || ec == asio::error::try_again) {
-    if (n > 0) OnBytesWritten(n);
-    if (n == out_.size() && !stream_.output_pending()) {
-      out_.clear();
-      OnOutputDrained();
-      return;
-    }
-    out_.erase(out_.begin(), out_.begin() + static_cast<std::ptrdiff_t>(n));
-  }
+  if (const size_t n = stream_.WriteNow(out_); n > 0) OnBytesWritten(n);
+  if (out_.empty() && !stream_.output_pending()) return OnOutputDrained();
   // The rest (or TLS records the socket did not take) goes through the reactor; a failed
   // write is reported by that asynchronous write, outside the caller's code.
   write_in_progress_ = true;

@@ -220,17 +220,10 @@ void H2Connection::Flush() {
     OnOutputDrained();
     return;
   }
-  {  // what the socket takes now is written here
-    boost::system::error_code ec;
-    const size_t n = stream_.TryWrite(writing_.data(), writing_.size(), ec);
-    if (!ec || ec == asio::error::would_block || ec == asio::error::try_again) {
-      if (n > 0) OnBytesWritten(n);
-      if (n == writing_.size() && !stream_.output_pending()) return Flush();  // the next slice, or OnOutputDrained
-      writing_.erase(writing_.begin(), writing_.begin() + static_cast<std::ptrdiff_t>(n));
-    }
-    // The rest (or TLS records the socket did not take) goes through the reactor; a failed
-    // write is reported by that asynchronous write, outside the caller's code.
-  }
+  // What the socket takes now is written here; the rest (or TLS records the socket did not
+  // take) goes through the reactor, and a failed write is reported by that asynchronous write.
+  if (const size_t n = stream_.WriteNow(writing_); n > 0) OnBytesWritten(n);
+  if (writing_.empty() && !stream_.output_pending()) return Flush();  // the next slice, or OnOutputDrained
   write_in_progress_ = true;
   stream_.AsyncWriteAll(writing_.data(), writing_.size(),
                         [self = shared_from_this()](const boost::system::error_code& ec, size_t n) { self->OnWrite(ec, n); });

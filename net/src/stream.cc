@@ -53,8 +53,7 @@ size_t Stream::TryWriteTls(const char* data, size_t size, boost::system::error_c
   if (t.sending.size() > 0) {
     boost::system::error_code wec;
     t.sent = socket_.write_some(asio::buffer(t.sending.data(), t.sending.size()), wec);
-    // A failed socket write leaves the records unsent: the AsyncWriteAll that follows fails
-    // the same way and reports it.
+    // A failed socket write leaves the records unsent for the AsyncWriteAll that follows.
   }
   return size;
 }
@@ -65,7 +64,7 @@ void Stream::FlushTls(std::function<void(const boost::system::error_code&)> hand
     asio::post(socket_.get_executor(), [h = std::move(handler)] { h({}); });
     return;
   }
-  if (t.sent >= t.sending.size()) {  // else records TryWrite left unsent go first
+  if (t.sent >= t.sending.size()) {  // else records WriteNow left unsent go first
     t.sending.clear();
     t.sent = 0;
   }

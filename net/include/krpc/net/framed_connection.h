@@ -40,7 +40,7 @@ class FramedConnection : public std::enable_shared_from_this<FramedConnection> {
   // Waits for the next bytes, then runs one read batch (see OnReadable in the .cc).
   void StartReading();
   // Sends everything queued unless a write is on the wire or CanWrite() says no. What the
-  // socket takes at once is written here by Stream::TryWrite (OnBytesWritten, and
+  // socket takes at once is written here by Stream::WriteNow (OnBytesWritten, and
   // OnOutputDrained when nothing is left, run before Flush returns); the rest goes out through
   // the reactor.
   void Flush();

@@ -19,6 +19,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "krpc/net/tls_session.h"
 
@@ -83,15 +84,24 @@ class Stream {
       h(ec, ec ? 0 : size);
     });
   }
-  // Writes without blocking what can leave now; returns how many bytes of `data` are done with
-  // (0 and would_block when none). Plain TCP: what the socket took. TLS: all of it once
-  // encrypted (none while earlier records are still on their way); records the socket did not
-  // take wait inside (output_pending) until an AsyncWriteAll, which sends them first.
-  size_t TryWrite(const char* data, size_t size, boost::system::error_code& ec) {
-    if (!tls_) return socket_.write_some(boost::asio::buffer(data, size), ec);
-    return TryWriteTls(data, size, ec);
+  // Writes without blocking what can leave now and removes it from the front of `buf`;
+  // returns how many bytes that was (0 when nothing could, or the write failed: the
+  // AsyncWriteAll that follows then fails the same way and reports it). Plain TCP: what the
+  // socket took. TLS: all of `buf` once encrypted (none while earlier records are still on
+  // their way); records the socket did not take wait inside (output_pending) until an
+  // AsyncWriteAll, which sends them first.
+  size_t WriteNow(std::vector<char>& buf) {
+    boost::system::error_code ec;
+    const size_t n = tls_ ? TryWriteTls(buf.data(), buf.size(), ec)
+                          : socket_.write_some(boost::asio::buffer(buf.data(), buf.size()), ec);
+    if (n == buf.size()) {
+      buf.clear();
+    } else {
+      buf.erase(buf.begin(), buf.begin() + static_cast<std::ptrdiff_t>(n));
+    }
+    return n;
   }
-  // TLS records are waiting to be sent (after a TryWrite the socket did not fully take).
+  // TLS records are waiting to be sent (after a WriteNow the socket did not fully take).
   bool output_pending() const { return tls_ && (tls_->sent < tls_->sending.size() || tls_->session.HasPendingOutput()); }
   // Reads into `data` whatever arrives next; `handler(ec, n)` (used to discard input).
   template <typename Handler>
@@ -132,7 +142,7 @@ class Stream {
     std::shared_ptr<boost::asio::ssl::context> context;
     TlsSession session;
     TlsSession::Output sending;  // records on their way to the socket
-    size_t sent = 0;             // of `sending`, written by TryWrite
+    size_t sent = 0;             // of `sending`, written by WriteNow
     bool writing = false;
     // More may wait inside the TLS layer: the last read filled its buffer, or no read has
     // happened since the handshake (bytes that came with its last flight).
