@@ -1,10 +1,14 @@
 // LatencyEwma: peak-sensitive exponentially weighted moving average of call latency (Finagle's
-// peak EWMA): a sample above the average replaces it at once, lower samples decay it with time
-// constant `tau`. Reading decays the value towards zero with the time since the last sample, so
+// peak EWMA) with time constant `tau`. A peak is taken at once once a second sample confirms it:
+// when two consecutive samples are both above the average, it jumps to the lower of the two. A
+// single slow sample only moves it by its EWMA weight: an isolated stall (the client's thread
+// descheduled while one call was in flight) is noise, and taking it as the endpoint's latency
+// would steer traffic away from a healthy endpoint for seconds. Reading decays the value towards zero with the time since the last sample, so
 // an endpoint no call has reached for a while looks cheap again and gets probed (Linkerd's
 // peak EWMA). Written from the endpoint's I/O thread, read by pickers on any thread.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cmath>
@@ -18,14 +22,16 @@ class LatencyEwma {
       : tau_us_(static_cast<double>(std::chrono::duration_cast<std::chrono::microseconds>(tau).count())),
         value_us_(initial_us) {}
 
+  // Single writer (the endpoint's I/O thread); readers on any thread.
   void Observe(double sample_us, Clock::time_point now) {
     const double prev = value_us_.load(std::memory_order_relaxed);
-    double next = sample_us;
     const int64_t last = last_ns_.load(std::memory_order_relaxed);
-    if (sample_us < prev && last != 0) {
+    double next = sample_us;
+    if (last != 0) {
       const double w = Weight(now, last);
-      next = prev * w + sample_us * (1 - w);
+      next = std::max(prev * w + sample_us * (1 - w), std::min(sample_us, last_sample_us_));
     }
+    last_sample_us_ = sample_us;
     last_ns_.store(now.time_since_epoch().count(), std::memory_order_relaxed);
     value_us_.store(next, std::memory_order_relaxed);
   }
@@ -47,6 +53,7 @@ class LatencyEwma {
   const double tau_us_;
   std::atomic<double> value_us_;
   std::atomic<int64_t> last_ns_{0};
+  double last_sample_us_ = 0;  // the writer's own
 };
 
 }  // namespace krpc::impl
