@@ -56,7 +56,7 @@ void Channel::Impl::StartAttempt(CallData* call, AttemptKind kind, CallData::Clo
       ++call->attempts;
       if (hedge) ++call->hedges;
       if (call->n_tried < static_cast<int>(std::size(call->tried))) call->tried[call->n_tried++] = sub.get();
-      may_hedge = call->hedgeable && call->hedges < hedging->max_hedges() && call->attempts < retry->max_attempts();
+      may_hedge = call->hedgeable && call->hedges < hedging->max_hedges() && call->policy_attempts() < retry->max_attempts();
     }
   }
   if (!sub) {
@@ -97,7 +97,7 @@ void Channel::Impl::OnHedgeDue(Attempt* a) {
   {
     std::lock_guard lock(call->mu);
     if (call->decided || call->canceled || call->hedges >= hedging->max_hedges() ||
-        call->in_flight >= CallData::kMaxAttempts || call->attempts >= retry->max_attempts()) {
+        call->in_flight >= CallData::kMaxAttempts || call->policy_attempts() >= retry->max_attempts()) {
       return;
     }
   }
@@ -117,13 +117,33 @@ bool Channel::Impl::ShouldRetry(CallData* call, const Status& status, bool not_e
     auto set = RouteFor(call->method)->endpoints.load();
     if (!set || set->subchannels.size() <= static_cast<size_t>(call->n_tried)) return false;
   }
-  const auto d = retry->Decide({call->method, call->attempts, call->idempotent, not_executed, per_try_timeout, call->deadline},
+  const auto d = retry->Decide({call->method, call->policy_attempts(), call->idempotent, not_executed, per_try_timeout, call->deadline},
                                status, now);
   if (d.verdict == impl::RetryPolicy::Verdict::kBudgetExhausted && client_observer) {
     client_observer->OnRetryBudgetExhausted(call->method);
   }
   *backoff = d.backoff;
   return d.verdict == impl::RetryPolicy::Verdict::kRetry;
+}
+
+bool Channel::Impl::TransparentRetry(const CallData* call, const Status& status, bool not_executed,
+                                     CallData::Clock::time_point now) const {
+  // UNAVAILABLE and provably not run: never sent (connect failed, the connection was closing,
+  // the endpoint was retiring or in back-off) or refused unexecuted by a draining node. Other
+  // unexecuted refusals (bad request, permission, overload, deadline) are answers, not accidents
+  // of timing, and stay with the retry policy.
+  return not_executed && status.code() == StatusCode::kUnavailable && call->transparent < CallData::kMaxTransparent &&
+         !call->canceled && now < call->deadline && !shut_down.load();
+}
+
+void Channel::Impl::CountRetry(const CallData* call, bool transparent) {
+  if (transparent) {
+    transparent_retries.fetch_add(1, std::memory_order_relaxed);
+    if (client_observer) client_observer->OnTransparentRetry(call->method);
+    return;
+  }
+  retries.fetch_add(1, std::memory_order_relaxed);
+  if (client_observer) client_observer->OnRetry(call->method);
 }
 
 void Channel::Impl::OnAttemptDone(Attempt* a, Status status, bool not_executed) {
@@ -141,6 +161,7 @@ void Channel::Impl::OnAttemptDone(Attempt* a, Status status, bool not_executed) 
     if (client_observer) client_observer->OnPerTryTimeout(call->method);
   }
   enum class Next { kWait, kFinish, kRetry, kExtra } next = Next::kWait;
+  bool transparent = false;
   std::chrono::milliseconds backoff{0};
   std::pair<std::shared_ptr<impl::Transport>, uint64_t> cancels[CallData::kMaxAttempts];
   {
@@ -152,9 +173,11 @@ void Channel::Impl::OnAttemptDone(Attempt* a, Status status, bool not_executed) 
     if (!call->decided) {
       const bool retryable_failure = !status.ok() && (retry->Retryable(status.code()) || per_try_timeout) &&
                                      status.code() != StatusCode::kCancelled;
-      bool decide = status.ok() || !retryable_failure;
+      transparent = TransparentRetry(call, status, not_executed, now);
+      bool decide = status.ok() || (!retryable_failure && !transparent);
       if (!decide) {
-        const bool again = ShouldRetry(call, status, not_executed, per_try_timeout, now, &backoff);
+        const bool again = transparent || ShouldRetry(call, status, not_executed, per_try_timeout, now, &backoff);
+        if (transparent) ++call->transparent;
         if (call->in_flight > 0) {
           // Others are still running and may answer; a retry goes out beside them now.
           call->outcome = status;
@@ -195,13 +218,11 @@ void Channel::Impl::OnAttemptDone(Attempt* a, Status status, bool not_executed) 
       FinishCall(call, call->outcome);
       return;
     case Next::kExtra:
-      retries.fetch_add(1, std::memory_order_relaxed);
-      if (client_observer) client_observer->OnRetry(call->method);
+      CountRetry(call, transparent);
       StartAttempt(call, AttemptKind::kExtra);
       return;
     case Next::kRetry:
-      retries.fetch_add(1, std::memory_order_relaxed);
-      if (client_observer) client_observer->OnRetry(call->method);
+      CountRetry(call, transparent);
       RetryAfter(call, backoff);
       return;
   }

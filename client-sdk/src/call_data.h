@@ -134,6 +134,7 @@ struct CallData {
   int in_flight = 0;                 // attempts active
   int attempts = 0;                  // started so far (retries and hedges included)
   int hedges = 0;                    // hedged attempts started
+  int transparent = 0;               // attempts started as transparent retries (not counted by the policy)
   bool hedge_won = false;
   bool decided = false;              // the outcome is known; finishing once in_flight is 0
   Status outcome;
@@ -141,7 +142,14 @@ struct CallData {
   const Subchannel* tried[4] = {};   // endpoints already tried (retries and hedges avoid them)
   int n_tried = 0;
 
+  // A transparent retry re-picks an attempt the client knows never ran (never sent, or
+  // refused unexecuted by a draining or retiring endpoint) outside the retry policy: it counts
+  // toward neither max_attempts nor the retry budget (gRPC's transparent retries).
+  static constexpr int kMaxTransparent = 2;
+
   CallData();
+  // Attempts the retry policy counts: all but the transparent ones.
+  int policy_attempts() const { return attempts - transparent; }
 
   // Clears everything but the settings.
   void ResetCall();

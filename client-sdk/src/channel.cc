@@ -186,6 +186,7 @@ ChannelStats Channel::stats() const {
   ChannelStats s;
   s.calls = impl_->calls.load();
   s.retries = impl_->retries.load();
+  s.transparent_retries = impl_->transparent_retries.load();
   s.retry_budget_exhausted = impl_->retry->budget_exhausted();
   s.panic_picks = impl_->panic_picks.load();
   s.per_try_timeouts = impl_->per_try_timeouts.load();

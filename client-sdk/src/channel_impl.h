@@ -70,6 +70,7 @@ struct Channel::Impl final : impl::AttemptSink, std::enable_shared_from_this<Cha
   std::shared_ptr<ClientObserver> client_observer;
   std::atomic<uint64_t> calls{0};
   std::atomic<uint64_t> retries{0};
+  std::atomic<uint64_t> transparent_retries{0};
   std::atomic<uint64_t> panic_picks{0};
   std::atomic<uint64_t> per_try_timeouts{0};
   std::atomic<uint64_t> hedges{0};
@@ -118,6 +119,9 @@ struct Channel::Impl final : impl::AttemptSink, std::enable_shared_from_this<Cha
   void OnCanceledWhileParked(impl::CallData* call) override;
   std::vector<std::shared_ptr<Route>> AllRoutes();
   // Under call->mu.
+  bool TransparentRetry(const impl::CallData* call, const Status& status, bool not_executed,
+                        impl::CallData::Clock::time_point now) const;
+  void CountRetry(const impl::CallData* call, bool transparent);
   bool ShouldRetry(impl::CallData* call, const Status& status, bool not_executed, bool per_try_timeout,
                    impl::CallData::Clock::time_point now, std::chrono::milliseconds* backoff);
   void RetryAfter(impl::CallData* call, std::chrono::milliseconds backoff);

@@ -37,6 +37,7 @@ std::string ClientStatusJson(ClientRuntime& runtime) {
                                                        .Add("target", ch->target())
                                                        .Add("calls", st.calls)
                                                        .Add("retries", st.retries)
+                                                       .Add("transparent_retries", st.transparent_retries)
                                                        .Add("retry_budget_exhausted", st.retry_budget_exhausted)
                                                        .Add("ejections_refused", st.ejections_refused)
                                                        .Add("panic_picks", st.panic_picks)

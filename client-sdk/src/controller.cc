@@ -29,7 +29,7 @@ void CallData::ResetCall() {
     a.transport.reset();
     a.call_id = 0;
   }
-  in_flight = attempts = hedges = n_tried = 0;
+  in_flight = attempts = hedges = transparent = n_tried = 0;
   hedge_won = decided = false;
   outcome = Status();
   winner = nullptr;

@@ -2,8 +2,11 @@
 // per-try timeouts with CANCEL on a server that stops answering one method, a frozen server
 // process (SIGSTOP of a child krpc-node), and latency outlier ejection. Every wait is on a
 // condition; no assertion depends on how fast this machine is.
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -46,6 +49,27 @@ class GateEcho final : public examples::EchoService {
   }
   std::atomic<bool> hang{false};
   std::atomic<int> cancels{0};
+};
+
+// A loopback port bound but never listened on: a connect to it is refused at once, and no
+// other process can take the port while this lives.
+class RefusingPort {
+ public:
+  RefusingPort() : fd_(socket(AF_INET, SOCK_STREAM, 0)) {
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof a;
+    EXPECT_EQ(bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+    EXPECT_EQ(getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len), 0);
+    address_ = "127.0.0.1:" + std::to_string(ntohs(a.sin_port));
+  }
+  ~RefusingPort() { close(fd_); }
+  const std::string& address() const { return address_; }
+
+ private:
+  int fd_;
+  std::string address_;
 };
 
 class AttemptsTest : public ::testing::Test {
@@ -218,6 +242,58 @@ TEST_F(AttemptsTest, a_much_slower_server_is_ejected_as_a_latency_outlier) {
   auto r = RunEcho(ch.get(), 60, 3, true);
   EXPECT_EQ(r.failed, 0);
   EXPECT_EQ(r.by.count(nodes_[1].address()), 0u) << "ejected: no calls";
+}
+
+TEST_F(AttemptsTest, an_attempt_that_never_ran_is_re_picked_even_without_retries) {
+  RefusingPort dead;
+  ChannelOptions o;
+  o.load_balancer = "round_robin";  // every endpoint gets its turn, the refusing one included
+  o.retry.max_attempts = 1;         // no retries: only a transparent re-pick can save a call
+  o.hedging.enabled = false;
+  auto ch = Make(o, {dead.address()});
+  auto r = RunEcho(ch.get(), 8, 1, /*idempotent=*/false);  // writes: a policy retry would need not_executed too
+  EXPECT_EQ(r.failed, 0) << "the call that met the refused connect went elsewhere";
+  EXPECT_EQ(r.by.count(dead.address()), 0u);
+  const auto s = ch->stats();
+  EXPECT_GE(s.transparent_retries, 1u) << "a call did pick the refusing endpoint";
+  EXPECT_EQ(s.retries, 0u) << "transparent re-picks are not policy retries";
+  EXPECT_EQ(r.attempts, 8 + static_cast<int>(s.transparent_retries));
+}
+
+TEST(TransparentRetryTest, are_bounded_when_no_endpoint_can_take_the_call) {
+  constexpr int kTransparent = 2;  // at most two per call (docs/client.md)
+  RefusingPort a, b;
+  ChannelOptions o;
+  o.retry.max_attempts = 1;
+  o.hedging.enabled = false;
+  auto ch = Channel::Create("static://" + a.address() + "," + b.address(), o);
+  ASSERT_TRUE(ch.ok()) << ch.status();
+  examples::EchoService_Stub stub(ch.value().get());
+  Controller cntl;
+  cntl.set_timeout(10s);
+  examples::EchoRequest req;
+  examples::EchoResponse resp;
+  stub.Echo(&cntl, &req, &resp, nullptr);
+  EXPECT_EQ(cntl.code(), StatusCode::kUnavailable) << cntl.ErrorText();
+  EXPECT_EQ(cntl.attempts(), 1 + kTransparent);
+  EXPECT_EQ(ch.value()->stats().transparent_retries, static_cast<uint64_t>(kTransparent));
+}
+
+TEST_F(AttemptsTest, an_unexecuted_refusal_that_is_an_answer_is_not_retried_transparently) {
+  ChannelOptions o;
+  o.retry.max_attempts = 1;
+  o.connection.max_body_bytes = 16;  // refused before sending: RESOURCE_EXHAUSTED, not executed
+  auto ch = Make(o);
+  examples::EchoService_Stub stub(ch.get());
+  Controller cntl;
+  cntl.set_timeout(10s);
+  examples::EchoRequest req;
+  req.set_payload(std::string(64, 'x'));
+  examples::EchoResponse resp;
+  stub.Echo(&cntl, &req, &resp, nullptr);
+  EXPECT_EQ(cntl.code(), StatusCode::kResourceExhausted) << cntl.ErrorText();
+  EXPECT_EQ(cntl.attempts(), 1);
+  EXPECT_EQ(ch->stats().transparent_retries, 0u);
 }
 
 }  // namespace

@@ -77,6 +77,7 @@ struct EndpointInfo {
 struct ChannelStats {
   uint64_t calls = 0;
   uint64_t retries = 0;
+  uint64_t transparent_retries = 0;  // never-run attempts re-picked outside the retry policy
   uint64_t retry_budget_exhausted = 0;
   uint64_t ejections_refused = 0;  // breaker openings the ejection cap prevented
   uint64_t panic_picks = 0;        // picks made over all endpoints because too few were healthy

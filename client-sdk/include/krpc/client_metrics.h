@@ -27,6 +27,7 @@ class ClientMetrics final : public ClientObserver {
   void OnCallFinished(const google::protobuf::MethodDescriptor* method, StatusCode code,
                       std::chrono::nanoseconds latency, int attempts) override;
   void OnRetry(const google::protobuf::MethodDescriptor* method) override;
+  void OnTransparentRetry(const google::protobuf::MethodDescriptor* method) override;
   void OnRetryBudgetExhausted(const google::protobuf::MethodDescriptor* method) override;
   void OnPerTryTimeout(const google::protobuf::MethodDescriptor* method) override;
   void OnHedge(const google::protobuf::MethodDescriptor* method) override;
@@ -37,6 +38,7 @@ class ClientMetrics final : public ClientObserver {
   struct PerMethod {
     MethodSeries* series;  // owned by methods_
     prometheus::Counter* retries;
+    prometheus::Counter* transparent_retries;
     prometheus::Counter* exhausted;
     prometheus::Counter* per_try_timeouts;
     prometheus::Counter* hedges;
@@ -51,6 +53,7 @@ class ClientMetrics final : public ClientObserver {
   std::weak_ptr<ClientRuntime> runtime_;
   MethodSeriesFamily methods_;
   prometheus::Family<prometheus::Counter>& retries_;
+  prometheus::Family<prometheus::Counter>& transparent_retries_;
   prometheus::Family<prometheus::Counter>& exhausted_;
   prometheus::Family<prometheus::Counter>& per_try_timeouts_;
   prometheus::Family<prometheus::Counter>& hedges_;

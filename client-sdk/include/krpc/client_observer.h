@@ -19,6 +19,9 @@ class ClientObserver {
   virtual void OnCallFinished(const google::protobuf::MethodDescriptor* method, StatusCode code,
                               std::chrono::nanoseconds latency, int attempts) {}
   virtual void OnRetry(const google::protobuf::MethodDescriptor* method) {}
+  // An attempt that provably never ran (never sent, or refused unexecuted by a draining node)
+  // was re-picked outside the retry policy (not counted by max_attempts or the retry budget).
+  virtual void OnTransparentRetry(const google::protobuf::MethodDescriptor* method) {}
   virtual void OnRetryBudgetExhausted(const google::protobuf::MethodDescriptor* method) {}
   // An attempt ran out its per-try timeout.
   virtual void OnPerTryTimeout(const google::protobuf::MethodDescriptor* method) {}
