@@ -124,6 +124,7 @@
     const out = [];
     out.push(card("Channels", table("channels",
       [col("target", "target"), col("calls", "calls", {num: 1}), col("retries", "retries", {num: 1}),
+       col("transparent retries", "transparent_retries", {num: 1}),
        col("retry budget exhausted", "retry_budget_exhausted", {num: 1}), col("per-try timeouts", "per_try_timeouts", {num: 1}),
        col("hedges", "hedges", {num: 1}), col("hedges won", "hedges_won", {num: 1}), col("panic picks", "panic_picks", {num: 1})],
       st.channels, r => r.target)));
