@@ -1,6 +1,7 @@
 // krpc-bench: closed-loop benchmark of EchoService.Echo. C calls stay in flight over N
 // connections; after a warm-up, it measures for a fixed time and prints one JSON line:
 //   {"system":"krpc","qps":...,"p50_us":...,"p99_us":...,"p999_us":...,"errors":...,...}
+// (with "first_error" naming the first failed call's status when calls failed)
 // Flags match the peer harness (../shared/peers): --host --port (or --target), --concurrency,
 // --connections, --payload, --duration, --warmup, --threads, --server_pid, --tag, --system.
 #include <unistd.h>
@@ -9,6 +10,7 @@
 #include <chrono>
 #include <cstdio>
 #include <fstream>
+#include <mutex>
 #include <sstream>
 #include <thread>
 #include <vector>
@@ -19,6 +21,7 @@
 #include "krpc/client_runtime.h"
 #include "krpc/client_admin.h"
 #include "krpc/config.h"
+#include "krpc/json.h"
 #include "krpc/client_metrics.h"
 #include "latency_histogram.h"
 
@@ -93,6 +96,17 @@ struct Shared {
   std::atomic<uint64_t> measured{0};
   krpc::tools::LatencyHistogram hist;
   std::atomic<int> error_reports{0};
+  std::mutex first_error_mu;
+  std::string first_error;  // in the JSON line, so a run's record says why calls failed
+
+  // A measured call failed: counted, the first five told on stderr, the first one kept.
+  void OnFailure(const std::string& why) {
+    errors.fetch_add(1, std::memory_order_relaxed);
+    if (error_reports.fetch_add(1) >= 5) return;
+    std::fprintf(stderr, "call failed: %s\n", why.c_str());
+    std::lock_guard lock(first_error_mu);
+    if (first_error.empty()) first_error = why;
+  }
 };
 
 // One closed-loop caller: issues the next call from the previous call's completion.
@@ -113,8 +127,7 @@ class Worker final : public google::protobuf::Closure {
     const int phase = shared_.phase.load(std::memory_order_acquire);
     if (phase == kMeasure) {
       if (cntl_.Failed()) {
-        shared_.errors.fetch_add(1, std::memory_order_relaxed);
-        if (shared_.error_reports.fetch_add(1) < 5) std::fprintf(stderr, "call failed: %s\n", cntl_.ErrorText().c_str());
+        shared_.OnFailure(cntl_.ErrorText());
       } else {
         shared_.hist.Record(static_cast<uint64_t>(
             std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - start_).count()));
@@ -151,8 +164,7 @@ krpc::Task<void> CoroutineWorker(Shared& shared, krpc::examples::EchoServiceClie
     auto reply = co_await client.Echo(ctx, request);
     if (shared.phase.load(std::memory_order_acquire) == kMeasure) {
       if (!reply.ok()) {
-        shared.errors.fetch_add(1, std::memory_order_relaxed);
-        if (shared.error_reports.fetch_add(1) < 5) std::fprintf(stderr, "call failed: %s\n", reply.status().ToString().c_str());
+        shared.OnFailure(reply.status().ToString());
       } else {
         shared.hist.Record(static_cast<uint64_t>(
             std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - start).count()));
@@ -256,14 +268,20 @@ int main(int argc, char** argv) {
   }
   const double secs = std::chrono::duration<double>(t1 - t0).count();
   const double qps = static_cast<double>(shared.measured.load()) / secs;
+  std::string first_error;
+  {
+    std::lock_guard lock(shared.first_error_mu);
+    if (!shared.first_error.empty()) first_error = "\"first_error\":" + krpc::json::Quote(shared.first_error) + ",";
+  }
   std::printf(
       "{\"system\":\"%s\",\"api\":\"%s\",\"tag\":\"%s\",\"payload\":%d,\"concurrency\":%d,\"connections\":%d,\"threads\":%d,"
       "\"duration_s\":%.3f,\"calls\":%llu,\"qps\":%.1f,\"p50_us\":%.1f,\"p99_us\":%.1f,\"p999_us\":%.1f,"
-      "\"errors\":%llu,\"metrics\":%s,\"client_cpu_pct\":%.1f%s}\n",
+      "\"errors\":%llu,%s\"metrics\":%s,\"client_cpu_pct\":%.1f%s}\n",
       o.system.c_str(), o.api.c_str(), o.tag.c_str(), o.payload, o.concurrency, o.connections, threads, secs,
       static_cast<unsigned long long>(shared.measured.load()), qps, shared.hist.Percentile(0.50),
       shared.hist.Percentile(0.99), shared.hist.Percentile(0.999),
-      static_cast<unsigned long long>(shared.errors.load()), o.metrics ? "true" : "false", 100.0 * (c1 - c0) / secs,
+      static_cast<unsigned long long>(shared.errors.load()), first_error.c_str(), o.metrics ? "true" : "false",
+      100.0 * (c1 - c0) / secs,
       o.server_pid > 0 ? (",\"server_cpu_pct\":" + std::to_string(100.0 * (s1 - s0) / secs)).c_str() : "");
   std::fflush(stdout);
   for (auto& ch : channels) ch->Shutdown();
