@@ -135,12 +135,13 @@ TEST_F(RawDrainTest, a_client_that_never_answers_holds_the_drain_only_until_its_
 
 // The end-to-end promise with the real client: writes (never retried once they may have run)
 // keep flowing through two servers while one of them drains, and none fails.
-TEST(DrainTest, writes_lose_nothing_while_one_of_two_servers_drains) {
+// Eight callers issue writes through a round-robin channel over two servers while the first
+// drains; `stats` gets the channel's counters. No write may fail.
+void WritesWhileOneOfTwoServersDrains(ChannelOptions o, ChannelStats* stats = nullptr) {
   ScriptedEcho echo_a, echo_b;
   auto a = StartServer(&echo_a);
   auto b = StartServer(&echo_b);
   auto runtime = ClientRuntime::Create(2);
-  ChannelOptions o;
   o.load_balancer = "round_robin";
   auto ch = Channel::Create("static://127.0.0.1:" + std::to_string(a->port()) + ",127.0.0.1:" +
                                 std::to_string(b->port()),
@@ -178,6 +179,20 @@ TEST(DrainTest, writes_lose_nothing_while_one_of_two_servers_drains) {
   for (auto& t : callers) t.join();
   EXPECT_TRUE(failures.empty()) << failures.size() << " writes failed, first: " << failures.front();
   EXPECT_GT(echo_b.calls.load(), 0);
+  if (stats) *stats = ch.value()->stats();
+}
+
+TEST(DrainTest, writes_lose_nothing_while_one_of_two_servers_drains) { WritesWhileOneOfTwoServersDrains({}); }
+
+// Without retries only transparent ones remain: writes refused unexecuted by the draining
+// server, or never sent on its closing connection, are re-picked onto the other server.
+TEST(DrainTest, writes_lose_nothing_while_one_of_two_servers_drains_even_without_retries) {
+  ChannelOptions o;
+  o.retry.max_attempts = 1;
+  ChannelStats s;
+  WritesWhileOneOfTwoServersDrains(o, &s);
+  EXPECT_EQ(s.retries, 0u);
+  EXPECT_GT(s.transparent_retries, 0u) << "writes met the drain and went to the other server";
 }
 
 // The client side of a rolling restart: the node deregisters and the channel drops it from
