@@ -2,11 +2,8 @@
 // per-try timeouts with CANCEL on a server that stops answering one method, a frozen server
 // process (SIGSTOP of a child krpc-node), and latency outlier ejection. Every wait is on a
 // condition; no assertion depends on how fast this machine is.
-#include <arpa/inet.h>
 #include <fcntl.h>
-#include <netinet/in.h>
 #include <signal.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -27,6 +24,7 @@ namespace krpc {
 namespace {
 using namespace std::chrono_literals;
 using testing::Eventually;
+using testing::RefusingPort;
 using testing::RunEcho;
 using testing::TestNode;
 
@@ -49,27 +47,6 @@ class GateEcho final : public examples::EchoService {
   }
   std::atomic<bool> hang{false};
   std::atomic<int> cancels{0};
-};
-
-// A loopback port bound but never listened on: a connect to it is refused at once, and no
-// other process can take the port while this lives.
-class RefusingPort {
- public:
-  RefusingPort() : fd_(socket(AF_INET, SOCK_STREAM, 0)) {
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof a;
-    EXPECT_EQ(bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
-    EXPECT_EQ(getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len), 0);
-    address_ = "127.0.0.1:" + std::to_string(ntohs(a.sin_port));
-  }
-  ~RefusingPort() { close(fd_); }
-  const std::string& address() const { return address_; }
-
- private:
-  int fd_;
-  std::string address_;
 };
 
 class AttemptsTest : public ::testing::Test {

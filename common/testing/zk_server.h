@@ -66,8 +66,24 @@ bool ZkServer::ExpireUntilReplaced(const std::string& hosts, F current_session, 
 // child does not keep the parent's listening sockets alive (connects would land in its backlog).
 void CloseInheritedFds();
 
-// A free TCP port on 127.0.0.1 (bound then released).
+// A free TCP port on 127.0.0.1 (bound then released: another process may take it later).
 uint16_t FreePort();
+
+// A loopback port bound but never listened on, held while this lives: a connect to it is
+// refused at once, and no other process can take the port meanwhile.
+class RefusingPort {
+ public:
+  RefusingPort();
+  ~RefusingPort();
+  RefusingPort(const RefusingPort&) = delete;
+  RefusingPort& operator=(const RefusingPort&) = delete;
+  uint16_t port() const { return port_; }
+  std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
+
+ private:
+  int fd_;
+  uint16_t port_ = 0;
+};
 
 // Runs `path` with `args` (argv[1..]) in a child process whose stdout and stderr go to
 // /dev/null and which inherits no other descriptor; returns its pid. The destructor of the

@@ -98,14 +98,13 @@ struct AsyncCall {
   }
 };
 
-// A loopback port nothing listens on (connects are refused).
-uint16_t DeadPort() { return testing::FreePort(); }
 
 // --- client: cancel is never lost ---------------------------------------------------------
 
 TEST_F(HardeningTest, cancel_while_waiting_for_first_provider_list_completes_cancelled) {
   // A zk:// target whose ZooKeeper never answers: the call waits for a first provider list.
-  auto ch = MakeChannel("zk://127.0.0.1:" + std::to_string(DeadPort()) + "/krpc");
+  testing::RefusingPort zk;
+  auto ch = MakeChannel("zk://" + zk.address() + "/krpc");
   AsyncCall c;
   c.cntl.set_timeout(60s);
   c.Start(ch.get());
@@ -120,7 +119,8 @@ TEST_F(HardeningTest, cancel_during_retry_backoff_completes_cancelled) {
   o.retry.backoff_max_ms = 30000;
   o.retry.max_attempts = 3;
   o.retry.budget_min_per_second = 1000;
-  auto ch = MakeChannel("static://127.0.0.1:" + std::to_string(DeadPort()) + ",127.0.0.1:" + std::to_string(DeadPort()), o);
+  testing::RefusingPort a, b;
+  auto ch = MakeChannel("static://" + a.address() + "," + b.address(), o);
   AsyncCall c;
   c.cntl.set_timeout(60s);
   c.Start(ch.get());
