@@ -13,24 +13,12 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
-#include <stdexcept>
 #include <fstream>
 #include <mutex>
+#include <stdexcept>
 #include <thread>
 
 namespace krpc::testing {
-
-uint16_t FreePort() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-  socklen_t len = sizeof addr;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
 
 RefusingPort::RefusingPort() : fd_(::socket(AF_INET, SOCK_STREAM, 0)) {
   sockaddr_in addr{};
@@ -39,12 +27,15 @@ RefusingPort::RefusingPort() : fd_(::socket(AF_INET, SOCK_STREAM, 0)) {
   socklen_t len = sizeof addr;
   if (fd_ < 0 || ::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
       ::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+    if (fd_ >= 0) ::close(fd_);  // the destructor does not run for a throwing constructor
     throw std::runtime_error("RefusingPort: cannot bind a loopback port");
   }
   port_ = ntohs(addr.sin_port);
 }
 
 RefusingPort::~RefusingPort() { ::close(fd_); }
+
+uint16_t FreePort() { return RefusingPort().port(); }
 
 ChildProcess::~ChildProcess() {
   if (pid <= 0) return;

@@ -98,7 +98,6 @@ struct AsyncCall {
   }
 };
 
-
 // --- client: cancel is never lost ---------------------------------------------------------
 
 TEST_F(HardeningTest, cancel_while_waiting_for_first_provider_list_completes_cancelled) {

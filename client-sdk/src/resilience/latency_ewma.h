@@ -1,11 +1,11 @@
 // LatencyEwma: peak-sensitive exponentially weighted moving average of call latency (Finagle's
-// peak EWMA) with time constant `tau`. A peak is taken at once once a second sample confirms it:
+// peak EWMA) with time constant `tau`. A peak is taken as soon as a second sample confirms it:
 // when two consecutive samples are both above the average, it jumps to the lower of the two. A
-// single slow sample only moves it by its EWMA weight: an isolated stall (the client's thread
-// descheduled while one call was in flight) is noise, and taking it as the endpoint's latency
-// would steer traffic away from a healthy endpoint for seconds. Reading decays the value towards zero with the time since the last sample, so
-// an endpoint no call has reached for a while looks cheap again and gets probed (Linkerd's
-// peak EWMA). Written from the endpoint's I/O thread, read by pickers on any thread.
+// single slow sample only moves it by its EWMA weight: one expensive request or hiccup is
+// noise, and taking it as the endpoint's latency would steer traffic away from a healthy
+// endpoint for seconds. Reading decays the value towards zero with the time since the last
+// sample, so an endpoint no call has reached for a while looks cheap again and gets probed
+// (Linkerd's peak EWMA). Written from the endpoint's I/O thread, read by pickers on any thread.
 #pragma once
 
 #include <algorithm>
