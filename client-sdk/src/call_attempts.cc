@@ -238,7 +238,7 @@ void Channel::Impl::RetryAfter(CallData* call, std::chrono::milliseconds backoff
     FinishCall(call, Status(StatusCode::kCancelled, "call cancelled by the client"));
     return;
   }
-  auto timer = std::make_shared<asio::steady_timer>(impl::RuntimeAccess::Io(*runtime).Next(), backoff);
+  auto timer = std::make_shared<asio::steady_timer>(impl::RuntimeAccess::Io(*runtime).ForTimer(), backoff);
   timer->async_wait([self = shared_from_this(), timer, token](const boost::system::error_code&) {
     if (auto* c = impl::CallToken::Resume(token, impl::CallState::kBackoff)) self->StartAttempt(c, AttemptKind::kRetry);
   });

@@ -114,7 +114,7 @@ void Channel::Impl::WaitForFirstList(Route& route, impl::CallData* call) {
   if (call->deadline == impl::CallData::Clock::time_point::max()) return;
   // Rare path (first calls of a service): one timer per waiting call bounds the wait. It holds
   // the call's token, not the call, which a cancel may have finished and freed meanwhile.
-  auto timer = std::make_shared<asio::steady_timer>(impl::RuntimeAccess::Io(*runtime).Next(), call->deadline);
+  auto timer = std::make_shared<asio::steady_timer>(impl::RuntimeAccess::Io(*runtime).ForTimer(), call->deadline);
   std::weak_ptr<Channel::Impl> weak = shared_from_this();
   const std::string service = route.service;
   timer->async_wait([weak, timer, token, seq, service](const boost::system::error_code&) {
@@ -223,7 +223,7 @@ bool Channel::Impl::Panicking(const EndpointSet& set, impl::CallData::Clock::tim
 
 void Channel::Impl::ArmSweep(const std::shared_ptr<Route>& route) {
   if (options.outlier.interval_ms <= 0) return;
-  if (!route->sweep) route->sweep = std::make_unique<asio::steady_timer>(impl::RuntimeAccess::Io(*runtime).Next());
+  if (!route->sweep) route->sweep = std::make_unique<asio::steady_timer>(impl::RuntimeAccess::Io(*runtime).ForTimer());
   route->sweep->expires_after(std::chrono::milliseconds(options.outlier.interval_ms));
   route->sweep->async_wait([weak = weak_from_this(), weak_route = std::weak_ptr<Route>(route)](const boost::system::error_code& ec) {
     auto self = weak.lock();

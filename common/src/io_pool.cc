@@ -48,6 +48,15 @@ boost::asio::io_context& IoPool::Next() {
   return *loops_[next_.fetch_add(1, std::memory_order_relaxed) % loops_.size()]->context;
 }
 
+boost::asio::io_context& IoPool::ForTimer() {
+  if (const auto* current = CurrentLoop()) {
+    for (auto& l : loops_) {
+      if (l->context.get() == current) return *l->context;
+    }
+  }
+  return *loops_[next_timer_.fetch_add(1, std::memory_order_relaxed) % loops_.size()]->context;
+}
+
 void IoPool::Stop() {
   if (stopped_.exchange(true)) return;
   for (auto& l : loops_) l->work.reset();

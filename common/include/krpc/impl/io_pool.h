@@ -25,8 +25,13 @@ class IoPool {
   IoPool(const IoPool&) = delete;
   IoPool& operator=(const IoPool&) = delete;
 
-  // Round-robin pick of a context for a new connection.
+  // Round-robin pick of the context that will own a new connection (or a subchannel and its
+  // connections). Only owners of connections take from this counter, so N owners created in a
+  // row land on N different loops whatever else is created between them.
   boost::asio::io_context& Next();
+  // A context for a timer: the calling thread's own loop when it is one of this pool's (no
+  // cross-thread post), else a round-robin pick that leaves Next()'s placement alone.
+  boost::asio::io_context& ForTimer();
   boost::asio::io_context& At(size_t i) { return *loops_[i]->context; }
   size_t size() const { return loops_.size(); }
   // Stops every loop and joins the threads; idempotent. Called from one of the pool's own
@@ -44,6 +49,7 @@ class IoPool {
   };
   std::vector<std::unique_ptr<Loop>> loops_;
   std::atomic<size_t> next_{0};
+  std::atomic<size_t> next_timer_{0};
   std::atomic<bool> stopped_{false};
 };
 
