@@ -10,7 +10,8 @@
 #   krpc-tls      TLS 1.3 with client certificates (mutual TLS)
 #   grpc-to-krpc  gRPC's own C++ client against krpc-node's gRPC service on the same port
 # The variants run on VARIANT_CONFIGS only (they measure a path, not every shape of load).
-#   bench/suite.sh   (env REPS=3 DURATION=4 WARMUP=1 CONFIGS=... VARIANT_CONFIGS=... OUT=dir PEERS=../shared/peers)
+#   bench/suite.sh   (env REPS=3 DURATION=4 WARMUP=1 CONFIGS=... VARIANT_CONFIGS=... OUT=dir PEERS=../shared/peers
+#                     SYSTEMS="raw-tcp grpc krpc", the systems run on every config)
 # The peers must be built first: ../shared/peers/install_deps.sh && ../shared/peers/build_all.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -50,7 +51,7 @@ IFS=';' read -r -a CFG <<< "$CONFIGS"
 for rep in $(seq 1 "$REPS"); do
   for cfg in "${CFG[@]}"; do
     read -r payload conc conns <<< "$cfg"
-    systems="raw-tcp grpc krpc"
+    systems="${SYSTEMS:-raw-tcp grpc krpc}"
     case ";$VARIANT_CONFIGS;" in *";$cfg;"*) systems="$systems krpc-coro krpc-h2 krpc-tls grpc-to-krpc";; esac
     for sys in $systems; do
       echo "rep=$rep $sys payload=$payload concurrency=$conc connections=$conns" >&2
