@@ -43,6 +43,7 @@ struct BenchOptions {
   std::string tag;
   std::string api = "generic";
   bool metrics = true;
+  bool connect_in_order = true;
   uint16_t admin_port = 0;
 
   // Every channel key (rpc_timeout_ms, load_balancer, protocol, tls*, retries, hedging,
@@ -56,6 +57,8 @@ struct BenchOptions {
   void Register(krpc::OptionSet& o) {
     channel.Register(o);
     o.AddBool("metrics", &metrics, "record client SDK metrics (to measure their cost)");
+    o.AddBool("connect_in_order", &connect_in_order,
+              "connect the channels one after another (one call each) before the load, as the raw TCP peer does");
     o.AddPort("admin_port", &admin_port, "serve /metrics and /status on this port (0 = no admin port)");
     o.AddString("system", &system, "label copied into the JSON");
     o.AddString("target", &target, "channel target (overrides --host/--port)");
@@ -233,6 +236,20 @@ int main(int argc, char** argv) {
     }
     channels.push_back(ch.value());
     stubs.push_back(std::make_unique<krpc::examples::EchoService_Stub>(channels.back().get()));
+    if (o.connect_in_order) {
+      // One blocking call connects this channel before the next one starts. Connected in
+      // order, connection i meets client thread i % T and node thread i % T (both hand out
+      // round-robin), as the raw TCP peer's connections do; connected lazily by the load,
+      // the node accepts them in whatever order they arrive.
+      krpc::Controller cntl;
+      krpc::examples::EchoRequest req;
+      krpc::examples::EchoResponse resp;
+      stubs.back()->Echo(&cntl, &req, &resp, nullptr);
+      if (cntl.Failed()) {
+        std::fprintf(stderr, "krpc-bench: first call on connection %d failed: %s\n", i, cntl.ErrorText().c_str());
+        return 2;
+      }
+    }
   }
   Shared shared;
   const std::string payload(static_cast<size_t>(o.payload), 'x');
