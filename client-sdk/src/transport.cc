@@ -176,12 +176,13 @@ void Transport::StartCall(Attempt* a) {
   }
   if (!SendRequest(a, id, now)) return;
   last_send_ = now;
+  const auto running = [this](uint64_t call_id) { return calls_.Find(call_id) != nullptr; };
   if (a->deadline != Clock::time_point::max()) {
-    deadlines_.push({a->deadline, id, false});
+    deadlines_.Push({a->deadline, id, false}, running);
     ArmDeadline(a->deadline);
   }
   if (a->hedge_at < a->deadline) {
-    deadlines_.push({a->hedge_at, id, true});
+    deadlines_.Push({a->hedge_at, id, true}, running);
     ArmDeadline(a->hedge_at);
   }
 }
@@ -280,9 +281,8 @@ void Transport::OnDeadline() {
   deadline_armed_ = Clock::time_point::max();
   if (state_ == State::kClosed) return;
   const auto now = Clock::now();
-  while (!deadlines_.empty() && deadlines_.top().when <= now) {
-    const DeadlineEntry e = deadlines_.top();
-    deadlines_.pop();
+  while (!deadlines_.empty() && deadlines_.Top().when <= now) {
+    const DeadlineQueue::Entry e = deadlines_.Pop();
     if (e.hedge) {
       // Still in flight at its hedge time: the channel may start a hedge elsewhere. The
       // attempt stays here (its call cannot finish while it is in flight).
@@ -301,9 +301,9 @@ void Transport::OnDeadline() {
       if (state_ == State::kClosed) return;
     }
   }
-  // Entries of calls that finished early stay in the heap until their time; waking at most
+  // Entries of calls that finished early may stay queued until their time; waking at most
   // once per granularity bounds the timer's cost at high call rates.
-  if (!deadlines_.empty()) ArmDeadline(std::max(deadlines_.top().when, now + kDeadlineGranularity));
+  if (!deadlines_.empty()) ArmDeadline(std::max(deadlines_.Top().when, now + kDeadlineGranularity));
 }
 
 void Transport::ArmHeartbeat() {

@@ -11,12 +11,12 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include <memory>
-#include <queue>
 #include <string>
 #include <vector>
 
 #include "call_data.h"
 #include "call_slab.h"
+#include "deadline_queue.h"
 #include "krpc/client_options.h"
 #include "krpc/endpoint.h"
 #include "krpc/log.h"
@@ -150,14 +150,7 @@ class Transport {
   bool peer_silent_ = false;
   Status write_error_;         // set once a write failed; the read side decides the end
   CallSlab calls_;
-  // A wake-up: the attempt's deadline, or (hedge) its hedge time.
-  struct DeadlineEntry {
-    Clock::time_point when;
-    uint64_t id;
-    bool hedge;
-    bool operator>(const DeadlineEntry& o) const { return when > o.when; }
-  };
-  std::priority_queue<DeadlineEntry, std::vector<DeadlineEntry>, std::greater<>> deadlines_;
+  DeadlineQueue deadlines_;  // wake-ups: each attempt's deadline, and its hedge time
   Clock::time_point deadline_armed_ = Clock::time_point::max();
   // Held per connection (looked up once, when it is made), not cached per thread: a
   // thread_local copy was released by a detached I/O thread's TLS destructors, racing the
