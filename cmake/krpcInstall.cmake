@@ -26,8 +26,14 @@ install(TARGETS ${KRPC_EXPORTED} EXPORT krpcTargets
 install(TARGETS protoc-gen-krpc EXPORT krpcTargets RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
 install(TARGETS krpc-node krpc krpc-bench krpc-loadgen RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
 
+# Only the public API: krpc/impl/ and the net headers marked "Internal header" (OpenSSL, Asio
+# and nghttp2 types) stay in the source tree; scripts/test-install proves that every installed
+# header compiles with what is installed.
 foreach(dir common/include net/include proto/codec/include observability/include node/include client-sdk/include)
-  install(DIRECTORY ${PROJECT_SOURCE_DIR}/${dir}/ DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
+  install(DIRECTORY ${PROJECT_SOURCE_DIR}/${dir}/ DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}
+          PATTERN impl EXCLUDE
+          PATTERN framed_connection.h EXCLUDE PATTERN h2_connection.h EXCLUDE PATTERN stream.h EXCLUDE
+          PATTERN tls_context.h EXCLUDE PATTERN tls_session.h EXCLUDE)
 endforeach()
 install(FILES ${PROJECT_BINARY_DIR}/proto/krpc/wire.pb.h ${PROJECT_BINARY_DIR}/proto/krpc/health.pb.h
               ${PROJECT_SOURCE_DIR}/proto/krpc/wire.proto ${PROJECT_SOURCE_DIR}/proto/krpc/health.proto

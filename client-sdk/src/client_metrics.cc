@@ -1,5 +1,7 @@
 #include "krpc/client_metrics.h"
 
+#include "krpc/impl/snapshot.h"
+
 #include <google/protobuf/descriptor.h>
 
 #include "krpc/channel.h"
@@ -13,6 +15,13 @@ namespace {
 std::atomic<uint64_t> next_client_metrics_id{1};
 }
 
+struct ClientMetrics::Index {
+  impl::Snapshot<std::unordered_map<const void*, PerMethod*>> cell{
+      std::make_shared<const std::unordered_map<const void*, PerMethod*>>()};
+};
+
+ClientMetrics::~ClientMetrics() = default;
+
 ClientMetrics::ClientMetrics(Metrics& m, std::shared_ptr<ClientRuntime> runtime)
     : id_(next_client_metrics_id.fetch_add(1)),
       runtime_(runtime),
@@ -25,7 +34,7 @@ ClientMetrics::ClientMetrics(Metrics& m, std::shared_ptr<ClientRuntime> runtime)
       hedges_(BuildCounter().Name("krpc_client_hedges_total").Help("Hedged attempts sent").Register(m.registry())),
       hedges_won_(BuildCounter().Name("krpc_client_hedges_won_total").Help("Calls answered by a hedged attempt").Register(m.registry())),
       hedge_exhausted_(BuildCounter().Name("krpc_client_hedge_budget_exhausted_total").Help("Hedges refused by the hedge budget").Register(m.registry())),
-      index_(std::make_shared<const std::unordered_map<const void*, PerMethod*>>()) {
+      index_(std::make_unique<Index>()) {
   collector_ = m.AddCollector([this] { return Collect(); });
 }
 
@@ -45,10 +54,10 @@ ClientMetrics::PerMethod& ClientMetrics::For(const google::protobuf::MethodDescr
 }
 
 ClientMetrics::PerMethod& ClientMetrics::Lookup(const google::protobuf::MethodDescriptor* method) {
-  auto index = index_.load();
+  auto index = index_->cell.load();
   if (auto it = index->find(method); it != index->end()) return *it->second;
   std::lock_guard lock(mu_);
-  index = index_.load();
+  index = index_->cell.load();
   if (auto it = index->find(method); it != index->end()) return *it->second;
   std::map<std::string, std::string> labels{{"service", method ? method->service()->full_name() : "unknown"},
                                             {"method", method ? method->name() : "unknown"}};
@@ -64,7 +73,7 @@ ClientMetrics::PerMethod& ClientMetrics::Lookup(const google::protobuf::MethodDe
   auto next = std::make_shared<std::unordered_map<const void*, PerMethod*>>(*index);
   (*next)[method] = per.get();
   storage_.push_back(std::move(per));
-  index_.store(next);
+  index_->cell.store(next);
   return *storage_.back();
 }
 

@@ -1,5 +1,7 @@
 #include "krpc/fault_injector.h"
 
+#include "krpc/impl/snapshot.h"
+
 #include <charconv>
 #include <random>
 
@@ -63,20 +65,27 @@ std::string FaultSpec::ToJson() const {
       .str();
 }
 
+struct FaultInjector::State {
+  impl::Snapshot<Specs> cell{std::make_shared<const Specs>()};
+};
+
+FaultInjector::FaultInjector() : specs_(std::make_unique<State>()) {}
+FaultInjector::~FaultInjector() = default;
+
 void FaultInjector::Set(const FaultSpec& spec) {
-  auto next = std::make_shared<Specs>(*specs_.load());
+  auto next = std::make_shared<Specs>(*specs_->cell.load());
   std::erase_if(*next, [&](const FaultSpec& f) { return f.method == spec.method; });
   next->push_back(spec);
-  specs_.store(next);
+  specs_->cell.store(next);
 }
 
-void FaultInjector::Clear() { specs_.store(std::make_shared<const Specs>()); }
+void FaultInjector::Clear() { specs_->cell.store(std::make_shared<const Specs>()); }
 
-std::vector<FaultSpec> FaultInjector::List() const { return *specs_.load(); }
+std::vector<FaultSpec> FaultInjector::List() const { return *specs_->cell.load(); }
 
 Interception FaultInjector::Intercept(std::string_view service, std::string_view method) {
   Interception out;
-  const auto specs = specs_.load();
+  const auto specs = specs_->cell.load();
   for (const auto& f : *specs) {
     if (!Matches(f.method, service, method)) continue;
     injected_.fetch_add(1, std::memory_order_relaxed);

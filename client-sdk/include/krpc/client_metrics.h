@@ -11,7 +11,6 @@
 #include <vector>
 
 #include "krpc/client_observer.h"
-#include "krpc/impl/snapshot.h"
 #include "krpc/method_series.h"
 #include "krpc/metrics.h"
 
@@ -23,6 +22,7 @@ class ClientMetrics final : public ClientObserver {
  public:
   // Registers push series in `metrics` and a collector reading `runtime`'s channels.
   ClientMetrics(Metrics& metrics, std::shared_ptr<ClientRuntime> runtime);
+  ~ClientMetrics() override;
 
   void OnCallFinished(const google::protobuf::MethodDescriptor* method, StatusCode code,
                       std::chrono::nanoseconds latency, int attempts) override;
@@ -60,7 +60,8 @@ class ClientMetrics final : public ClientObserver {
   prometheus::Family<prometheus::Counter>& hedges_won_;
   prometheus::Family<prometheus::Counter>& hedge_exhausted_;
   std::mutex mu_;
-  impl::Snapshot<std::unordered_map<const void*, PerMethod*>> index_;
+  struct Index;                   // method -> PerMethod, read lock-free on the call path
+  std::unique_ptr<Index> index_;
   std::vector<std::unique_ptr<PerMethod>> storage_;
   std::shared_ptr<void> collector_;
 };

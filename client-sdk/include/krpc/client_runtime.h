@@ -3,9 +3,7 @@
 // runtime to every Channel::Create.
 #pragma once
 
-#include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <vector>
 
@@ -46,12 +44,8 @@ class ClientRuntime {
   std::shared_ptr<impl::ZkDiscovery> Discovery(const ZkOptions& options, const std::string& root);
   void Track(const std::shared_ptr<Channel>& channel);
 
-  std::unique_ptr<impl::IoPool> pool_;
-  std::mutex mu_;
-  std::map<std::string, std::shared_ptr<ZkClient>> zk_;
-  std::map<std::string, std::shared_ptr<impl::ZkDiscovery>> discovery_;
-  std::shared_ptr<ClientObserver> observer_;
-  std::vector<std::weak_ptr<Channel>> channels_;
+  struct State;  // the I/O threads, sessions, discoveries, observer and channels (client_runtime.cc)
+  std::unique_ptr<State> state_;
 };
 
 }  // namespace krpc

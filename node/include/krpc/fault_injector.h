@@ -8,7 +8,6 @@
 #include <string>
 #include <vector>
 
-#include "krpc/impl/snapshot.h"
 #include "krpc/server.h"
 
 namespace krpc {
@@ -28,6 +27,8 @@ struct FaultSpec {
 
 class FaultInjector : public ServerInterceptor {
  public:
+  FaultInjector();
+  ~FaultInjector() override;
   // Adds or replaces the fault for spec.method.
   void Set(const FaultSpec& spec);
   void Clear();
@@ -37,7 +38,8 @@ class FaultInjector : public ServerInterceptor {
 
  private:
   using Specs = std::vector<FaultSpec>;
-  impl::Snapshot<Specs> specs_{std::make_shared<const Specs>()};
+  struct State;                   // the specs, replaced whole, read lock-free per call
+  std::unique_ptr<State> specs_;
   std::atomic<uint64_t> injected_{0};
 };
 
