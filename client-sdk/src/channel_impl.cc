@@ -21,9 +21,8 @@ Channel::Impl::Impl(const ChannelOptions& o) : options(o) {}
 Status Channel::Impl::Configure() {
   lb = lb_registry.Find(options.load_balancer);
   if (!lb) return Status(StatusCode::kInvalidArgument, "bad value for 'load_balancer': unknown policy '" + options.load_balancer + "'");
-  if (options.connection.protocol != "krpc" && options.connection.protocol != "grpc") {
-    return Status(StatusCode::kInvalidArgument,
-                  "bad value for 'protocol': '" + options.connection.protocol + "' (expected krpc or grpc)");
+  if (NameOf(kWireProtocolNames, options.connection.protocol) == "?") {  // a cast integer: fail closed
+    return Status(StatusCode::kInvalidArgument, "bad value for 'protocol' (expected krpc or grpc)");
   }
   if (options.connection.tls_enabled) {
     net::TlsContext::Config config;

@@ -26,7 +26,7 @@ class Subchannel::Probe final : public AttemptSink, public std::enable_shared_fr
       // A gRPC server without gRPC's health service answers UNIMPLEMENTED: it is up and
       // serving RPCs, which is what the probe asks.
       const bool no_health_service =
-          status.code() == StatusCode::kUnimplemented && owner->options_.connection.protocol == "grpc";
+          status.code() == StatusCode::kUnimplemented && owner->options_.connection.protocol == WireProtocol::kGrpc;
       owner->outlier_->OnProbeDone(no_health_service ||
                                    (status.ok() && response_.status() == health::v1::HealthCheckResponse::SERVING));
       owner->stall_reported_.store(false, std::memory_order_relaxed);  // a stall still there is reported again

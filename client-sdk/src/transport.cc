@@ -20,7 +20,7 @@ std::shared_ptr<Transport> Transport::Create(asio::any_io_executor executor, End
                                              ConnectionOptions options, std::weak_ptr<TransportListener> listener,
                                              std::shared_ptr<net::TlsContext> tls) {
   std::shared_ptr<Transport> t;
-  if (options.protocol == "grpc") {
+  if (options.protocol == WireProtocol::kGrpc) {
     t = std::make_shared<GrpcTransport>(executor, std::move(endpoint), options, std::move(listener));
   } else {
     t = std::make_shared<KrpcTransport>(executor, std::move(endpoint), options, std::move(listener));
@@ -123,7 +123,7 @@ void Transport::StartTls() {
   auto& stream = TheStream();
   stream.StartTls(tls_->Get());
   net::ConfigureClientSession(stream.ssl(), options_.tls_server_name.empty() ? endpoint_.host : options_.tls_server_name,
-                              options_.protocol == "grpc" ? "h2" : "krpc");
+                              options_.protocol == WireProtocol::kGrpc ? "h2" : "krpc");
   stream.AsyncHandshake(asio::ssl::stream_base::client,
                         [self = Ref()](const boost::system::error_code& ec) { self->OnHandshake(ec); });
 }

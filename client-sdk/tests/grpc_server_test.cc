@@ -14,6 +14,7 @@
 #include "examples/echo.pb.h"
 #include "grpc_echo.h"
 #include "examples/user.pb.h"
+#include "krpc/config.h"
 #include "krpc/channel.h"
 #include "krpc/controller.h"
 #include "krpc/registry_publisher.h"
@@ -52,7 +53,7 @@ struct GrpcNode {
 
 ChannelOptions GrpcOptions() {
   ChannelOptions o;
-  o.connection.protocol = "grpc";
+  o.connection.protocol = WireProtocol::kGrpc;
   o.reconnect.initial_ms = 50;
   return o;
 }
@@ -163,7 +164,13 @@ TEST(GrpcServerTest, grpc_servers_found_in_zookeeper_lose_no_idempotent_call_whe
 
 TEST(GrpcServerTest, a_bad_protocol_name_is_refused_naming_the_key) {
   ChannelOptions o;
-  o.connection.protocol = "http3";
+  OptionSet set;
+  o.Register(set);
+  const Status parsed = set.Set("protocol", "http3", "test");
+  EXPECT_EQ(parsed.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(parsed.message().find("'protocol'"), std::string::npos) << parsed;
+  // A C++ caller cannot misspell it; an integer cast out of range is refused, not defaulted.
+  o.connection.protocol = static_cast<WireProtocol>(9);
   auto ch = Channel::Create("127.0.0.1:1", o);
   ASSERT_FALSE(ch.ok());
   EXPECT_NE(ch.status().message().find("protocol"), std::string::npos) << ch.status();

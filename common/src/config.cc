@@ -113,17 +113,25 @@ void OptionSet::AddDouble(std::string key, double* field, double min, double max
 
 void OptionSet::AddChoice(std::string key, std::string* field, std::vector<std::string> choices,
                           std::string help) {
+  auto names = choices;
+  AddChoiceWith(std::move(key), std::move(choices), [field, names](size_t i) { *field = names[i]; },
+                [field] { return *field; }, std::move(help));
+}
+
+void OptionSet::AddChoiceWith(std::string key, std::vector<std::string> choices, std::function<void(size_t)> pick,
+                              std::function<std::string()> get, std::string help) {
   Add(std::move(key), {std::move(help),
-                       [=](std::string_view v) {
-                         if (std::find(choices.begin(), choices.end(), v) == choices.end()) {
+                       [choices = std::move(choices), pick = std::move(pick)](std::string_view v) {
+                         const auto it = std::find(choices.begin(), choices.end(), v);
+                         if (it == choices.end()) {
                            std::string all;
                            for (const auto& c : choices) all += (all.empty() ? "" : "|") + c;
                            return Bad("expected one of " + all);
                          }
-                         *field = std::string(v);
+                         pick(static_cast<size_t>(it - choices.begin()));
                          return Status::Ok();
                        },
-                       [field] { return *field; }});
+                       std::move(get)});
 }
 
 Status OptionSet::Set(std::string_view key, std::string_view value, std::string_view source) {

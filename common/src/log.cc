@@ -114,14 +114,12 @@ namespace {
 // Protobuf's own messages (e.g. "String field contains invalid UTF-8", which any client can
 // trigger once per request) go through spdlog and a rate limit instead of raw stderr lines.
 void ProtobufLog(google::protobuf::LogLevel level, const char* file, int line, const std::string& message) {
-  static RateLimiter limit{20};  // protobuf's handler takes no context: one limiter per process
-  uint64_t suppressed = 0;
-  if (!limit.Allow(&suppressed)) return;
+  // Protobuf's handler takes no context: one limited log per process.
+  static LimitedLog limited{Get("protobuf"), 20};
   const auto lvl = level >= google::protobuf::LOGLEVEL_ERROR     ? spdlog::level::err
                    : level == google::protobuf::LOGLEVEL_WARNING ? spdlog::level::warn
                                                                  : spdlog::level::info;
-  Get("protobuf")->log(lvl, "{} ({}:{}){}", message, file ? file : "?", line,
-                       suppressed ? fmt::format(" [{} similar messages suppressed]", suppressed) : "");
+  limited.Log(lvl, "{} ({}:{})", message, file ? file : "?", line);
 }
 
 }  // namespace

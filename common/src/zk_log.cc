@@ -12,9 +12,7 @@ namespace krpc {
 // flapping ensemble cannot flood the log. The C API passes no context pointer: the limiter
 // is the one piece of process-wide state this needs.
 void ZooKeeperLog(const char* message) {
-  static log::RateLimiter limit{20};
-  uint64_t suppressed = 0;
-  if (!limit.Allow(&suppressed)) return;
+  static log::LimitedLog limited{log::Get("zookeeper"), 20};
   std::string_view text(message ? message : "");
   auto level = spdlog::level::info;
   if (const auto at = text.find("ZOO_"); at != std::string_view::npos) {
@@ -25,8 +23,7 @@ void ZooKeeperLog(const char* message) {
     text.remove_prefix(at);
   }
   while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.remove_suffix(1);
-  log::Get("zookeeper")->log(level, "{}{}", text,
-                             suppressed ? fmt::format(" [{} similar messages suppressed]", suppressed) : "");
+  limited.Log(level, "{}", text);
 }
 
 }  // namespace krpc

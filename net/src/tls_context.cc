@@ -17,7 +17,7 @@ void TlsOptions::Register(OptionSet& o) {
   o.AddString("tls_cert_file", &cert_file, "PEM certificate chain presented to peers (leaf first)");
   o.AddString("tls_key_file", &key_file, "PEM private key of tls_cert_file");
   o.AddString("tls_ca_file", &ca_file, "PEM CA bundle that peers' certificates must chain to");
-  o.AddChoice("tls_min_version", &min_version, {"1.3", "1.2"}, "oldest TLS version accepted: 1.3, or 1.2");
+  o.AddEnum("tls_min_version", &min_version, kTlsVersionNames, "oldest TLS version accepted: 1.3, or 1.2");
   o.AddInt("tls_reload_interval_ms", &reload_interval_ms, 0, 86400000,
            "how often changed certificate files are noticed (0 = only on SIGHUP)");
 }
@@ -117,7 +117,7 @@ StatusOr<std::shared_ptr<ssl::context>> TlsContext::Build(int64_t* not_after) co
   auto ctx = std::make_shared<ssl::context>(server ? ssl::context::tls_server : ssl::context::tls_client);
   SSL_CTX* c = ctx->native_handle();
   ERR_clear_error();
-  SSL_CTX_set_min_proto_version(c, f.min_version == "1.2" ? TLS1_2_VERSION : TLS1_3_VERSION);
+  SSL_CTX_set_min_proto_version(c, f.min_version == TlsVersion::k1_2 ? TLS1_2_VERSION : TLS1_3_VERSION);
   SSL_CTX_set_options(c, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION);
   SSL_CTX_set_mode(c, SSL_MODE_RELEASE_BUFFERS);
   if (server && (f.cert_file.empty() || f.key_file.empty())) {
@@ -141,7 +141,7 @@ StatusOr<std::shared_ptr<ssl::context>> TlsContext::Build(int64_t* not_after) co
     if (SSL_CTX_load_verify_locations(c, f.ca_file.c_str(), nullptr) != 1) {
       return FileError("tls_ca_file", f.ca_file, OpenSslErrors());
     }
-  } else if (!server || config_.client_auth != ClientAuth::kNone) {
+  } else if (!server || config_.client_auth != TlsClientAuth::kNone) {
     if (server) {
       return Status(StatusCode::kInvalidArgument, "'tls_client_auth' needs 'tls_ca_file' to verify client certificates");
     }
@@ -149,8 +149,8 @@ StatusOr<std::shared_ptr<ssl::context>> TlsContext::Build(int64_t* not_after) co
   }
   if (server) {
     int mode = SSL_VERIFY_NONE;
-    if (config_.client_auth == ClientAuth::kRequest) mode = SSL_VERIFY_PEER;
-    if (config_.client_auth == ClientAuth::kRequire) mode = SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT;
+    if (config_.client_auth == TlsClientAuth::kRequest) mode = SSL_VERIFY_PEER;
+    if (config_.client_auth == TlsClientAuth::kRequire) mode = SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT;
     SSL_CTX_set_verify(c, mode, nullptr);
     if (mode != SSL_VERIFY_NONE) {
       if (STACK_OF(X509_NAME)* names = SSL_load_client_CA_file(f.ca_file.c_str())) SSL_CTX_set_client_CA_list(c, names);

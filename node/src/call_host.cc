@@ -48,11 +48,7 @@ ServerCall* CallHost::Admit(uint64_t call_id, std::string_view method, uint64_t 
     shared_->authz_denied.fetch_add(1, std::memory_order_relaxed);
     shared_->observer->OnAuthzDenied(entry->service_name, entry->method_name);
     const std::string who = identity_.authenticated ? "'" + std::string(identity_.primary()) + "'" : "an unauthenticated peer";
-    uint64_t suppressed = 0;
-    if (shared_->error_log_limit.Allow(&suppressed)) {
-      shared_->log->warn("denied {} from {} ({}): not in authz_allow{}", entry->full_name, who, peer_,
-                         suppressed ? fmt::format(" [{} similar messages suppressed]", suppressed) : "");
-    }
+    shared_->error_log.Warn("denied {} from {} ({}): not in authz_allow", entry->full_name, who, peer_);
     return reject(StatusCode::kPermissionDenied, who + " may not call " + entry->full_name);
   }
   if (refusing) {
@@ -196,11 +192,7 @@ void CallHost::CompleteFromAnyThread(ServerCall* call) {
 
 void CallHost::HandlerFailed(const MethodEntry& entry, std::string_view what) {
   shared_->handler_exceptions.fetch_add(1, std::memory_order_relaxed);
-  uint64_t suppressed = 0;
-  if (shared_->error_log_limit.Allow(&suppressed)) {
-    shared_->log->error("handler of {} threw: {}; answered INTERNAL{}", entry.full_name, what,
-                        suppressed ? fmt::format(" [{} similar messages suppressed]", suppressed) : "");
-  }
+  shared_->error_log.Error("handler of {} threw: {}; answered INTERNAL", entry.full_name, what);
 }
 
 }  // namespace krpc::node

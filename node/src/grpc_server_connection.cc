@@ -32,7 +32,9 @@ GrpcServerConnection::GrpcServerConnection(net::Stream io, std::shared_ptr<Serve
     : H2Connection(std::move(io), Role::kServer, SettingsFor(shared->options), shared),
       CallHost(shared, *stream().socket().get_executor().target<asio::io_context::executor_type>(), id,
                Protocol::kGrpc),
-      idle_timer_(executor_) {
+      life_(*this, shared_, executor_,
+            {"HTTP/2", std::max(std::chrono::milliseconds(5), std::chrono::milliseconds(shared_->options.heartbeat_interval_ms / 2)),
+             /*linger=*/false}) {
   SetPeer(stream());
   stream().Configure();
 }
@@ -40,21 +42,17 @@ GrpcServerConnection::GrpcServerConnection(net::Stream io, std::shared_ptr<Serve
 GrpcServerConnection::~GrpcServerConnection() = default;
 
 void GrpcServerConnection::Start(Refusal refusal) {
-  shared_->observer->OnConnectionOpened();
   H2Connection::Start();
+  life_.Start(id_, peer_);
   if (refusal == Refusal::kConnectionLimit) {
     SubmitGoaway(kEnhanceYourCalm,
                  "connection limit reached (max_connections=" + std::to_string(shared_->options.max_connections) + ")",
                  0);
-    CloseAfterFlush("connection limit");
-    return;
-  }
-  if (refusal == Refusal::kTlsRequired) {
+    life_.CloseAfterFlush("connection limit");
+  } else if (refusal == Refusal::kTlsRequired) {
     SubmitGoaway(net::h2_error::kInadequateSecurity, "TLS required (tls_mode=strict)", 0);
-    CloseAfterFlush("TLS required");
-    return;
+    life_.CloseAfterFlush("TLS required");
   }
-  ArmIdleTimer();
 }
 
 // A graceful shutdown in two steps, as RFC 9113 6.8 describes: a shutdown notice and a PING;
@@ -65,7 +63,7 @@ void GrpcServerConnection::Start(Refusal refusal) {
 void GrpcServerConnection::Goaway() {
   shared_->goaway_unacked.fetch_add(1, std::memory_order_acq_rel);  // before Shutdown can look
   Post([self = self()] {
-    if (self->closed_ || self->goaway_sent_ || self->drain_ack_pending_) {
+    if (self->life_.closed() || self->goaway_sent_ || self->drain_ack_pending_) {
       self->shared_->GoawayAcknowledged();  // closed or closing already
       return;
     }
@@ -75,14 +73,14 @@ void GrpcServerConnection::Goaway() {
 }
 
 void GrpcServerConnection::OnPingAck(uint64_t opaque) {
-  if (opaque != kDrainPing || goaway_sent_ || closed_) return;
+  if (opaque != kDrainPing || goaway_sent_ || life_.closed()) return;
   goaway_sent_ = true;
   SubmitGoaway(kNoError, "server is draining");
-  if (SessionDone()) CloseAfterFlush("drained");
+  if (SessionDone()) life_.CloseAfterFlush("drained");
 }
 
 void GrpcServerConnection::ForceClose(std::string reason) {
-  Post([self = self(), reason = std::move(reason)] { self->Close(reason); });
+  Post([self = self(), reason = std::move(reason)] { self->life_.Close(reason); });
 }
 
 void GrpcServerConnection::OnBeginHeaders(int32_t stream_id) {
@@ -213,7 +211,7 @@ void GrpcServerConnection::Complete(ServerCall* call) {
   KRPC_ASSERT_IN_LOOP(InLoop() || !shared_->LoopsRunning());
   const auto stream_id = static_cast<int32_t>(call->call_id());
   auto it = streams_.find(stream_id);
-  if (it != streams_.end() && it->second.call == call && !closed_) {
+  if (it != streams_.end() && it->second.call == call && !life_.closed()) {
     it->second.call = nullptr;
     std::string body;
     if (call->status().ok()) {
@@ -247,67 +245,37 @@ void GrpcServerConnection::OnStreamClosed(int32_t stream_id, uint32_t) {
   streams_.erase(it);
   // The client reset the stream (a cancel or its deadline) while the handler ran.
   if (running) CancelCall(running);
-  if (goaway_sent_ && SessionDone()) CloseAfterFlush("drained");
+  if (goaway_sent_ && SessionDone()) life_.CloseAfterFlush("drained");
 }
 
-void GrpcServerConnection::OnSessionError(std::string detail) {
-  shared_->frame_errors.fetch_add(1, std::memory_order_relaxed);
-  shared_->observer->OnFrameError("http2");
-  uint64_t suppressed = 0;
-  if (shared_->error_log_limit.Allow(&suppressed)) {
-    shared_->log->warn("closing HTTP/2 connection from {}: {}{}", peer_, detail,
-                       suppressed ? fmt::format(" [{} similar messages suppressed]", suppressed) : "");
-  }
-  CloseAfterFlush("http2 error");
-}
+void GrpcServerConnection::OnSessionError(std::string detail) { life_.ProtocolError("http2", detail); }
 
 void GrpcServerConnection::OnReadFailed(const boost::system::error_code& ec) {
-  Close(ec == asio::error::eof ? "peer closed" : ec.message());
+  life_.Close(ec == asio::error::eof ? "peer closed" : ec.message());
 }
 
 void GrpcServerConnection::OnOutputDrained() {
   // nghttp2 ends the session after a GOAWAY either way (a drain, or a peer that broke HTTP/2).
-  if (closing_ || SessionDone()) Close(close_reason_.empty() ? "session ended" : close_reason_);
+  if (SessionDone() && !life_.closing()) return life_.Close("session ended");
+  life_.OutputDrained();
 }
 
-void GrpcServerConnection::CloseAfterFlush(std::string reason) {
-  closing_ = true;
-  close_reason_ = std::move(reason);
-  if (output_idle()) {
-    Flush();  // runs OnOutputDrained (and so Close) when nothing is left to send
-  }
+bool GrpcServerConnection::FlushOutput() {
+  // Writes what nghttp2 holds (a GOAWAY just submitted); OnOutputDrained follows once all is
+  // written, now or when the write on the wire completes.
+  if (output_idle()) Flush();
+  return false;
 }
 
-void GrpcServerConnection::ArmIdleTimer() {
-  const auto& o = shared_->options;
-  idle_timer_.expires_after(std::max(std::chrono::milliseconds(5), std::chrono::milliseconds(o.heartbeat_interval_ms / 2)));
-  idle_timer_.async_wait([self = self()](const boost::system::error_code& ec) {
-    if (ec || self->closed_) return;
-    const auto idle_limit = self->shared_->IdleLimit();
-    if (CallHost::Clock::now() - self->last_recv() >= idle_limit && self->inflight_ == 0 && self->streams_.empty()) {
-      self->shared_->idle_closed.fetch_add(1, std::memory_order_relaxed);
-      self->shared_->log->info("closing idle HTTP/2 connection from {} (no traffic for {} ms)", self->peer_,
-                               idle_limit.count());
-      self->SubmitGoaway(kNoError, "idle");
-      self->CloseAfterFlush("idle");
-      return;
-    }
-    self->ReleaseIdleBuffers();
-    self->ArmIdleTimer();
-  });
+bool GrpcServerConnection::QueueIdleGoodbye() {
+  SubmitGoaway(kNoError, "idle");
+  return true;
 }
 
-void GrpcServerConnection::Close(std::string_view reason) {
-  if (closed_) return;
-  closed_ = true;
+void GrpcServerConnection::OnClosed() {
   GoawayAcknowledged();  // a closed connection carries no more streams
-  stream().Close();
-  idle_timer_.cancel();
   for (auto& [id, r] : streams_) ReleaseBody(r);
   CancelUnfinished();
-  shared_->connections_open.fetch_sub(1, std::memory_order_relaxed);
-  shared_->observer->OnConnectionClosed(reason);
-  shared_->log->debug("HTTP/2 connection {} from {} closed: {}", id_, peer_, reason);
 }
 
 }  // namespace krpc::node

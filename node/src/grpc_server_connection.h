@@ -4,6 +4,9 @@
 // body is kept only as it arrives, within max_body_bytes and the node's memory budget for
 // partly received requests (max_pending_frame_bytes). See docs/protocol.md "gRPC".
 //
+// What every protocol shares (idle kick, close-after-flush, close accounting) is its
+// ConnectionLife; this class supplies the HTTP/2 operations (GOAWAY before an idle close).
+//
 // Threading: one I/O thread owns it; every member is touched only there.
 #pragma once
 
@@ -15,12 +18,13 @@
 #include <unordered_map>
 
 #include "call_host.h"
+#include "connection_life.h"
 #include "krpc/net/h2_connection.h"
 #include "krpc/server_controller.h"
 
 namespace krpc::node {
 
-class GrpcServerConnection final : public net::H2Connection, public CallHost {
+class GrpcServerConnection final : public net::H2Connection, public CallHost, private ConnectionLife::Ops {
  public:
   GrpcServerConnection(net::Stream stream, std::shared_ptr<ServerShared> shared, uint64_t id);
   ~GrpcServerConnection() override;
@@ -55,7 +59,7 @@ class GrpcServerConnection final : public net::H2Connection, public CallHost {
   void Reject(uint64_t call_id, StatusCode code, std::string message) override;
 
   // net::H2Connection
-  bool Reading() const override { return !closed_ && !closing_; }
+  bool Reading() const override { return life_.reading(); }
   void OnBeginHeaders(int32_t stream_id) override;
   bool OnHeader(int32_t stream_id, std::string_view name, std::string_view value) override;
   bool OnData(int32_t stream_id, std::string_view data) override;
@@ -63,7 +67,7 @@ class GrpcServerConnection final : public net::H2Connection, public CallHost {
   void OnStreamClosed(int32_t stream_id, uint32_t error_code) override;
   void OnSessionError(std::string detail) override;
   void OnReadFailed(const boost::system::error_code& ec) override;
-  void OnWriteFailed(const boost::system::error_code& ec) override { Close(ec.message()); }
+  void OnWriteFailed(const boost::system::error_code& ec) override { life_.Close(ec.message()); }
   void OnBytesRead(size_t n) override { shared_->observer->OnBytes(n, 0); }
   void OnBytesWritten(size_t n) override { shared_->observer->OnBytes(0, n); }
   void OnOutputDrained() override;
@@ -73,17 +77,22 @@ class GrpcServerConnection final : public net::H2Connection, public CallHost {
   // Answers with only trailers (HEADERS with grpc-status, ending the stream).
   void RespondStatus(int32_t stream_id, StatusCode code, std::string_view message);
   void ReleaseBody(Request& req);
-  void ArmIdleTimer();
-  void CloseAfterFlush(std::string reason);
-  void Close(std::string_view reason);
+
+  // ConnectionLife::Ops
+  std::shared_ptr<ConnectionLife> LifeRef() override { return {self(), &life_}; }
+  net::Stream& Transport() override { return stream(); }
+  bool FlushOutput() override;
+  ConnectionLife::Clock::time_point LastReceived() const override { return last_recv(); }
+  bool HasWork() const override { return inflight_ > 0 || !streams_.empty(); }
+  bool OnTick(ConnectionLife::Clock::time_point) override { return true; }
+  void ReleaseIdleBuffers() override { H2Connection::ReleaseIdleBuffers(); }
+  bool QueueIdleGoodbye() override;
+  void OnClosed() override;
 
   std::unordered_map<int32_t, Request> streams_;
-  boost::asio::steady_timer idle_timer_;
-  bool closing_ = false;
-  bool closed_ = false;
+  ConnectionLife life_;
   bool goaway_sent_ = false;   // the final GOAWAY: streams that begin now are refused
   static constexpr uint64_t kDrainPing = 0x4941524463707200;
-  std::string close_reason_;
 };
 
 }  // namespace krpc::node

@@ -34,13 +34,13 @@ void ServerOptions::Register(OptionSet& o) {
            "a frame whose first byte arrived must be complete within this, else the connection closes");
   o.AddInt("max_pending_frame_bytes", &max_pending_frame_bytes, 1 << 20, int64_t{1} << 40,
            "memory all connections may hold for partly received frames; beyond it a connection closes");
-  o.AddChoice("tls_mode", &tls_mode, {"disabled", "permissive", "strict"},
+  o.AddEnum("tls_mode", &tls_mode, kTlsModeNames,
               "TLS on the RPC port: disabled, permissive (TLS and plaintext) or strict (TLS only)");
-  o.AddChoice("tls_client_auth", &tls_client_auth, {"none", "request", "require"},
+  o.AddEnum("tls_client_auth", &tls_client_auth, kTlsClientAuthNames,
               "client certificates: none, request (verified when sent) or require (mutual TLS)");
   tls.Register(o);
   o.AddString("authz_allow", &authz_allow, "who may call what: pkg.Svc[/Method]=identity,...;... (TLS identities)");
-  o.AddChoice("authz_default", &authz_default, {"allow", "deny"}, "methods without an authz_allow rule: allow or deny");
+  o.AddEnum("authz_default", &authz_default, kAuthzDefaultNames, "methods without an authz_allow rule: allow or deny");
 }
 
 namespace {
@@ -106,34 +106,25 @@ Status Server::Start() {
   const auto address = asio::ip::make_address(s.options.listen_host, ec);
   const std::string where = s.options.listen_host + ":" + std::to_string(s.options.port);
   if (ec) return {StatusCode::kInvalidArgument, "listen_host '" + s.options.listen_host + "' is not an IP address"};
-  auto acceptor = std::make_unique<asio::ip::tcp::acceptor>(impl_->shared->pool->At(0));
+  asio::ip::tcp::acceptor acceptor(impl_->shared->pool->At(0));
   const asio::ip::tcp::endpoint ep(address, s.options.port);
-  acceptor->open(ep.protocol(), ec);
-  if (!ec) acceptor->set_option(asio::socket_base::reuse_address(true), ec);
-  if (!ec) acceptor->bind(ep, ec);
-  if (!ec) acceptor->listen(asio::socket_base::max_listen_connections, ec);
+  acceptor.open(ep.protocol(), ec);
+  if (!ec) acceptor.set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec) acceptor.bind(ep, ec);
+  if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
   if (ec) {
     impl_->shared->pool->Stop();
     return {StatusCode::kUnavailable, "cannot listen on " + where + ": " + ec.message()};
   }
-  impl_->port = acceptor->local_endpoint().port();
-  impl_->accept_retry = std::make_unique<asio::steady_timer>(acceptor->get_executor());
-  impl_->acceptor = std::move(acceptor);
+  impl_->listener = std::make_shared<node::Listener>(impl_->shared, impl_->conns, std::move(acceptor));
+  impl_->port = impl_->listener->port();
   impl_->started = true;
   s.log->info("listening on {}:{} with {} I/O threads{}", s.options.listen_host, impl_->port, impl_->shared->pool->size(),
-              s.tls ? fmt::format(", TLS {} (client certificates: {})", s.options.tls_mode, s.options.tls_client_auth)
+              s.tls ? fmt::format(", TLS {} (client certificates: {})", ToString(s.options.tls_mode),
+                                    ToString(s.options.tls_client_auth))
                     : std::string(", plaintext"));
-  asio::post(impl_->acceptor->get_executor(), [impl = impl_.get()] { impl->Accept(); });
+  impl_->listener->Start();
   return Status::Ok();
-}
-
-std::vector<std::shared_ptr<CallHost>> Server::Impl::LiveConnections() {
-  std::vector<std::shared_ptr<CallHost>> out;
-  std::lock_guard lock(mu);
-  for (auto& [id, weak] : conns) {
-    if (auto c = weak.lock()) out.push_back(std::move(c));
-  }
-  return out;
 }
 
 uint16_t Server::port() const { return impl_->port; }
@@ -151,16 +142,9 @@ bool Server::Shutdown(std::chrono::milliseconds drain_timeout) {
   }
   auto& s = *impl_->shared;
   s.draining.store(true);
-  // Stop accepting on the acceptor's own thread, then tell every connection to go away.
-  std::promise<void> closed;
-  asio::post(impl_->acceptor->get_executor(), [&] {
-    boost::system::error_code ignored;
-    impl_->acceptor->close(ignored);
-    impl_->accept_retry->cancel();
-    closed.set_value();
-  });
-  closed.get_future().wait();
-  auto conns = impl_->LiveConnections();
+  // Stop accepting, then tell every connection to go away.
+  impl_->listener->Stop();
+  auto conns = impl_->conns->Live();
   for (auto& c : conns) c->Goaway();
   bool clean = true;
   {
@@ -174,7 +158,7 @@ bool Server::Shutdown(std::chrono::milliseconds drain_timeout) {
     s.log->warn("{} connections did not acknowledge GOAWAY within the drain timeout; closing them", silent);
   }
   for (auto& c : conns) c->ForceClose(clean ? "server stopped" : "drain timeout");
-  for (auto& c : impl_->LiveConnections()) c->ForceClose("server stopped");
+  for (auto& c : impl_->conns->Live()) c->ForceClose("server stopped");
   conns.clear();
   // Every loop runs what was posted before this barrier (the closes above).
   for (size_t i = 0; i < impl_->shared->pool->size(); ++i) {
@@ -194,8 +178,7 @@ bool Server::Shutdown(std::chrono::milliseconds drain_timeout) {
     if (!clean) s.handler_pool->stop();  // abandon queued handlers; running ones must return
     s.handler_pool->join();
   }
-  impl_->acceptor.reset();
-  impl_->accept_retry.reset();
+  impl_->listener.reset();
   std::lock_guard late(s.late_mu);
   for (size_t i = 0; i < impl_->shared->pool->size(); ++i) {
     auto& ctx = impl_->shared->pool->At(i);

@@ -8,11 +8,19 @@ namespace krpc::node {
 namespace asio = boost::asio;
 using codec::FrameType;
 
+namespace {
+// Often enough to kick idle peers and peers that take too long to finish a frame.
+std::chrono::milliseconds TickOf(const ServerOptions& o) {
+  return std::max(std::chrono::milliseconds(5), std::min(std::chrono::milliseconds(o.heartbeat_interval_ms / 2),
+                                                         std::chrono::milliseconds(o.frame_timeout_ms / 2)));
+}
+}  // namespace
+
 ServerConnection::ServerConnection(net::Stream io, std::shared_ptr<ServerShared> shared, uint64_t id)
     : FramedConnection(std::move(io), shared->limits, shared->frame_budget, shared),
       CallHost(shared, *stream().socket().get_executor().target<asio::io_context::executor_type>(), id,
                Protocol::kKrpc),
-      idle_timer_(executor_) {
+      life_(*this, shared_, executor_, {"krpc", TickOf(shared_->options), /*linger=*/true}) {
   SetPeer(stream());
   stream().Configure();
 }
@@ -20,18 +28,18 @@ ServerConnection::ServerConnection(net::Stream io, std::shared_ptr<ServerShared>
 ServerConnection::~ServerConnection() = default;
 
 void ServerConnection::Start(Refusal refusal) {
-  shared_->observer->OnConnectionOpened();
+  life_.Start(id_, peer_);
   if (refusal != Refusal::kNone) {
     if (refusal == Refusal::kConnectionLimit) {
       SendGoaway(StatusCode::kResourceExhausted,
                  "connection limit reached (max_connections=" + std::to_string(shared_->options.max_connections) + ")");
+      life_.CloseAfterFlush("connection limit");
     } else {
       SendGoaway(StatusCode::kUnavailable, "TLS required (tls_mode=strict)");
+      life_.CloseAfterFlush("TLS required");
     }
-    CloseAfterFlush();
     return;
   }
-  ArmIdleTimer();
   StartReading();
 }
 
@@ -43,7 +51,7 @@ void ServerConnection::Start(Refusal refusal) {
 void ServerConnection::Goaway() {
   shared_->goaway_unacked.fetch_add(1, std::memory_order_acq_rel);  // before Shutdown can look
   Post([self = self()] {
-    if (self->closed_ || self->goaway_sent_) {
+    if (self->life_.closed() || self->goaway_sent_) {
       self->shared_->GoawayAcknowledged();  // closed, or closing after a refusal: nothing to wait for
       return;
     }
@@ -57,11 +65,11 @@ void ServerConnection::Goaway() {
 }
 
 void ServerConnection::ForceClose(std::string reason) {
-  Post([self = self(), reason = std::move(reason)] { self->Close(reason); });
+  Post([self = self(), reason = std::move(reason)] { self->life_.Close(reason); });
 }
 
 void ServerConnection::OnReadFailed(const boost::system::error_code& ec) {
-  Close(ec == asio::error::eof ? "peer closed" : ec.message());
+  life_.Close(ec == asio::error::eof ? "peer closed" : ec.message());
 }
 
 void ServerConnection::OnBytesRead(size_t n) {
@@ -71,21 +79,19 @@ void ServerConnection::OnBytesRead(size_t n) {
 
 void ServerConnection::OnBytesWritten(size_t n) { shared_->observer->OnBytes(0, n); }
 
-void ServerConnection::OnOutputDrained() {
-  if (closing_) Linger();
-}
+void ServerConnection::OnOutputDrained() { life_.OutputDrained(); }
 
 bool ServerConnection::OnFrame(const codec::FrameView& frame) {
   switch (frame.prefix.type) {
     case FrameType::kRequest:
       HandleRequest(frame);
-      return !closing_;
+      return life_.reading();
     case FrameType::kPing:
       return true;  // answered by FramedConnection
     case FrameType::kPong: {
       wire::PingHeader pong;
       if (!pong.ParseFromArray(frame.header.data(), static_cast<int>(frame.header.size()))) {
-        ProtocolError("malformed_header", "unparsable PONG header");
+        life_.ProtocolError("malformed_header", "unparsable PONG header");
         return false;
       }
       if (pong.nonce() == kDrainPingNonce) GoawayAcknowledged();
@@ -94,7 +100,7 @@ bool ServerConnection::OnFrame(const codec::FrameView& frame) {
     case FrameType::kCancel: {
       wire::CancelHeader cancel;
       if (!cancel.ParseFromArray(frame.header.data(), static_cast<int>(frame.header.size()))) {
-        ProtocolError("malformed_header", "unparsable CANCEL header");
+        life_.ProtocolError("malformed_header", "unparsable CANCEL header");
         return false;
       }
       if (auto* call = FindUnfinished(cancel.call_id())) CancelCall(call);
@@ -103,7 +109,7 @@ bool ServerConnection::OnFrame(const codec::FrameView& frame) {
     case FrameType::kGoaway:
       return true;  // a client's GOAWAY only says it sends no more calls
     case FrameType::kResponse:
-      ProtocolError("unexpected_frame", "RESPONSE frame sent to a server");
+      life_.ProtocolError("unexpected_frame", "RESPONSE frame sent to a server");
       return false;
   }
   return true;
@@ -112,7 +118,7 @@ bool ServerConnection::OnFrame(const codec::FrameView& frame) {
 void ServerConnection::HandleRequest(const codec::FrameView& frame) {
   auto& h = scratch_header_;
   if (!h.ParseFromArray(frame.header.data(), static_cast<int>(frame.header.size()))) {
-    ProtocolError("malformed_header", "unparsable REQUEST header");
+    life_.ProtocolError("malformed_header", "unparsable REQUEST header");
     return;
   }
   const uint64_t call_id = h.call_id();
@@ -135,7 +141,7 @@ void ServerConnection::HandleRequest(const codec::FrameView& frame) {
 void ServerConnection::Complete(ServerCall* call) {
   KRPC_ASSERT_IN_LOOP(InLoop() || !shared_->LoopsRunning());
   const Status& status = call->status();
-  if (!closed_) {
+  if (!life_.closed()) {
     wire::ResponseHeader h;
     h.set_call_id(call->call_id());
     const size_t body_size = status.ok() ? call->response()->ByteSizeLong() : 0;

@@ -1,7 +1,9 @@
 // ServerConnection: one accepted krpc-protocol connection, owned by one I/O thread. A framed
 // connection (net::FramedConnection: read batches, PONGs, coalesced writes) whose calls go
-// through CallHost; it answers them, kicks idle and slow peers and drains on GOAWAY. All
-// members are touched only on the owning thread.
+// through CallHost; it answers them and drains on GOAWAY. What every protocol shares (idle
+// kick, close-after-flush and linger, close accounting) is its ConnectionLife; this class
+// supplies the krpc operations (frame timeout, error replies). All members are touched only on
+// the owning thread.
 #pragma once
 
 #include <boost/asio/ip/tcp.hpp>
@@ -19,13 +21,14 @@
 #include "krpc/net/framed_connection.h"
 #include "krpc/wire.pb.h"
 #include "call_host.h"
+#include "connection_life.h"
 #include "server_shared.h"
 
 namespace krpc::node {
 
 class ServerCall;
 
-class ServerConnection final : public net::FramedConnection, public CallHost {
+class ServerConnection final : public net::FramedConnection, public CallHost, private ConnectionLife::Ops {
  public:
   ServerConnection(net::Stream stream, std::shared_ptr<ServerShared> shared, uint64_t id);
   ~ServerConnection();
@@ -48,38 +51,38 @@ class ServerConnection final : public net::FramedConnection, public CallHost {
     ReplyError(call_id, code, std::move(message), true);
   }
   // net::FramedConnection
-  bool Reading() const override { return !closed_ && !closing_; }
-  bool CanWrite() const override { return !closed_; }
+  bool Reading() const override { return life_.reading(); }
+  bool CanWrite() const override { return !life_.closed(); }
   bool OnFrame(const codec::FrameView& frame) override;
   void OnDecodeError(const codec::DecodeResult& r) override;
-  void OnProtocolError(std::string_view reason, std::string detail) override { ProtocolError(reason, std::move(detail)); }
+  void OnProtocolError(std::string_view reason, std::string detail) override { life_.ProtocolError(reason, detail); }
   void OnReadFailed(const boost::system::error_code& ec) override;
   void OnOverBudget() override;
-  void OnWriteFailed(const boost::system::error_code& ec) override { Close(ec.message()); }
+  void OnWriteFailed(const boost::system::error_code& ec) override { life_.Close(ec.message()); }
   void OnBytesRead(size_t n) override;
   void OnBytesWritten(size_t n) override;
   void OnOutputDrained() override;
 
-  bool OnIdleTick();
+  // ConnectionLife::Ops
+  std::shared_ptr<ConnectionLife> LifeRef() override { return {self(), &life_}; }
+  net::Stream& Transport() override { return stream(); }
+  bool FlushOutput() override;
+  ConnectionLife::Clock::time_point LastReceived() const override { return last_recv(); }
+  bool HasWork() const override { return inflight_ > 0; }
+  bool OnTick(ConnectionLife::Clock::time_point now) override;
+  void ReleaseIdleBuffers() override { FramedConnection::ReleaseIdleBuffers(); }
+  bool QueueIdleGoodbye() override { return false; }
+  void OnClosed() override;
+
   void HandleRequest(const codec::FrameView& frame);
-  void ProtocolError(std::string_view reason, std::string detail);
   void ReplyError(uint64_t call_id, StatusCode code, std::string message, bool not_executed);
   void SendGoaway(StatusCode code, std::string message);
-  void ArmIdleTimer();
-  void Close(std::string_view reason);
-  void CloseAfterFlush();
-  void Linger();
-  void DiscardInput();
 
-  bool closing_ = false;       // no more reads; close once the output is flushed
-  bool closed_ = false;
+  ConnectionLife life_;
   bool goaway_sent_ = false;
   static constexpr uint64_t kDrainPingNonce = 0x6b72706344524149;  // 'krpcDRAI'
   uint64_t max_call_id_ = 0;
   CallHost::Clock::time_point batch_time_;
-  boost::asio::steady_timer idle_timer_;
-  bool lingering_ = false;     // output flushed and shut down; discarding input until EOF
-  std::unique_ptr<std::array<char, 16384>> discard_;
   wire::RequestHeader scratch_header_;   // reused for every request's header
 };
 

@@ -31,7 +31,7 @@ struct ServerShared {
   void* unknown_method_cookie[kProtocols] = {};
   std::unique_ptr<boost::asio::thread_pool> handler_pool;  // null: run handlers inline
   std::shared_ptr<spdlog::logger> log = krpc::log::Get("server");
-  log::RateLimiter error_log_limit{20};
+  log::LimitedLog error_log{log, 20};  // what peers can trigger at will
 
   std::atomic<bool> draining{false};
   std::atomic<int64_t> inflight{0};
@@ -74,6 +74,15 @@ struct ServerShared {
   // heartbeat_interval_ms * (heartbeat_miss_limit + 1).
   std::chrono::milliseconds IdleLimit() const {
     return std::chrono::milliseconds(int64_t{options.heartbeat_interval_ms} * (options.heartbeat_miss_limit + 1));
+  }
+
+  // Every accepted connection's end, adopted by a protocol or not, exactly once: the open
+  // count, the idle counter (reason kIdleClose) and the observer see the same close.
+  static constexpr std::string_view kIdleClose = "idle";
+  void ConnectionClosed(std::string_view reason) {
+    connections_open.fetch_sub(1, std::memory_order_relaxed);
+    if (reason == kIdleClose) idle_closed.fetch_add(1, std::memory_order_relaxed);
+    observer->OnConnectionClosed(reason);
   }
 
   void CallFinished() {

@@ -155,7 +155,7 @@ TEST_F(GrpcCppClientTest, krpc_and_grpc_clients_share_the_port_concurrently) {
 // tested against gRPC's C++ library): deadline and metadata arrive, codes come back.
 TEST_F(GrpcCppClientTest, the_krpc_sdk_speaks_grpc_to_a_krpc_server_too) {
   ChannelOptions o;
-  o.connection.protocol = "grpc";
+  o.connection.protocol = WireProtocol::kGrpc;
   auto ch = Channel::Create("127.0.0.1:" + std::to_string(server_->port()), o);
   ASSERT_TRUE(ch.ok()) << ch.status();
   examples::EchoService_Stub stub(ch.value().get());

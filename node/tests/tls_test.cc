@@ -17,6 +17,7 @@
 #include <thread>
 
 #include "examples/echo.pb.h"
+#include "krpc/config.h"
 #include "krpc/codec/frame.h"
 #include "krpc/wire.pb.h"
 #include "krpc/channel.h"
@@ -41,7 +42,7 @@ std::string Certs() {
 std::string Cert(const std::string& name) { return Certs() + "/" + name + ".crt"; }
 std::string Key(const std::string& name) { return Certs() + "/" + name + ".key"; }
 
-ServerOptions TlsServer(const std::string& mode, const std::string& client_auth, const std::string& cert = "server") {
+ServerOptions TlsServer(TlsMode mode, TlsClientAuth client_auth, const std::string& cert = "server") {
   ServerOptions o;
   o.listen_host = "127.0.0.1";
   o.io_threads = 2;
@@ -112,7 +113,7 @@ class TlsTest : public ::testing::Test {
 };
 
 TEST_F(TlsTest, strict_mutual_tls_serves_a_client_with_a_certificate_and_shows_its_identity) {
-  ASSERT_TRUE(StartServer(TlsServer("strict", "require")).ok());
+  ASSERT_TRUE(StartServer(TlsServer(TlsMode::kStrict, TlsClientAuth::kRequire)).ok());
   std::string who;
   const Status s = EchoVia(TlsClient("alice"), "identity", &who);
   ASSERT_TRUE(s.ok()) << s.ToString();
@@ -129,7 +130,7 @@ TEST_F(TlsTest, strict_mutual_tls_serves_a_client_with_a_certificate_and_shows_i
 }
 
 TEST_F(TlsTest, strict_mutual_tls_refuses_a_client_without_a_certificate) {
-  ASSERT_TRUE(StartServer(TlsServer("strict", "require")).ok());
+  ASSERT_TRUE(StartServer(TlsServer(TlsMode::kStrict, TlsClientAuth::kRequire)).ok());
   auto ch = Channel::Create(target(), TlsClient("")).value();
   const Status s = Echo(*ch);
   EXPECT_EQ(s.code(), StatusCode::kUnavailable);
@@ -152,7 +153,7 @@ TEST_F(TlsTest, a_client_refuses_an_unknown_ca_a_wrong_name_and_an_expired_certi
                         Case{"server", "other.example", "name_mismatch", "hostname mismatch"},
                         Case{"expired", "", "expired", "certificate has expired"}}) {
     SCOPED_TRACE(c.server_cert + " " + c.server_name);
-    ASSERT_TRUE(StartServer(TlsServer("strict", "none", c.server_cert)).ok());
+    ASSERT_TRUE(StartServer(TlsServer(TlsMode::kStrict, TlsClientAuth::kNone, c.server_cert)).ok());
     auto o = TlsClient("");
     o.connection.tls_server_name = c.server_name;
     auto ch = Channel::Create(target(), o).value();
@@ -168,7 +169,7 @@ TEST_F(TlsTest, a_client_refuses_an_unknown_ca_a_wrong_name_and_an_expired_certi
 }
 
 TEST_F(TlsTest, a_server_refuses_a_client_certificate_from_an_unknown_ca) {
-  ASSERT_TRUE(StartServer(TlsServer("strict", "require")).ok());
+  ASSERT_TRUE(StartServer(TlsServer(TlsMode::kStrict, TlsClientAuth::kRequire)).ok());
   const Status s = EchoVia(TlsClient("mallory"));
   EXPECT_EQ(s.code(), StatusCode::kUnavailable) << s.ToString();
   EXPECT_TRUE(Eventually([&] { return server_->stats().tls_failures >= 1; }));  // the client may retry the connect
@@ -176,7 +177,7 @@ TEST_F(TlsTest, a_server_refuses_a_client_certificate_from_an_unknown_ca) {
 }
 
 TEST_F(TlsTest, permissive_mode_serves_tls_and_plaintext_clients_on_one_port) {
-  ASSERT_TRUE(StartServer(TlsServer("permissive", "request")).ok());
+  ASSERT_TRUE(StartServer(TlsServer(TlsMode::kPermissive, TlsClientAuth::kRequest)).ok());
   std::string tls_who, plain_who, anon_who;
   ASSERT_TRUE(EchoVia(TlsClient("bob"), "identity", &tls_who).ok());
   ASSERT_TRUE(EchoVia(Plaintext(), "identity", &plain_who).ok());
@@ -188,7 +189,7 @@ TEST_F(TlsTest, permissive_mode_serves_tls_and_plaintext_clients_on_one_port) {
 }
 
 TEST_F(TlsTest, strict_mode_tells_a_plaintext_client_that_tls_is_required) {
-  ASSERT_TRUE(StartServer(TlsServer("strict", "none")).ok());
+  ASSERT_TRUE(StartServer(TlsServer(TlsMode::kStrict, TlsClientAuth::kNone)).ok());
   const Status s = EchoVia(Plaintext());
   EXPECT_EQ(s.code(), StatusCode::kUnavailable);
   EXPECT_NE(s.message().find("TLS required"), std::string::npos) << s.ToString();
@@ -197,7 +198,7 @@ TEST_F(TlsTest, strict_mode_tells_a_plaintext_client_that_tls_is_required) {
 }
 
 TEST_F(TlsTest, authorization_allows_and_denies_by_identity) {
-  auto o = TlsServer("permissive", "request");
+  auto o = TlsServer(TlsMode::kPermissive, TlsClientAuth::kRequest);
   o.authz_allow = "krpc.examples.EchoService/Echo=spiffe://krpc.test/client/alice";
   ASSERT_TRUE(StartServer(o).ok());
   EXPECT_TRUE(EchoVia(TlsClient("alice")).ok());
@@ -215,14 +216,14 @@ TEST_F(TlsTest, authorization_allows_and_denies_by_identity) {
 }
 
 TEST_F(TlsTest, authorization_prefix_patterns_and_default_deny) {
-  auto o = TlsServer("strict", "require");
+  auto o = TlsServer(TlsMode::kStrict, TlsClientAuth::kRequire);
   o.authz_allow = "krpc.examples.EchoService=spiffe://krpc.test/client/*";
   ASSERT_TRUE(StartServer(o).ok());
   EXPECT_TRUE(EchoVia(TlsClient("alice")).ok());
   EXPECT_TRUE(EchoVia(TlsClient("bob")).ok());
   server_->Shutdown(std::chrono::milliseconds(1000));
-  auto d = TlsServer("strict", "require");
-  d.authz_default = "deny";
+  auto d = TlsServer(TlsMode::kStrict, TlsClientAuth::kRequire);
+  d.authz_default = AuthzDefault::kDeny;
   ASSERT_TRUE(StartServer(d).ok());
   EXPECT_EQ(EchoVia(TlsClient("alice")).code(), StatusCode::kPermissionDenied);
 }
@@ -238,14 +239,28 @@ TEST_F(TlsTest, bad_tls_and_authz_settings_stop_start_up_naming_the_key) {
                         Case{[](ServerOptions& o) { o.tls.cert_file.clear(); }, "tls_cert_file"},
                         Case{[](ServerOptions& o) { o.authz_allow = "no.such.Service=x"; }, "authz_allow"},
                         Case{[](ServerOptions& o) { o.authz_allow = "krpc.examples.EchoService/Nope=x"; }, "authz_allow"},
-                        Case{[](ServerOptions& o) { o.authz_allow = "krpc.examples.EchoService"; }, "authz_allow"}}) {
-    auto o = TlsServer("strict", "require");
+                        Case{[](ServerOptions& o) { o.authz_allow = "krpc.examples.EchoService"; }, "authz_allow"},
+                        // Out-of-range modes (an integer cast by a C++ caller) fail closed.
+                        Case{[](ServerOptions& o) { o.tls_mode = static_cast<TlsMode>(7); }, "tls_mode"},
+                        Case{[](ServerOptions& o) { o.tls_client_auth = static_cast<TlsClientAuth>(7); }, "tls_client_auth"},
+                        Case{[](ServerOptions& o) { o.authz_default = static_cast<AuthzDefault>(7); }, "authz_default"}}) {
+    auto o = TlsServer(TlsMode::kStrict, TlsClientAuth::kRequire);
     c.change(o);
     Server server(o);
     ASSERT_TRUE(server.AddService(&echo_).ok());
     const Status s = server.Start();
     EXPECT_EQ(s.code(), StatusCode::kInvalidArgument) << c.key;
     EXPECT_NE(s.message().find(c.key), std::string::npos) << s.ToString();
+  }
+  // In configuration, a misspelt mode stops loading naming the key; it never means the default.
+  for (const auto& [key, value] : std::vector<std::pair<std::string, std::string>>{
+           {"tls_mode", "Strict"}, {"tls_client_auth", "required"}, {"authz_default", "Deny"}}) {
+    ServerOptions o;
+    OptionSet set;
+    o.Register(set);
+    const Status s = set.Set(key, value, "test");
+    EXPECT_EQ(s.code(), StatusCode::kInvalidArgument) << key;
+    EXPECT_NE(s.message().find("'" + key + "'"), std::string::npos) << s.ToString();
   }
   // A client's bad CA file fails channel creation, naming the key.
   auto co = TlsClient("");
@@ -276,7 +291,7 @@ TEST_F(TlsTest, rotated_certificate_files_are_picked_up_under_load_with_zero_fai
   fs::create_directories(dir);
   fs::copy_file(Cert("server"), dir / "node.crt", fs::copy_options::overwrite_existing);
   fs::copy_file(Key("server"), dir / "node.key", fs::copy_options::overwrite_existing);
-  auto o = TlsServer("strict", "require");
+  auto o = TlsServer(TlsMode::kStrict, TlsClientAuth::kRequire);
   o.tls.cert_file = (dir / "node.crt").string();
   o.tls.key_file = (dir / "node.key").string();
   o.tls.reload_interval_ms = 20;
@@ -333,9 +348,9 @@ TEST_F(TlsTest, rotated_certificate_files_are_picked_up_under_load_with_zero_fai
 }
 
 TEST_F(TlsTest, the_sdk_calls_grpc_over_tls_with_alpn_h2) {
-  ASSERT_TRUE(StartServer(TlsServer("strict", "require")).ok());
+  ASSERT_TRUE(StartServer(TlsServer(TlsMode::kStrict, TlsClientAuth::kRequire)).ok());
   auto o = TlsClient("alice");
-  o.connection.protocol = "grpc";
+  o.connection.protocol = WireProtocol::kGrpc;
   std::string who;
   const Status s = EchoVia(o, "identity", &who);
   ASSERT_TRUE(s.ok()) << s.ToString();
@@ -346,7 +361,7 @@ TEST_F(TlsTest, the_sdk_calls_grpc_over_tls_with_alpn_h2) {
 // client's request, the node rotates its own in reply, and calls keep flowing. A plain OpenSSL
 // client speaking raw krpc frames; its message callback counts the node's KeyUpdates.
 TEST_F(TlsTest, traffic_keys_rotate_with_tls13_key_update_and_calls_continue) {
-  ASSERT_TRUE(StartServer(TlsServer("strict", "none")).ok());
+  ASSERT_TRUE(StartServer(TlsServer(TlsMode::kStrict, TlsClientAuth::kNone)).ok());
   boost::asio::io_context io;
   boost::asio::ssl::context ctx(boost::asio::ssl::context::tls_client);
   ctx.load_verify_file(Cert("ca"));

@@ -54,7 +54,7 @@ struct AdminServer::Impl : std::enable_shared_from_this<AdminServer::Impl> {
   std::string token;                          // required on /admin/* when not empty
   std::shared_ptr<net::TlsContext> tls;       // HTTPS when set
   uint16_t port = 0;
-  log::RateLimiter log_limit{5};
+  log::LimitedLog log_limited{log::Get("admin"), 5};
   std::vector<std::weak_ptr<SessionBase>> sessions;  // I/O thread only; closed on Stop()
   struct Periodic {
     std::chrono::milliseconds period;
@@ -109,8 +109,7 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     }
     if (ec) {
       server_->bad_requests.fetch_add(1);
-      uint64_t suppressed = 0;
-      if (server_->log_limit.Allow(&suppressed)) log::Get("admin")->warn("bad HTTP request: {}", ec.message());
+      server_->log_limited.Warn("bad HTTP request: {}", ec.message());
       http::response<http::string_body> res{http::status::bad_request, 11};
       res.set(http::field::content_type, "text/plain; charset=utf-8");
       res.set(http::field::connection, "close");
@@ -195,11 +194,8 @@ HttpResponse AdminServer::Impl::Route(const HttpRequest& req) {
     if (req.authorization.size() != expected.size() ||
         CRYPTO_memcmp(req.authorization.data(), expected.data(), expected.size()) != 0) {
       unauthorized.fetch_add(1);
-      uint64_t suppressed = 0;
-      if (log_limit.Allow(&suppressed)) {
-        log::Get("admin")->warn("refused {} {}: {} bearer token", req.method, req.path,
-                                req.authorization.empty() ? "no" : "wrong");
-      }
+      log_limited.Warn("refused {} {}: {} bearer token", req.method, req.path,
+                       req.authorization.empty() ? "no" : "wrong");
       return {401, "text/plain; charset=utf-8", "unauthorized: /admin/* needs 'Authorization: Bearer <token>'\n"};
     }
   }
@@ -282,7 +278,7 @@ Status AdminServer::Start() {
     config.role = net::TlsContext::Role::kServer;
     config.files.cert_file = impl_->options.tls_cert_file;
     config.files.key_file = impl_->options.tls_key_file;
-    config.files.min_version = "1.2";  // browsers and scrapers
+    config.files.min_version = TlsVersion::k1_2;  // browsers and scrapers
     auto ctx = net::TlsContext::Create(std::move(config));
     if (!ctx.ok()) {
       std::string msg = ctx.status().message();

@@ -12,13 +12,19 @@ namespace krpc {
 
 class OptionSet;
 
+// The wire a channel speaks to its endpoints: krpc's framed protocol, or gRPC over HTTP/2.
+enum class WireProtocol { kKrpc, kGrpc };
+inline constexpr EnumName<WireProtocol> kWireProtocolNames[] = {{"krpc", WireProtocol::kKrpc},
+                                                                {"grpc", WireProtocol::kGrpc}};
+inline std::string_view ToString(WireProtocol p) { return NameOf(kWireProtocolNames, p); }
+
 // One connection to an endpoint (the transport).
 struct ConnectionOptions {
   int connect_timeout_ms = 200;        // connect_timeout_ms
   uint32_t max_body_bytes = 4u << 20;  // max_body_bytes: largest request/response body
   int heartbeat_interval_ms = 5000;    // heartbeat_interval_ms: PING after this long without sending
   int heartbeat_miss_limit = 3;        // heartbeat_miss_limit: close after interval*(limit+1) without receiving
-  std::string protocol = "krpc";       // protocol: "krpc", or "grpc" (gRPC over HTTP/2, h2c) to call gRPC servers
+  WireProtocol protocol = WireProtocol::kKrpc;  // protocol: krpc, or grpc (gRPC over HTTP/2) to call gRPC servers
   bool tls_enabled = false;            // tls: TLS to every endpoint (ALPN "krpc" or "h2")
   // tls_server_name: the name the servers' certificates must carry (a DNS name or IP in their
   // subject alternative names); empty = the endpoint's host. Set it for endpoints found in

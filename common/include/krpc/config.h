@@ -3,6 +3,7 @@
 // Unknown keys and bad values stop loading with a message naming the key and where it came from.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -13,6 +14,25 @@
 #include "krpc/status.h"
 
 namespace krpc {
+
+// One spelling of an enum's value in configuration ("strict" for TlsMode::kStrict). Each typed
+// option declares one constant table of these next to its enum: configuration parses through
+// it (OptionSet::AddEnum) and logs print through it (NameOf), so the C++ API takes only the
+// enum and a misspelt mode does not compile.
+template <typename E>
+struct EnumName {
+  std::string_view name;
+  E value;
+};
+
+// The configuration spelling of `value` ("?" for a value missing from the table).
+template <typename E, size_t N>
+constexpr std::string_view NameOf(const EnumName<E> (&names)[N], E value) {
+  for (const auto& n : names) {
+    if (n.value == value) return n.name;
+  }
+  return "?";
+}
 
 class OptionSet {
  public:
@@ -27,6 +47,16 @@ class OptionSet {
   void AddDouble(std::string key, double* field, double min, double max, std::string help);
   // A value from a fixed set of choices (e.g. log format "text" | "json").
   void AddChoice(std::string key, std::string* field, std::vector<std::string> choices, std::string help);
+  // An enum option spelt as in `names` (a table with static storage); any other value is an
+  // error naming the key and the accepted spellings.
+  template <typename E, size_t N>
+  void AddEnum(std::string key, E* field, const EnumName<E> (&names)[N], std::string help) {
+    std::vector<std::string> choices;
+    for (const auto& n : names) choices.emplace_back(n.name);
+    AddChoiceWith(std::move(key), std::move(choices),
+                  [field, &names](size_t i) { *field = names[i].value; },
+                  [field, &names] { return std::string(NameOf(names, *field)); }, std::move(help));
+  }
 
   // Sets one key from a source label ("file x.conf:3", "env KRPC_X", "flag --x").
   Status Set(std::string_view key, std::string_view value, std::string_view source);
@@ -63,6 +93,9 @@ class OptionSet {
   };
  private:
   void Add(std::string key, Option option);
+  // A value from `choices`; `pick` receives the index of the one given.
+  void AddChoiceWith(std::string key, std::vector<std::string> choices, std::function<void(size_t)> pick,
+                     std::function<std::string()> get, std::string help);
 
   std::string env_prefix_;
   std::map<std::string, Option, std::less<>> options_;

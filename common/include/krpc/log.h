@@ -53,4 +53,33 @@ class RateLimiter {
   std::atomic<uint64_t> dropped_{0};
 };
 
+// A logger behind a RateLimiter: the one way krpc logs what a peer can trigger at will. At
+// most `per_second` lines a second; the first line after a dropped spell ends with
+// " [N similar messages suppressed]". Thread-safe.
+class LimitedLog {
+ public:
+  LimitedLog(std::shared_ptr<spdlog::logger> logger, uint32_t per_second)
+      : logger_(std::move(logger)), limit_(per_second) {}
+  template <typename... Args>
+  void Log(spdlog::level::level_enum level, fmt::format_string<Args...> format, Args&&... args) {
+    uint64_t suppressed = 0;
+    if (!logger_->should_log(level) || !limit_.Allow(&suppressed)) return;
+    std::string line = fmt::format(format, std::forward<Args>(args)...);
+    if (suppressed) line += fmt::format(" [{} similar messages suppressed]", suppressed);
+    logger_->log(level, line);
+  }
+  template <typename... Args>
+  void Warn(fmt::format_string<Args...> format, Args&&... args) {
+    Log(spdlog::level::warn, format, std::forward<Args>(args)...);
+  }
+  template <typename... Args>
+  void Error(fmt::format_string<Args...> format, Args&&... args) {
+    Log(spdlog::level::err, format, std::forward<Args>(args)...);
+  }
+
+ private:
+  std::shared_ptr<spdlog::logger> logger_;
+  RateLimiter limit_;
+};
+
 }  // namespace krpc::log

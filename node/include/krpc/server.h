@@ -23,6 +23,11 @@ namespace krpc {
 class OptionSet;
 class ServerController;
 
+// Methods that no authz_allow rule names: open to every peer (kAllow) or refused (kDeny).
+enum class AuthzDefault { kAllow, kDeny };
+inline constexpr EnumName<AuthzDefault> kAuthzDefaultNames[] = {{"allow", AuthzDefault::kAllow},
+                                                                {"deny", AuthzDefault::kDeny}};
+
 struct ServerOptions {
   std::string listen_host = "0.0.0.0";
   uint16_t port = 0;                       // 0 = pick a free port (see Server::port())
@@ -37,15 +42,12 @@ struct ServerOptions {
   int drain_timeout_ms = 10000;            // how long Shutdown() waits for in-flight calls
   int frame_timeout_ms = 10000;            // a frame once begun must be complete within this
   int64_t max_pending_frame_bytes = 512ll << 20;  // memory for partly received frames, node-wide
-  // TLS on the RPC port (Istio's peer authentication modes): "disabled"; "permissive" (TLS and
-  // plaintext on the one port, told apart by the first byte); "strict" (TLS only).
-  std::string tls_mode = "disabled";
-  // Client certificates: "none", "request" (verified when sent), "require" (mutual TLS).
-  std::string tls_client_auth = "none";
+  TlsMode tls_mode = TlsMode::kDisabled;             // tls_mode: disabled, permissive or strict
+  TlsClientAuth tls_client_auth = TlsClientAuth::kNone;  // tls_client_auth: none, request or require
   TlsOptions tls;                          // tls_cert_file, tls_key_file, tls_ca_file, ...
   // Who may call what: "pkg.Svc[/Method]=identity,...;..." (see docs/configuration.md).
   std::string authz_allow;
-  std::string authz_default = "allow";     // "allow", or "deny": methods without a rule refuse all
+  AuthzDefault authz_default = AuthzDefault::kAllow;  // authz_default: allow, or deny (no rule: refuse all)
 
   // Registers every field above under its own name (listen_host, port, ...).
   void Register(OptionSet& options);

@@ -24,12 +24,10 @@ namespace krpc::net {
 class TlsContext {
  public:
   enum class Role { kClient, kServer };
-  // Server: which client certificates are asked for. kRequire is mutual TLS.
-  enum class ClientAuth { kNone, kRequest, kRequire };
   struct Config {
     Role role = Role::kClient;
     TlsOptions files;
-    ClientAuth client_auth = ClientAuth::kNone;
+    TlsClientAuth client_auth = TlsClientAuth::kNone;  // server: which client certificates are asked for
     // Server: the protocols it accepts, in its order of preference ("h2", "krpc"); a client
     // that offers none of them gets no ALPN answer (krpc is assumed).
     std::vector<std::string> alpn;
