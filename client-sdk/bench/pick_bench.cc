@@ -1,33 +1,29 @@
 // The cost of a pick, and of building a picker (what a discovery update pays), against the
 // number of endpoints: 10, 100, 1,000 (issue 17, "scale"). Google Benchmark (Debian's
-// libbenchmark-dev); real Subchannels, no connections. Run: build/client-sdk/krpc-pick-bench
+// libbenchmark-dev); real endpoint loads (what pickers read), no connections.
+// Run: build/client-sdk/krpc-pick-bench
 #include <benchmark/benchmark.h>
-
-#include <boost/asio/io_context.hpp>
 
 #include <string>
 
+#include "endpoint_load.h"
 #include "lb/load_balancer.h"
-#include "subchannel.h"
 
 namespace krpc::impl {
 namespace {
 
-EndpointList Endpoints(boost::asio::io_context& io, int n) {
+EndpointList Endpoints(int n) {
   EndpointList list;
   for (int i = 0; i < n; ++i) {
-    list.push_back(Subchannel::Create(io.get_executor(),
-                                      Endpoint{"10." + std::to_string(i / 65536) + "." + std::to_string(i / 256 % 256) +
-                                                   "." + std::to_string(i % 256),
-                                               7000},
-                                      Subchannel::Options{}, nullptr, nullptr));
+    list.push_back(std::make_shared<EndpointLoad>("10." + std::to_string(i / 65536) + "." + std::to_string(i / 256 % 256) +
+                                                      "." + std::to_string(i % 256) + ":7000",
+                                                  std::chrono::milliseconds(2000), 0, 10));
   }
   return list;
 }
 
 void Pick(benchmark::State& state, const char* policy) {
-  boost::asio::io_context io;
-  const auto endpoints = Endpoints(io, static_cast<int>(state.range(0)));
+  const auto endpoints = Endpoints(static_cast<int>(state.range(0)));
   const auto registry = LoadBalancerRegistry::WithBuiltins();
   const auto picker = registry.Find(policy)->Build(endpoints);
   Selectable ok;
@@ -42,8 +38,7 @@ void Pick(benchmark::State& state, const char* policy) {
 }
 
 void Build(benchmark::State& state, const char* policy) {
-  boost::asio::io_context io;
-  const auto endpoints = Endpoints(io, static_cast<int>(state.range(0)));
+  const auto endpoints = Endpoints(static_cast<int>(state.range(0)));
   const auto registry = LoadBalancerRegistry::WithBuiltins();
   for (auto _ : state) benchmark::DoNotOptimize(registry.Find(policy)->Build(endpoints));
 }

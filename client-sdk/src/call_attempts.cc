@@ -55,7 +55,7 @@ void Channel::Impl::StartAttempt(CallData* call, AttemptKind kind, CallData::Clo
       ++call->in_flight;
       ++call->attempts;
       if (hedge) ++call->hedges;
-      if (call->n_tried < static_cast<int>(std::size(call->tried))) call->tried[call->n_tried++] = sub.get();
+      if (call->n_tried < static_cast<int>(std::size(call->tried))) call->tried[call->n_tried++] = &sub->load();
       may_hedge = call->hedgeable && call->hedges < hedging->max_hedges() && call->policy_attempts() < retry->max_attempts();
     }
   }
@@ -88,7 +88,6 @@ void Channel::Impl::StartAttempt(CallData* call, AttemptKind kind, CallData::Clo
     hedges.fetch_add(1, std::memory_order_relaxed);
     if (client_observer) client_observer->OnHedge(call->method);
   }
-  sub->CallStarted(now);
   sub->StartCall(a);
 }
 
@@ -151,10 +150,7 @@ void Channel::Impl::OnAttemptDone(Attempt* a, Status status, bool not_executed) 
   const auto now = CallData::Clock::now();
   const bool per_try_timeout = status.code() == StatusCode::kDeadlineExceeded && a->deadline < call->deadline;
   std::string address;
-  if (auto sub = std::move(a->subchannel)) {
-    sub->CallEnded(status, now - a->start, now);
-    address = sub->address();
-  }
+  if (auto sub = std::move(a->subchannel)) address = sub->address();  // it counted the end already
   if (status.ok() && call->hedgeable) hedging->Record(call->method, now - a->start, now);
   if (per_try_timeout) {
     per_try_timeouts.fetch_add(1, std::memory_order_relaxed);

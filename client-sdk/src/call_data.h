@@ -35,6 +35,7 @@ namespace krpc::impl {
 
 class Transport;
 class Subchannel;
+class EndpointLoad;
 struct CallData;
 
 struct Attempt;
@@ -139,7 +140,7 @@ struct CallData {
   bool decided = false;              // the outcome is known; finishing once in_flight is 0
   Status outcome;
   Attempt* winner = nullptr;         // the attempt whose answer the call returns
-  const Subchannel* tried[4] = {};   // endpoints already tried (retries and hedges avoid them)
+  const EndpointLoad* tried[4] = {};  // endpoints already tried (retries and hedges avoid them)
   int n_tried = 0;
 
   // A transparent retry re-picks an attempt the client knows never ran (never sent, or

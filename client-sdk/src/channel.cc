@@ -158,21 +158,21 @@ std::vector<EndpointInfo> Channel::Endpoints() const {
       e.service = route->service;
       e.address = s->address();
       e.state = s->state();
-      e.inflight = s->inflight();
+      e.inflight = s->load().inflight();
       e.connects = s->connects();
       e.connect_failures = s->connect_failures();
       e.tls_failures = s->tls_failures();
       e.breaker = s->breaker_state();
-      e.weight = s->weight();
-      e.latency_ewma_us = s->ewma().value_us();
+      e.weight = s->load().weight();
+      e.latency_ewma_us = s->load().ewma().value_us();
       e.connections_active = s->connections_active();
       e.connections_idle = s->connections_idle();
       e.reuses = s->reuses();
       e.breaker_transitions = s->breaker_transitions();
       const auto now = std::chrono::steady_clock::now();
-      e.stalled = s->stalled(now, impl_->StallThreshold(*route, now));
-      e.slow_start = s->SlowStartShare(now);
-      e.stalls = s->stalls();
+      e.stalled = s->load().stalled(now, impl_->StallThreshold(*route, now));
+      e.slow_start = s->load().SlowStartShare(now);
+      e.stalls = s->load().stalls();
       e.latency_ejections = s->latency_ejections();
       out.push_back(std::move(e));
     }
@@ -197,7 +197,7 @@ ChannelStats Channel::stats() const {
     s.ejections_refused += r->ejection->refused.load();
     if (auto set = r->endpoints.load()) {
       for (const auto& sub : set->subchannels) {
-        s.stalls += sub->stalls();
+        s.stalls += sub->load().stalls();
         s.latency_ejections += sub->latency_ejections();
       }
     }

@@ -69,10 +69,13 @@ void Channel::Impl::UpdateEndpoints(Route& route, const std::vector<registry::Pr
                                         subchannel_options(), route.ejection, observer, route.latency,
                                         old != nullptr && !old->subchannels.empty());
       }
-      keep->set_weight(p.weight);
+      keep->load().set_weight(p.weight);
       next->subchannels.push_back(std::move(keep));
     }
-    next->picker = lb->Build(next->subchannels);
+    impl::EndpointList loads;
+    loads.reserve(next->subchannels.size());
+    for (const auto& sub : next->subchannels) loads.push_back(sub->load_ref());
+    next->picker = lb->Build(loads);
     route.endpoints.store(next);
     route.resolved.store(true);
     waiting.swap(route.waiting);
@@ -206,7 +209,7 @@ bool Channel::Impl::Panicking(const EndpointSet& set, impl::CallData::Clock::tim
   const size_t n = set.subchannels.size();
   const auto count = [&] {
     size_t healthy = 0;
-    for (const auto& s : set.subchannels) healthy += s->healthy();
+    for (const auto& s : set.subchannels) healthy += s->load().healthy();
     return healthy * 100 < static_cast<size_t>(options.panic_threshold_percent) * n;
   };
   if (n <= EndpointSet::kExactPanicUpTo) return count();
@@ -239,8 +242,8 @@ void Channel::Impl::Sweep(Route& route) {
   std::vector<impl::EndpointSample> samples;
   for (const auto& s : set->subchannels) {
     impl::EndpointSample e;
-    s->TakeInterval(&e.calls, &e.latency_us);
-    e.in_rotation = s->healthy();
+    s->load().TakeInterval(&e.calls, &e.latency_us);
+    e.in_rotation = s->load().healthy();
     samples.push_back(e);
   }
   double median_us = 0;

@@ -50,7 +50,7 @@ bool GrpcTransport::SendRequest(Attempt* a, uint64_t id, Clock::time_point now) 
   const int32_t stream_id = SubmitRequest(h, grpc::FramedMessage(*call->request, call->request->ByteSizeLong()));
   if (stream_id <= 0) {
     TakeCall(id);
-    a->Done(Status(StatusCode::kUnavailable, "cannot open a stream to " + address()), true);
+    EndAttempt(a, Status(StatusCode::kUnavailable, "cannot open a stream to " + address()), true);
     return false;
   }
   streams_[stream_id].id = id;

@@ -36,7 +36,7 @@ bool KrpcTransport::SendRequest(Attempt* a, uint64_t id, Clock::time_point now) 
     // The channel checks metadata before the call starts; this guards what gets past it, so
     // that one call's metadata never makes the server close a connection others share.
     TakeCall(id);
-    a->Done(Status(StatusCode::kResourceExhausted, "request header of " + std::to_string(header) +
+    EndAttempt(a, Status(StatusCode::kResourceExhausted, "request header of " + std::to_string(header) +
                                                        " bytes exceeds the 64 KiB header limit"),
             true);
     return false;

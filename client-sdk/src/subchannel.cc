@@ -22,14 +22,14 @@ class Subchannel::Probe final : public AttemptSink, public std::enable_shared_fr
     }
     auto keep = std::move(call_.sink);  // the probe lives until this returns
     if (auto owner = owner_.lock()) {
-      if (status.ok()) owner->MarkProgress(Clock::now());
+      if (status.ok()) owner->load_->MarkProgress(Clock::now());
       // A gRPC server without gRPC's health service answers UNIMPLEMENTED: it is up and
       // serving RPCs, which is what the probe asks.
       const bool no_health_service =
           status.code() == StatusCode::kUnimplemented && owner->options_.connection.protocol == WireProtocol::kGrpc;
       owner->outlier_->OnProbeDone(no_health_service ||
                                    (status.ok() && response_.status() == health::v1::HealthCheckResponse::SERVING));
-      owner->stall_reported_.store(false, std::memory_order_relaxed);  // a stall still there is reported again
+      owner->load_->RearmStallReport();  // a stall still there is reported again
     }
   }
   void OnCanceledWhileParked(CallData* call) override { OnAttemptDone(&call->slots[0], Status(StatusCode::kCancelled, ""), true); }
@@ -72,31 +72,30 @@ std::shared_ptr<Subchannel> Subchannel::Create(asio::io_context::executor_type e
                                                std::shared_ptr<LatencyWindow> route_latency, bool slow_start) {
   auto s = std::make_shared<Subchannel>(executor, std::move(endpoint), std::move(options));
   s->route_latency_ = std::move(route_latency);
-  if (slow_start) s->StartSlowStart(Clock::now());
-  s->outlier_ = std::make_shared<OutlierDetector>(executor, s->address_, s->options_.breaker, std::move(ejection),
+  if (slow_start) s->load_->StartSlowStart(Clock::now());
+  s->outlier_ = std::make_shared<OutlierDetector>(executor, s->address(), s->options_.breaker, std::move(ejection),
                                                   std::move(observer), std::weak_ptr<ProbeSender>(s));
+  s->load_->set_outlier(s->outlier_);
+  s->load_->set_on_stall([weak = std::weak_ptr<Subchannel>(s)] {
+    if (auto self = weak.lock()) self->OnStall();
+  });
   return s;
 }
 
 Subchannel::Subchannel(asio::io_context::executor_type executor, Endpoint endpoint, Options options)
     : executor_(std::move(executor)),
       endpoint_(std::move(endpoint)),
-      address_(endpoint_.ToString()),
       options_(std::move(options)),
+      load_(std::make_shared<EndpointLoad>(endpoint_.ToString(), std::chrono::milliseconds(options_.latency_decay_ms),
+                                           options_.outlier.slow_start_ms, options_.outlier.slow_start_min_percent)),
       next_backoff_(options_.reconnect.initial_ms),
       rng_(std::random_device{}()),
-      ewma_(std::chrono::milliseconds(options_.latency_decay_ms)),
       reaper_timer_(executor_) {}
 
 Subchannel::~Subchannel() = default;
 
-bool Subchannel::healthy() const {
-  if (!outlier_->in_rotation()) return false;
-  const int64_t until = backoff_until_.load(std::memory_order_relaxed);
-  return until == 0 || Clock::now().time_since_epoch().count() >= until;
-}
-
 void Subchannel::StartCall(Attempt* a) {
+  load_->AttemptStarted(a->start);
   if (executor_.running_in_this_thread()) {
     StartOnLoop(a);
     return;
@@ -104,38 +103,14 @@ void Subchannel::StartCall(Attempt* a) {
   asio::post(executor_, [self = shared_from_this(), a] { self->StartOnLoop(a); });
 }
 
-bool Subchannel::stalled(Clock::time_point now, Clock::duration threshold) const {
-  const int64_t since = first_unanswered_ns_.load(std::memory_order_relaxed);
-  return since != 0 && now.time_since_epoch().count() - since > threshold.count();
-}
-
-void Subchannel::SuspectStall() {
-  if (stall_reported_.exchange(true, std::memory_order_relaxed)) return;
-  stalls_.fetch_add(1, std::memory_order_relaxed);
-  log::Get("client")->warn("{}: stalled ({} calls in flight, none completing): no new calls, probing",
-                           address_, inflight());
+// A picker found this endpoint stalled (any thread, once per stall): the outlier detector
+// probes it and ejects it if the probe fails too.
+void Subchannel::OnStall() {
+  log::Get("client")->warn("{}: stalled ({} calls in flight, none completing): no new calls, probing", address(),
+                           load_->inflight());
   asio::post(executor_, [weak = weak_from_this()] {
     if (auto self = weak.lock()) self->outlier_->OnStalled();
   });
-}
-
-double Subchannel::SlowStartShare(Clock::time_point now) const {
-  const int64_t start = ramp_start_ns_.load(std::memory_order_relaxed);
-  if (start == 0) return 1.0;
-  const double window_ns = static_cast<double>(options_.outlier.slow_start_ms) * 1e6;
-  const double f = static_cast<double>(now.time_since_epoch().count() - start) / window_ns;
-  if (f >= 1.0) return 1.0;
-  return std::max(options_.outlier.slow_start_min_percent / 100.0, f);
-}
-
-void Subchannel::StartSlowStart(Clock::time_point now) {
-  if (options_.outlier.slow_start_ms <= 0) return;
-  ramp_start_ns_.store(now.time_since_epoch().count(), std::memory_order_relaxed);
-}
-
-void Subchannel::TakeInterval(uint64_t* calls, uint64_t* latency_us) {
-  *calls = interval_calls_.exchange(0, std::memory_order_relaxed);
-  *latency_us = interval_latency_us_.exchange(0, std::memory_order_relaxed);
 }
 
 void Subchannel::EjectAsOutlier(double latency_us, double median_us) {
@@ -174,16 +149,19 @@ Transport* Subchannel::ChooseTransport() {
 void Subchannel::StartOnLoop(Attempt* call) {
   KRPC_ASSERT_IN_LOOP(executor_.running_in_this_thread());
   if (state() == State::kShutdown) {
-    call->Done(Status(StatusCode::kUnavailable, retired_ ? address_ + " left the service" : "channel is shut down"), true);
+    OnAttemptEnded(call, Status(StatusCode::kUnavailable, retired_ ? address() + " left the service" : "channel is shut down"),
+                   true);
     return;
   }
-  const int64_t until = backoff_until_.load(std::memory_order_relaxed);
+  const auto until = load_->backoff_until();
+  const auto now = Clock::now();
   const bool none_accepting = std::none_of(transports_.begin(), transports_.end(), [](auto& t) { return t->accepting(); });
-  if (none_accepting && until != 0 && Clock::now().time_since_epoch().count() < until) {
-    const auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::duration(until) - Clock::now().time_since_epoch());
-    call->Done(Status(StatusCode::kUnavailable,
-               last_error_.message() + " (next connect attempt in " + std::to_string(wait.count()) + " ms)"),
-        true);
+  if (none_accepting && until != Clock::time_point{} && now < until) {
+    const auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(until - now);
+    OnAttemptEnded(call,
+                   Status(StatusCode::kUnavailable,
+                          last_error_.message() + " (next connect attempt in " + std::to_string(wait.count()) + " ms)"),
+                   true);
     return;
   }
   Transport* t = ChooseTransport();
@@ -220,7 +198,7 @@ void Subchannel::NoteRetiredAndClosed() {
 
 void Subchannel::OnTransportReady(Transport*) {
   next_backoff_ = std::chrono::milliseconds(options_.reconnect.initial_ms);
-  backoff_until_.store(0, std::memory_order_relaxed);
+  load_->set_backoff_until({});
   connects_.fetch_add(1, std::memory_order_relaxed);
   SetState(State::kReady);
   UpdateCounts();
@@ -256,34 +234,29 @@ void Subchannel::OnTransportClosed(Transport* t, const Status& why, bool was_rea
   connect_failures_.fetch_add(1, std::memory_order_relaxed);
   std::uniform_real_distribution<double> jitter(1.0 - options_.reconnect.jitter, 1.0 + options_.reconnect.jitter);
   const auto wait = std::chrono::milliseconds(static_cast<int64_t>(static_cast<double>(next_backoff_.count()) * jitter(rng_)));
-  backoff_until_.store((Clock::now() + wait).time_since_epoch().count(), std::memory_order_relaxed);
+  load_->set_backoff_until(Clock::now() + wait);
   last_error_ = why;
   next_backoff_ = std::min(std::chrono::milliseconds(options_.reconnect.max_ms),
                            std::chrono::milliseconds(static_cast<int64_t>(static_cast<double>(next_backoff_.count()) *
                                                                           options_.reconnect.multiplier)));
   SetState(State::kBackoff);
   UpdateCounts();
-  log::Get("client")->warn("{}: {}; next connect attempt in {} ms", address_, why.message(), wait.count());
+  log::Get("client")->warn("{}: {}; next connect attempt in {} ms", address(), why.message(), wait.count());
 }
 
-void Subchannel::CallEnded(const Status& status, Clock::duration latency, Clock::time_point now) {
-  inflight_.fetch_sub(1, std::memory_order_relaxed);
-  UpdateCounts();
-  const bool failure = IsEndpointFailure(status.code());
-  double us = static_cast<double>(std::chrono::duration_cast<std::chrono::microseconds>(latency).count());
-  const bool cancelled = status.code() == StatusCode::kCancelled;  // e.g. a losing hedge
-  // Progress: an answer from the endpoint (a timeout or a cancel is none).
-  if (!cancelled && status.code() != StatusCode::kDeadlineExceeded) MarkProgress(now);
-  if (status.ok() && route_latency_) route_latency_->Record(static_cast<uint64_t>(us), now);
-  if (status.ok() || cancelled) {  // a cancelled attempt's time is a lower bound of its latency
-    interval_calls_.fetch_add(1, std::memory_order_relaxed);
-    interval_latency_us_.fetch_add(static_cast<uint64_t>(us), std::memory_order_relaxed);
+void Subchannel::OnAttemptEnded(Attempt* a, Status status, bool not_executed) {
+  KRPC_ASSERT_IN_LOOP(executor_.running_in_this_thread());
+  if (a->subchannel.get() == this) {  // a call's attempt (health probes are not counted)
+    const auto now = Clock::now();
+    const bool failure = load_->AttemptEnded(status, now - a->start, now);
+    UpdateCounts();
+    if (status.ok() && route_latency_) {
+      route_latency_->Record(
+          static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(now - a->start).count()), now);
+    }
+    if (status.code() != StatusCode::kCancelled) outlier_->OnCallResult(failure, now);
   }
-  // A fast failure must not look attractive to latency-based balancing: it counts as at least
-  // 10 ms, or twice the current average (capped at 10 s so repeated failures cannot overflow).
-  if (failure) us = std::max({us, std::min(ewma_.value_us() * 2, 1e7), 10000.0});
-  ewma_.Observe(us, now);
-  if (!cancelled) outlier_->OnCallResult(failure, now);
+  a->Done(std::move(status), not_executed);
 }
 
 void Subchannel::ArmReaper() {
@@ -317,7 +290,7 @@ void Subchannel::Reap() {
 void Subchannel::ResetBackoff() {
   asio::dispatch(executor_, [self = shared_from_this()] {
     self->next_backoff_ = std::chrono::milliseconds(self->options_.reconnect.initial_ms);
-    self->backoff_until_.store(0, std::memory_order_relaxed);
+    self->load_->set_backoff_until({});
     if (self->state() == State::kBackoff) self->SetState(State::kIdle);
   });
 }
@@ -330,7 +303,7 @@ void Subchannel::Retire() {
     self->outlier_->Shutdown();
     self->reaper_timer_.cancel();
     const auto transports = self->transports_;  // Retire() calls back into Forget and OnTransportDraining
-    for (const auto& t : transports) t->Retire(self->address_ + " left the service");
+    for (const auto& t : transports) t->Retire(self->address() + " left the service");
     self->UpdateCounts();
     self->NoteRetiredAndClosed();
   });

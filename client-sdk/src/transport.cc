@@ -153,16 +153,16 @@ void Transport::StartCall(Attempt* a) {
   KRPC_ASSERT_IN_LOOP(InLoop());
   const auto now = Clock::now();
   if (!accepting()) {
-    a->Done(Status(StatusCode::kUnavailable, "connection to " + address_ + " is closing"), true);
+    EndAttempt(a, Status(StatusCode::kUnavailable, "connection to " + address_ + " is closing"), true);
     return;
   }
   if (a->deadline <= now) {
-    a->Done(Status(StatusCode::kDeadlineExceeded, "deadline passed before sending"), true);
+    EndAttempt(a, Status(StatusCode::kDeadlineExceeded, "deadline passed before sending"), true);
     return;
   }
   const size_t body = a->call->request->ByteSizeLong();
   if (body > options_.max_body_bytes) {
-    a->Done(Status(StatusCode::kResourceExhausted, "request of " + std::to_string(body) +
+    EndAttempt(a, Status(StatusCode::kResourceExhausted, "request of " + std::to_string(body) +
                                                        " bytes exceeds max_body_bytes=" +
                                                        std::to_string(options_.max_body_bytes)),
             true);
@@ -171,7 +171,7 @@ void Transport::StartCall(Attempt* a) {
   const uint64_t id = calls_.Insert(a);
   if (!a->Attach(std::weak_ptr<Transport>(Ref()), id)) {  // cancelled on its way here
     calls_.Take(id);
-    a->Done(Status(StatusCode::kCancelled, "call cancelled by the client"), true);
+    EndAttempt(a, Status(StatusCode::kCancelled, "call cancelled by the client"), true);
     return;
   }
   if (!SendRequest(a, id, now)) return;
@@ -197,8 +197,13 @@ void Transport::Cancel(uint64_t call_id) {
 }
 
 void Transport::CompleteCall(Attempt* a, Status status, bool not_executed) {
-  a->Done(std::move(status), not_executed);
+  EndAttempt(a, std::move(status), not_executed);
   MaybeFinishDrain();
+}
+
+void Transport::EndAttempt(Attempt* a, Status status, bool not_executed) {
+  if (auto l = listener_.lock()) return l->OnAttemptEnded(a, std::move(status), not_executed);
+  a->Done(std::move(status), not_executed);  // the subchannel is gone: nothing left to count
 }
 
 void Transport::Retire(const std::string& why) {
@@ -263,7 +268,7 @@ void Transport::Close(const Status& why) {
   if (auto l = listener_.lock()) l->OnTransportClosed(this, why, was_ready_, peer_silent_);
   // Calls that never reached the wire were not executed; others may have been.
   for (auto& [id, a] : calls) {
-    a->Done(why.ok() ? Status(StatusCode::kUnavailable, "connection closed") : why, was_connecting);
+    EndAttempt(a, why.ok() ? Status(StatusCode::kUnavailable, "connection closed") : why, was_connecting);
   }
 }
 

@@ -37,6 +37,9 @@ class TransportListener {
   // `was_ready`: false when the connection was never established; `peer_silent`: closed
   // because the peer sent nothing, not even PONGs, for the heartbeat window.
   virtual void OnTransportClosed(Transport* t, const Status& why, bool was_ready, bool peer_silent) = 0;
+  // An attempt sent through the transport ended: the listener counts it, then reports it to
+  // the call (Attempt::Done).
+  virtual void OnAttemptEnded(Attempt* attempt, Status status, bool not_executed) = 0;
 };
 
 class Transport {
@@ -55,7 +58,8 @@ class Transport {
   // Owning thread only (asserted in debug builds).
   bool InLoop() const;
   void Connect();
-  // Sends the attempt (queued until connected). Its end goes to the call's sink.
+  // Sends the attempt (queued until connected). Its end goes to the listener, which reports
+  // it to the call's sink.
   void StartCall(Attempt* attempt);
   void Close(const Status& why);
   // The endpoint left the service (owning thread): no new calls; calls already sent finish,
@@ -98,6 +102,8 @@ class Transport {
 
   // --- for the protocol ---
   void CompleteCall(Attempt* attempt, Status status, bool not_executed);
+  // Ends an attempt: through the listener (which counts it) to the call's sink.
+  void EndAttempt(Attempt* attempt, Status status, bool not_executed);
   Attempt* TakeCall(uint64_t id) { return calls_.Take(id); }
   // GOAWAY(OK) received: no new calls; calls already sent are answered, then it closes.
   void StartDraining(std::string_view why);

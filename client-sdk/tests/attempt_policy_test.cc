@@ -144,26 +144,28 @@ TEST_F(EndpointTest, stalled_means_calls_in_flight_and_no_answer_for_the_thresho
   o.breaker.enabled = false;  // a failure would send a probe, on a loop this test does not run
   auto s = Make(o);
   const auto t0 = Clock::now();
-  EXPECT_FALSE(s->stalled(t0 + 10s, 100ms)) << "nothing in flight";
-  s->CallStarted(t0);
-  EXPECT_FALSE(s->stalled(t0 + 50ms, 100ms));
-  EXPECT_TRUE(s->stalled(t0 + 150ms, 100ms)) << "in flight 150 ms, nothing answered";
-  s->CallStarted(t0 + 140ms);
-  s->CallEnded(Status(), 140ms, t0 + 140ms);  // an answer is progress
-  EXPECT_FALSE(s->stalled(t0 + 150ms, 100ms));
-  EXPECT_TRUE(s->stalled(t0 + 250ms, 100ms));
-  s->CallStarted(t0 + 250ms);
-  s->CallEnded(Status(StatusCode::kDeadlineExceeded, "timeout"), 250ms, t0 + 250ms);
-  EXPECT_TRUE(s->stalled(t0 + 260ms, 100ms)) << "a timeout is no answer";
-  s->CallEnded(Status(), 10ms, t0 + 260ms);
-  EXPECT_FALSE(s->stalled(t0 + 10s, 100ms)) << "nothing in flight any more";
+  auto& l = s->load();
+  EXPECT_FALSE(l.stalled(t0 + 10s, 100ms)) << "nothing in flight";
+  l.AttemptStarted(t0);
+  EXPECT_FALSE(l.stalled(t0 + 50ms, 100ms));
+  EXPECT_TRUE(l.stalled(t0 + 150ms, 100ms)) << "in flight 150 ms, nothing answered";
+  l.AttemptStarted(t0 + 140ms);
+  l.AttemptEnded(Status(), 140ms, t0 + 140ms);  // an answer is progress
+  EXPECT_FALSE(l.stalled(t0 + 150ms, 100ms));
+  EXPECT_TRUE(l.stalled(t0 + 250ms, 100ms));
+  l.AttemptStarted(t0 + 250ms);
+  l.AttemptEnded(Status(StatusCode::kDeadlineExceeded, "timeout"), 250ms, t0 + 250ms);
+  EXPECT_TRUE(l.stalled(t0 + 260ms, 100ms)) << "a timeout is no answer";
+  l.AttemptEnded(Status(), 10ms, t0 + 260ms);
+  EXPECT_FALSE(l.stalled(t0 + 10s, 100ms)) << "nothing in flight any more";
 }
 
 TEST_F(EndpointTest, picks_skip_a_stalled_endpoint) {
   LoadBalancerRegistry registry = LoadBalancerRegistry::WithBuiltins();
-  EndpointList list = {Make(), Make(), Make()};
+  std::vector<std::shared_ptr<Subchannel>> subs = {Make(), Make(), Make()};
+  EndpointList list = {subs[0]->load_ref(), subs[1]->load_ref(), subs[2]->load_ref()};
   const auto t0 = Clock::now();
-  list[1]->CallStarted(t0);
+  list[1]->AttemptStarted(t0);
   auto picker = registry.Find("round_robin")->Build(list);
   Selectable ok;
   ok.now = t0 + 500ms;
@@ -181,14 +183,15 @@ TEST_F(EndpointTest, slow_start_ramps_the_share_from_the_minimum_to_full) {
   o.outlier.slow_start_min_percent = 10;
   auto s = Make(o, /*slow_start=*/true);
   const auto t0 = Clock::now();
-  s->StartSlowStart(t0);
-  EXPECT_DOUBLE_EQ(s->SlowStartShare(t0), 0.1);
-  EXPECT_NEAR(s->SlowStartShare(t0 + 5s), 0.5, 1e-9);
-  EXPECT_DOUBLE_EQ(s->SlowStartShare(t0 + 10s), 1.0);
-  EXPECT_DOUBLE_EQ(Make(o)->SlowStartShare(t0), 1.0) << "not ramping unless started";
+  s->load().StartSlowStart(t0);
+  EXPECT_DOUBLE_EQ(s->load().SlowStartShare(t0), 0.1);
+  EXPECT_NEAR(s->load().SlowStartShare(t0 + 5s), 0.5, 1e-9);
+  EXPECT_DOUBLE_EQ(s->load().SlowStartShare(t0 + 10s), 1.0);
+  auto other = Make(o);
+  EXPECT_DOUBLE_EQ(other->load().SlowStartShare(t0), 1.0) << "not ramping unless started";
 
   LoadBalancerRegistry registry = LoadBalancerRegistry::WithBuiltins();
-  EndpointList list = {Make(o), s};
+  EndpointList list = {other->load_ref(), s->load_ref()};
   auto picker = registry.Find("random")->Build(list);
   Selectable ok;
   ok.now = t0 + 2500ms;  // share 25 %: random starts at it half the time and keeps it a quarter of those

@@ -12,7 +12,7 @@
 #include "resilience/retry_budget.h"
 #include "resilience/retry_policy.h"
 #include "examples/echo.pb.h"
-#include "subchannel.h"
+#include "endpoint_load.h"
 
 namespace krpc::impl {
 namespace {
@@ -184,11 +184,11 @@ TEST(LatencyEwmaTest, an_isolated_stall_among_fast_samples_barely_moves_it) {
 
 class PickerTest : public ::testing::Test {
  protected:
+  // Pickers see only each endpoint's load: no subchannel, no I/O.
   EndpointList Make(int n, std::vector<int> weights = {}) {
     EndpointList list;
     for (int i = 0; i < n; ++i) {
-      auto s = Subchannel::Create(io_.get_executor(), Endpoint{"10.0.0." + std::to_string(i + 1), 7000},
-                                            Subchannel::Options{}, nullptr, nullptr);
+      auto s = std::make_shared<EndpointLoad>("10.0.0." + std::to_string(i + 1) + ":7000", 2000ms, 0, 10);
       if (!weights.empty()) s->set_weight(weights[static_cast<size_t>(i)]);
       list.push_back(s);
     }
@@ -199,7 +199,6 @@ class PickerTest : public ::testing::Test {
     for (int i = 0; i < calls; ++i) c[p.Pick({}, ok)]++;
     return c;
   }
-  boost::asio::io_context io_;
   LoadBalancerRegistry registry_ = LoadBalancerRegistry::WithBuiltins();
 };
 
@@ -216,7 +215,7 @@ TEST_F(PickerTest, round_robin_is_exact_and_skips_excluded) {
   EXPECT_EQ(c[0], 100);
   EXPECT_EQ(c[1], 100);
   EXPECT_EQ(c[2], 100);
-  const Subchannel* ex[] = {list[0].get()};
+  const EndpointLoad* ex[] = {list[0].get()};
   auto c2 = Count(*p, 100, Selectable{ex, 1, false});
   EXPECT_EQ(c2[0], 0);
   EXPECT_EQ(c2[1] + c2[2], 100);
@@ -239,10 +238,10 @@ TEST_F(PickerTest, p2c_prefers_the_endpoint_with_lower_latency) {
   auto list = Make(2);
   for (int i = 0; i < 5; ++i) {
     const auto now = std::chrono::steady_clock::now();
-    list[0]->CallStarted(now);
-    list[0]->CallEnded(Status(), 200us, now);
-    list[1]->CallStarted(now);
-    list[1]->CallEnded(Status(), 50ms, now);
+    list[0]->AttemptStarted(now);
+    list[0]->AttemptEnded(Status(), 200us, now);
+    list[1]->AttemptStarted(now);
+    list[1]->AttemptEnded(Status(), 50ms, now);
   }
   auto c = Count(*registry_.Find("p2c")->Build(list), 1000);
   EXPECT_EQ(c[0], 1000) << "with two endpoints p2c compares both every time";
@@ -251,7 +250,7 @@ TEST_F(PickerTest, p2c_prefers_the_endpoint_with_lower_latency) {
 TEST_F(PickerTest, consistent_hash_keeps_keys_and_moves_about_one_nth) {
   auto list = Make(5);
   auto p = registry_.Find("consistent_hash")->Build(list);
-  std::map<uint64_t, const Subchannel*> before;
+  std::map<uint64_t, const EndpointLoad*> before;
   for (uint64_t k = 0; k < 10000; ++k) {
     const int a = p->Pick({k, true}, {});
     EXPECT_EQ(a, p->Pick({k, true}, {})) << "same key, same endpoint";
@@ -261,7 +260,7 @@ TEST_F(PickerTest, consistent_hash_keeps_keys_and_moves_about_one_nth) {
   auto q = registry_.Find("consistent_hash")->Build(fewer);
   int moved = 0, lost = 0;
   for (uint64_t k = 0; k < 10000; ++k) {
-    const Subchannel* now = fewer[static_cast<size_t>(q->Pick({k, true}, {}))].get();
+    const EndpointLoad* now = fewer[static_cast<size_t>(q->Pick({k, true}, {}))].get();
     if (before[k] == list.back().get()) {
       ++lost;
     } else if (now != before[k]) {

@@ -1,5 +1,7 @@
 #include "call_host.h"
 
+#include "connection_life.h"
+
 #include <boost/asio/steady_timer.hpp>
 
 #include "krpc/impl/deadline.h"
@@ -188,6 +190,10 @@ void CallHost::CompleteFromAnyThread(ServerCall* call) {
   // are serialized by one lock instead of the connection's thread.
   std::lock_guard lock(shared_->late_mu);
   Complete(call);
+}
+
+void CallHost::ForceClose(std::string reason) {
+  Post([host = HostRef(), reason = std::move(reason)] { host->Life().Close(reason); });
 }
 
 void CallHost::HandlerFailed(const MethodEntry& entry, std::string_view what) {

@@ -26,6 +26,7 @@
 
 namespace krpc::node {
 
+class ConnectionLife;
 class ServerCall;
 
 // Why a new connection is refused at once (with a GOAWAY naming the reason), if it is.
@@ -58,9 +59,11 @@ class CallHost {
     boost::asio::post(executor_, std::forward<F>(f));
     return true;
   }
+  // Starts serving, or (`refusal`) tells the client why not in its protocol and closes.
+  virtual void Start(Refusal refusal) = 0;
   // Thread-safe: drain (GOAWAY in the connection's protocol) and forced close.
   virtual void Goaway() = 0;
-  virtual void ForceClose(std::string reason) = 0;
+  void ForceClose(std::string reason);
 
   // Owning thread: writes the call's reply (unless the connection closed), then Finish().
   virtual void Complete(ServerCall* call) = 0;
@@ -73,6 +76,10 @@ class CallHost {
   void SetPeer(net::Stream& stream);
   // A shared_ptr to the derived connection (which owns this base).
   virtual std::shared_ptr<CallHost> HostRef() = 0;
+  // The connection's lifecycle (a member of the derived connection).
+  virtual ConnectionLife& Life() = 0;
+  // On its loop, or (after Shutdown stopped the loops) on the thread that runs what they left.
+  bool OnOwningThread() const { return InLoop() || !shared_->LoopsRunning(); }
   // Owning thread: the drain's GOAWAY was acknowledged (krpc: the PONG to the PING behind it;
   // gRPC or any protocol: the close). Settles this connection's count in
   // ServerShared::goaway_unacked once, if drain_ack_pending_.

@@ -91,10 +91,10 @@ void ConnectionLife::Close(std::string_view reason) {
   if (closed_) return;
   closed_ = true;
   if (closing_ && !close_reason_.empty()) reason = close_reason_;
+  shared_->ConnectionClosed(reason);  // counted before the peer can see the close
   protocol_.Transport().Close();
   timer_.cancel();
   protocol_.OnClosed();
-  shared_->ConnectionClosed(reason);
   shared_->log->debug("{} connection {} from {} closed: {}", config_.kind, id_, peer_, reason);
 }
 

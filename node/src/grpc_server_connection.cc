@@ -79,10 +79,6 @@ void GrpcServerConnection::OnPingAck(uint64_t opaque) {
   if (SessionDone()) life_.CloseAfterFlush("drained");
 }
 
-void GrpcServerConnection::ForceClose(std::string reason) {
-  Post([self = self(), reason = std::move(reason)] { self->life_.Close(reason); });
-}
-
 void GrpcServerConnection::OnBeginHeaders(int32_t stream_id) {
   streams_.try_emplace(stream_id);  // a second header block (trailers) keeps its request
 }

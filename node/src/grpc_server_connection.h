@@ -29,14 +29,11 @@ class GrpcServerConnection final : public net::H2Connection, public CallHost, pr
   GrpcServerConnection(net::Stream stream, std::shared_ptr<ServerShared> shared, uint64_t id);
   ~GrpcServerConnection() override;
 
-  // Sends SETTINGS and begins reading; over the server's connection limit, GOAWAY and close.
-  // Starts serving, or (`refusal`) tells the client why not and closes.
-  void Start(Refusal refusal);
-  // CallHost
+  // CallHost: sends SETTINGS and begins reading, or refuses with an HTTP/2 GOAWAY.
+  void Start(Refusal refusal) override;
   void Goaway() override;
-  void ForceClose(std::string reason) override;
   void Complete(ServerCall* call) override;
-  bool OwningThread() const override { return InLoop() || !shared_->LoopsRunning(); }
+  bool OwningThread() const override { return OnOwningThread(); }
 
  private:
   // A request stream: its headers, then its body as it arrives, then its call.
@@ -56,6 +53,7 @@ class GrpcServerConnection final : public net::H2Connection, public CallHost, pr
     return std::static_pointer_cast<GrpcServerConnection>(shared_from_this());
   }
   std::shared_ptr<CallHost> HostRef() override { return self(); }
+  ConnectionLife& Life() override { return life_; }
   void Reject(uint64_t call_id, StatusCode code, std::string message) override;
 
   // net::H2Connection

@@ -34,14 +34,14 @@ IncomingConnection::IncomingConnection(std::shared_ptr<ServerShared> shared, std
 void IncomingConnection::WaitFirstByte() {
   timer_.expires_after(shared_->IdleLimit());
   timer_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
-    if (ec) return;
+    if (ec || self->first_byte_seen_) return;  // a timer that fired as the byte came is late
     self->timed_out_ = true;
-    boost::system::error_code ignored;
-    self->stream_.socket().close(ignored);  // wakes the wait below with an error
+    self->Abandon(ServerShared::kIdleClose);  // closing wakes the wait below with an error
   });
   stream_.socket().async_wait(asio::socket_base::wait_read, [self = shared_from_this()](const boost::system::error_code& ec) {
     self->timer_.cancel();
-    if (self->timed_out_) return self->Abandon(ServerShared::kIdleClose);
+    if (self->timed_out_) return;  // counted and closed by the timer
+    self->first_byte_seen_ = true;
     if (ec || !self->shared_->LoopsRunning()) return self->Abandon("server stopped");
     self->OnFirstByte();
   });
@@ -95,20 +95,19 @@ void IncomingConnection::HandshakeTls() {
 
 void IncomingConnection::Adopt(Protocol protocol, Refusal refusal) {
   const uint64_t id = table_->NextId();
+  std::shared_ptr<CallHost> conn;
   if (protocol == Protocol::kGrpc) {
-    auto conn = std::make_shared<GrpcServerConnection>(std::move(stream_), shared_, id);
-    table_->Add(id, conn);
-    conn->Start(refusal);
+    conn = std::make_shared<GrpcServerConnection>(std::move(stream_), shared_, id);
   } else {
-    auto conn = std::make_shared<ServerConnection>(std::move(stream_), shared_, id);
-    table_->Add(id, conn);
-    conn->Start(refusal);
+    conn = std::make_shared<ServerConnection>(std::move(stream_), shared_, id);
   }
+  table_->Add(id, conn);
+  conn->Start(refusal);
 }
 
 void IncomingConnection::Abandon(std::string_view reason) {
+  shared_->ConnectionClosed(reason);  // counted before the peer can see the close
   stream_.Close();
-  shared_->ConnectionClosed(reason);
 }
 
 }  // namespace krpc::node

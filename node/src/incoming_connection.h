@@ -44,7 +44,8 @@ class IncomingConnection : public std::enable_shared_from_this<IncomingConnectio
   net::Stream stream_;
   boost::asio::steady_timer timer_;  // the first byte's wait, then the handshake's bound
   const bool over_;
-  bool timed_out_ = false;
+  bool timed_out_ = false;        // the first byte's wait ran out (closed and counted)
+  bool first_byte_seen_ = false;  // the wait ended first: the timer no longer counts
   std::string peer_;  // "ip:port", read before a handshake (the socket may be closed after)
 };
 

@@ -64,10 +64,6 @@ void ServerConnection::Goaway() {
   });
 }
 
-void ServerConnection::ForceClose(std::string reason) {
-  Post([self = self(), reason = std::move(reason)] { self->life_.Close(reason); });
-}
-
 void ServerConnection::OnReadFailed(const boost::system::error_code& ec) {
   life_.Close(ec == asio::error::eof ? "peer closed" : ec.message());
 }

@@ -33,20 +33,17 @@ class ServerConnection final : public net::FramedConnection, public CallHost, pr
   ServerConnection(net::Stream stream, std::shared_ptr<ServerShared> shared, uint64_t id);
   ~ServerConnection();
 
-  // Begins reading; a connection over the server's limit is refused with GOAWAY.
-  // Starts serving, or (`refusal`) tells the client why not and closes.
-  void Start(Refusal refusal);
-  // CallHost
+  // CallHost: begins reading, or refuses with a GOAWAY frame saying why.
+  void Start(Refusal refusal) override;
   void Goaway() override;
-  void ForceClose(std::string reason) override;
   // Owning-thread only (or under ServerShared::late_mu once the loops are stopped).
   void Complete(ServerCall* call) override;
-  // On its loop, or (after Shutdown stopped the loops) on the thread that runs what they left.
-  bool OwningThread() const override { return InLoop() || !shared_->LoopsRunning(); }
+  bool OwningThread() const override { return OnOwningThread(); }
 
  private:
   std::shared_ptr<ServerConnection> self() { return std::static_pointer_cast<ServerConnection>(shared_from_this()); }
   std::shared_ptr<CallHost> HostRef() override { return self(); }
+  ConnectionLife& Life() override { return life_; }
   void Reject(uint64_t call_id, StatusCode code, std::string message) override {
     ReplyError(call_id, code, std::move(message), true);
   }

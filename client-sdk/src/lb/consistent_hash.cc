@@ -6,7 +6,7 @@
 #include <algorithm>
 #include <string>
 
-#include "../subchannel.h"
+#include "../endpoint_load.h"
 #include "load_balancer.h"
 
 namespace krpc::impl {

@@ -2,11 +2,11 @@
 
 #include <random>
 
-#include "../subchannel.h"
+#include "../endpoint_load.h"
 
 namespace krpc::impl {
 
-bool Selectable::operator()(Subchannel& s) const {
+bool Selectable::operator()(EndpointLoad& s) const {
   for (int i = 0; i < n_exclude; ++i) {
     if (exclude[i] == &s) return false;
   }

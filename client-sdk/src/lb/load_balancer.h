@@ -1,6 +1,6 @@
 // Load balancing: a policy builds an immutable Picker from an endpoint snapshot whenever the
 // snapshot changes (discovery, never per call); Pick() runs on every call from any thread and
-// takes no lock. Policies are registered by name in a LoadBalancerRegistry built explicitly
+// takes no lock. Policies see only each endpoint's EndpointLoad. Policies are registered by name in a LoadBalancerRegistry built explicitly
 // (no static-init registration).
 #pragma once
 
@@ -14,8 +14,9 @@
 
 namespace krpc::impl {
 
-class Subchannel;
-using EndpointList = std::vector<std::shared_ptr<Subchannel>>;
+class EndpointLoad;
+// What a picker is built from: the load of each endpoint, in the order of the endpoint set.
+using EndpointList = std::vector<std::shared_ptr<EndpointLoad>>;
 
 struct PickContext {
   uint64_t key = 0;        // consistent-hash key (Controller::set_request_key)
@@ -26,13 +27,13 @@ struct PickContext {
 // by this call, not waiting out a reconnect backoff, not stalled, and (slow start) one in its
 // ramp only with the probability of its share.
 struct Selectable {
-  const Subchannel* const* exclude = nullptr;
+  const EndpointLoad* const* exclude = nullptr;
   int n_exclude = 0;
   bool ignore_health = false;  // panic mode: every endpoint qualifies
   bool slow_start = true;      // thin out endpoints in their slow-start ramp
   std::chrono::steady_clock::time_point now{};
   std::chrono::steady_clock::duration stall_after = std::chrono::steady_clock::duration::max();
-  bool operator()(Subchannel& s) const;
+  bool operator()(EndpointLoad& s) const;
 };
 
 class Picker {

@@ -6,7 +6,7 @@
 #include <cmath>
 #include <random>
 
-#include "../subchannel.h"
+#include "../endpoint_load.h"
 #include "load_balancer.h"
 
 namespace krpc::impl {
@@ -16,11 +16,11 @@ constexpr double kTieRatio = 3.0;
 constexpr double kTieAbsoluteUs = 5000.0;
 
 // An endpoint without samples (or decayed to nothing) counts as fast, so it is tried again.
-double Latency(const Subchannel& s, std::chrono::steady_clock::time_point now) {
+double Latency(const EndpointLoad& s, std::chrono::steady_clock::time_point now) {
   return std::max(100.0, s.ewma().value_us(now));
 }
 
-double Cost(const Subchannel& s, double latency) {
+double Cost(const EndpointLoad& s, double latency) {
   return latency * static_cast<double>(s.inflight() + 1) / std::max(1, s.weight());
 }
 
@@ -37,8 +37,8 @@ class P2cPicker final : public Picker {
     int b = FirstSelectable(list_, (static_cast<size_t>(a) + offset) % n, ok);
     if (b < 0 || b == a) return a;
     const auto now = std::chrono::steady_clock::now();
-    const Subchannel& sa = *list_[a];
-    const Subchannel& sb = *list_[b];
+    const EndpointLoad& sa = *list_[a];
+    const EndpointLoad& sb = *list_[b];
     const double la = Latency(sa, now), lb = Latency(sb, now);
     const bool similar = std::max(la, lb) < kTieRatio * std::min(la, lb) || std::abs(la - lb) < kTieAbsoluteUs;
     if (similar && sa.weight() == sb.weight()) {

@@ -4,7 +4,7 @@
 #include <atomic>
 #include <numeric>
 
-#include "../subchannel.h"
+#include "../endpoint_load.h"
 #include "load_balancer.h"
 
 namespace krpc::impl {
