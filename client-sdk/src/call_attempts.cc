@@ -1,46 +1,76 @@
-// The attempts of a call: the first, retries (RetryPolicy: codes, idempotency, backoff,
-// budget), per-try timeouts (enforced by the transport; a per-try DEADLINE_EXCEEDED is
-// retryable for idempotent calls) and hedges (HedgingPolicy: a second attempt elsewhere when
-// the first has not answered after the hedging delay). The first answer that is a success or
-// a non-retryable failure decides the call; the attempts still in flight are cancelled, and
-// the call finishes when the last of them has ended. docs/client.md tells the whole story.
+#include "call_attempts.h"
+
 #include <boost/asio/steady_timer.hpp>
 
-#include "channel_impl.h"
-#include "runtime_access.h"
+#include "krpc/codec/frame.h"
 #include "krpc/impl/deadline.h"
 #include "krpc/impl/io_pool.h"
+#include "runtime_access.h"
 
-namespace krpc {
+namespace krpc::impl {
 namespace asio = boost::asio;
-using impl::Attempt;
-using impl::CallData;
 
-void Channel::Impl::StartCall(CallData* call) {
-  call->hedgeable = hedging->enabled() && retry->Idempotent(call->method, call->idempotent);
-  call->try_timeout = call->per_try_set ? call->per_try_timeout : retry->PerTryTimeout(call->method);
-  if (call->hedgeable) hedging->OnRequest(call->start);
+namespace {
+// The server closes a connection whose request header exceeds 64 KiB, failing every call on
+// it; too much metadata fails only this call, here, before it is sent anywhere.
+Status CheckMetadataSize(const CallData& call) {
+  size_t bytes = 64 + call.method->full_name().size();  // call id, timeout, method, framing
+  for (const auto& [k, v] : call.metadata) bytes += k.size() + v.size() + 12;
+  if (bytes <= codec::kMaxHeaderBytes) return Status::Ok();
+  return Status(StatusCode::kResourceExhausted, "request metadata of about " + std::to_string(bytes) +
+                                                    " bytes exceeds the 64 KiB header limit");
+}
+}  // namespace
+
+CallAttempts::CallAttempts(std::shared_ptr<const RouteConfig> config, std::shared_ptr<RouteTable> routes,
+                           RetryPolicy retry, std::shared_ptr<ClientObserver> observer, std::string target)
+    : config_(std::move(config)),
+      routes_(std::move(routes)),
+      retry_(std::move(retry)),
+      hedging_(config_->options.hedging),
+      observer_(std::move(observer)),
+      target_(std::move(target)) {}
+
+void CallAttempts::AddStats(ChannelStats& s) const {
+  s.calls = calls_.load();
+  s.retries = retries_.load();
+  s.transparent_retries = transparent_retries_.load();
+  s.retry_budget_exhausted = retry_.budget_exhausted();
+  s.per_try_timeouts = per_try_timeouts_.load();
+  s.hedges = hedges_.load();
+  s.hedges_won = hedges_won_.load();
+  s.hedge_budget_exhausted = hedging_.budget_exhausted();
+}
+
+void CallAttempts::Start(CallData* call) {
+  calls_.fetch_add(1, std::memory_order_relaxed);
+  retry_.OnRequest(call->start);
+  if (shut_down()) return FinishCall(call, Status(StatusCode::kUnavailable, "channel is shut down"));
+  if (Status s = CheckMetadataSize(*call); !s.ok()) return FinishCall(call, std::move(s));
+  call->hedgeable = hedging_.enabled() && retry_.Idempotent(call->method, call->idempotent);
+  call->try_timeout = call->per_try_set ? call->per_try_timeout : retry_.PerTryTimeout(call->method);
+  if (call->hedgeable) hedging_.OnRequest(call->start);
   StartAttempt(call, AttemptKind::kFirst, call->start);  // clock reads are not free: one per call start
 }
 
-void Channel::Impl::StartAttempt(CallData* call, AttemptKind kind, CallData::Clock::time_point now) {
-  Route* route = RouteFor(call->method);
-  if (!route->resolved.load()) {
-    if (kind != AttemptKind::kHedge) WaitForFirstList(*route, call);
+void CallAttempts::StartAttempt(CallData* call, AttemptKind kind, CallData::Clock::time_point now) {
+  Route& route = routes_->For(call->method);
+  if (!route.resolved()) {
+    if (kind != AttemptKind::kHedge) route.WaitForFirstList(call);
     return;
   }
   const bool hedge = kind == AttemptKind::kHedge;
   const bool beside = hedge || kind == AttemptKind::kExtra;
   if (now == CallData::Clock::time_point{}) now = CallData::Clock::now();
   Attempt* a = nullptr;
-  std::shared_ptr<impl::Subchannel> sub;
+  std::shared_ptr<Subchannel> sub;
   bool beside_others = false;
   bool may_hedge = false;
   {
     std::lock_guard lock(call->mu);
     if (beside && (call->decided || call->canceled)) return;
-    if (hedge && call->hedges >= hedging->max_hedges()) return;
-    sub = Pick(*route, call, now, /*repeat=*/!beside);
+    if (hedge && call->hedges >= hedging_.max_hedges()) return;
+    sub = route.Pick(call, now, /*repeat=*/!beside);
     if (sub) a = call->FreeSlot();
     if (!a) {
       if (beside) return;  // no other endpoint, or no slot: the attempts in flight carry on
@@ -56,12 +86,12 @@ void Channel::Impl::StartAttempt(CallData* call, AttemptKind kind, CallData::Clo
       ++call->attempts;
       if (hedge) ++call->hedges;
       if (call->n_tried < static_cast<int>(std::size(call->tried))) call->tried[call->n_tried++] = &sub->load();
-      may_hedge = call->hedgeable && call->hedges < hedging->max_hedges() && call->policy_attempts() < retry->max_attempts();
+      may_hedge = call->hedgeable && call->hedges < hedging_.max_hedges() && call->policy_attempts() < retry_.max_attempts();
     }
   }
   if (!sub) {
     FinishCall(call, Status(StatusCode::kUnavailable,
-                            "no providers known for " + (route->service.empty() ? target : route->service)));
+                            "no providers known for " + (route.service().empty() ? target_ : route.service())));
     return;
   }
   a->subchannel = sub;
@@ -70,7 +100,7 @@ void Channel::Impl::StartAttempt(CallData* call, AttemptKind kind, CallData::Clo
                                               : call->deadline;
   a->hedge_at = CallData::Clock::time_point::max();
   if (may_hedge) {
-    if (auto delay = hedging->Delay(call->method, now)) a->hedge_at = now + *delay;
+    if (auto delay = hedging_.Delay(call->method, now)) a->hedge_at = now + *delay;
   }
   // Only one attempt at a time parses into the caller's response; one started beside others
   // parses into its own, moved into the caller's when the call finishes.
@@ -85,81 +115,81 @@ void Channel::Impl::StartAttempt(CallData* call, AttemptKind kind, CallData::Clo
     a->response = call->response;
   }
   if (hedge) {
-    hedges.fetch_add(1, std::memory_order_relaxed);
-    if (client_observer) client_observer->OnHedge(call->method);
+    hedges_.fetch_add(1, std::memory_order_relaxed);
+    if (observer_) observer_->OnHedge(call->method);
   }
   sub->StartCall(a);
 }
 
-void Channel::Impl::OnHedgeDue(Attempt* a) {
+void CallAttempts::OnHedgeDue(Attempt* a) {
   CallData* call = a->call;
   {
     std::lock_guard lock(call->mu);
-    if (call->decided || call->canceled || call->hedges >= hedging->max_hedges() ||
-        call->in_flight >= CallData::kMaxAttempts || call->policy_attempts() >= retry->max_attempts()) {
+    if (call->decided || call->canceled || call->hedges >= hedging_.max_hedges() ||
+        call->in_flight >= CallData::kMaxAttempts || call->policy_attempts() >= retry_.max_attempts()) {
       return;
     }
   }
-  if (!hedging->TryHedge(CallData::Clock::now())) {
-    if (client_observer) client_observer->OnHedgeBudgetExhausted(call->method);
+  if (!hedging_.TryHedge(CallData::Clock::now())) {
+    if (observer_) observer_->OnHedgeBudgetExhausted(call->method);
     return;
   }
   StartAttempt(call, AttemptKind::kHedge);
 }
 
-bool Channel::Impl::ShouldRetry(CallData* call, const Status& status, bool not_executed, bool per_try_timeout,
+bool CallAttempts::ShouldRetry(CallData* call, const Status& status, bool not_executed, bool per_try_timeout,
                                 CallData::Clock::time_point now, std::chrono::milliseconds* backoff) {
-  if (status.ok() || shut_down.load() || call->canceled) return false;
-  if (!retry->Retryable(status.code()) && !per_try_timeout) return false;
+  if (status.ok() || shut_down() || call->canceled) return false;
+  if (!retry_.Retryable(status.code()) && !per_try_timeout) return false;
   // Overload is an endpoint's state: RESOURCE_EXHAUSTED is retried only on another endpoint.
   if (status.code() == StatusCode::kResourceExhausted) {
-    auto set = RouteFor(call->method)->endpoints.load();
+    auto set = routes_->For(call->method).endpoints();
     if (!set || set->subchannels.size() <= static_cast<size_t>(call->n_tried)) return false;
   }
-  const auto d = retry->Decide({call->method, call->policy_attempts(), call->idempotent, not_executed, per_try_timeout, call->deadline},
+  const auto d = retry_.Decide({call->method, call->policy_attempts(), call->idempotent, not_executed, per_try_timeout, call->deadline},
                                status, now);
-  if (d.verdict == impl::RetryPolicy::Verdict::kBudgetExhausted && client_observer) {
-    client_observer->OnRetryBudgetExhausted(call->method);
+  if (d.verdict == RetryPolicy::Verdict::kBudgetExhausted && observer_) {
+    observer_->OnRetryBudgetExhausted(call->method);
   }
   *backoff = d.backoff;
-  return d.verdict == impl::RetryPolicy::Verdict::kRetry;
+  return d.verdict == RetryPolicy::Verdict::kRetry;
 }
 
-bool Channel::Impl::TransparentRetry(const CallData* call, const Status& status, bool not_executed,
+bool CallAttempts::TransparentRetry(const CallData* call, const Status& status, bool not_executed,
                                      CallData::Clock::time_point now) const {
   // UNAVAILABLE and provably not run: never sent (connect failed, the connection was closing,
   // the endpoint was retiring or in back-off) or refused unexecuted by a draining node. Other
   // unexecuted refusals (bad request, permission, overload, deadline) are answers, not accidents
   // of timing, and stay with the retry policy.
   return not_executed && status.code() == StatusCode::kUnavailable && call->transparent < CallData::kMaxTransparent &&
-         !call->canceled && now < call->deadline && !shut_down.load();
+         !call->canceled && now < call->deadline && !shut_down();
 }
 
-void Channel::Impl::CountRetry(const CallData* call, bool transparent) {
+void CallAttempts::CountRetry(const CallData* call, bool transparent) {
   if (transparent) {
-    transparent_retries.fetch_add(1, std::memory_order_relaxed);
-    if (client_observer) client_observer->OnTransparentRetry(call->method);
+    transparent_retries_.fetch_add(1, std::memory_order_relaxed);
+    if (observer_) observer_->OnTransparentRetry(call->method);
     return;
   }
-  retries.fetch_add(1, std::memory_order_relaxed);
-  if (client_observer) client_observer->OnRetry(call->method);
+  retries_.fetch_add(1, std::memory_order_relaxed);
+  if (observer_) observer_->OnRetry(call->method);
 }
 
-void Channel::Impl::OnAttemptDone(Attempt* a, Status status, bool not_executed) {
+void CallAttempts::OnAttemptDone(Attempt* a, Status status, bool not_executed) {
   CallData* call = a->call;
   const auto now = CallData::Clock::now();
   const bool per_try_timeout = status.code() == StatusCode::kDeadlineExceeded && a->deadline < call->deadline;
   std::string address;
   if (auto sub = std::move(a->subchannel)) address = sub->address();  // it counted the end already
-  if (status.ok() && call->hedgeable) hedging->Record(call->method, now - a->start, now);
+  if (status.ok() && call->hedgeable) hedging_.Record(call->method, now - a->start, now);
   if (per_try_timeout) {
-    per_try_timeouts.fetch_add(1, std::memory_order_relaxed);
-    if (client_observer) client_observer->OnPerTryTimeout(call->method);
+    per_try_timeouts_.fetch_add(1, std::memory_order_relaxed);
+    if (observer_) observer_->OnPerTryTimeout(call->method);
   }
   enum class Next { kWait, kFinish, kRetry, kExtra } next = Next::kWait;
   bool transparent = false;
   std::chrono::milliseconds backoff{0};
-  std::pair<std::shared_ptr<impl::Transport>, uint64_t> cancels[CallData::kMaxAttempts];
+  std::pair<std::shared_ptr<Transport>, uint64_t> cancels[CallData::kMaxAttempts];
   {
     std::lock_guard lock(call->mu);
     a->active = false;
@@ -167,7 +197,7 @@ void Channel::Impl::OnAttemptDone(Attempt* a, Status status, bool not_executed) 
     a->transport.reset();
     --call->in_flight;
     if (!call->decided) {
-      const bool retryable_failure = !status.ok() && (retry->Retryable(status.code()) || per_try_timeout) &&
+      const bool retryable_failure = !status.ok() && (retry_.Retryable(status.code()) || per_try_timeout) &&
                                      status.code() != StatusCode::kCancelled;
       transparent = TransparentRetry(call, status, not_executed, now);
       bool decide = status.ok() || (!retryable_failure && !transparent);
@@ -224,23 +254,23 @@ void Channel::Impl::OnAttemptDone(Attempt* a, Status status, bool not_executed) 
   }
 }
 
-void Channel::Impl::RetryAfter(CallData* call, std::chrono::milliseconds backoff) {
+void CallAttempts::RetryAfter(CallData* call, std::chrono::milliseconds backoff) {
   if (backoff.count() == 0) {
     StartAttempt(call, AttemptKind::kRetry);
     return;
   }
-  auto token = call->Park(impl::CallState::kBackoff);
+  auto token = call->Park(CallState::kBackoff);
   if (!token) {
     FinishCall(call, Status(StatusCode::kCancelled, "call cancelled by the client"));
     return;
   }
-  auto timer = std::make_shared<asio::steady_timer>(impl::RuntimeAccess::Io(*runtime).ForTimer(), backoff);
+  auto timer = std::make_shared<asio::steady_timer>(RuntimeAccess::Io(*config_->runtime).ForTimer(), backoff);
   timer->async_wait([self = shared_from_this(), timer, token](const boost::system::error_code&) {
-    if (auto* c = impl::CallToken::Resume(token, impl::CallState::kBackoff)) self->StartAttempt(c, AttemptKind::kRetry);
+    if (auto* c = CallToken::Resume(token, CallState::kBackoff)) self->StartAttempt(c, AttemptKind::kRetry);
   });
 }
 
-void Channel::Impl::FinishCall(CallData* call, Status status) {
+void CallAttempts::FinishCall(CallData* call, Status status) {
   {
     // A cancel requested before completion wins: the call never reports OK (or another
     // status) while IsCanceled() says it was cancelled.
@@ -253,18 +283,18 @@ void Channel::Impl::FinishCall(CallData* call, Status status) {
       call->response->GetReflection()->Swap(call->response, call->winner->response);
     }
   }
-  if (call->hedge_won) hedges_won.fetch_add(1, std::memory_order_relaxed);
-  if (call->hedge_won && client_observer) client_observer->OnHedgeWon(call->method);
+  if (call->hedge_won) hedges_won_.fetch_add(1, std::memory_order_relaxed);
+  if (call->hedge_won && observer_) observer_->OnHedgeWon(call->method);
   auto keep = std::move(call->sink);  // this channel lives at least until the call is done
-  if (client_observer) {
-    client_observer->OnCallFinished(call->method, status.code(), CallData::Clock::now() - call->start,
+  if (observer_) {
+    observer_->OnCallFinished(call->method, status.code(), CallData::Clock::now() - call->start,
                                     call->attempts);
   }
   call->Finish(std::move(status));
 }
 
-void Channel::Impl::OnCanceledWhileParked(CallData* call) {
+void CallAttempts::OnCanceledWhileParked(CallData* call) {
   FinishCall(call, Status(StatusCode::kCancelled, "call cancelled by the client"));
 }
 
-}  // namespace krpc
+}  // namespace krpc::impl

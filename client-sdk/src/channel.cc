@@ -1,21 +1,14 @@
 #include "krpc/channel.h"
 
-#include "krpc/codec/frame.h"
-
-#include <boost/asio/post.hpp>
-
-#include <algorithm>
 #include <thread>
 
 #include "channel_impl.h"
-#include "runtime_access.h"
+#include "krpc/controller.h"
 #include "krpc/impl/deadline.h"
-#include "krpc/impl/io_pool.h"
 #include "krpc/zk_client.h"
-
+#include "runtime_access.h"
 
 namespace krpc {
-namespace asio = boost::asio;
 
 std::string_view ToString(EndpointState s) {
   switch (s) {
@@ -42,16 +35,6 @@ Channel::Channel(std::shared_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Channel::~Channel() { Shutdown(); }
 
 namespace {
-// The server closes a connection whose request header exceeds 64 KiB, failing every call on
-// it; too much metadata fails only this call, here, before it is sent anywhere.
-Status CheckMetadataSize(const impl::CallData& call) {
-  size_t bytes = 64 + call.method->full_name().size();  // call id, timeout, method, framing
-  for (const auto& [k, v] : call.metadata) bytes += k.size() + v.size() + 12;
-  if (bytes <= codec::kMaxHeaderBytes) return Status::Ok();
-  return Status(StatusCode::kResourceExhausted, "request metadata of about " + std::to_string(bytes) +
-                                                    " bytes exceeds the 64 KiB header limit");
-}
-
 // "zk://h1:p1,h2:p2/root" -> hosts, root.
 bool ParseZkTarget(std::string_view t, std::string* hosts, std::string* root) {
   t.remove_prefix(5);
@@ -60,15 +43,11 @@ bool ParseZkTarget(std::string_view t, std::string* hosts, std::string* root) {
   *root = slash == std::string_view::npos ? "/krpc" : std::string(t.substr(slash));
   return !hosts->empty() && ParseEndpointList(*hosts).ok();
 }
-}  // namespace
 
-StatusOr<std::shared_ptr<Channel>> Channel::Create(const std::string& target, ChannelOptions options,
-                                                   std::shared_ptr<ClientRuntime> runtime) {
-  auto impl = std::make_shared<Impl>(options);
-  if (Status s = impl->Configure(); !s.ok()) return s;
-  impl->runtime = runtime ? std::move(runtime) : ClientRuntime::Create(1);
-  impl->target = target;
-  impl->client_observer = impl->runtime->observer();
+// The resolver a target names: zk://hosts/root (ZooKeeper discovery, shared through the
+// runtime), or host:port / static://h1:p1,h2:p2 (a fixed list).
+StatusOr<std::unique_ptr<impl::Resolver>> ResolverFor(const std::string& target, const ChannelOptions& options,
+                                                      ClientRuntime& runtime) {
   std::string_view t = target;
   if (t.substr(0, 5) == "zk://") {
     std::string hosts, root;
@@ -79,11 +58,7 @@ StatusOr<std::shared_ptr<Channel>> Channel::Create(const std::string& target, Ch
     zk.hosts = hosts;
     zk.session_timeout_ms = options.zk_session_timeout_ms;
     if (Status s = zk.Validate(); !s.ok()) return Status(StatusCode::kInvalidArgument, "target '" + target + "': " + s.message());
-    impl->discovery = impl::RuntimeAccess::Discovery(*impl->runtime, zk, root);
-    auto rt = impl->runtime;
-    std::shared_ptr<Channel> ch(new Channel(std::move(impl)));
-    impl::RuntimeAccess::Track(*rt, ch);
-    return ch;
+    return std::unique_ptr<impl::Resolver>(std::make_unique<impl::ZkResolver>(impl::RuntimeAccess::Discovery(runtime, zk, root)));
   }
   if (t.substr(0, 9) == "static://") t.remove_prefix(9);
   if (t.find("://") != std::string_view::npos) {
@@ -92,18 +67,25 @@ StatusOr<std::shared_ptr<Channel>> Channel::Create(const std::string& target, Ch
   }
   auto endpoints = ParseEndpointList(t);
   if (!endpoints.ok()) return Status(StatusCode::kInvalidArgument, "target '" + target + "': " + endpoints.status().message());
-  impl->static_route = std::make_shared<Route>();
-  std::vector<registry::ProviderInfo> providers;
+  impl::Resolver::Providers providers;
   for (auto& ep : endpoints.value()) {
     registry::ProviderInfo p;
     p.endpoint = ep;
     providers.push_back(std::move(p));
   }
-  impl->UpdateEndpoints(*impl->static_route, providers);
-  impl->ArmSweep(impl->static_route);
-  auto rt = impl->runtime;
-  std::shared_ptr<Channel> ch(new Channel(std::move(impl)));
-  impl::RuntimeAccess::Track(*rt, ch);
+  return std::unique_ptr<impl::Resolver>(std::make_unique<impl::StaticResolver>(std::move(providers)));
+}
+}  // namespace
+
+StatusOr<std::shared_ptr<Channel>> Channel::Create(const std::string& target, ChannelOptions options,
+                                                   std::shared_ptr<ClientRuntime> runtime) {
+  if (!runtime) runtime = ClientRuntime::Create(1);
+  auto resolver = ResolverFor(target, options, *runtime);
+  if (!resolver.ok()) return resolver.status();
+  auto impl = Impl::Create(target, options, runtime, std::move(resolver).value());
+  if (!impl.ok()) return impl.status();
+  std::shared_ptr<Channel> ch(new Channel(std::move(impl).value()));
+  impl::RuntimeAccess::Track(*runtime, ch);
   return ch;
 }
 
@@ -116,29 +98,20 @@ void Channel::CallMethod(const google::protobuf::MethodDescriptor* method, googl
   call.request = request;
   call.response = response;
   call.done = done;
-  call.sink = impl_;
   call.start = impl::CallData::Clock::now();
-  impl_->calls.fetch_add(1, std::memory_order_relaxed);
-  impl_->retry->OnRequest(call.start);
   if (!call.deadline_set) {
-    const auto timeout = call.timeout_set ? call.timeout : std::chrono::milliseconds(impl_->options.timeout_ms);
+    const auto timeout = call.timeout_set ? call.timeout : std::chrono::milliseconds(impl_->options().timeout_ms);
     call.deadline = impl::SaturatingDeadline(call.start, timeout);
   }
-  if (impl_->shut_down.load(std::memory_order_relaxed)) {
-    impl_->FinishCall(&call, Status(StatusCode::kUnavailable, "channel is shut down"));
-  } else if (Status s = CheckMetadataSize(call); !s.ok()) {
-    impl_->FinishCall(&call, std::move(s));
-  } else {
-    impl_->StartCall(&call);
-  }
+  impl_->Call(&call);
   if (!done) call.Wait();
 }
 
 Status Channel::WaitForEndpoints(const std::string& service, std::chrono::milliseconds timeout) {
-  auto route = impl_->RouteForService(service);
+  auto route = impl_->Resolve(service);
   const auto until = std::chrono::steady_clock::now() + timeout;
   for (;;) {
-    auto set = route->endpoints.load();
+    auto set = route->endpoints();
     if (set && !set->subchannels.empty()) return Status::Ok();
     if (std::chrono::steady_clock::now() >= until) {
       return Status(StatusCode::kDeadlineExceeded, "no endpoints of " + service + " known after " +
@@ -148,95 +121,9 @@ Status Channel::WaitForEndpoints(const std::string& service, std::chrono::millis
   }
 }
 
-std::vector<EndpointInfo> Channel::Endpoints() const {
-  std::vector<EndpointInfo> out;
-  for (const auto& route : impl_->AllRoutes()) {
-    auto set = route->endpoints.load();
-    if (!set) continue;
-    for (const auto& s : set->subchannels) {
-      EndpointInfo e;
-      e.service = route->service;
-      e.address = s->address();
-      e.state = s->state();
-      e.inflight = s->load().inflight();
-      e.connects = s->connects();
-      e.connect_failures = s->connect_failures();
-      e.tls_failures = s->tls_failures();
-      e.breaker = s->breaker_state();
-      e.weight = s->load().weight();
-      e.latency_ewma_us = s->load().ewma().value_us();
-      e.connections_active = s->connections_active();
-      e.connections_idle = s->connections_idle();
-      e.reuses = s->reuses();
-      e.breaker_transitions = s->breaker_transitions();
-      const auto now = std::chrono::steady_clock::now();
-      e.stalled = s->load().stalled(now, impl_->StallThreshold(*route, now));
-      e.slow_start = s->load().SlowStartShare(now);
-      e.stalls = s->load().stalls();
-      e.latency_ejections = s->latency_ejections();
-      out.push_back(std::move(e));
-    }
-  }
-  return out;
-}
-
-const std::string& Channel::target() const { return impl_->target; }
-
-ChannelStats Channel::stats() const {
-  ChannelStats s;
-  s.calls = impl_->calls.load();
-  s.retries = impl_->retries.load();
-  s.transparent_retries = impl_->transparent_retries.load();
-  s.retry_budget_exhausted = impl_->retry->budget_exhausted();
-  s.panic_picks = impl_->panic_picks.load();
-  s.per_try_timeouts = impl_->per_try_timeouts.load();
-  s.hedges = impl_->hedges.load();
-  s.hedges_won = impl_->hedges_won.load();
-  s.hedge_budget_exhausted = impl_->hedging->budget_exhausted();
-  for (const auto& r : impl_->AllRoutes()) {
-    s.ejections_refused += r->ejection->refused.load();
-    if (auto set = r->endpoints.load()) {
-      for (const auto& sub : set->subchannels) {
-        s.stalls += sub->load().stalls();
-        s.latency_ejections += sub->latency_ejections();
-      }
-    }
-  }
-  return s;
-}
-
-void Channel::Shutdown() {
-  if (impl_->shut_down.exchange(true)) return;
-  for (const auto& route : impl_->AllRoutes()) {
-    if (impl_->discovery && route->subscription) impl_->discovery->Unsubscribe(route->subscription);
-    std::vector<std::pair<std::shared_ptr<impl::CallToken>, uint64_t>> waiting;
-    std::vector<std::shared_ptr<impl::Subchannel>> retiring;
-    {
-      std::lock_guard lock(route->mu);
-      waiting.swap(route->waiting);
-      retiring.swap(route->retiring);
-    }
-    for (const auto& s : retiring) s->Shutdown();
-    for (auto& [token, seq] : waiting) {
-      if (auto* call = impl::CallToken::Resume(token, impl::CallState::kWaitingForList)) {
-        impl_->FinishCall(call, Status(StatusCode::kUnavailable, "channel is shut down"));
-      }
-    }
-    if (auto set = route->endpoints.load()) {
-      for (const auto& s : set->subchannels) s->Shutdown();
-    }
-  }
-  // Wait until every I/O thread ran the shutdowns above (pending calls are failed there),
-  // unless we are on one of those threads.
-  auto& io = impl::RuntimeAccess::Io(*impl_->runtime);
-  for (size_t i = 0; i < io.size(); ++i) {
-    if (io.At(i).get_executor().running_in_this_thread()) return;
-  }
-  for (size_t i = 0; i < io.size(); ++i) {
-    std::promise<void> passed;
-    asio::post(io.At(i), [&passed] { passed.set_value(); });
-    passed.get_future().wait();
-  }
-}
+std::vector<EndpointInfo> Channel::Endpoints() const { return impl_->Endpoints(); }
+const std::string& Channel::target() const { return impl_->target(); }
+ChannelStats Channel::stats() const { return impl_->Stats(); }
+void Channel::Shutdown() { impl_->Shutdown(); }
 
 }  // namespace krpc
