@@ -11,6 +11,7 @@
 #include <string_view>
 
 #include "krpc/codec/frame.h"
+#include "krpc/codec/frame_reader.h"
 
 namespace {
 void Check(bool ok) {

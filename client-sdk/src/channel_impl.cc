@@ -67,20 +67,21 @@ std::vector<EndpointInfo> Channel::Impl::Endpoints() const {
       e.address = s->address();
       e.state = s->state();
       e.inflight = load.inflight();
-      e.connects = s->connects();
-      e.connect_failures = s->connect_failures();
+      const auto& c = s->counters();
+      e.connects = c.connects.load();
+      e.connect_failures = c.connect_failures.load();
       e.tls_failures = s->tls_failures();
       e.breaker = s->breaker_state();
       e.weight = load.weight();
       e.latency_ewma_us = load.ewma().value_us();
-      e.connections_active = s->connections_active();
-      e.connections_idle = s->connections_idle();
-      e.reuses = s->reuses();
+      e.connections_active = c.active.load();
+      e.connections_idle = c.idle.load();
+      e.reuses = c.reuses.load();
       e.breaker_transitions = s->breaker_transitions();
       e.stalled = load.stalled(now, route->StallThreshold(now));
       e.slow_start = load.SlowStartShare(now);
       e.stalls = load.stalls();
-      e.latency_ejections = s->latency_ejections();
+      e.latency_ejections = c.latency_ejections.load();
       out.push_back(std::move(e));
     }
   }
@@ -96,7 +97,7 @@ ChannelStats Channel::Impl::Stats() const {
     if (auto set = r->endpoints()) {
       for (const auto& sub : set->subchannels) {
         s.stalls += sub->load().stalls();
-        s.latency_ejections += sub->latency_ejections();
+        s.latency_ejections += sub->counters().latency_ejections.load();
       }
     }
   }

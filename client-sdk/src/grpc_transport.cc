@@ -21,9 +21,9 @@ std::string PathOf(const google::protobuf::MethodDescriptor* m) {
 }  // namespace
 
 GrpcTransport::GrpcTransport(asio::any_io_executor executor, Endpoint endpoint, ConnectionOptions options,
-                             std::weak_ptr<TransportListener> listener)
+                             std::weak_ptr<TransportListener> listener, std::shared_ptr<net::TlsContext> tls)
     : H2Connection(net::Stream(asio::ip::tcp::socket(executor)), Role::kClient, net::H2Settings{}),
-      Transport(executor, endpoint, options, std::move(listener)),
+      Transport(executor, endpoint, options, std::move(listener), std::move(tls)),
       authority_(endpoint.ToString()) {}
 
 GrpcTransport::~GrpcTransport() = default;

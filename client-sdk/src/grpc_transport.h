@@ -18,7 +18,7 @@ class GrpcTransport final : public net::H2Connection, public Transport {
  public:
   using Clock = Transport::Clock;
   GrpcTransport(boost::asio::any_io_executor executor, Endpoint endpoint, ConnectionOptions options,
-                std::weak_ptr<TransportListener> listener);
+                std::weak_ptr<TransportListener> listener, std::shared_ptr<net::TlsContext> tls);
   ~GrpcTransport() override;
   bool OwningThread() const override { return InLoop(); }
 

@@ -7,9 +7,9 @@ namespace asio = boost::asio;
 using codec::FrameType;
 
 KrpcTransport::KrpcTransport(asio::any_io_executor executor, Endpoint endpoint, ConnectionOptions options,
-                             std::weak_ptr<TransportListener> listener)
+                             std::weak_ptr<TransportListener> listener, std::shared_ptr<net::TlsContext> tls)
     : FramedConnection(net::Stream(asio::ip::tcp::socket(executor)), codec::Limits{codec::kMaxHeaderBytes, options.max_body_bytes}),
-      Transport(executor, std::move(endpoint), options, std::move(listener)) {}
+      Transport(executor, std::move(endpoint), options, std::move(listener), std::move(tls)) {}
 
 KrpcTransport::~KrpcTransport() = default;
 

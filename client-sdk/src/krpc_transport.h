@@ -14,7 +14,7 @@ class KrpcTransport final : public net::FramedConnection, public Transport {
  public:
   using Clock = Transport::Clock;
   KrpcTransport(boost::asio::any_io_executor executor, Endpoint endpoint, ConnectionOptions options,
-                std::weak_ptr<TransportListener> listener);
+                std::weak_ptr<TransportListener> listener, std::shared_ptr<net::TlsContext> tls);
   ~KrpcTransport() override;
   bool OwningThread() const override { return InLoop(); }
 

@@ -3,68 +3,12 @@
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
 
-#include "krpc/health.pb.h"
 #include "krpc/impl/thread_check.h"
 #include "krpc/log.h"
+#include "transport_factory.h"
 
 namespace krpc::impl {
 namespace asio = boost::asio;
-
-// A health check on this endpoint, with its own short deadline; the outlier detector decides
-// what its result means and whether another one goes out.
-class Subchannel::Probe final : public AttemptSink, public std::enable_shared_from_this<Probe> {
- public:
-  Probe(std::weak_ptr<Subchannel> owner, std::chrono::milliseconds timeout) : owner_(std::move(owner)), timeout_(timeout) {}
-  void OnAttemptDone(Attempt* a, Status status, bool) override {
-    {
-      std::lock_guard lock(call_.mu);
-      a->active = false;
-    }
-    auto keep = std::move(call_.sink);  // the probe lives until this returns
-    if (auto owner = owner_.lock()) {
-      if (status.ok()) owner->load_->MarkProgress(Clock::now());
-      // A gRPC server without gRPC's health service answers UNIMPLEMENTED: it is up and
-      // serving RPCs, which is what the probe asks.
-      const bool no_health_service =
-          status.code() == StatusCode::kUnimplemented && owner->options_.connection.protocol == WireProtocol::kGrpc;
-      owner->outlier_->OnProbeDone(no_health_service ||
-                                   (status.ok() && response_.status() == health::v1::HealthCheckResponse::SERVING));
-      owner->load_->RearmStallReport();  // a stall still there is reported again
-    }
-  }
-  void OnCanceledWhileParked(CallData* call) override { OnAttemptDone(&call->slots[0], Status(StatusCode::kCancelled, ""), true); }
-  void Next(Subchannel& owner) {
-    call_.ResetCall();
-    response_.Clear();
-    call_.method = health::v1::Health::descriptor()->FindMethodByName("Check");
-    call_.request = &request_;
-    call_.response = &response_;
-    call_.sink = shared_from_this();  // a transport that outlives the subchannel can still finish it
-    call_.start = CallData::Clock::now();
-    call_.deadline = call_.start + timeout_;
-    Attempt* a = &call_.slots[0];
-    {
-      std::lock_guard lock(call_.mu);
-      a->active = true;
-    }
-    a->start = call_.start;
-    a->deadline = call_.deadline;
-    a->response = &response_;
-    owner.StartOnLoop(a);
-  }
-
- private:
-  const std::weak_ptr<Subchannel> owner_;
-  const std::chrono::milliseconds timeout_;
-  CallData call_;
-  health::v1::HealthCheckRequest request_;
-  health::v1::HealthCheckResponse response_;
-};
-
-void Subchannel::SendProbe() {
-  if (!probe_) probe_ = std::make_shared<Probe>(weak_from_this(), std::chrono::milliseconds(options_.breaker.probe_timeout_ms));
-  probe_->Next(*this);
-}
 
 std::shared_ptr<Subchannel> Subchannel::Create(asio::io_context::executor_type executor, Endpoint endpoint,
                                                Options options, std::shared_ptr<EjectionGuard> ejection,
@@ -88,8 +32,7 @@ Subchannel::Subchannel(asio::io_context::executor_type executor, Endpoint endpoi
       options_(std::move(options)),
       load_(std::make_shared<EndpointLoad>(endpoint_.ToString(), std::chrono::milliseconds(options_.latency_decay_ms),
                                            options_.outlier.slow_start_ms, options_.outlier.slow_start_min_percent)),
-      next_backoff_(options_.reconnect.initial_ms),
-      rng_(std::random_device{}()),
+      backoff_(options_.reconnect),
       reaper_timer_(executor_) {}
 
 Subchannel::~Subchannel() = default;
@@ -120,7 +63,7 @@ void Subchannel::EjectAsOutlier(double latency_us, double median_us) {
     if (self->outlier_->EjectOutlier("latency " + std::to_string(static_cast<int64_t>(latency_us / 1000)) +
                                      " ms vs the peers' median " + std::to_string(static_cast<int64_t>(median_us / 1000)) +
                                      " ms")) {
-      self->latency_ejections_.fetch_add(1, std::memory_order_relaxed);
+      self->counters_.latency_ejections.fetch_add(1, std::memory_order_relaxed);
     }
   });
 }
@@ -133,11 +76,11 @@ Transport* Subchannel::ChooseTransport() {
   const int max_size = options_.pool.enabled ? options_.pool.max_size : 1;
   const bool full = best && static_cast<int>(best->inflight()) >= options_.pool.max_streams_per_connection;
   if (best && (!full || static_cast<int>(transports_.size()) >= max_size)) {
-    if (best->state() == Transport::State::kReady) reuses_.fetch_add(1, std::memory_order_relaxed);
+    if (best->state() == Transport::State::kReady) counters_.reuses.fetch_add(1, std::memory_order_relaxed);
     return best;
   }
   if (static_cast<int>(transports_.size()) >= max_size) return best;
-  auto t = Transport::Create(executor_, endpoint_, options_.connection, weak_from_this(), options_.tls);
+  auto t = MakeTransport(executor_, endpoint_, options_.connection, weak_from_this(), options_.tls);
   transports_.push_back(t);
   if (state() != State::kReady) SetState(State::kConnecting);
   t->Connect();
@@ -177,8 +120,8 @@ void Subchannel::UpdateCounts() {
     if (t->state() == Transport::State::kConnecting) connecting = true;
     (t->inflight() > 0 ? active : idle)++;
   }
-  active_.store(active, std::memory_order_relaxed);
-  idle_.store(idle, std::memory_order_relaxed);
+  counters_.active.store(active, std::memory_order_relaxed);
+  counters_.idle.store(idle, std::memory_order_relaxed);
   if (state() == State::kShutdown) return;
   if (ready) SetState(State::kReady);
   else if (connecting) SetState(State::kConnecting);
@@ -197,9 +140,9 @@ void Subchannel::NoteRetiredAndClosed() {
 }
 
 void Subchannel::OnTransportReady(Transport*) {
-  next_backoff_ = std::chrono::milliseconds(options_.reconnect.initial_ms);
+  backoff_.Reset();
   load_->set_backoff_until({});
-  connects_.fetch_add(1, std::memory_order_relaxed);
+  counters_.connects.fetch_add(1, std::memory_order_relaxed);
   SetState(State::kReady);
   UpdateCounts();
 }
@@ -231,14 +174,10 @@ void Subchannel::OnTransportClosed(Transport* t, const Status& why, bool was_rea
     UpdateCounts();
     return;
   }
-  connect_failures_.fetch_add(1, std::memory_order_relaxed);
-  std::uniform_real_distribution<double> jitter(1.0 - options_.reconnect.jitter, 1.0 + options_.reconnect.jitter);
-  const auto wait = std::chrono::milliseconds(static_cast<int64_t>(static_cast<double>(next_backoff_.count()) * jitter(rng_)));
+  counters_.connect_failures.fetch_add(1, std::memory_order_relaxed);
+  const auto wait = backoff_.Next();
   load_->set_backoff_until(Clock::now() + wait);
   last_error_ = why;
-  next_backoff_ = std::min(std::chrono::milliseconds(options_.reconnect.max_ms),
-                           std::chrono::milliseconds(static_cast<int64_t>(static_cast<double>(next_backoff_.count()) *
-                                                                          options_.reconnect.multiplier)));
   SetState(State::kBackoff);
   UpdateCounts();
   log::Get("client")->warn("{}: {}; next connect attempt in {} ms", address(), why.message(), wait.count());
@@ -259,37 +198,9 @@ void Subchannel::OnAttemptEnded(Attempt* a, Status status, bool not_executed) {
   a->Done(std::move(status), not_executed);
 }
 
-void Subchannel::ArmReaper() {
-  if (reaper_armed_ || options_.pool.idle_timeout_ms <= 0) return;
-  reaper_armed_ = true;
-  reaper_timer_.expires_after(std::chrono::milliseconds(options_.pool.idle_timeout_ms / 2));
-  reaper_timer_.async_wait([weak = weak_from_this()](const boost::system::error_code& ec) {
-    auto self = weak.lock();
-    if (ec || !self) return;
-    self->reaper_armed_ = false;
-    self->Reap();
-  });
-}
-
-void Subchannel::Reap() {
-  // Idle at two ticks in a row (>= idle_timeout/2 apart) and beyond max_idle: close it.
-  std::vector<std::shared_ptr<Transport>> idle_now;
-  for (const auto& t : transports_) {
-    if (t->state() == Transport::State::kReady && t->inflight() == 0) idle_now.push_back(t);
-  }
-  int keep = options_.pool.max_idle;
-  for (const auto& t : idle_now) {
-    const bool was_idle = std::find(idle_seen_.begin(), idle_seen_.end(), t) != idle_seen_.end();
-    if (was_idle && keep-- <= 0) t->Close(Status::Ok());
-  }
-  idle_seen_ = std::move(idle_now);
-  UpdateCounts();
-  if (!transports_.empty()) ArmReaper();
-}
-
 void Subchannel::ResetBackoff() {
   asio::dispatch(executor_, [self = shared_from_this()] {
-    self->next_backoff_ = std::chrono::milliseconds(self->options_.reconnect.initial_ms);
+    self->backoff_.Reset();
     self->load_->set_backoff_until({});
     if (self->state() == State::kBackoff) self->SetState(State::kIdle);
   });

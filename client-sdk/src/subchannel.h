@@ -1,6 +1,5 @@
 // Subchannel: one endpoint as the client sees it: a pool of multiplexed transports
-// (reconnect backoff initial * multiplier^n with jitter, reset once connected or when
-// discovery changes; idle connections closed) and its OutlierDetector (breaker, probes,
+// (ReconnectBackoff after a failed connect; idle connections closed) and its OutlierDetector (breaker, probes,
 // ejection cap). What the load balancer reads (latency, in flight, stall, slow start) is its
 // EndpointLoad, which it keeps current: an attempt is counted when it starts here and when
 // its transport ends it (the subchannel is the transport's listener), before the channel
@@ -16,12 +15,12 @@
 #include <map>
 #include <memory>
 #include <mutex>
-#include <random>
 #include <vector>
 
 #include "endpoint_load.h"
 #include "resilience/circuit_breaker.h"
 #include "resilience/latency_window.h"
+#include "resilience/reconnect_backoff.h"
 #include "resilience/outlier_detector.h"
 #include "transport.h"
 
@@ -75,20 +74,24 @@ class Subchannel : public TransportListener, public ProbeSender, public std::ena
   const std::shared_ptr<EndpointLoad>& load_ref() const { return load_; }
   CircuitBreaker::State breaker_state() const { return outlier_->state(); }
   uint64_t breaker_transitions() const { return outlier_->transitions(); }
-  uint64_t connects() const { return connects_.load(std::memory_order_relaxed); }
-  uint64_t connect_failures() const { return connect_failures_.load(std::memory_order_relaxed); }
+  // What it counted (any thread).
+  struct Counters {
+    std::atomic<uint64_t> connects{0};          // connections made
+    std::atomic<uint64_t> connect_failures{0};
+    std::atomic<uint64_t> reuses{0};            // calls that reused an open connection
+    std::atomic<uint64_t> latency_ejections{0};
+    std::atomic<int> active{0};                 // connections with calls in flight
+    std::atomic<int> idle{0};
+  };
+  const Counters& counters() const { return counters_; }
   // Failed TLS handshakes by reason (any thread).
   std::map<std::string, uint64_t> tls_failures() const {
     std::lock_guard lock(tls_mu_);
     return tls_failures_;
   }
-  uint64_t reuses() const { return reuses_.load(std::memory_order_relaxed); }
-  int connections_active() const { return active_.load(std::memory_order_relaxed); }
-  int connections_idle() const { return idle_.load(std::memory_order_relaxed); }
 
   // Ejected by the route's latency sweep (through the ejection cap).
   void EjectAsOutlier(double latency_us, double median_us);
-  uint64_t latency_ejections() const { return latency_ejections_.load(std::memory_order_relaxed); }
 
   // TransportListener (owning thread).
   void OnTransportReady(Transport* t) override;
@@ -123,9 +126,8 @@ class Subchannel : public TransportListener, public ProbeSender, public std::ena
   std::vector<std::shared_ptr<Transport>> transports_;
   std::vector<std::shared_ptr<Transport>> draining_;   // GOAWAY received: finishing their calls
   std::vector<std::shared_ptr<Transport>> idle_seen_;  // idle at the last reaper tick
-  std::chrono::milliseconds next_backoff_;
+  ReconnectBackoff backoff_;
   Status last_error_;
-  std::minstd_rand rng_;
   std::shared_ptr<Probe> probe_;  // created on first use; holds this subchannel weakly
   std::shared_ptr<LatencyWindow> route_latency_;
   boost::asio::steady_timer reaper_timer_;
@@ -133,14 +135,9 @@ class Subchannel : public TransportListener, public ProbeSender, public std::ena
   bool retired_ = false;
   std::atomic<bool> retired_and_closed_{false};
   std::atomic<State> state_{State::kIdle};
-  std::atomic<uint64_t> latency_ejections_{0};
-  std::atomic<uint64_t> connects_{0};
-  std::atomic<uint64_t> connect_failures_{0};
   mutable std::mutex tls_mu_;  // guards tls_failures_ (written on a failed handshake only)
   std::map<std::string, uint64_t> tls_failures_;
-  std::atomic<uint64_t> reuses_{0};
-  std::atomic<int> active_{0};
-  std::atomic<int> idle_{0};
+  Counters counters_;
 };
 
 }  // namespace krpc::impl

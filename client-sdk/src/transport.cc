@@ -3,11 +3,9 @@
 #include <boost/asio/connect.hpp>
 #include <boost/asio/post.hpp>
 
-#include "grpc_transport.h"
 #include "krpc/impl/io_pool.h"
 #include "krpc/impl/thread_check.h"
 #include "krpc/log.h"
-#include "krpc_transport.h"
 
 namespace krpc::impl {
 namespace asio = boost::asio;
@@ -16,132 +14,35 @@ namespace {
 constexpr auto kDeadlineGranularity = std::chrono::milliseconds(1);
 }  // namespace
 
-std::shared_ptr<Transport> Transport::Create(asio::any_io_executor executor, Endpoint endpoint,
-                                             ConnectionOptions options, std::weak_ptr<TransportListener> listener,
-                                             std::shared_ptr<net::TlsContext> tls) {
-  std::shared_ptr<Transport> t;
-  if (options.protocol == WireProtocol::kGrpc) {
-    t = std::make_shared<GrpcTransport>(executor, std::move(endpoint), options, std::move(listener));
-  } else {
-    t = std::make_shared<KrpcTransport>(executor, std::move(endpoint), options, std::move(listener));
-  }
-  t->tls_ = std::move(tls);
-  return t;
-}
-
 Transport::Transport(asio::any_io_executor executor, Endpoint endpoint, ConnectionOptions options,
-                     std::weak_ptr<TransportListener> listener)
+                     std::weak_ptr<TransportListener> listener, std::shared_ptr<net::TlsContext> tls)
     : executor_(executor),
       loop_(&asio::query(executor, asio::execution::context)),
       endpoint_(std::move(endpoint)),
       options_(std::move(options)),
       listener_(std::move(listener)),
       address_(endpoint_.ToString()),
-      resolver_(executor),
-      connect_timer_(executor),
       deadline_timer_(executor),
       heartbeat_timer_(executor),
+      connector_(*this, executor, endpoint_, options_, std::move(tls)),
       log_(krpc::log::Get("client")) {}
 
 Transport::~Transport() = default;
 
 bool Transport::InLoop() const { return impl::CurrentLoop() == loop_; }
 
-namespace {
-// TCP connect attempts within one Connect. Linux resends a SYN that got no answer only after
-// 1 s, longer than the default connect timeout: a SYN lost once (packet loss, or on loopback a
-// SYN dropped against a TIME_WAIT entry of the same ports) would fail the connect and every
-// call waiting for it. A timed-out attempt is repeated once on a fresh socket (a new source
-// port); a host that is really down costs two connect timeouts instead of one.
-constexpr int kConnectTries = 2;
-}  // namespace
-
 void Transport::Connect() {
   last_send_ = Clock::now();
-  resolver_.async_resolve(endpoint_.host, std::to_string(endpoint_.port),
-                          [self = Ref()](const boost::system::error_code& ec,
-                                         asio::ip::tcp::resolver::results_type results) {
-                            self->OnResolved(ec, std::move(results));
-                          });
-  ArmConnectTimer();  // it covers the name lookup too
+  connector_.Start();
 }
 
-void Transport::ArmConnectTimer() {
-  connect_timer_.expires_after(std::chrono::milliseconds(options_.connect_timeout_ms));
-  connect_timer_.async_wait([self = Ref()](const boost::system::error_code& ec) {
-    if (!ec) self->OnConnectTimeout();
-  });
-}
-
-void Transport::OnResolved(const boost::system::error_code& ec, asio::ip::tcp::resolver::results_type results) {
+void Transport::OnConnectDone(const Status& status) {
   if (state_ != State::kConnecting) return;
-  if (ec) {
-    Close(Status(StatusCode::kUnavailable, "cannot resolve " + endpoint_.host + ": " + ec.message()));
-    return;
-  }
-  resolved_ = std::move(results);
-  StartConnect();
-}
-
-void Transport::StartConnect() {
-  const int attempt = ++connect_tries_;
-  asio::async_connect(TheStream().socket(), resolved_,
-                      [self = Ref(), attempt](const boost::system::error_code& ec, const asio::ip::tcp::endpoint&) {
-                        if (attempt != self->connect_tries_) return;  // abandoned for a fresh socket
-                        self->OnConnected(ec);
-                      });
-}
-
-void Transport::OnConnectTimeout() {
-  if (state_ != State::kConnecting) return;
-  if (!tcp_connected_ && connect_tries_ > 0 && connect_tries_ < kConnectTries) {
-    log_->debug("connect to {}: no answer in {} ms; trying again on a fresh socket", address_, options_.connect_timeout_ms);
-    boost::system::error_code ignored;
-    TheStream().socket().close(ignored);  // async_connect opens it again
-    StartConnect();
-    ArmConnectTimer();
-    return;
-  }
-  Close(Status(StatusCode::kUnavailable, "connect to " + address_ + " timed out after " +
-                                             std::to_string(options_.connect_timeout_ms) + " ms" +
-                                             (connect_tries_ > 1 ? " (" + std::to_string(connect_tries_) + " attempts)" : "")));
-}
-
-void Transport::OnConnected(const boost::system::error_code& ec) {
-  if (state_ != State::kConnecting) return;
-  if (ec) {
-    Close(Status(StatusCode::kUnavailable, "connect to " + address_ + " failed: " + ec.message()));
-    return;
-  }
-  tcp_connected_ = true;
-  TheStream().Configure();
-  if (tls_) return StartTls();  // the connect timeout covers the handshake too
-  BecomeReady();
-}
-
-void Transport::StartTls() {
-  auto& stream = TheStream();
-  stream.StartTls(tls_->Get());
-  net::ConfigureClientSession(stream.ssl(), options_.tls_server_name.empty() ? endpoint_.host : options_.tls_server_name,
-                              options_.protocol == WireProtocol::kGrpc ? "h2" : "krpc");
-  stream.AsyncHandshake(asio::ssl::stream_base::client,
-                        [self = Ref()](const boost::system::error_code& ec) { self->OnHandshake(ec); });
-}
-
-void Transport::OnHandshake(const boost::system::error_code& ec) {
-  if (state_ != State::kConnecting) return;
-  if (ec) {
-    const auto failure = net::DescribeTlsFailure(TheStream().ssl(), ec);
-    tls_failure_ = failure.reason;
-    Close(Status(StatusCode::kUnavailable,
-                 "TLS handshake with " + address_ + " failed (" + failure.reason + "): " + failure.message));
-    return;
-  }
+  if (!status.ok()) return Close(status);
   BecomeReady();
 }
 
 void Transport::BecomeReady() {
-  connect_timer_.cancel();
   state_ = State::kReady;
   was_ready_ = true;
   if (auto l = listener_.lock()) l->OnTransportReady(this);
@@ -232,7 +133,7 @@ void Transport::ReadFailed(const boost::system::error_code& ec) {
     // With TLS 1.3 the server checks the client's certificate after the client finished its
     // handshake: a refusal arrives as an alert on the first read.
     const auto failure = net::DescribeTlsFailure(TheStream().ssl(), ec);
-    tls_failure_ = failure.reason;
+    connector_.set_tls_failure(failure.reason);
     Close(Status(StatusCode::kUnavailable, "TLS error from " + address_ + " (" + failure.reason + "): " + failure.message));
     return;
   }
@@ -257,8 +158,7 @@ void Transport::Close(const Status& why) {
   const bool was_connecting = state_ == State::kConnecting;
   state_ = State::kClosed;
   CloseStream();
-  resolver_.cancel();
-  connect_timer_.cancel();
+  connector_.Cancel();
   deadline_timer_.cancel();
   heartbeat_timer_.cancel();
   if (!why.ok()) log_->debug("transport to {} closed: {}", address_, why.ToString());

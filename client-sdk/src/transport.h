@@ -1,5 +1,5 @@
 // Transport: one client connection to one endpoint, owned by one I/O thread, whatever protocol
-// it speaks. This base does what every protocol needs: connecting (with a timeout), the
+// it speaks. This base does what every protocol needs: connecting (its Connector), the
 // attempts in flight (a slab indexed by call id), per-attempt deadlines and hedge times with
 // one timer per connection (a heap of wake-ups, not a kernel timer per call), heartbeats
 // (PING when idle, close on missed ones), drain and close. A protocol derives from it and
@@ -16,6 +16,7 @@
 
 #include "call_data.h"
 #include "call_slab.h"
+#include "connector.h"
 #include "deadline_queue.h"
 #include "krpc/client_options.h"
 #include "krpc/endpoint.h"
@@ -42,15 +43,11 @@ class TransportListener {
   virtual void OnAttemptEnded(Attempt* attempt, Status status, bool not_executed) = 0;
 };
 
-class Transport {
+class Transport : private Connector::Owner {
  public:
   using Clock = std::chrono::steady_clock;
   enum class State { kConnecting, kReady, kDraining, kClosed };
 
-  // A transport speaking options.protocol ("krpc" or "grpc"), over TLS when `tls` is set.
-  static std::shared_ptr<Transport> Create(boost::asio::any_io_executor executor, Endpoint endpoint,
-                                           ConnectionOptions options, std::weak_ptr<TransportListener> listener,
-                                           std::shared_ptr<net::TlsContext> tls = nullptr);
   virtual ~Transport();
   Transport(const Transport&) = delete;
   Transport& operator=(const Transport&) = delete;
@@ -74,11 +71,11 @@ class Transport {
   void Cancel(uint64_t call_id);
   const Endpoint& endpoint() const { return endpoint_; }
   // Why the TLS handshake failed ("unknown_ca", "name_mismatch", ...); empty if it did not.
-  const std::string& tls_failure() const { return tls_failure_; }
+  const std::string& tls_failure() const { return connector_.tls_failure(); }
 
  protected:
   Transport(boost::asio::any_io_executor executor, Endpoint endpoint, ConnectionOptions options,
-            std::weak_ptr<TransportListener> listener);
+            std::weak_ptr<TransportListener> listener, std::shared_ptr<net::TlsContext> tls);
 
   // --- the protocol's part, on the owning thread ---
   virtual std::shared_ptr<Transport> Ref() = 0;
@@ -120,13 +117,10 @@ class Transport {
   Clock::time_point last_send_;
 
  private:
-  void OnResolved(const boost::system::error_code& ec, boost::asio::ip::tcp::resolver::results_type results);
-  void StartConnect();
-  void ArmConnectTimer();
-  void OnConnectTimeout();
-  void OnConnected(const boost::system::error_code& ec);
-  void StartTls();
-  void OnHandshake(const boost::system::error_code& ec);
+  // Connector::Owner
+  std::shared_ptr<Connector> ConnectorRef() override { return {Ref(), &connector_}; }
+  net::Stream& ConnectStream() override { return TheStream(); }
+  void OnConnectDone(const Status& status) override;
   void BecomeReady();
   void MaybeFinishDrain();
   void ArmDeadline(Clock::time_point when);
@@ -139,16 +133,8 @@ class Transport {
   const Endpoint endpoint_;
   const ConnectionOptions options_;
   const std::weak_ptr<TransportListener> listener_;
-  std::shared_ptr<net::TlsContext> tls_;  // null: plaintext
-  std::string tls_failure_;
   const std::string address_;
-  boost::asio::ip::tcp::resolver resolver_;
-  boost::asio::steady_timer connect_timer_;
-  boost::asio::ip::tcp::resolver::results_type resolved_;
-  // TCP connect attempts so far (a fresh socket each) and whether one completed; a connect
-  // handler from an abandoned attempt carries an older number and is ignored.
-  int connect_tries_ = 0;
-  bool tcp_connected_ = false;
+  Connector connector_;
   boost::asio::steady_timer deadline_timer_;
   boost::asio::steady_timer heartbeat_timer_;
   State state_ = State::kConnecting;

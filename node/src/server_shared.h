@@ -11,6 +11,7 @@
 #include <shared_mutex>
 
 #include "krpc/codec/frame.h"
+#include "krpc/codec/frame_reader.h"
 #include "krpc/impl/io_pool.h"
 #include "krpc/log.h"
 #include "krpc/net/tls_context.h"

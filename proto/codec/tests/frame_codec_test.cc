@@ -1,4 +1,5 @@
 #include "krpc/codec/frame.h"
+#include "krpc/codec/frame_reader.h"
 
 #include <gtest/gtest.h>
 

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "krpc/codec/frame.h"
+#include "krpc/codec/frame_reader.h"
 #include "krpc/net/stream.h"
 
 namespace krpc::net {

@@ -1,7 +1,7 @@
 // TlsContext: the OpenSSL context of one side (server or client), built from TlsOptions and
 // rebuilt when its files change, so certificates rotate without a restart: new connections
 // take the new material, connections already open keep theirs. Also the helpers every TLS
-// connection needs: the verified peer identity and a failed handshake's reason.
+// connection needs (tls_peer.cc): the verified peer identity and a failed handshake's reason.
 //
 // Thread-safe. Internal header (OpenSSL types).
 #pragma once
