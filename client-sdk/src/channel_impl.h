@@ -15,7 +15,7 @@
 
 namespace krpc {
 
-class Channel::Impl {
+struct Channel::Impl {
  public:
   // Checks the options (load balancer, protocol, TLS files, retry settings) and builds the
   // parts around `resolver`.
