@@ -181,7 +181,10 @@ void GrpcServerConnection::StartCall(int32_t stream_id, Request& r) {
   std::string_view message;
   Status st = grpc::ExtractUnaryMessage(r.body, r.encoding, shared_->limits.max_body_bytes, &inflated, &message);
   if (st.ok() && !call->request()->ParseFromArray(message.data(), static_cast<int>(message.size()))) {
-    st = Status(StatusCode::kInternal, "cannot parse request message as " + call->entry().request_prototype->GetTypeName());
+    // The message arrived whole but is not the method's request: the caller's error, as on
+    // the krpc wire (INTERNAL is for framing the transport could not read).
+    st = Status(StatusCode::kInvalidArgument,
+                "cannot parse request message as " + call->entry().request_prototype->GetTypeName());
   }
   ReleaseBody(r);
   if (!st.ok()) {

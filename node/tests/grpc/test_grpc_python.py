@@ -91,6 +91,16 @@ def test_unknown_method_is_unimplemented(channel):
     assert "Nope" in e.value.details()
 
 
+def test_a_whole_message_that_is_not_the_request_type_is_invalid_argument(channel):
+    # Field 1 (payload, bytes) sent with wire type 0 (varint): framed correctly, unparsable.
+    raw = channel.unary_unary(ECHO, request_serializer=lambda b: b,
+                              response_deserializer=echo_pb2.EchoResponse.FromString)
+    with pytest.raises(grpc.RpcError) as e:
+        raw(b"\x08\x96\x01\x0a\xff\xff\xff\xff\x0f", timeout=10)
+    assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT, e.value
+    assert "cannot parse" in e.value.details()
+
+
 def test_an_oversize_request_is_resource_exhausted_and_the_channel_keeps_working(channel):
     with pytest.raises(grpc.RpcError) as e:
         echo_stub(channel)(echo_pb2.EchoRequest(payload=b"x" * (5 << 20)), timeout=30)
