@@ -14,7 +14,7 @@ RUN /src/scripts/install-deps --build-only && rm -rf /var/lib/apt/lists/*
 COPY . /src
 RUN cmake -S /src -B /build -G Ninja -DCMAKE_BUILD_TYPE=Release -DKRPC_BUILD_TESTS=OFF -DKRPC_BUILD_BENCH=OFF \
  && ninja -C /build krpc-node krpc krpc-bench krpc-loadgen \
- && strip /build/node/krpc-node /build/client-sdk/krpc /build/client-sdk/krpc-bench /build/client-sdk/krpc-loadgen
+ && strip /build/node/krpc-node /build/tools/krpc /build/tools/krpc-bench /build/tools/krpc-loadgen
 
 FROM build AS sdk
 RUN ninja -C /build && cmake --install /build --prefix /usr/local > /dev/null && rm -rf /src /build
@@ -25,8 +25,8 @@ RUN apt-get update \
       libprotobuf32 libzookeeper-mt2 libspdlog1.10 libfmt9 libprometheus-cpp-core1.0 zlib1g libnghttp2-14 libssl3 \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin krpc
-COPY --from=build /build/node/krpc-node /build/client-sdk/krpc /build/client-sdk/krpc-bench \
-     /build/client-sdk/krpc-loadgen /usr/local/bin/
+COPY --from=build /build/node/krpc-node /build/tools/krpc /build/tools/krpc-bench \
+     /build/tools/krpc-loadgen /usr/local/bin/
 USER krpc
 EXPOSE 7000 9100
 # Ready = listening, registered in ZooKeeper, not draining (GET /readyz answers 200).

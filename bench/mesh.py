@@ -40,7 +40,7 @@ def main():
     ap.add_argument("--conc", default="16,128")
     args = ap.parse_args()
     os.environ.setdefault("KRPC_NODE", os.path.join(args.build, "node", "krpc-node"))
-    bench = os.path.join(args.build, "client-sdk", "krpc-bench")
+    bench = os.path.join(args.build, "tools", "krpc-bench")
     zk = ZooKeeper()
     nodes = []
     try:
@@ -51,7 +51,7 @@ def main():
         nodes += mesh
         target = f"zk://{zk.hosts}/krpc"
         # Wait until ZooKeeper lists all three for Echo and User (what a fresh mesh client sees).
-        wait_until(lambda: subprocess.run([os.path.join(args.build, "client-sdk", "krpc"), "list", "--zk", zk.hosts,
+        wait_until(lambda: subprocess.run([os.path.join(args.build, "tools", "krpc"), "list", "--zk", zk.hosts,
                                            "--format", "json"], capture_output=True, text=True).stdout.count(
             "127.0.0.1:") >= 3 * 2, 60, "three nodes in ZooKeeper")
         ratios = {}

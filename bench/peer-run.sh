@@ -6,7 +6,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 B="$ROOT/${KRPC_BUILD_DIR:-build}"
 NODE="$B/node/krpc-node"
-BENCH="$B/client-sdk/krpc-bench"
+BENCH="$B/tools/krpc-bench"; [ -x "$BENCH" ] || BENCH="$B/client-sdk/krpc-bench"  # before tools/ moved out
 for b in "$NODE" "$BENCH"; do [ -x "$b" ] || { echo "missing $b (run scripts/build)" >&2; exit 1; }; done
 PORT="${PORT:-19003}"
 THREADS="${SERVER_THREADS:-0}"; [ "$THREADS" = "0" ] && THREADS=2

@@ -44,7 +44,7 @@ def connections(build, n, duration):
     try:
         wait_until(lambda: admin_up(admin), 30, "the node to start")
         rss_start = status_kb(node.pid, "VmRSS")
-        bench = subprocess.Popen([os.path.join(build, "client-sdk", "krpc-bench"), "--port", str(port),
+        bench = subprocess.Popen([os.path.join(build, "tools", "krpc-bench"), "--port", str(port),
                                   "--connections", str(n), "--concurrency", str(n), "--warmup", "8",
                                   "--duration", str(duration), "--rpc_timeout_ms", "30000", "--server_pid", str(node.pid),
                                   # 10,000 connects in the same instant overflow the SYN queue; a

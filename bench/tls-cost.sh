@@ -17,7 +17,7 @@ node=$!
 trap 'kill $node 2>/dev/null; rm -rf "$certs"' EXIT
 sleep 1
 tls=(--tls --tls_ca_file="$certs/ca.crt" --tls_cert_file="$certs/alice.crt" --tls_key_file="$certs/alice.key")
-qps() { "$BUILD/client-sdk/krpc-bench" --target="127.0.0.1:$PORT" --concurrency=16 --connections=1 --threads=1 \
+qps() { "$BUILD/tools/krpc-bench" --target="127.0.0.1:$PORT" --concurrency=16 --connections=1 --threads=1 \
           --duration="$DURATION" --warmup=1 --payload="$1" "${@:2}" | sed -n 's/.*"qps":\([0-9.]*\).*/\1/p'; }
 echo "payload  pair  plaintext_qps  tls_qps  ratio"
 for payload in 64 16384; do
