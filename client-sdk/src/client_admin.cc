@@ -32,21 +32,10 @@ std::string ClientStatusJson(ClientRuntime& runtime) {
                                                           .Add("slow_start", e.slow_start)
                                                           .str());
     }
-    const auto st = ch->stats();
-    channels.AddRaw(json::Object()
-                                                       .Add("target", ch->target())
-                                                       .Add("calls", st.calls)
-                                                       .Add("retries", st.retries)
-                                                       .Add("transparent_retries", st.transparent_retries)
-                                                       .Add("retry_budget_exhausted", st.retry_budget_exhausted)
-                                                       .Add("ejections_refused", st.ejections_refused)
-                                                       .Add("panic_picks", st.panic_picks)
-                                                       .Add("per_try_timeouts", st.per_try_timeouts)
-                                                       .Add("hedges", st.hedges)
-                                                       .Add("hedges_won", st.hedges_won)
-                                                       .Add("hedge_budget_exhausted", st.hedge_budget_exhausted)
-                                                       .AddRaw("endpoints", endpoints.str())
-                                                       .str());
+    json::Object channel;
+    channel.Add("target", ch->target());
+    ch->stats().ForEach([&](std::string_view name, uint64_t value) { channel.Add(name, value); });
+    channels.AddRaw(channel.AddRaw("endpoints", endpoints.str()).str());
   }
   return json::Object().AddRaw("channels", channels.str()).str() + "\n";
 }

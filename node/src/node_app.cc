@@ -1,5 +1,7 @@
 #include "node_app.h"
 
+#include <algorithm>
+
 #include <unistd.h>
 
 #include <ctime>
@@ -84,7 +86,13 @@ std::string NodeApp::RegistryJson() const {
 }
 
 std::string NodeApp::StatusJson() const {
-  const auto st = server_->stats();
+  // Every server statistic, grouped as declared (KRPC_SERVER_STATS): "connections", "calls", "tls".
+  std::vector<std::pair<std::string_view, json::Object>> groups;
+  server_->stats().ForEach([&](const StatView& v) {
+    auto it = std::find_if(groups.begin(), groups.end(), [&](const auto& g) { return g.first == v.group; });
+    if (it == groups.end()) it = groups.insert(groups.end(), {v.group, json::Object()});
+    it->second.Add(v.key, v.value);
+  });
   json::Array services;
   for (const auto& s : server_->Services()) services.Add(s);
   std::string why;
@@ -99,24 +107,15 @@ std::string NodeApp::StatusJson() const {
         .Add("expirations", zk_->expirations())
         .Add("advertised", pub->self().endpoint.ToString());
   }
-  return json::Object()
-      .Add("ready", is_ready)
+  json::Object result;
+  result.Add("ready", is_ready)
       .Add("reason", why)
       .Add("draining", server_->draining())
       .Add("port", unsigned{server_->port()})
       .Add("admin_port", static_cast<unsigned>(admin_ ? admin_->port() : 0))
-      .AddRaw("services", services.str())
-      .AddRaw("connections", json::Object()
-                                 .Add("open", st.connections_open)
-                                 .Add("accepted", st.connections_accepted)
-                                 .Add("rejected", st.connections_rejected)
-                                 .Add("idle_closed", st.idle_closed)
-                                 .Add("frame_errors", st.frame_errors)
-                                 .str())
-      .AddRaw("calls", json::Object().Add("inflight", st.calls_inflight).Add("total", st.calls_total).str())
-      .AddRaw("registry", registry.str())
-      .Add("fault_injection", faults_ != nullptr)
-      .str() + "\n";
+      .AddRaw("services", services.str());
+  for (const auto& [group, object] : groups) result.AddRaw(group, object.str());
+  return result.AddRaw("registry", registry.str()).Add("fault_injection", faults_ != nullptr).str() + "\n";
 }
 
 std::vector<prometheus::MetricFamily> NodeApp::CollectNode() const {

@@ -1,5 +1,8 @@
 #include "krpc/server_metrics.h"
 
+#include <algorithm>
+#include <map>
+
 namespace krpc {
 using prometheus::BuildCounter;
 using prometheus::MetricType;
@@ -7,8 +10,6 @@ using prometheus::MetricType;
 ServerMetrics::ServerMetrics(Metrics& m, const Server* server)
     : methods_(m, {"krpc_server_requests_total", "Calls answered, by service, method, protocol (krpc, grpc) and status code",
                    "krpc_server_request_duration_seconds", "Time from a request's arrival to its response"}),
-      accepted_(BuildCounter().Name("krpc_server_connections_accepted_total").Help("Connections accepted").Register(m.registry()).Add({})),
-      idle_closed_(BuildCounter().Name("krpc_server_idle_closed_total").Help("Connections closed by the idle kick (no traffic for heartbeat_interval_ms*(heartbeat_miss_limit+1))").Register(m.registry()).Add({})),
       frame_errors_(BuildCounter().Name("krpc_server_frame_errors_total").Help("Connections closed for a protocol error, by reason").Register(m.registry())),
       tls_handshakes_(BuildCounter().Name("krpc_server_tls_handshakes_total").Help("TLS handshakes on the RPC port, by result: ok, or why they failed (unknown_ca, no_client_cert, plaintext_refused, ...)").Register(m.registry())),
       authz_denied_(BuildCounter().Name("krpc_server_authz_denied_total").Help("Calls refused PERMISSION_DENIED by authz_allow, by service and method").Register(m.registry())) {
@@ -25,21 +26,21 @@ ServerMetrics::ServerMetrics(Metrics& m, const Server* server)
     out.push_back(FamilyBuilder("krpc_server_sent_bytes_total", "Bytes written to clients", MetricType::Counter)
                       .Add({}, static_cast<double>(sent_.Read())).Build());
     if (server) {
-      const auto st = server->stats();
-      out.push_back(FamilyBuilder("krpc_server_inflight_requests", "Calls being handled", MetricType::Gauge)
-                        .Add({}, static_cast<double>(st.calls_inflight)).Build());
-      out.push_back(FamilyBuilder("krpc_server_connections", "Open client connections", MetricType::Gauge)
-                        .Add({}, static_cast<double>(st.connections_open)).Build());
-      if (st.tls_cert_not_after > 0) {
-        out.push_back(FamilyBuilder("krpc_server_tls_certificate_expiry_timestamp_seconds",
-                                    "When the served TLS certificate expires (unix time)", MetricType::Gauge)
-                          .Add({}, static_cast<double>(st.tls_cert_not_after)).Build());
-        out.push_back(FamilyBuilder("krpc_server_tls_reloads_total",
-                                    "Certificate reloads after start, by result (ok; failed keeps the previous files)",
-                                    MetricType::Counter)
-                          .Add({{"result", "ok"}}, static_cast<double>(st.tls_reloads))
-                          .Add({{"result", "failed"}}, static_cast<double>(st.tls_reload_failures)).Build());
-      }
+      // The statistics declared with a metric name (KRPC_SERVER_STATS), read at scrape time;
+      // stats naming one family are its samples, told apart by their `result` label.
+      std::vector<std::pair<std::string_view, FamilyBuilder>> families;
+      server->stats().ForEach([&](const StatView& v) {
+        if (v.metric.empty() || (v.kind == StatKind::Timestamp && v.value == 0)) return;
+        auto it = std::find_if(families.begin(), families.end(), [&](const auto& f) { return f.first == v.metric; });
+        if (it == families.end()) {
+          const auto type = v.kind == StatKind::Counter ? MetricType::Counter : MetricType::Gauge;
+          it = families.insert(families.end(), {v.metric, FamilyBuilder(std::string(v.metric), std::string(v.help), type)});
+        }
+        std::map<std::string, std::string> labels;
+        if (!v.labels.empty()) labels["result"] = std::string(v.labels);
+        it->second.Add(labels, static_cast<double>(v.value));
+      });
+      for (auto& [name, family] : families) out.push_back(std::move(family).Build());
     }
     return out;
   });
@@ -48,12 +49,6 @@ ServerMetrics::ServerMetrics(Metrics& m, const Server* server)
 void* ServerMetrics::OnMethodRegistered(std::string_view service, std::string_view method, std::string_view protocol) {
   return &methods_.Add(
       {{"service", std::string(service)}, {"method", std::string(method)}, {"protocol", std::string(protocol)}});
-}
-
-void ServerMetrics::OnConnectionOpened() { accepted_.Increment(); }
-
-void ServerMetrics::OnConnectionClosed(std::string_view reason) {
-  if (reason == "idle") idle_closed_.Increment();
 }
 
 void ServerMetrics::OnFrameError(std::string_view reason) {

@@ -120,6 +120,31 @@ TEST_F(ObservabilityTest, node_metrics_count_known_traffic_exactly) {
   EXPECT_EQ(Promtool(m.body), 0);
 }
 
+// /status and /metrics are generated from one declaration (KRPC_SERVER_STATS): every declared
+// statistic appears in both, with the value Server::stats() reports.
+TEST_F(ObservabilityTest, status_and_metrics_show_every_declared_server_statistic) {
+  auto node = StartNode();
+  auto ch = Connect(*node);
+  ASSERT_TRUE(Echo(ch.get()).ok());
+  const auto m = HttpCall(node->admin()->port(), "GET", "/metrics");
+  const auto status = HttpCall(node->admin()->port(), "GET", "/status");
+  ASSERT_EQ(m.status, 200);
+  ASSERT_EQ(status.status, 200);
+  int declared = 0;
+  node->server().stats().ForEach([&](const StatView& v) {
+    ++declared;
+    EXPECT_NE(status.body.find("\"" + std::string(v.group) + "\":{"), std::string::npos) << v.group;
+    EXPECT_NE(status.body.find("\"" + std::string(v.key) + "\":"), std::string::npos) << v.name;
+    if (v.metric.empty() || (v.kind == StatKind::Timestamp && v.value == 0)) return;
+    const std::string series =
+        std::string(v.metric) + (v.labels.empty() ? "" : "{result=\"" + std::string(v.labels) + "\"}");
+    EXPECT_GE(Value(m.body, series), 0) << series << " is exported";
+  });
+  EXPECT_GE(declared, 17);
+  EXPECT_EQ(Value(m.body, "krpc_server_calls_total"), -1) << "declared without a metric: not exported";
+  EXPECT_EQ(Promtool(m.body), 0);
+}
+
 TEST_F(ObservabilityTest, client_metrics_count_calls_and_show_endpoint_state) {
   auto node = StartNode();
   Metrics metrics;

@@ -20,6 +20,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "krpc/client_options.h"
@@ -74,19 +75,33 @@ struct EndpointInfo {
   std::map<std::string, uint64_t> tls_failures;  // failed TLS handshakes by reason (unknown_ca, ...)
 };
 
+// Every counter a channel keeps, declared once: the fields of ChannelStats and the client
+// /status page (client_admin) are generated from this list. STAT(name, help)
+#define KRPC_CHANNEL_STATS(STAT)                                                             \
+  STAT(calls, "calls made")                                                                  \
+  STAT(retries, "attempts retried by the retry policy")                                      \
+  STAT(transparent_retries, "never-run attempts re-picked outside the retry policy")         \
+  STAT(retry_budget_exhausted, "retries the retry budget refused")                           \
+  STAT(ejections_refused, "breaker openings the ejection cap prevented")                     \
+  STAT(panic_picks, "picks made over all endpoints because too few were healthy")            \
+  STAT(per_try_timeouts, "attempts that ran out their per-try timeout")                      \
+  STAT(hedges, "hedged attempts sent")                                                       \
+  STAT(hedges_won, "calls whose answer came from a hedge")                                   \
+  STAT(hedge_budget_exhausted, "hedges the hedge budget refused")                            \
+  STAT(stalls, "endpoints found stalled (suspected at once)")                                \
+  STAT(latency_ejections, "endpoints ejected as latency outliers")
+
 struct ChannelStats {
-  uint64_t calls = 0;
-  uint64_t retries = 0;
-  uint64_t transparent_retries = 0;  // never-run attempts re-picked outside the retry policy
-  uint64_t retry_budget_exhausted = 0;
-  uint64_t ejections_refused = 0;  // breaker openings the ejection cap prevented
-  uint64_t panic_picks = 0;        // picks made over all endpoints because too few were healthy
-  uint64_t per_try_timeouts = 0;   // attempts that ran out their per-try timeout
-  uint64_t hedges = 0;             // hedged attempts sent
-  uint64_t hedges_won = 0;         // calls whose answer came from a hedge
-  uint64_t hedge_budget_exhausted = 0;  // hedges the hedge budget refused
-  uint64_t stalls = 0;             // endpoints found stalled (suspected at once)
-  uint64_t latency_ejections = 0;  // endpoints ejected as latency outliers
+#define KRPC_CHANNEL_STAT_FIELD(name, help) uint64_t name = 0;
+  KRPC_CHANNEL_STATS(KRPC_CHANNEL_STAT_FIELD)
+#undef KRPC_CHANNEL_STAT_FIELD
+  // Calls f(std::string_view name, uint64_t value) for every counter, in declaration order.
+  template <typename F>
+  void ForEach(F&& f) const {
+#define KRPC_CHANNEL_STAT_VISIT(name, help) f(std::string_view(#name), name);
+    KRPC_CHANNEL_STATS(KRPC_CHANNEL_STAT_VISIT)
+#undef KRPC_CHANNEL_STAT_VISIT
+  }
 };
 
 class Channel : public google::protobuf::RpcChannel, public std::enable_shared_from_this<Channel> {

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "krpc/net/tls_options.h"
+#include "krpc/server_stats.h"
 #include "krpc/status.h"
 
 namespace google::protobuf {
@@ -89,26 +90,6 @@ class ServerInterceptor {
  public:
   virtual ~ServerInterceptor() = default;
   virtual Interception Intercept(std::string_view service, std::string_view method) = 0;
-};
-
-struct ServerStats {
-  uint64_t connections_open = 0;
-  uint64_t connections_accepted = 0;
-  uint64_t connections_rejected = 0;
-  uint64_t idle_closed = 0;
-  uint64_t frame_errors = 0;
-  uint64_t calls_inflight = 0;
-  uint64_t calls_total = 0;
-  uint64_t accept_errors = 0;
-  uint64_t handler_exceptions = 0;
-  uint64_t pending_frame_bytes = 0;  // memory held by partly received frames
-  uint64_t drain_timeouts = 0;       // Shutdown()s whose drain timed out with calls in flight
-  uint64_t tls_handshakes = 0;       // TLS handshakes completed
-  uint64_t tls_failures = 0;         // TLS handshakes failed, and plaintext refused in strict mode
-  uint64_t tls_reloads = 0;          // certificate material reloaded after start
-  uint64_t tls_reload_failures = 0;  // reloads that failed (the previous material stayed)
-  int64_t tls_cert_not_after = 0;    // expiry of the served certificate (unix seconds; 0: no TLS)
-  uint64_t authz_denied = 0;         // calls refused PERMISSION_DENIED by authz_allow
 };
 
 class Server {

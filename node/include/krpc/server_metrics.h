@@ -1,7 +1,8 @@
 // ServerMetrics: Prometheus metrics for a Server (a ServerObserver). Per-call series and byte
 // counters are added to per-thread shards through cached pointers (no lookup by name, no shared
-// cache line on the call path) and merged at scrape time; the in-flight and connection gauges
-// are pulled at scrape time. See docs/metrics.md.
+// cache line on the call path) and merged at scrape time; every statistic KRPC_SERVER_STATS
+// declares with a metric name (gauges and counters alike) is pulled from Server::stats() at
+// scrape time. See docs/metrics.md.
 #pragma once
 
 #include <memory>
@@ -19,12 +20,10 @@ namespace krpc {
 
 class ServerMetrics final : public ServerObserver {
  public:
-  // `server` (optional, must outlive this) supplies the in-flight and connection gauges.
+  // `server` (optional, must outlive this) supplies the declared statistics (server_stats.h).
   explicit ServerMetrics(Metrics& metrics, const Server* server = nullptr);
 
   void* OnMethodRegistered(std::string_view service, std::string_view method, std::string_view protocol) override;
-  void OnConnectionOpened() override;
-  void OnConnectionClosed(std::string_view reason) override;
   void OnFrameError(std::string_view reason) override;
   void OnBytes(size_t received, size_t sent) override;
   void OnCallStarted(void* method) override;
@@ -34,8 +33,6 @@ class ServerMetrics final : public ServerObserver {
 
  private:
   MethodSeriesFamily methods_;
-  prometheus::Counter& accepted_;
-  prometheus::Counter& idle_closed_;
   ShardedCounter received_;  // per read batch and per write: on the call path
   ShardedCounter sent_;
   prometheus::Family<prometheus::Counter>& frame_errors_;
