@@ -177,7 +177,9 @@ void CallAttempts::CountRetry(const CallData* call, bool transparent) {
 
 void CallAttempts::OnAttemptDone(Attempt* a, Status status, bool not_executed) {
   CallData* call = a->call;
-  const auto now = CallData::Clock::now();
+  // The subchannel read the clock when it counted this attempt's end (an `end` before the
+  // attempt's start is a previous attempt's: this one never reached a subchannel).
+  const auto now = a->subchannel && a->end >= a->start ? a->end : CallData::Clock::now();
   const bool per_try_timeout = status.code() == StatusCode::kDeadlineExceeded && a->deadline < call->deadline;
   std::string address;
   if (auto sub = std::move(a->subchannel)) address = sub->address();  // it counted the end already

@@ -75,6 +75,7 @@ struct Attempt {
   CallData* call = nullptr;                 // the owner (fixed)
   std::shared_ptr<Subchannel> subchannel;   // where it runs (set by the channel)
   Clock::time_point start;
+  Clock::time_point end;  // when its subchannel counted its end (one clock read for both layers)
   Clock::time_point deadline = Clock::time_point::max();  // the per-try deadline (<= the call's)
   Clock::time_point hedge_at = Clock::time_point::max();  // ask the sink for a hedge then
   google::protobuf::Message* response = nullptr;          // the call's, or own_response for a hedge

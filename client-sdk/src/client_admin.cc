@@ -12,25 +12,14 @@ std::string ClientStatusJson(ClientRuntime& runtime) {
   for (const auto& ch : runtime.Channels()) {
     json::Array endpoints;
     for (const auto& e : ch->Endpoints()) {
-      endpoints.AddRaw(json::Object()
-                                                          .Add("service", e.service)
-                                                          .Add("address", e.address)
-                                                          .Add("state", ToString(e.state))
-                                                          .Add("breaker", ToString(e.breaker))
-                                                          .Add("breaker_transitions", e.breaker_transitions)
-                                                          .Add("weight", e.weight)
-                                                          .Add("latency_ewma_us", e.latency_ewma_us)
-                                                          .Add("inflight", e.inflight)
-                                                          .Add("connections_active", e.connections_active)
-                                                          .Add("connections_idle", e.connections_idle)
-                                                          .Add("connects", e.connects)
-                                                          .Add("connect_failures", e.connect_failures)
-                                                          .Add("reuses", e.reuses)
-                                                          .Add("stalled", e.stalled)
-                                                          .Add("stalls", e.stalls)
-                                                          .Add("latency_ejections", e.latency_ejections)
-                                                          .Add("slow_start", e.slow_start)
-                                                          .str());
+      json::Object endpoint;
+      endpoint.Add("service", e.service)
+          .Add("address", e.address)
+          .Add("state", ToString(e.state))
+          .Add("breaker", ToString(e.breaker))
+          .Add("stalled", e.stalled);
+      e.ForEach([&](const EndpointStatView& v, auto value) { endpoint.Add(v.name, value); });
+      endpoints.AddRaw(endpoint.str());
     }
     json::Object channel;
     channel.Add("target", ch->target());

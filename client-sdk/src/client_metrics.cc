@@ -1,5 +1,7 @@
 #include "krpc/client_metrics.h"
 
+#include <algorithm>
+
 #include "krpc/impl/snapshot.h"
 
 #include <google/protobuf/descriptor.h>
@@ -106,76 +108,72 @@ std::vector<prometheus::MetricFamily> ClientMetrics::Collect() {
   if (!runtime) return {};
   FamilyBuilder endpoints("krpc_client_endpoints", "Endpoints known, by service (target for static channels)", MetricType::Gauge);
   FamilyBuilder breaker("krpc_client_breaker_state", "Circuit breaker per endpoint: 0 closed, 1 half-open, 2 open", MetricType::Gauge);
-  FamilyBuilder transitions("krpc_client_breaker_transitions_total", "Breaker state changes per endpoint", MetricType::Counter);
-  FamilyBuilder pool("krpc_client_pool_connections", "Pooled connections per endpoint, by state (active, idle)", MetricType::Gauge);
-  FamilyBuilder connects("krpc_client_connects_total", "Connections established per endpoint", MetricType::Counter);
-  FamilyBuilder failures("krpc_client_connect_failures_total", "Failed connection attempts per endpoint (each one schedules a reconnect)", MetricType::Counter);
   FamilyBuilder tls_failures("krpc_client_tls_handshake_failures_total", "Failed TLS handshakes per endpoint, by reason (unknown_ca, name_mismatch, expired, client_cert_required, ...)", MetricType::Counter);
-  FamilyBuilder reuses("krpc_client_connection_reuses_total", "Calls sent on an already open connection, per endpoint", MetricType::Counter);
-  FamilyBuilder inflight("krpc_client_inflight_requests", "Attempts in flight per endpoint", MetricType::Gauge);
-  FamilyBuilder stalls("krpc_client_stalls_total", "Times an endpoint was found stalled (attempts out, no answer): no new calls, probed", MetricType::Counter);
-  FamilyBuilder latency_ejections("krpc_client_latency_ejections_total", "Ejections of an endpoint as a latency outlier", MetricType::Counter);
-  FamilyBuilder slow_start("krpc_client_slow_start_share", "Share of a full load an endpoint may take now (below 1 in its slow-start ramp)", MetricType::Gauge);
   // Several channels may reach the same endpoint of the same service (two channels on one
-  // target): their state is merged into one series per (service, endpoint), and an endpoint
-  // is counted once per service.
+  // target): their state is merged into one series per (service, endpoint), each declared
+  // statistic as its declaration says (KRPC_ENDPOINT_STATS), and an endpoint is counted once
+  // per service.
   struct Merged {
     int breaker = 0;
-    double transitions = 0, connects = 0, failures = 0, reuses = 0, inflight = 0, stalls = 0, latency_ejections = 0;
-    double slow_start = 1;
-    int active = 0, idle = 0;
+    std::vector<double> stats;  // in declaration order
     std::map<std::string, uint64_t> tls_failures;
   };
   std::map<std::pair<std::string, std::string>, Merged> merged;
   for (const auto& ch : runtime->Channels()) {
     for (const auto& e : ch->Endpoints()) {
       auto& m = merged[{e.service.empty() ? ch->target() : e.service, e.address}];
+      const bool first = m.stats.empty();
       m.breaker = std::max(m.breaker, static_cast<int>(e.breaker));
-      m.transitions += static_cast<double>(e.breaker_transitions);
-      m.connects += static_cast<double>(e.connects);
-      m.failures += static_cast<double>(e.connect_failures);
       for (const auto& [reason, n] : e.tls_failures) m.tls_failures[reason] += n;
-      m.reuses += static_cast<double>(e.reuses);
-      m.inflight += static_cast<double>(e.inflight);
-      m.stalls += static_cast<double>(e.stalls);
-      m.latency_ejections += static_cast<double>(e.latency_ejections);
-      m.slow_start = std::min(m.slow_start, e.slow_start);
-      m.active += e.connections_active;
-      m.idle += e.connections_idle;
+      size_t i = 0;
+      e.ForEach([&](const EndpointStatView& v, auto value) {
+        const double x = static_cast<double>(value);
+        if (first) {
+          m.stats.push_back(x);
+        } else if (v.merge == EndpointStatView::Merge::Sum) {
+          m.stats[i] += x;
+        } else {
+          m.stats[i] = v.merge == EndpointStatView::Merge::Max ? std::max(m.stats[i], x) : std::min(m.stats[i], x);
+        }
+        ++i;
+      });
     }
   }
+  std::vector<std::pair<std::string_view, FamilyBuilder>> declared;  // in declaration order
   std::map<std::string, int> per_service;
   for (const auto& [key, m] : merged) {
     const auto& [service, address] = key;
     ++per_service[service];
     const std::map<std::string, std::string> l{{"service", service}, {"endpoint", address}};
     breaker.Add(l, m.breaker);
-    transitions.Add(l, m.transitions);
-    auto active = l, idle = l;
-    active["state"] = "active";
-    idle["state"] = "idle";
-    pool.Add(active, m.active).Add(idle, m.idle);
-    connects.Add(l, m.connects);
-    failures.Add(l, m.failures);
     for (const auto& [reason, n] : m.tls_failures) {
       auto labels = l;
       labels["reason"] = reason;
       tls_failures.Add(labels, static_cast<double>(n));
     }
-    reuses.Add(l, m.reuses);
-    inflight.Add(l, m.inflight);
-    stalls.Add(l, m.stalls);
-    latency_ejections.Add(l, m.latency_ejections);
-    slow_start.Add(l, m.slow_start);
+    size_t i = 0;
+    EndpointInfo{}.ForEach([&](const EndpointStatView& v, auto) {
+      const double x = m.stats[i++];
+      if (v.metric.empty()) return;
+      auto it = std::find_if(declared.begin(), declared.end(), [&](const auto& f) { return f.first == v.metric; });
+      if (it == declared.end()) {
+        const auto type = v.kind == EndpointStatView::Kind::Counter ? MetricType::Counter : MetricType::Gauge;
+        it = declared.insert(declared.end(), {v.metric, FamilyBuilder(std::string(v.metric), std::string(v.help), type)});
+      }
+      auto labels = l;
+      if (const auto eq = v.label.find('='); eq != std::string_view::npos) {
+        labels[std::string(v.label.substr(0, eq))] = std::string(v.label.substr(eq + 1));
+      }
+      it->second.Add(labels, x);
+    });
   }
   for (const auto& [service, n] : per_service) endpoints.Add({{"service", service}}, n);
   FamilyBuilder updates("krpc_client_discovery_updates_total", "Provider-list changes received from ZooKeeper", MetricType::Counter);
   updates.Add({}, static_cast<double>(runtime->DiscoveryUpdates()));
   std::vector<prometheus::MetricFamily> out;
-  for (auto* b : {&endpoints, &breaker, &transitions, &pool, &connects, &failures, &tls_failures, &reuses, &inflight, &stalls, &latency_ejections,
-                  &slow_start, &updates}) {
-    out.push_back(std::move(*b).Build());
-  }
+  for (auto* b : {&endpoints, &breaker, &tls_failures}) out.push_back(std::move(*b).Build());
+  for (auto& [name, family] : declared) out.push_back(std::move(family).Build());
+  out.push_back(std::move(updates).Build());
   return out;
 }
 

@@ -11,10 +11,10 @@ EndpointLoad::EndpointLoad(std::string address, std::chrono::milliseconds latenc
       slow_start_min_percent_(slow_start_min_percent),
       ewma_(latency_decay) {}
 
-bool EndpointLoad::healthy(Clock::time_point now) const {
+bool EndpointLoad::healthy() const {
   if (outlier_ && !outlier_->in_rotation()) return false;
   const int64_t until = backoff_until_.load(std::memory_order_relaxed);
-  return until == 0 || now.time_since_epoch().count() >= until;
+  return until == 0 || Clock::now().time_since_epoch().count() >= until;
 }
 
 bool EndpointLoad::stalled(Clock::time_point now, Clock::duration threshold) const {

@@ -38,8 +38,9 @@ class EndpointLoad {
   const std::string& address() const { return address_; }
   int weight() const { return weight_.load(std::memory_order_relaxed); }
   void set_weight(int w) { weight_.store(w, std::memory_order_relaxed); }
-  // Usable for new calls: breaker closed and not waiting out a reconnect backoff.
-  bool healthy(Clock::time_point now = Clock::now()) const;
+  // Usable for new calls: breaker closed and not waiting out a reconnect backoff (the clock is
+  // read only while a backoff is set: this runs for every endpoint a pick looks at).
+  bool healthy() const;
   // Waiting out a reconnect backoff until `until` (Clock::time_point{} : not waiting).
   void set_backoff_until(Clock::time_point until) {
     backoff_until_.store(until.time_since_epoch().count(), std::memory_order_relaxed);

@@ -21,10 +21,11 @@ class Resolver {
   using Providers = std::vector<registry::ProviderInfo>;
   using Listener = std::function<void(const Providers&)>;
   virtual ~Resolver() = default;
-  // The route a service's calls take: services with the same key share a route.
-  virtual std::string RouteKey(std::string_view service) const = 0;
-  // Route keys known before any call (their routes are made and resolved at once).
-  virtual std::vector<std::string> KnownKeys() const { return {}; }
+  // The route a service's calls take: services with the same key share a route. The key is
+  // `service` itself or a constant (no copy on the call path).
+  virtual std::string_view RouteKey(std::string_view service) const = 0;
+  // Every service shares one route (key ""), made and resolved before any call.
+  virtual bool OneRouteForAll() const { return false; }
   // Watches the providers of a route key: `listener` gets the current list once it is known
   // (at once, or later on a resolver thread), then every change. Returns an id for
   // Unsubscribe.
@@ -36,8 +37,8 @@ class Resolver {
 class StaticResolver final : public Resolver {
  public:
   explicit StaticResolver(Providers providers) : providers_(std::move(providers)) {}
-  std::string RouteKey(std::string_view) const override { return {}; }
-  std::vector<std::string> KnownKeys() const override { return {std::string()}; }
+  std::string_view RouteKey(std::string_view) const override { return {}; }
+  bool OneRouteForAll() const override { return true; }
   uint64_t Subscribe(const std::string&, Listener listener) override {
     listener(providers_);
     return 0;
@@ -52,7 +53,7 @@ class StaticResolver final : public Resolver {
 class ZkResolver final : public Resolver {
  public:
   explicit ZkResolver(std::shared_ptr<ZkDiscovery> discovery) : discovery_(std::move(discovery)) {}
-  std::string RouteKey(std::string_view service) const override { return std::string(service); }
+  std::string_view RouteKey(std::string_view service) const override { return service; }
   uint64_t Subscribe(const std::string& key, Listener listener) override;
   void Unsubscribe(uint64_t id) override;
 

@@ -6,22 +6,22 @@ RouteTable::RouteTable(std::shared_ptr<const RouteConfig> config, std::unique_pt
     : config_(std::move(config)), resolver_(std::move(resolver)) {}
 
 void RouteTable::Prepare() {
-  for (const auto& key : resolver_->KnownKeys()) ForKey(key);
+  if (resolver_->OneRouteForAll()) single_ = ForKey("");
 }
 
-std::shared_ptr<Route> RouteTable::ForKey(const std::string& key) {
+std::shared_ptr<Route> RouteTable::ForKey(std::string_view key) {
   auto map = routes_.load();
   if (auto it = map->find(key); it != map->end()) return it->second;
   std::lock_guard lock(mu_);
   map = routes_.load();
   if (auto it = map->find(key); it != map->end()) return it->second;
-  auto route = std::make_shared<Route>(config_, key, calls_);
+  auto route = std::make_shared<Route>(config_, std::string(key), calls_);
   auto next = std::make_shared<Map>(*map);
-  (*next)[key] = route;
+  next->emplace(std::string(key), route);
   routes_.store(next);
   if (shut_down_) return route;  // a late lookup: the route never serves
   route->StartSweep();
-  subscriptions_[key] = resolver_->Subscribe(key, [weak = std::weak_ptr<Route>(route)](const auto& providers) {
+  subscriptions_[std::string(key)] = resolver_->Subscribe(std::string(key), [weak = std::weak_ptr<Route>(route)](const auto& providers) {
     if (auto r = weak.lock()) r->Update(providers);
   });
   return route;

@@ -186,7 +186,7 @@ void Subchannel::OnTransportClosed(Transport* t, const Status& why, bool was_rea
 void Subchannel::OnAttemptEnded(Attempt* a, Status status, bool not_executed) {
   KRPC_ASSERT_IN_LOOP(executor_.running_in_this_thread());
   if (a->subchannel.get() == this) {  // a call's attempt (health probes are not counted)
-    const auto now = Clock::now();
+    const auto now = a->end = Clock::now();
     const bool failure = load_->AttemptEnded(status, now - a->start, now);
     UpdateCounts();
     if (status.ok() && route_latency_) {

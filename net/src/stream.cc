@@ -5,8 +5,8 @@
 namespace krpc::net {
 namespace asio = boost::asio;
 
-size_t Stream::ReadTls(char* data, size_t capacity, boost::system::error_code& ec) {
-  Tls& t = *tls_;
+size_t Stream::ReadTls(const std::shared_ptr<State>& s, char* data, size_t capacity, boost::system::error_code& ec) {
+  Tls& t = *s->tls;
   size_t total = 0;
   ec.clear();
   while (total < capacity) {
@@ -35,12 +35,12 @@ size_t Stream::ReadTls(char* data, size_t capacity, boost::system::error_code& e
   if (total == capacity) t.buffered = true;
   // Reads can produce records to send (a TLS 1.3 KeyUpdate answer): send them now unless a
   // write is under way, which sends them after its own.
-  if (!t.writing && t.session.HasPendingOutput()) FlushTls([](const boost::system::error_code&) {});
+  if (!t.writing && t.session.HasPendingOutput()) FlushTls(s, [](const boost::system::error_code&) {});
   return total;
 }
 
 size_t Stream::TryWriteTls(const char* data, size_t size, boost::system::error_code& ec) {
-  Tls& t = *tls_;
+  Tls& t = *s_->tls;
   ec.clear();
   if (t.writing || t.sent < t.sending.size()) {  // earlier records first
     ec = asio::error::would_block;
@@ -52,16 +52,16 @@ size_t Stream::TryWriteTls(const char* data, size_t size, boost::system::error_c
   t.session.TakeOutput(t.sending);
   if (t.sending.size() > 0) {
     boost::system::error_code wec;
-    t.sent = socket_.write_some(asio::buffer(t.sending.data(), t.sending.size()), wec);
+    t.sent = s_->socket.write_some(asio::buffer(t.sending.data(), t.sending.size()), wec);
     // A failed socket write leaves the records unsent for the AsyncWriteAll that follows.
   }
   return size;
 }
 
-void Stream::FlushTls(std::function<void(const boost::system::error_code&)> handler) {
-  Tls& t = *tls_;
+void Stream::FlushTls(std::shared_ptr<State> s, Handler handler) {
+  Tls& t = *s->tls;
   if (t.writing) {  // the write under way sends these records too (see below)
-    asio::post(socket_.get_executor(), [h = std::move(handler)] { h({}); });
+    asio::post(s->socket.get_executor(), [h = std::move(handler)] { h({}); });
     return;
   }
   if (t.sent >= t.sending.size()) {  // else records WriteNow left unsent go first
@@ -70,39 +70,42 @@ void Stream::FlushTls(std::function<void(const boost::system::error_code&)> hand
   }
   t.session.TakeOutput(t.sending);
   if (t.sending.size() == t.sent) {
-    asio::post(socket_.get_executor(), [h = std::move(handler)] { h({}); });
+    asio::post(s->socket.get_executor(), [h = std::move(handler)] { h({}); });
     return;
   }
   t.writing = true;
   const size_t from = std::exchange(t.sent, 0);
-  // The stream lives in the connection that `handler` keeps alive.
-  asio::async_write(socket_, asio::buffer(t.sending.data() + from, t.sending.size() - from),
-                    [this, h = std::move(handler)](const boost::system::error_code& ec, size_t) mutable {
-                      tls_->writing = false;
-                      tls_->sending.clear();  // all of it was written (or the stream failed)
-                      tls_->sent = 0;
-                      if (!ec && tls_->session.HasPendingOutput()) return FlushTls(std::move(h));  // produced meanwhile
+  auto& socket = s->socket;
+  asio::async_write(socket, asio::buffer(t.sending.data() + from, t.sending.size() - from),
+                    [s = std::move(s), h = std::move(handler)](const boost::system::error_code& ec, size_t) mutable {
+                      Tls& t = *s->tls;
+                      t.writing = false;
+                      t.sending.clear();  // all of it was written (or the stream failed)
+                      t.sent = 0;
+                      if (!ec && t.session.HasPendingOutput()) return FlushTls(std::move(s), std::move(h));  // produced meanwhile
                       h(ec);
                     });
 }
 
-void Stream::HandshakeStep(std::function<void(const boost::system::error_code&)> handler) {
+void Stream::HandshakeStep(std::shared_ptr<State> s, Handler handler) {
   boost::system::error_code ec;
-  const auto progress = tls_->session.Handshake(ec);
+  const auto progress = s->tls->session.Handshake(ec);
   if (progress == TlsSession::Progress::kFailed) {
     // Send the alert that says why (best effort), then report.
-    FlushTls([h = std::move(handler), ec](const boost::system::error_code&) { h(ec); });
+    FlushTls(std::move(s), [h = std::move(handler), ec](const boost::system::error_code&) { h(ec); });
     return;
   }
-  FlushTls([this, progress, h = std::move(handler)](const boost::system::error_code& wec) mutable {
+  auto keep = s;
+  FlushTls(std::move(keep), [s = std::move(s), progress, h = std::move(handler)](const boost::system::error_code& wec) mutable {
     if (wec) return h(wec);
     if (progress == TlsSession::Progress::kDone) {
-      tls_->buffered = true;
+      s->tls->buffered = true;
       return h({});
     }
-    socket_.async_wait(asio::ip::tcp::socket::wait_read, [this, h = std::move(h)](const boost::system::error_code& rec) mutable {
+    auto& socket = s->socket;
+    socket.async_wait(asio::ip::tcp::socket::wait_read, [s = std::move(s), h = std::move(h)](const boost::system::error_code& rec) mutable {
       if (rec) return h(rec);
-      HandshakeStep(std::move(h));
+      HandshakeStep(std::move(s), std::move(h));
     });
   });
 }

@@ -108,30 +108,29 @@ void CallHost::RunIntercepted(ServerCall* call) {
     call->hung = true;  // never answered; the client's deadline ends it, Close() frees it
     return;
   }
-  auto act = [this, call, status = i.status] {
-    if (!status.ok()) {
-      call->SetStatus(status.code(), status.message());
-      call->Run();
-    } else if (shared_->handler_pool) {
-      QueueForHandler(call);
-    } else {
-      call->InvokeUnlessExpired("during an injected delay");
-    }
-  };
-  if (i.delay.count() <= 0) {
-    act();
-    return;
-  }
+  if (i.delay.count() <= 0) return RunAfterInterception(call, i.status);
   call->delay_timer = std::make_shared<asio::steady_timer>(executor_, i.delay);
-  call->delay_timer->async_wait([self = HostRef(), call, act](const boost::system::error_code& ec) {
+  call->delay_timer->async_wait([self = HostRef(), call, status = i.status](const boost::system::error_code& ec) {
     call->delay_timer.reset();
     if (ec == asio::error::operation_aborted) {  // the connection closed during the delay
       call->SetStatus(StatusCode::kCancelled, "connection closed");
       self->Complete(call);
       return;
     }
-    act();
+    self->RunAfterInterception(call, status);
   });
+}
+
+// The interceptor's verdict: its error as the answer, or the handler (on the pool or here).
+void CallHost::RunAfterInterception(ServerCall* call, const Status& status) {
+  if (!status.ok()) {
+    call->SetStatus(status.code(), status.message());
+    call->Run();
+  } else if (shared_->handler_pool) {
+    QueueForHandler(call);
+  } else {
+    call->InvokeUnlessExpired("during an injected delay");
+  }
 }
 
 void CallHost::CancelCall(ServerCall* call) {

@@ -122,6 +122,7 @@ class CallHost {
   void Track(ServerCall* call);
   void QueueForHandler(ServerCall* call);
   void RunIntercepted(ServerCall* call);
+  void RunAfterInterception(ServerCall* call, const Status& status);
   void ReleaseSlot(ServerCall* call);
 
   std::unordered_map<uint64_t, ServerCall*> unfinished_;  // calls still running after dispatch

@@ -53,26 +53,64 @@ struct ChannelOptions {
   void Register(OptionSet& options);
 };
 
+// The numbers a channel reports per endpoint, declared once: EndpointInfo's fields, the client
+// /status page and the client's per-endpoint /metrics families are generated from this list.
+// STAT(type, name, init, metric, kind, merge, label, help)
+//   metric  its family ("" = /status only); kind: Counter or Gauge
+//   merge   how values of several channels reaching one endpoint combine: Sum, Max or Min
+//   label   "key=value" for stats that are samples of one family ("" = none)
+#define KRPC_ENDPOINT_STATS(STAT)                                                                                  \
+  STAT(uint64_t, inflight, 0, "krpc_client_inflight_requests", Gauge, Sum, "", "Attempts in flight per endpoint")  \
+  STAT(uint64_t, connects, 0, "krpc_client_connects_total", Counter, Sum, "", "Connections established per endpoint") \
+  STAT(uint64_t, connect_failures, 0, "krpc_client_connect_failures_total", Counter, Sum, "",                       \
+       "Failed connection attempts per endpoint (each one schedules a reconnect)")                                  \
+  STAT(uint64_t, breaker_transitions, 0, "krpc_client_breaker_transitions_total", Counter, Sum, "",                 \
+       "Breaker state changes per endpoint")                                                                         \
+  STAT(int, weight, 100, "", Gauge, Max, "", "Its weight, from its registration")                                   \
+  STAT(double, latency_ewma_us, 0, "", Gauge, Max, "", "Peak-EWMA latency, microseconds")                           \
+  STAT(int, connections_active, 0, "krpc_client_pool_connections", Gauge, Sum, "state=active",                     \
+       "Pooled connections per endpoint, by state (active, idle)")                                                   \
+  STAT(int, connections_idle, 0, "krpc_client_pool_connections", Gauge, Sum, "state=idle",                         \
+       "Pooled connections per endpoint, by state (active, idle)")                                                   \
+  STAT(uint64_t, reuses, 0, "krpc_client_connection_reuses_total", Counter, Sum, "",                               \
+       "Calls sent on an already open connection, per endpoint")                                                     \
+  STAT(uint64_t, stalls, 0, "krpc_client_stalls_total", Counter, Sum, "",                                           \
+       "Times an endpoint was found stalled (attempts out, no answer): no new calls, probed")                       \
+  STAT(uint64_t, latency_ejections, 0, "krpc_client_latency_ejections_total", Counter, Sum, "",                     \
+       "Ejections of an endpoint as a latency outlier")                                                              \
+  STAT(double, slow_start, 1.0, "krpc_client_slow_start_share", Gauge, Min, "",                                     \
+       "Share of a full load an endpoint may take now (below 1 in its slow-start ramp)")
+
+// One declared endpoint statistic, as EndpointInfo::ForEach presents it.
+struct EndpointStatView {
+  enum class Kind { Counter, Gauge };
+  enum class Merge { Sum, Max, Min };
+  std::string_view name, metric;
+  Kind kind;
+  Merge merge;
+  std::string_view label, help;
+};
+
 // State of one endpoint as the channel sees it.
 struct EndpointInfo {
   std::string service;       // empty for static targets (every service)
   std::string address;       // "host:port"
   EndpointState state = EndpointState::kIdle;
-  uint64_t inflight = 0;
-  uint64_t connects = 0;     // successful connections made
-  uint64_t connect_failures = 0;
   BreakerState breaker = BreakerState::kClosed;
-  uint64_t breaker_transitions = 0;
-  int weight = 100;
-  double latency_ewma_us = 0;
-  int connections_active = 0;
-  int connections_idle = 0;
-  uint64_t reuses = 0;       // calls that reused an open connection
   bool stalled = false;      // calls in flight, none completing: no new calls (outlier detection)
-  double slow_start = 1.0;   // share of its full load it may take now (slow start ramp)
-  uint64_t stalls = 0;       // times found stalled
-  uint64_t latency_ejections = 0;
   std::map<std::string, uint64_t> tls_failures;  // failed TLS handshakes by reason (unknown_ca, ...)
+#define KRPC_ENDPOINT_STAT_FIELD(type, name, init, metric, kind, merge, label, help) type name = init;
+  KRPC_ENDPOINT_STATS(KRPC_ENDPOINT_STAT_FIELD)
+#undef KRPC_ENDPOINT_STAT_FIELD
+
+  // Calls f(const EndpointStatView&, value) for every declared statistic (value has its type).
+  template <typename F>
+  void ForEach(F&& f) const {
+#define KRPC_ENDPOINT_STAT_VISIT(type, name, init, metric, kind, merge, label, help)                              \
+  f(EndpointStatView{#name, metric, EndpointStatView::Kind::kind, EndpointStatView::Merge::merge, label, help}, name);
+    KRPC_ENDPOINT_STATS(KRPC_ENDPOINT_STAT_VISIT)
+#undef KRPC_ENDPOINT_STAT_VISIT
+  }
 };
 
 // Every counter a channel keeps, declared once: the fields of ChannelStats and the client
