@@ -76,6 +76,9 @@ class CallHostTest : public ::testing::Test {
   void SetUp() override {
     shared_->observer = std::make_shared<NoopObserver>();
     shared_->options.max_inflight = 2;
+    // No I/O pool runs here: the test's own thread is the host's, as after a server stopped its
+    // loops (completions then run inline; the owning-thread checks of debug builds hold).
+    shared_->loops_running = false;
     ASSERT_TRUE(shared_->methods.Add(&echo_).ok());
   }
   std::shared_ptr<TestHost> Host() {
