@@ -9,6 +9,7 @@
 #include <chrono>
 #include <memory>
 
+#include "eventually.h"
 #include "resilience/outlier_detector.h"
 
 namespace krpc::impl {
@@ -40,13 +41,7 @@ class OutlierDetectorTest : public ::testing::Test {
   }
   template <typename Pred>
   bool RunUntil(Pred done) {
-    const auto guard = Clock::now() + std::chrono::seconds(60);  // against a hang only
-    while (!done()) {
-      if (Clock::now() > guard) return false;
-      io_.restart();
-      io_.run_for(std::chrono::milliseconds(5));
-    }
-    return true;
+    return krpc::testing::RunUntil(io_, std::move(done));
   }
   boost::asio::io_context io_;
   std::shared_ptr<TestProber> prober_ = std::make_shared<TestProber>();

@@ -12,6 +12,8 @@
 #include <chrono>
 #include <string>
 
+#include "eventually.h"
+
 namespace krpc::net::testing {
 
 struct LoopbackPair {
@@ -56,16 +58,11 @@ struct LoopbackPair {
     peer.close();
   }
   template <typename Pred>
-  bool RunUntil(Pred done, std::chrono::seconds guard = std::chrono::seconds(60)) {
-    const auto until = std::chrono::steady_clock::now() + guard;
-    while (!done()) {
-      if (std::chrono::steady_clock::now() > until) return false;
-      io.restart();
-      io.run_for(std::chrono::milliseconds(5));
+  bool RunUntil(Pred done) {
+    return krpc::testing::RunUntil(io, std::move(done), [this] {
       peer_io.restart();
       peer_io.poll();  // when the peer's socket is driven by code under test too
-    }
-    return true;
+    });
   }
 };
 

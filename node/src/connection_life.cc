@@ -1,7 +1,5 @@
 #include "connection_life.h"
 
-#include "krpc/impl/thread_check.h"
-
 namespace krpc::node {
 
 ConnectionLife::ConnectionLife(Ops& protocol, std::shared_ptr<ServerShared> shared,
