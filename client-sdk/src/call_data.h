@@ -82,6 +82,10 @@ struct Attempt {
   std::unique_ptr<google::protobuf::Message> own_response;
   std::vector<std::pair<std::string, std::string>> response_metadata;  // set by the transport with the result
   bool hedge = false;
+  // Transport's thread: waits in its transport for room to be written; bytes it holds there.
+  bool unwritten = false;
+  uint32_t queued_bytes = 0;
+  Clock::time_point queued_at;  // when it was encoded (its answer's wait is measured from here)
   // Guarded by call->mu.
   bool active = false;                 // started, not yet ended
   bool cancel = false;                 // cancel requested (checked by Attach)

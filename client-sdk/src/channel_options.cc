@@ -16,6 +16,8 @@ void ChannelOptions::Register(OptionSet& o) {
   o.AddInt("connect_timeout_ms", &connection.connect_timeout_ms, 1, 600000, "TCP connect timeout");
   o.AddUint("max_body_bytes", &connection.max_body_bytes, 1024, codec::kHardMaxBodyBytes, "largest request/response body");
   o.AddInt("heartbeat_interval_ms", &connection.heartbeat_interval_ms, 10, 3600000, "PING after this long without sending");
+  o.AddUint("max_queued_request_bytes", &connection.max_queued_request_bytes, 4096, 1u << 30,
+            "unanswered request bytes per connection beyond which requests wait unencoded (dropped if they expire)");
   o.AddEnum("protocol", &connection.protocol, kWireProtocolNames, "wire protocol to the endpoints: krpc, or grpc (gRPC over HTTP/2)");
   connection.RegisterTls(o);
   o.AddInt("heartbeat_miss_limit", &connection.heartbeat_miss_limit, 1, 100, "close after interval*(limit+1) without receiving");

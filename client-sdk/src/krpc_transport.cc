@@ -16,6 +16,7 @@ KrpcTransport::~KrpcTransport() = default;
 void KrpcTransport::OnStreamConnected() {
   set_last_recv(Clock::now());
   StartReading();
+  WriteWaiting();
   Flush();
 }
 
@@ -41,7 +42,9 @@ bool KrpcTransport::SendRequest(Attempt* a, uint64_t id, Clock::time_point now) 
             true);
     return false;
   }
+  const size_t before = out().size();
   codec::AppendFrame(out(), FrameType::kRequest, h, call->request);
+  NoteQueued(a, out().size() - before, now);
   if (state() == State::kReady) FlushSoon();
   return true;
 }

@@ -25,6 +25,8 @@ class KrpcTransport final : public net::FramedConnection, public Transport {
   net::Stream& TheStream() override { return stream(); }
   void OnStreamConnected() override;
   bool SendRequest(Attempt* attempt, uint64_t id, Clock::time_point now) override;
+  // Until connected every request waits unencoded (one that expires meanwhile is never sent).
+  bool WriteBlocked() const override { return !writable(); }
   void SendCancel(uint64_t id) override;
   void SendPing() override;
   void ReleaseIdleMemory() override { ReleaseIdleBuffers(); }

@@ -69,12 +69,18 @@ void Subchannel::EjectAsOutlier(double latency_us, double median_us) {
 }
 
 Transport* Subchannel::ChooseTransport() {
+  // The least busy connection: one whose write queue has room first (bulk requests spread
+  // over the pool instead of queueing behind each other), then the fewest calls in flight.
   Transport* best = nullptr;
   for (const auto& t : transports_) {
-    if (t->accepting() && (!best || t->inflight() < best->inflight())) best = t.get();
+    if (!t->accepting()) continue;
+    if (!best || std::pair(t->write_queue_full(), t->inflight()) < std::pair(best->write_queue_full(), best->inflight())) {
+      best = t.get();
+    }
   }
   const int max_size = options_.pool.enabled ? options_.pool.max_size : 1;
-  const bool full = best && static_cast<int>(best->inflight()) >= options_.pool.max_streams_per_connection;
+  const bool full = best && (static_cast<int>(best->inflight()) >= options_.pool.max_streams_per_connection ||
+                             best->write_queue_full());
   if (best && (!full || static_cast<int>(transports_.size()) >= max_size)) {
     if (best->state() == Transport::State::kReady) counters_.reuses.fetch_add(1, std::memory_order_relaxed);
     return best;

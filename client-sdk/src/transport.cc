@@ -10,10 +10,6 @@
 namespace krpc::impl {
 namespace asio = boost::asio;
 
-namespace {
-constexpr auto kDeadlineGranularity = std::chrono::milliseconds(1);
-}  // namespace
-
 Transport::Transport(asio::any_io_executor executor, Endpoint endpoint, ConnectionOptions options,
                      std::weak_ptr<TransportListener> listener, std::shared_ptr<net::TlsContext> tls)
     : executor_(executor),
@@ -50,63 +46,6 @@ void Transport::BecomeReady() {
   ArmHeartbeat();  // heartbeats, or (without them) only giving back idle memory
 }
 
-void Transport::StartCall(Attempt* a) {
-  KRPC_ASSERT_IN_LOOP(InLoop());
-  const auto now = Clock::now();
-  if (!accepting()) {
-    EndAttempt(a, Status(StatusCode::kUnavailable, "connection to " + address_ + " is closing"), true);
-    return;
-  }
-  if (a->deadline <= now) {
-    EndAttempt(a, Status(StatusCode::kDeadlineExceeded, "deadline passed before sending"), true);
-    return;
-  }
-  const size_t body = a->call->request->ByteSizeLong();
-  if (body > options_.max_body_bytes) {
-    EndAttempt(a, Status(StatusCode::kResourceExhausted, "request of " + std::to_string(body) +
-                                                       " bytes exceeds max_body_bytes=" +
-                                                       std::to_string(options_.max_body_bytes)),
-            true);
-    return;
-  }
-  const uint64_t id = calls_.Insert(a);
-  if (!a->Attach(std::weak_ptr<Transport>(Ref()), id)) {  // cancelled on its way here
-    calls_.Take(id);
-    EndAttempt(a, Status(StatusCode::kCancelled, "call cancelled by the client"), true);
-    return;
-  }
-  if (!SendRequest(a, id, now)) return;
-  last_send_ = now;
-  const auto running = [this](uint64_t call_id) { return calls_.Find(call_id) != nullptr; };
-  if (a->deadline != Clock::time_point::max()) {
-    deadlines_.Push({a->deadline, id, false}, running);
-    ArmDeadline(a->deadline);
-  }
-  if (a->hedge_at < a->deadline) {
-    deadlines_.Push({a->hedge_at, id, true}, running);
-    ArmDeadline(a->hedge_at);
-  }
-}
-
-void Transport::Cancel(uint64_t call_id) {
-  asio::post(executor_, [self = Ref(), call_id] {
-    if (Attempt* a = self->calls_.Take(call_id)) {
-      self->SendCancel(call_id);
-      self->CompleteCall(a, Status(StatusCode::kCancelled, "call cancelled by the client"), false);
-    }
-  });
-}
-
-void Transport::CompleteCall(Attempt* a, Status status, bool not_executed) {
-  EndAttempt(a, std::move(status), not_executed);
-  MaybeFinishDrain();
-}
-
-void Transport::EndAttempt(Attempt* a, Status status, bool not_executed) {
-  if (auto l = listener_.lock()) return l->OnAttemptEnded(a, std::move(status), not_executed);
-  a->Done(std::move(status), not_executed);  // the subchannel is gone: nothing left to count
-}
-
 void Transport::Retire(const std::string& why) {
   KRPC_ASSERT_IN_LOOP(InLoop());
   if (state_ == State::kConnecting) {
@@ -121,6 +60,16 @@ void Transport::StartDraining(std::string_view why) {
   log_->info("{} is draining ({})", address_, why);
   state_ = State::kDraining;
   if (auto l = listener_.lock()) l->OnTransportDraining(this);
+  // Requests still waiting to be written go elsewhere: the server takes no new calls here.
+  while (!unwritten_.empty()) {
+    const uint64_t id = unwritten_.front();
+    unwritten_.pop_front();
+    if (Attempt* a = calls_.Take(id)) {
+      a->unwritten = false;
+      EndAttempt(a, Status(StatusCode::kUnavailable, address_ + " is draining (" + std::string(why) + ")"), true);
+      if (state_ == State::kClosed) return;
+    }
+  }
   MaybeFinishDrain();
 }
 
@@ -163,52 +112,16 @@ void Transport::Close(const Status& why) {
   heartbeat_timer_.cancel();
   if (!why.ok()) log_->debug("transport to {} closed: {}", address_, why.ToString());
   auto calls = calls_.TakeAll();
+  unwritten_.clear();
   // The owner forgets this transport first, so a retry from a failed call goes elsewhere.
   auto keep = Ref();  // the listener may drop the last reference
   if (auto l = listener_.lock()) l->OnTransportClosed(this, why, was_ready_, peer_silent_);
   // Calls that never reached the wire were not executed; others may have been.
   for (auto& [id, a] : calls) {
-    EndAttempt(a, why.ok() ? Status(StatusCode::kUnavailable, "connection closed") : why, was_connecting);
+    const bool unsent = was_connecting || a->unwritten;
+    a->unwritten = false;
+    EndAttempt(a, why.ok() ? Status(StatusCode::kUnavailable, "connection closed") : why, unsent);
   }
-}
-
-void Transport::ArmDeadline(Clock::time_point when) {
-  if (when >= deadline_armed_) return;  // an earlier wake-up is already set
-  deadline_armed_ = when;
-  deadline_timer_.expires_at(when);
-  deadline_timer_.async_wait([self = Ref()](const boost::system::error_code& ec) {
-    if (ec == asio::error::operation_aborted) return;  // re-armed earlier, or closed
-    self->OnDeadline();
-  });
-}
-
-void Transport::OnDeadline() {
-  deadline_armed_ = Clock::time_point::max();
-  if (state_ == State::kClosed) return;
-  const auto now = Clock::now();
-  while (!deadlines_.empty() && deadlines_.Top().when <= now) {
-    const DeadlineQueue::Entry e = deadlines_.Pop();
-    if (e.hedge) {
-      // Still in flight at its hedge time: the channel may start a hedge elsewhere. The
-      // attempt stays here (its call cannot finish while it is in flight).
-      if (Attempt* a = calls_.Find(e.id)) {
-        auto sink = a->call->sink;
-        sink->OnHedgeDue(a);
-      }
-      continue;
-    }
-    if (Attempt* a = calls_.Take(e.id)) {
-      SendCancel(e.id);
-      const bool per_try = a->deadline < a->call->deadline;
-      CompleteCall(a, Status(StatusCode::kDeadlineExceeded,
-                             (per_try ? "per-try timeout exceeded waiting for " : "deadline exceeded waiting for ") + address_),
-                   false);
-      if (state_ == State::kClosed) return;
-    }
-  }
-  // Entries of calls that finished early may stay queued until their time; waking at most
-  // once per granularity bounds the timer's cost at high call rates.
-  if (!deadlines_.empty()) ArmDeadline(std::max(deadlines_.Top().when, now + kDeadlineGranularity));
 }
 
 void Transport::ArmHeartbeat() {

@@ -10,6 +10,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include <deque>
 #include <memory>
 #include <string>
 #include <vector>
@@ -66,6 +67,11 @@ class Transport : private Connector::Owner {
   State state() const { return state_; }
   bool accepting() const { return state_ == State::kConnecting || state_ == State::kReady; }
   size_t inflight() const { return calls_.size(); }
+  // Full: max_queued_request_bytes unanswered, or requests waiting for room (the pool spreads
+  // load). A connection still connecting is not full: its requests wait for it.
+  bool write_queue_full() const { return state_ == State::kReady && (!unwritten_.empty() || QueueFull()); }
+  // Requests dropped unsent because their deadline passed while they waited for room.
+  uint64_t expired_unsent() const { return expired_unsent_; }
 
   // Any thread.
   void Cancel(uint64_t call_id);
@@ -85,6 +91,9 @@ class Transport : private Connector::Owner {
   // Puts the attempt (registered as `id`) on the wire, or fails it: then it takes the id back
   // (TakeCall) and completes it, and returns false.
   virtual bool SendRequest(Attempt* attempt, uint64_t id, Clock::time_point now) = 0;
+  // Whether a request must wait unencoded (see WriteWaiting) although the queue has room: the
+  // protocol cannot write yet (not connected).
+  virtual bool WriteBlocked() const { return false; }
   // Tells the server the attempt `id` is abandoned (its deadline, or a cancel).
   virtual void SendCancel(uint64_t id) = 0;
   virtual void SendPing() = 0;
@@ -98,6 +107,17 @@ class Transport : private Connector::Owner {
   virtual void CloseStream() = 0;
 
   // --- for the protocol ---
+  // Room was made (answers came, or the connection became writable): sends the requests that
+  // waited, in order, while the queue has room; drops those whose deadline passed (not
+  // executed).
+  void WriteWaiting();
+  // SendRequest encoded `bytes` for the attempt: they count against max_queued_request_bytes
+  // until the attempt ends.
+  void NoteQueued(Attempt* a, size_t bytes, Clock::time_point now) {
+    a->queued_bytes = static_cast<uint32_t>(bytes);
+    a->queued_at = now;
+    queued_bytes_ += bytes;
+  }
   void CompleteCall(Attempt* attempt, Status status, bool not_executed);
   // Ends an attempt: through the listener (which counts it) to the call's sink.
   void EndAttempt(Attempt* attempt, Status status, bool not_executed);
@@ -142,6 +162,15 @@ class Transport : private Connector::Owner {
   bool peer_silent_ = false;
   Status write_error_;         // set once a write failed; the read side decides the end
   CallSlab calls_;
+  bool QueueFull() const { return queued_bytes_ >= options_.max_queued_request_bytes; }
+  std::deque<uint64_t> unwritten_;  // ids of requests waiting for room to be written, in order
+  size_t queued_bytes_ = 0;         // encoded request bytes of attempts not yet ended
+  // Smoothed wait from encoding a request to its answer (EWMA, 1/8 per sample): a request
+  // that waited for room and has less time left than this is not sent.
+  Clock::duration answer_wait_{};
+  uint64_t answers_ = 0;
+  bool writing_waiting_ = false;    // WriteWaiting runs (an attempt it ends must not re-enter)
+  uint64_t expired_unsent_ = 0;
   DeadlineQueue deadlines_;  // wake-ups: each attempt's deadline, and its hedge time
   Clock::time_point deadline_armed_ = Clock::time_point::max();
   // Held per connection (looked up once, when it is made), not cached per thread: a

@@ -86,14 +86,29 @@ bool FramedConnection::HandlePing(const codec::FrameView& frame) {
 void FramedConnection::Flush() {
   queued_in_batch_ = 0;
   if (write_in_progress_ || out_.empty() || !CanWrite()) return;
-  if (const size_t n = stream_.WriteNow(out_); n > 0) OnBytesWritten(n);
-  if (out_.empty() && !stream_.output_pending()) return OnOutputDrained();
+  for (;;) {
+    if (const size_t n = stream_.WriteNow(out_); n > 0) OnBytesWritten(n);
+    if (!out_.empty() || stream_.output_pending()) break;
+    // The socket took everything at once: frames that waited for room may follow now (the
+    // write that frees room is not always an asynchronous one).
+    if (!MadeRoom()) return OnOutputDrained();
+    if (write_in_progress_) return;  // what it queued is on its way already
+    if (out_.empty() || !CanWrite()) return OnOutputDrained();
+  }
   // The rest (or TLS records the socket did not take) goes through the reactor; a failed
   // write is reported by that asynchronous write, outside the caller's code.
   write_in_progress_ = true;
   writing_.swap(out_);
   stream_.AsyncWriteAll(writing_.data(), writing_.size(),
                         [self = shared_from_this()](const boost::system::error_code& ec, size_t n) { self->OnWrite(ec, n); });
+}
+
+bool FramedConnection::MadeRoom() {
+  if (in_write_room_) return false;  // a Flush from inside OnWriteRoom: the outer one goes on
+  in_write_room_ = true;
+  OnWriteRoom();
+  in_write_room_ = false;
+  return true;
 }
 
 void FramedConnection::OnWrite(const boost::system::error_code& ec, size_t n) {
@@ -108,6 +123,8 @@ void FramedConnection::OnWrite(const boost::system::error_code& ec, size_t n) {
     OnWriteFailed(ec);
     return;
   }
+  MadeRoom();
+  if (write_in_progress_) return;  // what OnWriteRoom queued is on its way already
   if (!out_.empty()) {
     Flush();
   } else {

@@ -73,6 +73,10 @@ void CallHost::Track(ServerCall* call) {
   unfinished_.emplace(call->call_id(), call);
 }
 
+void CallHost::TrackUnfinished(ServerCall* call) {
+  if (!call->tracked) Track(call);
+}
+
 ServerCall* CallHost::FindUnfinished(uint64_t call_id) const {
   auto it = unfinished_.find(call_id);
   return it == unfinished_.end() ? nullptr : it->second;

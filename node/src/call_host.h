@@ -107,6 +107,8 @@ class CallHost {
   // The connection closed: cancels every unfinished call and answers hung ones.
   void CancelUnfinished();
   ServerCall* FindUnfinished(uint64_t call_id) const;
+  // Enters the call in the table of unfinished calls (cancel and close reach it) if it is not.
+  void TrackUnfinished(ServerCall* call);
 
   std::shared_ptr<ServerShared> shared_;
   boost::asio::io_context::executor_type executor_;

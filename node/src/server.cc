@@ -26,6 +26,8 @@ void ServerOptions::Register(OptionSet& o) {
   o.AddUint("max_body_bytes", &max_body_bytes, 1024, codec::kHardMaxBodyBytes, "largest request/response body");
   o.AddInt("max_connections", &max_connections, 1, 1000000, "connections beyond this are refused with GOAWAY");
   o.AddInt("max_inflight", &max_inflight, 1, 10000000, "calls beyond this get RESOURCE_EXHAUSTED");
+  o.AddUint("max_write_queue_bytes", &max_write_queue_bytes, 4096, 1u << 30,
+            "unsent bytes per connection beyond which replies wait unencoded (dropped if cancelled or expired)");
   o.AddInt("heartbeat_interval_ms", &heartbeat_interval_ms, 10, 3600000, "heartbeat period");
   o.AddInt("heartbeat_miss_limit", &heartbeat_miss_limit, 1, 100, "idle connections close after interval*(limit+1)");
   o.AddInt("drain_timeout_ms", &drain_timeout_ms, 0, 3600000, "graceful stop: wait this long for in-flight calls and GOAWAY acknowledgements");
@@ -205,6 +207,7 @@ ServerStats Server::stats() const {
   out.tls_handshakes = s.tls_handshakes.load();
   out.tls_failures = s.tls_failures.load();
   out.authz_denied = s.authz_denied.load();
+  out.replies_dropped = s.replies_dropped.load();
   if (s.tls) {
     out.tls_reloads = s.tls->reloads();
     out.tls_reload_failures = s.tls->reload_failures();

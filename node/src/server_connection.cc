@@ -136,28 +136,58 @@ void ServerConnection::HandleRequest(const codec::FrameView& frame) {
 
 void ServerConnection::Complete(ServerCall* call) {
   KRPC_ASSERT_IN_LOOP(InLoop() || !shared_->LoopsRunning());
-  const Status& status = call->status();
-  if (!life_.closed()) {
-    wire::ResponseHeader h;
-    h.set_call_id(call->call_id());
-    const size_t body_size = status.ok() ? call->response()->ByteSizeLong() : 0;
-    if (body_size > shared_->limits.max_body_bytes) {
-      call->SetStatus(StatusCode::kResourceExhausted,
-                      "response of " + std::to_string(body_size) + " bytes exceeds max_body_bytes=" +
-                          std::to_string(shared_->limits.max_body_bytes));
-    }
-    if (!call->response_metadata().empty()) *h.mutable_metadata() = call->response_metadata();
-    if (call->status().ok()) {
-      codec::AppendFrame(out(), FrameType::kResponse, h, call->response());
-    } else {
-      h.set_status(static_cast<int32_t>(call->status().code()));
-      h.set_message(call->status().message());
-      h.set_not_executed(call->not_executed);
-      codec::AppendFrame(out(), FrameType::kResponse, h, nullptr);
-    }
-    FlushSoon();
+  if (life_.closed()) return Finish(call);
+  if (!unwritten_.empty() || !has_write_room(shared_->options.max_write_queue_bytes)) {
+    // The peer reads slower than calls finish: the reply waits unencoded, and is dropped if
+    // the caller gives up meanwhile.
+    TrackUnfinished(call);
+    unwritten_.push_back(call);
+    return;
   }
+  WriteReply(call, CallHost::Clock::now());
+  FlushSoon();
   Finish(call);
+}
+
+void ServerConnection::OnWriteRoom() {
+  if (unwritten_.empty()) return;
+  const auto now = CallHost::Clock::now();
+  while (!unwritten_.empty() && unsent_bytes() < shared_->options.max_write_queue_bytes && !life_.closed()) {
+    ServerCall* call = unwritten_.front();
+    unwritten_.pop_front();
+    WriteReply(call, now);
+    Finish(call);
+  }
+}
+
+void ServerConnection::WriteReply(ServerCall* call, CallHost::Clock::time_point now) {
+  if (call->IsCanceled()) {
+    shared_->replies_dropped.fetch_add(1, std::memory_order_relaxed);
+    return;  // the client sent CANCEL: it reads no reply
+  }
+  wire::ResponseHeader h;
+  h.set_call_id(call->call_id());
+  if (call->status().ok() && call->expired(now)) {
+    // The caller's deadline (never earlier than this one) has passed: it drops a late
+    // response, so the body is not sent (an expired call in a long write queue costs nothing).
+    shared_->replies_dropped.fetch_add(1, std::memory_order_relaxed);
+    call->SetStatus(StatusCode::kDeadlineExceeded, "deadline passed before the response was written");
+  }
+  const size_t body_size = call->status().ok() ? call->response()->ByteSizeLong() : 0;
+  if (body_size > shared_->limits.max_body_bytes) {
+    call->SetStatus(StatusCode::kResourceExhausted,
+                    "response of " + std::to_string(body_size) + " bytes exceeds max_body_bytes=" +
+                        std::to_string(shared_->limits.max_body_bytes));
+  }
+  if (!call->response_metadata().empty()) *h.mutable_metadata() = call->response_metadata();
+  if (call->status().ok()) {
+    codec::AppendFrame(out(), FrameType::kResponse, h, call->response());
+  } else {
+    h.set_status(static_cast<int32_t>(call->status().code()));
+    h.set_message(call->status().message());
+    h.set_not_executed(call->not_executed);
+    codec::AppendFrame(out(), FrameType::kResponse, h, nullptr);
+  }
 }
 
 void ServerConnection::ReplyError(uint64_t call_id, StatusCode code, std::string message, bool not_executed) {

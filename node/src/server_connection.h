@@ -11,6 +11,7 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include <array>
+#include <deque>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -59,6 +60,7 @@ class ServerConnection final : public net::FramedConnection, public CallHost, pr
   void OnBytesRead(size_t n) override;
   void OnBytesWritten(size_t n) override;
   void OnOutputDrained() override;
+  void OnWriteRoom() override;
 
   // ConnectionLife::Ops
   std::shared_ptr<ConnectionLife> LifeRef() override { return {self(), &life_}; }
@@ -72,6 +74,9 @@ class ServerConnection final : public net::FramedConnection, public CallHost, pr
   void OnClosed() override;
 
   void HandleRequest(const codec::FrameView& frame);
+  // Writes the call's reply: its response, its error, or (expired: the caller has given up)
+  // DEADLINE_EXCEEDED without the body; a cancelled call's reply is not written at all.
+  void WriteReply(ServerCall* call, CallHost::Clock::time_point now);
   void ReplyError(uint64_t call_id, StatusCode code, std::string message, bool not_executed);
   void SendGoaway(StatusCode code, std::string message);
 
@@ -81,6 +86,9 @@ class ServerConnection final : public net::FramedConnection, public CallHost, pr
   uint64_t max_call_id_ = 0;
   CallHost::Clock::time_point batch_time_;
   wire::RequestHeader scratch_header_;   // reused for every request's header
+  // Finished calls whose replies wait for room in the write queue (max_write_queue_bytes),
+  // in order; still in the table of unfinished calls, so a CANCEL reaches them.
+  std::deque<ServerCall*> unwritten_;
 };
 
 }  // namespace krpc::node

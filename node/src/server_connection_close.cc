@@ -55,6 +55,12 @@ bool ServerConnection::OnTick(ConnectionLife::Clock::time_point now) {
 
 void ServerConnection::OnClosed() {
   GoawayAcknowledged();  // a closed connection carries no more requests
+  // Replies that waited for room will never be written.
+  while (!unwritten_.empty()) {
+    ServerCall* call = unwritten_.front();
+    unwritten_.pop_front();
+    Finish(call);
+  }
   CancelUnfinished();
   reader().EndBatch();
 }

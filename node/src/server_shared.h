@@ -48,6 +48,7 @@ struct ServerShared {
   std::atomic<uint64_t> tls_handshakes{0};
   std::atomic<uint64_t> tls_failures{0};
   std::atomic<uint64_t> authz_denied{0};
+  std::atomic<uint64_t> replies_dropped{0};
   // TLS material (null when tls_mode is disabled) and whether plaintext is refused.
   std::shared_ptr<net::TlsContext> tls;
   bool tls_strict = false;

@@ -25,6 +25,8 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
+class Slot;
+
 struct BenchRun {
   const Flags& flags;
   const gp::MethodDescriptor* method;
@@ -36,6 +38,7 @@ struct BenchRun {
   std::atomic<int> inflight{0};
   std::atomic<bool> stop{false};
   tools::LatencyHistogram latencies;
+  tools::LatencyHistogram ok_latencies;  // the successful calls only
   std::atomic<uint64_t> sum_us{0}, min_us{UINT64_MAX}, max_us{0};
   std::array<std::atomic<uint64_t>, 17> codes{};
   std::mutex mu;
@@ -57,6 +60,7 @@ struct BenchRun {
     const auto us = static_cast<uint64_t>(
         std::max<int64_t>(0, std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - started).count()));
     latencies.Record(us);
+    if (!cntl.Failed()) ok_latencies.Record(us);
     sum_us.fetch_add(us, std::memory_order_relaxed);
     for (uint64_t m = min_us.load(); us < m && !min_us.compare_exchange_weak(m, us);) {}
     for (uint64_t m = max_us.load(); us > m && !max_us.compare_exchange_weak(m, us);) {}
@@ -70,23 +74,25 @@ struct BenchRun {
   // A call ended and its slot takes no more: frees the slot (`free_slot`, open loop) and
   // wakes the waiters, in one step under mu so no wake-up is lost; the notify too, since the
   // main thread frees `cv` (and the slots) as soon as it sees the last call end.
-  void Completed(bool* free_slot) {
+  // Open loop: the main thread is woken only when it waits for a slot or for the end (a
+  // wake-up per completion would cost as much as the calls at high rates).
+  void Completed(Slot* free_slot) {
     done.fetch_add(1, std::memory_order_relaxed);
     std::lock_guard lock(mu);
-    if (free_slot) *free_slot = true;
-    inflight.fetch_sub(1, std::memory_order_relaxed);
-    cv.notify_all();
+    if (free_slot) free_slots.push_back(free_slot);
+    const bool last = inflight.fetch_sub(1, std::memory_order_relaxed) == 1;
+    if (waiting || last || free_slot == nullptr) cv.notify_all();
   }
+  std::vector<Slot*> free_slots;  // open loop, under mu
+  bool waiting = false;           // under mu: the main thread waits for a slot
 };
 
-// One call slot: owns its messages and controller; in the closed loop it re-issues itself
-// from its completion.
+// One call slot: owns its response and controller (the request, never written, is shared); in
+// the closed loop it re-issues itself from its completion.
 class Slot final : public gp::Closure {
  public:
   Slot(BenchRun& run, Channel& channel, const gp::Message& request, Schema& schema, bool closed_loop)
-      : run_(run), channel_(channel), closed_loop_(closed_loop) {
-    request_.reset(request.New());
-    request_->CopyFrom(request);
+      : run_(run), channel_(channel), closed_loop_(closed_loop), request_(request) {
     response_.reset(schema.NewMessage(run.method->output_type()));
   }
 
@@ -95,7 +101,7 @@ class Slot final : public gp::Closure {
     cntl_.Reset();
     for (const auto& [k, v] : run_.flags.headers) cntl_.AddMetadata(k, v);
     response_->Clear();
-    channel_.CallMethod(run_.method, &cntl_, request_.get(), response_.get(), this);
+    channel_.CallMethod(run_.method, &cntl_, &request_, response_.get(), this);
   }
 
   void Run() override {
@@ -104,15 +110,15 @@ class Slot final : public gp::Closure {
       run_.done.fetch_add(1, std::memory_order_relaxed);  // no wake-up: the progress bar polls
       return Issue(Clock::now());
     }
-    run_.Completed(closed_loop_ ? nullptr : &free_);
+    run_.Completed(closed_loop_ ? nullptr : this);
   }
-  bool free_ = true;  // open loop: under run.mu
 
  private:
   BenchRun& run_;
   Channel& channel_;
   bool closed_loop_;
-  std::unique_ptr<gp::Message> request_, response_;
+  const gp::Message& request_;
+  std::unique_ptr<gp::Message> response_;
   Controller cntl_;
   Clock::time_point started_;
 };
@@ -180,6 +186,7 @@ int Bench(Flags& flags, const std::vector<std::string>& args) {
     slots.push_back(std::make_unique<Slot>(run, *channels[static_cast<size_t>(i) % channels.size()], *call->request,
                                            *call->schema, closed));
   }
+  for (auto it = slots.rbegin(); it != slots.rend(); ++it) run.free_slots.push_back(it->get());
   const bool progress = flags.progress == "on" || (flags.progress == "auto" && ::isatty(STDERR_FILENO));
   run.start = Clock::now();
   run.end = flags.duration_s > 0 ? run.start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(flags.duration_s))
@@ -197,17 +204,14 @@ int Bench(Flags& flags, const std::vector<std::string>& args) {
     const auto period = std::chrono::duration<double>(1.0 / flags.rate);
     for (int64_t k = 0;; ++k) {
       const auto due = run.start + std::chrono::duration_cast<Clock::duration>(period * static_cast<double>(k));
-      std::unique_lock lock(run.mu);
-      run.cv.wait_until(lock, due, [&] { return run.stop.load(); });
+      if (const auto now = Clock::now(); now < due) std::this_thread::sleep_until(due);
       if (!run.Admit()) break;
-      Slot* slot = nullptr;
-      run.cv.wait(lock, [&] {
-        for (auto& s : slots) {
-          if (s->free_) return (slot = s.get()) != nullptr;
-        }
-        return false;
-      });
-      slot->free_ = false;
+      std::unique_lock lock(run.mu);
+      run.waiting = true;
+      run.cv.wait(lock, [&] { return !run.free_slots.empty(); });
+      run.waiting = false;
+      Slot* slot = run.free_slots.back();
+      run.free_slots.pop_back();
       run.inflight.fetch_add(1);
       lock.unlock();
       slot->Issue(due);
@@ -238,7 +242,7 @@ int Bench(Flags& flags, const std::vector<std::string>& args) {
     if (auto n = run.codes[c].load()) report.status_codes[std::string(StatusCodeName(static_cast<StatusCode>(c)))] = n;
   }
   report.errors = run.errors;
-  report.Summarize(run.latencies);
+  report.Summarize(run.latencies, run.ok_latencies);
   const std::string out = flags.format == "json" ? report.Json() : flags.format == "csv" ? report.Csv() : report.Text();
   std::fwrite(out.data(), 1, out.size(), stdout);
   // Exit 0 when calls succeeded; when every call failed, the code of the failure.

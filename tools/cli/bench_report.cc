@@ -14,7 +14,13 @@ constexpr int kHistogramBuckets = 10;
 std::string Ms(double us) { return fmt::format("{:.3f} ms", us / 1000.0); }
 }  // namespace
 
-void BenchReport::Summarize(const tools::LatencyHistogram& latencies) {
+void BenchReport::Summarize(const tools::LatencyHistogram& latencies, const tools::LatencyHistogram& ok_latencies) {
+  ok = ok_latencies.count();
+  if (auto it = status_codes.find("RESOURCE_EXHAUSTED"); it != status_codes.end()) refused = it->second;
+  if (ok > 0) {
+    ok_p50_us = ok_latencies.Percentile(0.5);
+    ok_p99_us = ok_latencies.Percentile(0.99);
+  }
   percentiles.clear();
   histogram.clear();
   if (latencies.count() == 0) return;
@@ -36,8 +42,11 @@ void BenchReport::Summarize(const tools::LatencyHistogram& latencies) {
 std::string BenchReport::Text() const {
   std::string out = fmt::format(
       "\nSummary:\n  Method:\t{}\n  Target:\t{}\n  Mode:\t\t{}\n  Count:\t{}\n  Total:\t{:.2f} s\n"
-      "  Slowest:\t{}\n  Fastest:\t{}\n  Average:\t{}\n  Requests/sec:\t{:.2f}\n",
-      method, target, mode, count, total_s, Ms(slowest_us), Ms(fastest_us), Ms(average_us), rate());
+      "  Slowest:\t{}\n  Fastest:\t{}\n  Average:\t{}\n  Requests/sec:\t{:.2f}\n"
+      "  Goodput:\t{:.2f} OK/s ({:.1f} %), OK p50 {}, OK p99 {}, refused {:.1f} %\n",
+      method, target, mode, count, total_s, Ms(slowest_us), Ms(fastest_us), Ms(average_us), rate(), goodput(),
+      count ? 100.0 * static_cast<double>(ok) / static_cast<double>(count) : 0.0, Ms(ok_p50_us), Ms(ok_p99_us),
+      count ? 100.0 * static_cast<double>(refused) / static_cast<double>(count) : 0.0);
   if (!histogram.empty()) {
     uint64_t most = 1;
     for (const auto& b : histogram) most = std::max(most, b.count);
@@ -85,6 +94,11 @@ std::string BenchReport::Json() const {
              .Add("slowest_ms", slowest_us / 1000)
              .Add("average_ms", average_us / 1000)
              .Add("rps", rate())
+             .Add("ok", ok)
+             .Add("goodput", goodput())
+             .Add("ok_p50_ms", ok_p50_us / 1000)
+             .Add("ok_p99_ms", ok_p99_us / 1000)
+             .Add("refused", refused)
              .AddRaw("latency_distribution", pct.str())
              .AddRaw("histogram", hist.str())
              .AddRaw("status_code_distribution", codes.str())
@@ -101,10 +115,9 @@ std::string BenchReport::Csv() const {
     header += fmt::format(",p{:g}_ms", p.percent);
     row += fmt::format(",{:.3f}", p.latency_us / 1000);
   }
-  uint64_t ok = 0;
-  if (auto it = status_codes.find("OK"); it != status_codes.end()) ok = it->second;
-  header += ",ok,errors";
-  row += fmt::format(",{},{}", ok, count - ok);
+  header += ",ok,errors,goodput,ok_p50_ms,ok_p99_ms,refused";
+  row += fmt::format(",{},{},{:.2f},{:.3f},{:.3f},{}", ok, count - ok, goodput(), ok_p50_us / 1000, ok_p99_us / 1000,
+                     refused);
   return header + "\n" + row + "\n";
 }
 

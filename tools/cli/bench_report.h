@@ -32,10 +32,17 @@ struct BenchReport {
     uint64_t count;
   };
   std::vector<Bucket> histogram;        // 10 linear buckets from fastest to slowest
+  // Goodput: calls that succeeded (within their deadline: a late answer is a failure), and
+  // their own latency, which overload tests compare (failures are often fast refusals).
+  uint64_t ok = 0;
+  double ok_p50_us = 0, ok_p99_us = 0;
+  uint64_t refused = 0;  // RESOURCE_EXHAUSTED: shed by a limit
 
   // Fills percentiles and histogram from `latencies` (every completed call, microseconds).
-  void Summarize(const tools::LatencyHistogram& latencies);
+  // `ok_latencies`: the successful calls only.
+  void Summarize(const tools::LatencyHistogram& latencies, const tools::LatencyHistogram& ok_latencies);
   double rate() const { return total_s > 0 ? static_cast<double>(count) / total_s : 0; }
+  double goodput() const { return total_s > 0 ? static_cast<double>(ok) / total_s : 0; }
 
   std::string Text() const;
   std::string Json() const;

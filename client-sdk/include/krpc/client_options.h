@@ -24,6 +24,12 @@ struct ConnectionOptions {
   uint32_t max_body_bytes = 4u << 20;  // max_body_bytes: largest request/response body
   int heartbeat_interval_ms = 5000;    // heartbeat_interval_ms: PING after this long without sending
   int heartbeat_miss_limit = 3;        // heartbeat_miss_limit: close after interval*(limit+1) without receiving
+  // max_queued_request_bytes: request bytes a connection holds unanswered (waiting to be
+  // written, on the wire, or at the server). Beyond it further requests wait unencoded, in
+  // order, until answers make room; one whose deadline passes meanwhile is dropped unsent
+  // (DEADLINE_EXCEEDED, not executed), so an overloaded path queues where waiting is free. The
+  // pool opens another connection when the least busy one is this full.
+  uint32_t max_queued_request_bytes = 8u << 20;
   WireProtocol protocol = WireProtocol::kKrpc;  // protocol: krpc, or grpc (gRPC over HTTP/2) to call gRPC servers
   bool tls_enabled = false;            // tls: TLS to every endpoint (ALPN "krpc" or "h2")
   // tls_server_name: the name the servers' certificates must carry (a DNS name or IP in their

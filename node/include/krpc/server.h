@@ -43,6 +43,9 @@ struct ServerOptions {
   int drain_timeout_ms = 10000;            // how long Shutdown() waits for in-flight calls
   int frame_timeout_ms = 10000;            // a frame once begun must be complete within this
   int64_t max_pending_frame_bytes = 512ll << 20;  // memory for partly received frames, node-wide
+  // Replies beyond this many unsent bytes on a connection wait unencoded until a write makes
+  // room; one whose call is cancelled or expired meanwhile is not sent (its body never is).
+  uint32_t max_write_queue_bytes = 1u << 20;
   TlsMode tls_mode = TlsMode::kDisabled;             // tls_mode: disabled, permissive or strict
   TlsClientAuth tls_client_auth = TlsClientAuth::kNone;  // tls_client_auth: none, request or require
   TlsOptions tls;                          // tls_cert_file, tls_key_file, tls_ca_file, ...

@@ -40,6 +40,8 @@ namespace krpc {
        "Graceful stops whose drain timed out with calls in flight")                                                  \
   STAT(uint64_t, authz_denied, Counter, "calls", "authz_denied", "", "",                                              \
        "Calls refused PERMISSION_DENIED by authz_allow (krpc_server_authz_denied_total has them by method)")        \
+  STAT(uint64_t, replies_dropped, Counter, "calls", "replies_dropped", "krpc_server_replies_dropped_total", "",    \
+       "Replies not sent (cancelled) or sent without their body (expired) because the caller had given up")        \
   STAT(uint64_t, tls_handshakes, Counter, "tls", "handshakes", "", "",                                                \
        "TLS handshakes completed (krpc_server_tls_handshakes_total has them by result)")                            \
   STAT(uint64_t, tls_failures, Counter, "tls", "failures", "", "",                                                    \

@@ -59,6 +59,13 @@ class FramedConnection : public std::enable_shared_from_this<FramedConnection> {
   // Frames to send are appended here (codec::AppendFrame).
   std::vector<char>& out() { return out_; }
   bool output_idle() const { return !write_in_progress_ && out_.empty(); }
+  // Bytes queued that the socket has not taken: the batch on the wire and the frames behind it.
+  size_t unsent_bytes() const { return out_.size() + (write_in_progress_ ? writing_.size() : 0); }
+  // Whether a frame queued now would leave at once or wait behind at least `bound` unsent
+  // bytes. Frames that can be dropped when no longer wanted (a request whose caller gave up, a
+  // reply to a cancelled call) wait outside the write buffer while it has no room, and are
+  // turned into bytes only in OnWriteRoom: what is queued stays worth sending.
+  bool has_write_room(size_t bound) const { return !write_in_progress_ || unsent_bytes() < bound; }
   // True while the frames of one read batch are handled: replies wait for the batch's end
   // and leave in one write.
   bool in_read_batch() const { return in_read_batch_; }
@@ -93,11 +100,15 @@ class FramedConnection : public std::enable_shared_from_this<FramedConnection> {
   virtual void OnBytesWritten(size_t n) {}
   // Everything queued has been written.
   virtual void OnOutputDrained() {}
+  // A write finished: frames that waited for room may be queued now (and flushed).
+  virtual void OnWriteRoom() {}
 
  private:
   void OnReadable(const boost::system::error_code& ec);
   bool HandlePing(const codec::FrameView& frame);
   void OnWrite(const boost::system::error_code& ec, size_t n);
+  // Runs OnWriteRoom unless it is running already (its frames flush through here); false then.
+  bool MadeRoom();
 
   std::shared_ptr<const void> keep_alive_;  // declared first: destroyed last
   Stream stream_;
@@ -111,6 +122,7 @@ class FramedConnection : public std::enable_shared_from_this<FramedConnection> {
   size_t batch_chunk_ = kFirstBatchChunk;
   bool write_in_progress_ = false;
   bool in_read_batch_ = false;
+  bool in_write_room_ = false;
   Clock::time_point last_recv_ = Clock::now();
 };
 
