@@ -2,6 +2,9 @@
 
 #include <boost/asio/steady_timer.hpp>
 
+#include <charconv>
+#include <optional>
+
 #include "krpc/codec/frame.h"
 #include "krpc/impl/deadline.h"
 #include "krpc/impl/io_pool.h"
@@ -40,6 +43,7 @@ void CallAttempts::AddStats(ChannelStats& s) const {
   s.hedges = hedges_.load();
   s.hedges_won = hedges_won_.load();
   s.hedge_budget_exhausted = hedging_.budget_exhausted();
+  s.pushbacks = pushbacks_.load();
 }
 
 void CallAttempts::Start(CallData* call) {
@@ -130,49 +134,13 @@ void CallAttempts::OnHedgeDue(Attempt* a) {
       return;
     }
   }
-  if (!hedging_.TryHedge(CallData::Clock::now())) {
+  const auto now = CallData::Clock::now();
+  // Retries are failing beyond the budget: the cluster is overloaded, and a hedge adds load.
+  if (retry_.BudgetSpent(now) || !hedging_.TryHedge(now)) {
     if (observer_) observer_->OnHedgeBudgetExhausted(call->method);
     return;
   }
   StartAttempt(call, AttemptKind::kHedge);
-}
-
-bool CallAttempts::ShouldRetry(CallData* call, const Status& status, bool not_executed, bool per_try_timeout,
-                                CallData::Clock::time_point now, std::chrono::milliseconds* backoff) {
-  if (status.ok() || shut_down() || call->canceled) return false;
-  if (!retry_.Retryable(status.code()) && !per_try_timeout) return false;
-  // Overload is an endpoint's state: RESOURCE_EXHAUSTED is retried only on another endpoint.
-  if (status.code() == StatusCode::kResourceExhausted) {
-    auto set = routes_->For(call->method).endpoints();
-    if (!set || set->subchannels.size() <= static_cast<size_t>(call->n_tried)) return false;
-  }
-  const auto d = retry_.Decide({call->method, call->policy_attempts(), call->idempotent, not_executed, per_try_timeout, call->deadline},
-                               status, now);
-  if (d.verdict == RetryPolicy::Verdict::kBudgetExhausted && observer_) {
-    observer_->OnRetryBudgetExhausted(call->method);
-  }
-  *backoff = d.backoff;
-  return d.verdict == RetryPolicy::Verdict::kRetry;
-}
-
-bool CallAttempts::TransparentRetry(const CallData* call, const Status& status, bool not_executed,
-                                     CallData::Clock::time_point now) const {
-  // UNAVAILABLE and provably not run: never sent (connect failed, the connection was closing,
-  // the endpoint was retiring or in back-off) or refused unexecuted by a draining node. Other
-  // unexecuted refusals (bad request, permission, overload, deadline) are answers, not accidents
-  // of timing, and stay with the retry policy.
-  return not_executed && status.code() == StatusCode::kUnavailable && call->transparent < CallData::kMaxTransparent &&
-         !call->canceled && now < call->deadline && !shut_down();
-}
-
-void CallAttempts::CountRetry(const CallData* call, bool transparent) {
-  if (transparent) {
-    transparent_retries_.fetch_add(1, std::memory_order_relaxed);
-    if (observer_) observer_->OnTransparentRetry(call->method);
-    return;
-  }
-  retries_.fetch_add(1, std::memory_order_relaxed);
-  if (observer_) observer_->OnRetry(call->method);
 }
 
 void CallAttempts::OnAttemptDone(Attempt* a, Status status, bool not_executed) {
@@ -182,6 +150,14 @@ void CallAttempts::OnAttemptDone(Attempt* a, Status status, bool not_executed) {
   const auto now = a->subchannel && a->end >= a->start ? a->end : CallData::Clock::now();
   const bool per_try_timeout = status.code() == StatusCode::kDeadlineExceeded && a->deadline < call->deadline;
   std::string address;
+  // A refusal's pushback: the endpoint has no room until then, and a retry waits for it (or,
+  // when negative, none is made).
+  std::optional<int64_t> pushback;
+  if (!status.ok() && !a->response_metadata.empty()) pushback = RetryPushback(a->response_metadata);
+  if (pushback && a->subchannel) {
+    a->subchannel->load().set_pushback_until(now + std::chrono::milliseconds(std::max<int64_t>(*pushback, 0)));
+    pushbacks_.fetch_add(1, std::memory_order_relaxed);
+  }
   if (auto sub = std::move(a->subchannel)) address = sub->address();  // it counted the end already
   if (status.ok() && call->hedgeable) hedging_.Record(call->method, now - a->start, now);
   if (per_try_timeout) {
@@ -201,10 +177,12 @@ void CallAttempts::OnAttemptDone(Attempt* a, Status status, bool not_executed) {
     if (!call->decided) {
       const bool retryable_failure = !status.ok() && (retry_.Retryable(status.code()) || per_try_timeout) &&
                                      status.code() != StatusCode::kCancelled;
-      transparent = TransparentRetry(call, status, not_executed, now);
-      bool decide = status.ok() || (!retryable_failure && !transparent);
+      const bool no_retry = pushback && *pushback < 0;  // the server said: do not retry
+      transparent = !no_retry && TransparentRetry(call, status, not_executed, now);
+      bool decide = status.ok() || no_retry || (!retryable_failure && !transparent);
       if (!decide) {
         const bool again = transparent || ShouldRetry(call, status, not_executed, per_try_timeout, now, &backoff);
+        if (again && !transparent && pushback) backoff = std::max(backoff, std::chrono::milliseconds(*pushback));
         if (transparent) ++call->transparent;
         if (call->in_flight > 0) {
           // Others are still running and may answer; a retry goes out beside them now.
@@ -254,22 +232,6 @@ void CallAttempts::OnAttemptDone(Attempt* a, Status status, bool not_executed) {
       RetryAfter(call, backoff);
       return;
   }
-}
-
-void CallAttempts::RetryAfter(CallData* call, std::chrono::milliseconds backoff) {
-  if (backoff.count() == 0) {
-    StartAttempt(call, AttemptKind::kRetry);
-    return;
-  }
-  auto token = call->Park(CallState::kBackoff);
-  if (!token) {
-    FinishCall(call, Status(StatusCode::kCancelled, "call cancelled by the client"));
-    return;
-  }
-  auto timer = std::make_shared<asio::steady_timer>(RuntimeAccess::Io(*config_->runtime).ForTimer(), backoff);
-  timer->async_wait([self = shared_from_this(), timer, token](const boost::system::error_code&) {
-    if (auto* c = CallToken::Resume(token, CallState::kBackoff)) self->StartAttempt(c, AttemptKind::kRetry);
-  });
 }
 
 void CallAttempts::FinishCall(CallData* call, Status status) {

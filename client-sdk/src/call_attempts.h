@@ -13,6 +13,7 @@
 #include <atomic>
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "call_data.h"
@@ -24,6 +25,10 @@
 #include "route_table.h"
 
 namespace krpc::impl {
+
+// A refusal's retry pushback (krpc-retry-pushback-ms, or gRPC's grpc-retry-pushback-ms): a
+// delay in ms, or -1 (any negative or unreadable value) for "do not retry"; nullopt: none.
+std::optional<int64_t> RetryPushback(const std::vector<std::pair<std::string, std::string>>& metadata);
 
 class CallAttempts final : public AttemptSink, public RouteCalls, public std::enable_shared_from_this<CallAttempts> {
  public:
@@ -57,6 +62,8 @@ class CallAttempts final : public AttemptSink, public RouteCalls, public std::en
   // Under call->mu.
   bool TransparentRetry(const CallData* call, const Status& status, bool not_executed,
                         CallData::Clock::time_point now) const;
+  // An endpoint of the call's route it has not tried is usable and has not asked for room.
+  bool AnotherEndpointHasRoom(const CallData* call, CallData::Clock::time_point now) const;
   void CountRetry(const CallData* call, bool transparent);
   bool ShouldRetry(CallData* call, const Status& status, bool not_executed, bool per_try_timeout,
                    CallData::Clock::time_point now, std::chrono::milliseconds* backoff);
@@ -75,6 +82,7 @@ class CallAttempts final : public AttemptSink, public RouteCalls, public std::en
   std::atomic<uint64_t> per_try_timeouts_{0};
   std::atomic<uint64_t> hedges_{0};
   std::atomic<uint64_t> hedges_won_{0};
+  std::atomic<uint64_t> pushbacks_{0};  // refusals whose pushback delayed or forbade a retry
 };
 
 }  // namespace krpc::impl

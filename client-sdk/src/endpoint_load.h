@@ -47,6 +47,14 @@ class EndpointLoad {
   }
   Clock::time_point backoff_until() const { return Clock::time_point(Clock::duration(backoff_until_.load(std::memory_order_relaxed))); }
   uint64_t inflight() const { return inflight_.load(std::memory_order_relaxed); }
+  // The endpoint refused a call for overload and asked for no retry before `until` (pushback).
+  void set_pushback_until(Clock::time_point until) {
+    pushback_until_.store(until.time_since_epoch().count(), std::memory_order_relaxed);
+  }
+  // Whether it asked for room until after `now` (it has none for calls it refused).
+  bool pushed_back(Clock::time_point now) const {
+    return now.time_since_epoch().count() < pushback_until_.load(std::memory_order_relaxed);
+  }
   const LatencyEwma& ewma() const { return ewma_; }
 
   // An attempt went out more than `threshold` ago and no answer has come since (attempts that
@@ -78,6 +86,7 @@ class EndpointLoad {
   std::function<void()> on_stall_;
   std::shared_ptr<const OutlierDetector> outlier_;
   LatencyEwma ewma_;
+  std::atomic<int64_t> pushback_until_{0};  // steady_clock ticks
   std::atomic<int> weight_{100};
   std::atomic<int64_t> backoff_until_{0};        // steady_clock ticks (0: none)
   std::atomic<uint64_t> inflight_{0};

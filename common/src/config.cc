@@ -6,7 +6,6 @@
 #include <sstream>
 
 extern char** environ;
-
 namespace krpc {
 namespace {
 
@@ -78,6 +77,15 @@ void OptionSet::AddInt(std::string key, int* field, int min, int max, std::strin
 
 void OptionSet::AddUint(std::string key, uint32_t* field, uint32_t min, uint32_t max, std::string help) {
   Add(std::move(key), IntegerOption<uint32_t, uint64_t>(field, min, max, std::move(help), "not a non-negative integer"));
+}
+
+void OptionSet::AddIntOr(std::string key, int* field, int min, int max, std::string word, bool* chosen,
+                         std::string help) {  // AddInt's parser, or the word
+  auto set = IntegerOption<int, int64_t>(field, min, max, help, "not an integer").set;
+  Add(std::move(key), {std::move(help), [=](std::string_view v) {
+                         const Status st = (*chosen = v == word) ? Status::Ok() : set(v);
+                         return st.ok() ? st : Bad(st.message() + " (nor '" + word + "')");
+                       }, [=] { return *chosen ? word : std::to_string(*field); }});
 }
 
 void OptionSet::AddPort(std::string key, uint16_t* field, std::string help) {

@@ -8,6 +8,7 @@
 #include "krpc/impl/thread_check.h"
 #include "krpc/net/tls_context.h"
 #include "authz_policy.h"
+#include "overload_check.h"
 #include "server_call.h"
 
 namespace krpc::node {
@@ -56,16 +57,37 @@ ServerCall* CallHost::Admit(uint64_t call_id, std::string_view method, uint64_t 
   if (refusing) {
     return reject(StatusCode::kUnavailable, "server is draining");
   }
-  if (impl::SaturatingDeadline(arrival, timeout_us) <= Clock::now()) {
+  const auto now = Clock::now();
+  const auto deadline = impl::SaturatingDeadline(arrival, timeout_us);
+  if (deadline <= now) {
     return reject(StatusCode::kDeadlineExceeded, "deadline expired before the handler ran");
   }
   if (shared_->inflight.fetch_add(1, std::memory_order_acq_rel) >= shared_->options.max_inflight) {
     shared_->inflight.fetch_sub(1, std::memory_order_acq_rel);
-    return reject(StatusCode::kResourceExhausted,
-                  "too many calls in flight (max_inflight=" + std::to_string(shared_->options.max_inflight) + ")");
+    shared_->overload_refused.fetch_add(1, std::memory_order_relaxed);
+    shared_->observer->OnCallFinished(entry->observer_cookie[p], StatusCode::kResourceExhausted, Clock::now() - arrival);
+    Reject(call_id, StatusCode::kResourceExhausted,
+           "too many calls in flight (max_inflight=" + std::to_string(shared_->options.max_inflight) + ")",
+           shared_->options.overload_pushback_ms);
+    return nullptr;
+  }
+  OverloadVerdict v = CheckOverload(*shared_, *entry, deadline, now);
+  if (v.kind != OverloadVerdict::kAdmitted) {
+    shared_->CallFinished();  // the max_inflight slot
+    const bool early = v.kind == OverloadVerdict::kTooLate;
+    shared_->observer->OnCallFinished(entry->observer_cookie[p],
+                                      early ? StatusCode::kDeadlineExceeded : StatusCode::kResourceExhausted,
+                                      Clock::now() - arrival);
+    Reject(call_id, early ? StatusCode::kDeadlineExceeded : StatusCode::kResourceExhausted, std::move(v.why),
+           early ? kNoPushback : shared_->options.overload_pushback_ms);
+    return nullptr;
   }
   ++inflight_;
-  return new ServerCall(HostRef(), entry, call_id, arrival, timeout_us);
+  auto* call = new ServerCall(HostRef(), entry, call_id, arrival, timeout_us);
+  call->node_slot = v.node_slot;
+  call->method_slot = v.method_slot;
+  call->timed = shared_->options.early_refusal;
+  return call;
 }
 
 void CallHost::Track(ServerCall* call) {
@@ -140,7 +162,7 @@ void CallHost::RunAfterInterception(ServerCall* call, const Status& status) {
 void CallHost::CancelCall(ServerCall* call) {
   // The client no longer waits: the call stops counting against max_inflight and the drain,
   // even if its handler keeps running. A hung call (fault injection) is answered now.
-  ReleaseSlot(call);
+  ReleaseSlot(call, Clock::now());
   const bool hung = call->hung;
   // The handler's cancel callback may run `done` right here, which completes and frees the
   // call: nothing touches it after this unless it is hung (its handler never ran).
@@ -164,9 +186,14 @@ void CallHost::CancelUnfinished() {
   }
 }
 
-void CallHost::ReleaseSlot(ServerCall* call) {
+void CallHost::ReleaseSlot(ServerCall* call, Clock::time_point now) {
   if (call->slot_released) return;
   call->slot_released = true;
+  // The limits learn from calls whose handler ran to its reply (not from refusals or cancels).
+  const bool measured = !call->not_executed && !call->IsCanceled();
+  const auto latency = now - call->arrival();
+  if (call->node_slot) shared_->node_limit->Release(latency, now, measured);
+  if (call->method_slot) call->entry().load->limit->Release(latency, now, measured);
   shared_->CallFinished();
 }
 
@@ -174,9 +201,13 @@ void CallHost::Finish(ServerCall* call) {
   KRPC_ASSERT_IN_LOOP(InLoop() || !shared_->LoopsRunning());
   if (call == inline_call_) inline_call_ = nullptr;
   if (call->tracked) unfinished_.erase(call->call_id());
+  const auto now = Clock::now();
   shared_->observer->OnCallFinished(call->entry().observer_cookie[static_cast<size_t>(protocol_)],
-                                    call->status().code(), Clock::now() - call->arrival());
-  ReleaseSlot(call);
+                                    call->status().code(), now - call->arrival());
+  if (call->started() != Clock::time_point{} && !call->not_executed) {
+    call->entry().load->service_time.Add(now - call->started());
+  }
+  ReleaseSlot(call, now);
   --inflight_;
   call->Release();
 }

@@ -88,8 +88,11 @@ class CallHost {
     drain_ack_pending_ = false;
     shared_->GoawayAcknowledged();
   }
-  // Answers a call that never reached a handler (unknown method, draining, ...).
-  virtual void Reject(uint64_t call_id, StatusCode code, std::string message) = 0;
+  // Answers a call that never reached a handler (unknown method, draining, ...). An overload
+  // refusal carries a retry pushback (`pushback_ms`, -1: do not retry; kNoPushback: none),
+  // sent as krpc-retry-pushback-ms / grpc-retry-pushback-ms.
+  static constexpr int kNoPushback = -2;
+  virtual void Reject(uint64_t call_id, StatusCode code, std::string message, int pushback_ms = kNoPushback) = 0;
 
   // Admission of a call: counts it, checks method, authorization (authz_allow), drain
   // (`refusing`: the protocol refuses it while draining; a krpc connection refuses every call
@@ -125,7 +128,7 @@ class CallHost {
   void QueueForHandler(ServerCall* call);
   void RunIntercepted(ServerCall* call);
   void RunAfterInterception(ServerCall* call, const Status& status);
-  void ReleaseSlot(ServerCall* call);
+  void ReleaseSlot(ServerCall* call, Clock::time_point now);
 
   std::unordered_map<uint64_t, ServerCall*> unfinished_;  // calls still running after dispatch
   ServerCall* inline_call_ = nullptr;                      // the call whose handler runs right now

@@ -196,13 +196,15 @@ void GrpcServerConnection::StartCall(int32_t stream_id, Request& r) {
   Dispatch(call);
 }
 
-void GrpcServerConnection::Reject(uint64_t call_id, StatusCode code, std::string message) {
-  RespondStatus(static_cast<int32_t>(call_id), code, message);
+void GrpcServerConnection::Reject(uint64_t call_id, StatusCode code, std::string message, int pushback_ms) {
+  RespondStatus(static_cast<int32_t>(call_id), code, message, pushback_ms);
 }
 
-void GrpcServerConnection::RespondStatus(int32_t stream_id, StatusCode code, std::string_view message) {
+void GrpcServerConnection::RespondStatus(int32_t stream_id, StatusCode code, std::string_view message, int pushback_ms) {
   net::Headers h{{":status", "200"}, {"content-type", "application/grpc"}};
   AppendStatus(h, code, message);
+  // gRPC's retry pushback (A6): clients wait this long before retrying; negative: no retry.
+  if (pushback_ms != kNoPushback) h.emplace_back("grpc-retry-pushback-ms", std::to_string(pushback_ms));
   SubmitResponse(stream_id, h, {}, {});
 }
 

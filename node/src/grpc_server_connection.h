@@ -54,7 +54,7 @@ class GrpcServerConnection final : public net::H2Connection, public CallHost, pr
   }
   std::shared_ptr<CallHost> HostRef() override { return self(); }
   ConnectionLife& Life() override { return life_; }
-  void Reject(uint64_t call_id, StatusCode code, std::string message) override;
+  void Reject(uint64_t call_id, StatusCode code, std::string message, int pushback_ms) override;
 
   // net::H2Connection
   bool Reading() const override { return life_.reading(); }
@@ -73,7 +73,7 @@ class GrpcServerConnection final : public net::H2Connection, public CallHost, pr
 
   void StartCall(int32_t stream_id, Request& req);
   // Answers with only trailers (HEADERS with grpc-status, ending the stream).
-  void RespondStatus(int32_t stream_id, StatusCode code, std::string_view message);
+  void RespondStatus(int32_t stream_id, StatusCode code, std::string_view message, int pushback_ms = kNoPushback);
   void ReleaseBody(Request& req);
 
   // ConnectionLife::Ops

@@ -6,12 +6,15 @@
 #include <google/protobuf/message.h>
 #include <google/protobuf/service.h>
 
+#include <memory>
 #include <string>
 #include <string_view>
 #include <unordered_map>
 #include <vector>
 
 #include "krpc/status.h"
+#include "concurrency_limit.h"
+#include "service_time.h"
 
 namespace krpc::node {
 
@@ -19,6 +22,12 @@ namespace krpc::node {
 enum class Protocol : uint8_t { kKrpc = 0, kGrpc = 1 };
 inline constexpr size_t kProtocols = 2;
 inline constexpr std::string_view kProtocolNames[kProtocols] = {"krpc", "grpc"};
+
+// What the node measures and limits per method (shared by a method's aliases).
+struct MethodLoad {
+  ServiceTime service_time;                // median handler time (early_refusal)
+  std::unique_ptr<ConcurrencyLimit> limit;  // method_max_inflight, or null
+};
 
 struct MethodEntry {
   google::protobuf::Service* service = nullptr;
@@ -32,6 +41,7 @@ struct MethodEntry {
   // Authorization (set at Start from authz_allow): the identities that may call it, or null
   // when any peer may. See AuthzPolicy.
   const std::vector<std::string>* allowed = nullptr;
+  std::shared_ptr<MethodLoad> load = std::make_shared<MethodLoad>();  // never null
 };
 
 class MethodTable {

@@ -25,7 +25,13 @@ void ServerOptions::Register(OptionSet& o) {
   o.AddInt("handler_threads", &handler_threads, 0, 1024, "worker threads for blocking handlers (0 = run on I/O threads)");
   o.AddUint("max_body_bytes", &max_body_bytes, 1024, codec::kHardMaxBodyBytes, "largest request/response body");
   o.AddInt("max_connections", &max_connections, 1, 1000000, "connections beyond this are refused with GOAWAY");
-  o.AddInt("max_inflight", &max_inflight, 1, 10000000, "calls beyond this get RESOURCE_EXHAUSTED");
+  o.AddIntOr("max_inflight", &max_inflight, 1, 10000000, "auto", &max_inflight_auto,
+             "calls beyond this get RESOURCE_EXHAUSTED; auto: an adaptive limit from measured latency");
+  o.AddString("method_max_inflight", &method_max_inflight, "per-method limits: /pkg.Svc/Method=N|auto,...");
+  auto_limit.Register(o);
+  o.AddBool("early_refusal", &early_refusal, "refuse calls whose remaining deadline is below the method's median handler time");
+  o.AddInt("overload_pushback_ms", &overload_pushback_ms, -1, 3600000,
+           "retry pushback sent with overload refusals (-1: clients must not retry)");
   o.AddUint("max_write_queue_bytes", &max_write_queue_bytes, 4096, 1u << 30,
             "unsent bytes per connection beyond which replies wait unencoded (dropped if cancelled or expired)");
   o.AddInt("heartbeat_interval_ms", &heartbeat_interval_ms, 10, 3600000, "heartbeat period");
@@ -102,6 +108,7 @@ Status Server::Start() {
     s.unknown_method_cookie[p] = s.observer->OnMethodRegistered("unknown", "unknown", node::kProtocolNames[p]);
   }
   if (Status sec = impl_->ConfigureSecurity(); !sec.ok()) return sec;
+  if (Status over = impl_->ConfigureOverload(); !over.ok()) return over;
   impl_->shared->pool = std::make_shared<impl::IoPool>(s.options.io_threads, "krpc-io");
   if (s.options.handler_threads > 0) s.handler_pool = std::make_unique<asio::thread_pool>(s.options.handler_threads);
   boost::system::error_code ec;
@@ -208,6 +215,12 @@ ServerStats Server::stats() const {
   out.tls_failures = s.tls_failures.load();
   out.authz_denied = s.authz_denied.load();
   out.replies_dropped = s.replies_dropped.load();
+  out.overload_refused = s.overload_refused.load();
+  out.early_refused = s.early_refused.load();
+  if (s.node_limit) {
+    out.adaptive_limit = s.node_limit->limit();
+    out.adaptive_min_latency_us = std::chrono::duration_cast<std::chrono::microseconds>(s.node_limit->min_latency()).count();
+  }
   if (s.tls) {
     out.tls_reloads = s.tls->reloads();
     out.tls_reload_failures = s.tls->reload_failures();

@@ -64,6 +64,7 @@ ServerCall::ServerCall(std::shared_ptr<CallHost> conn, const MethodEntry* entry,
 
 void ServerCall::Invoke() {
   refs_.fetch_add(1, std::memory_order_relaxed);
+  if (timed) started_ = Clock::now();
   try {
     entry_->service->CallMethod(entry_->method, this, request(), response(), this);
   } catch (const std::exception& e) {

@@ -30,6 +30,7 @@ class ServerCall final : public ServerController, public google::protobuf::Closu
   const MethodEntry& entry() const { return *entry_; }
   uint64_t call_id() const { return call_id_; }
   Clock::time_point arrival() const { return arrival_; }
+  Clock::time_point started() const { return started_; }
   Metadata& mutable_metadata() { return metadata_storage_; }
   bool expired(Clock::time_point now) const { return now >= deadline_; }
   // Runs the handler now (on whatever thread calls this). A handler that throws before it
@@ -47,6 +48,9 @@ class ServerCall final : public ServerController, public google::protobuf::Closu
   bool hung = false;           // fault injection hangs it: answered on cancel or close only
   bool not_executed = false;   // an error reply says the handler never ran
   bool slot_released = false;  // no longer counted against max_inflight (done or cancelled)
+  bool node_slot = false;      // holds a slot of the node's adaptive limit
+  bool method_slot = false;    // holds a slot of its method's limit
+  bool timed = false;          // its handler time is measured (early_refusal): started() is set
   // An injected delay before the handler runs; cancelled when the connection closes, so the
   // wait never outlives the connection (it holds a reference to it).
   std::shared_ptr<boost::asio::steady_timer> delay_timer;
@@ -58,6 +62,7 @@ class ServerCall final : public ServerController, public google::protobuf::Closu
   const MethodEntry* entry_;
   const uint64_t call_id_;
   const Clock::time_point arrival_;
+  Clock::time_point started_{};  // when the handler started (timed calls)
   std::unique_ptr<google::protobuf::Message> request_;
   std::unique_ptr<google::protobuf::Message> response_;
   Metadata metadata_storage_;

@@ -190,9 +190,11 @@ void ServerConnection::WriteReply(ServerCall* call, CallHost::Clock::time_point 
   }
 }
 
-void ServerConnection::ReplyError(uint64_t call_id, StatusCode code, std::string message, bool not_executed) {
+void ServerConnection::ReplyError(uint64_t call_id, StatusCode code, std::string message, bool not_executed,
+                                  int pushback_ms) {
   wire::ResponseHeader h;
   h.set_call_id(call_id);
+  if (pushback_ms != kNoPushback) (*h.mutable_metadata())[std::string(codec::kRetryPushbackKey)] = std::to_string(pushback_ms);
   h.set_status(static_cast<int32_t>(code));
   h.set_message(std::move(message));
   h.set_not_executed(not_executed);

@@ -45,8 +45,8 @@ class ServerConnection final : public net::FramedConnection, public CallHost, pr
   std::shared_ptr<ServerConnection> self() { return std::static_pointer_cast<ServerConnection>(shared_from_this()); }
   std::shared_ptr<CallHost> HostRef() override { return self(); }
   ConnectionLife& Life() override { return life_; }
-  void Reject(uint64_t call_id, StatusCode code, std::string message) override {
-    ReplyError(call_id, code, std::move(message), true);
+  void Reject(uint64_t call_id, StatusCode code, std::string message, int pushback_ms) override {
+    ReplyError(call_id, code, std::move(message), true, pushback_ms);
   }
   // net::FramedConnection
   bool Reading() const override { return life_.reading(); }
@@ -77,7 +77,8 @@ class ServerConnection final : public net::FramedConnection, public CallHost, pr
   // Writes the call's reply: its response, its error, or (expired: the caller has given up)
   // DEADLINE_EXCEEDED without the body; a cancelled call's reply is not written at all.
   void WriteReply(ServerCall* call, CallHost::Clock::time_point now);
-  void ReplyError(uint64_t call_id, StatusCode code, std::string message, bool not_executed);
+  void ReplyError(uint64_t call_id, StatusCode code, std::string message, bool not_executed,
+                  int pushback_ms = kNoPushback);
   void SendGoaway(StatusCode code, std::string message);
 
   ConnectionLife life_;

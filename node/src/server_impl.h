@@ -36,6 +36,8 @@ struct Server::Impl {
   node::AuthzPolicy authz;
   // Builds the TLS context and the authorization rules from the options (at Start).
   Status ConfigureSecurity();
+  // max_inflight=auto and method_max_inflight (server_overload.cc).
+  Status ConfigureOverload();
 };
 
 }  // namespace krpc

@@ -16,6 +16,7 @@
 #include "krpc/log.h"
 #include "krpc/net/tls_context.h"
 #include "krpc/server.h"
+#include "concurrency_limit.h"
 #include "method_table.h"
 
 namespace krpc::node {
@@ -49,6 +50,10 @@ struct ServerShared {
   std::atomic<uint64_t> tls_failures{0};
   std::atomic<uint64_t> authz_denied{0};
   std::atomic<uint64_t> replies_dropped{0};
+  std::atomic<uint64_t> overload_refused{0};  // by the node's or a method's concurrency limit
+  std::atomic<uint64_t> early_refused{0};     // remaining deadline below the method's median handler time
+  // max_inflight=auto: the node's adaptive limit (null: the fixed max_inflight alone).
+  std::unique_ptr<ConcurrencyLimit> node_limit;
   // TLS material (null when tls_mode is disabled) and whether plaintext is refused.
   std::shared_ptr<net::TlsContext> tls;
   bool tls_strict = false;

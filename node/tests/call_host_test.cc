@@ -55,7 +55,7 @@ class TestHost final : public CallHost, private ConnectionLife::Ops, public std:
  private:
   std::shared_ptr<CallHost> HostRef() override { return shared_from_this(); }
   ConnectionLife& Life() override { return life_; }
-  void Reject(uint64_t id, StatusCode code, std::string) override { rejected.emplace_back(id, code); }
+  void Reject(uint64_t id, StatusCode code, std::string, int) override { rejected.emplace_back(id, code); }
   // ConnectionLife::Ops (the lifecycle is not exercised here)
   std::shared_ptr<ConnectionLife> LifeRef() override { return {shared_from_this(), &life_}; }
   net::Stream& Transport() override { return stream_; }

@@ -126,6 +126,7 @@ struct EndpointInfo {
   STAT(hedges, "hedged attempts sent")                                                       \
   STAT(hedges_won, "calls whose answer came from a hedge")                                   \
   STAT(hedge_budget_exhausted, "hedges the hedge budget refused")                            \
+  STAT(pushbacks, "overload refusals whose retry pushback delayed or forbade a retry")      \
   STAT(stalls, "endpoints found stalled (suspected at once)")                                \
   STAT(latency_ejections, "endpoints ejected as latency outliers")
 

@@ -35,12 +35,16 @@ void RetryBudget::OnRequest(Clock::time_point now) {
   Current(Second(now)).requests.fetch_add(1, std::memory_order_relaxed);
 }
 
+bool RetryBudget::Exhausted(Clock::time_point now) const {
+  uint64_t requests = 0, retries = 0;
+  Sum(Second(now), &requests, &retries);
+  const double allowed = ratio_ * static_cast<double>(requests) + min_per_second_ * static_cast<double>(window_.count());
+  return static_cast<double>(retries) + 1 > allowed;
+}
+
 bool RetryBudget::TryRetry(Clock::time_point now) {
   const int64_t sec = Second(now);
-  uint64_t requests = 0, retries = 0;
-  Sum(sec, &requests, &retries);
-  const double allowed = ratio_ * static_cast<double>(requests) + min_per_second_ * static_cast<double>(window_.count());
-  if (static_cast<double>(retries) + 1 > allowed) {
+  if (Exhausted(now)) {
     exhausted_.fetch_add(1, std::memory_order_relaxed);
     return false;
   }

@@ -21,6 +21,8 @@ class RetryBudget {
   void OnRequest(Clock::time_point now);
   // Takes a retry from the budget; false (and counted) when the budget is exhausted.
   bool TryRetry(Clock::time_point now);
+  // No retry left now (nothing taken): the cluster is failing more than the budget allows.
+  bool Exhausted(Clock::time_point now) const;
   uint64_t exhausted() const { return exhausted_.load(std::memory_order_relaxed); }
 
  private:

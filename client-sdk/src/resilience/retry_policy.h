@@ -48,6 +48,8 @@ class RetryPolicy {
   // Counts a first attempt (the budget's request rate).
   void OnRequest(Clock::time_point now) { budget_->OnRequest(now); }
   uint64_t budget_exhausted() const { return budget_->exhausted(); }
+  // The budget has no retry left: hedges (extra load) stop too until it recovers.
+  bool BudgetSpent(Clock::time_point now) const { return budget_->Exhausted(now); }
   bool Retryable(StatusCode code) const;
   int max_attempts() const { return max_attempts_; }
   // Safe to run twice: marked by the caller or listed in idempotent_methods.

@@ -43,6 +43,8 @@ class OptionSet {
   void AddInt(std::string key, int64_t* field, int64_t min, int64_t max, std::string help);
   void AddInt(std::string key, int* field, int min, int max, std::string help);
   void AddUint(std::string key, uint32_t* field, uint32_t min, uint32_t max, std::string help);
+  // An integer in [min, max], or `word` (then *chosen is true): "max_inflight = auto".
+  void AddIntOr(std::string key, int* field, int min, int max, std::string word, bool* chosen, std::string help);
   void AddPort(std::string key, uint16_t* field, std::string help);
   void AddDouble(std::string key, double* field, double min, double max, std::string help);
   // A value from a fixed set of choices (e.g. log format "text" | "json").
@@ -83,7 +85,6 @@ class OptionSet {
 
   static std::map<std::string, std::string> ProcessEnv();
 
- public:
   // One key's parser and printer (public for the option builders in config.cc).
   struct Option {
     std::string help;

@@ -29,6 +29,19 @@ enum class AuthzDefault { kAllow, kDeny };
 inline constexpr EnumName<AuthzDefault> kAuthzDefaultNames[] = {{"allow", AuthzDefault::kAllow},
                                                                 {"deny", AuthzDefault::kDeny}};
 
+// The adaptive concurrency limit (max_inflight=auto, or auto in method_max_inflight): see
+// docs/configuration.md "Overload".
+struct AdaptiveLimitOptions {
+  int initial = 20;              // auto_limit_initial: the limit before any measurement
+  int min = 2;                   // auto_limit_min
+  int max = 10000;               // auto_limit_max
+  double tolerance = 1.25;       // auto_limit_tolerance: latency allowed over the no-load latency
+  int window_ms = 100;           // auto_limit_window_ms: how often the limit is recomputed
+  int probe_interval_ms = 30000; // auto_limit_probe_interval_ms: no-load latency re-measured this often
+
+  void Register(OptionSet& options);  // the auto_limit_* keys
+};
+
 struct ServerOptions {
   std::string listen_host = "0.0.0.0";
   uint16_t port = 0;                       // 0 = pick a free port (see Server::port())
@@ -37,6 +50,16 @@ struct ServerOptions {
   uint32_t max_body_bytes = 4u << 20;      // per frame; hard cap 64 MiB
   int max_connections = 10000;
   int max_inflight = 100000;               // calls being handled at once, server-wide
+  bool max_inflight_auto = false;          // max_inflight=auto: an adaptive limit instead
+  // Per-method limits on top: "/pkg.Svc/Method=N|auto,..." (method_max_inflight).
+  std::string method_max_inflight;
+  AdaptiveLimitOptions auto_limit;
+  // Refuse a call at once (DEADLINE_EXCEEDED, not executed) when its remaining deadline is below
+  // its method's median handler time: it could not finish in time (early_refusal).
+  bool early_refusal = true;
+  // The retry pushback a refusal for overload carries (krpc-retry-pushback-ms on krpc,
+  // grpc-retry-pushback-ms on gRPC): clients retry no sooner; -1 tells them not to retry.
+  int overload_pushback_ms = 50;
   bool reflection = true;                  // serve krpc.reflection.v1.Reflection (schemas)
   int heartbeat_interval_ms = 5000;        // idle connections are closed after
   int heartbeat_miss_limit = 3;            //   interval * (miss_limit + 1) without traffic

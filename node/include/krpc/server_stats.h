@@ -42,6 +42,14 @@ namespace krpc {
        "Calls refused PERMISSION_DENIED by authz_allow (krpc_server_authz_denied_total has them by method)")        \
   STAT(uint64_t, replies_dropped, Counter, "calls", "replies_dropped", "krpc_server_replies_dropped_total", "",    \
        "Replies not sent (cancelled) or sent without their body (expired) because the caller had given up")        \
+  STAT(uint64_t, overload_refused, Counter, "overload", "refused", "krpc_server_overload_refused_total", "",        \
+       "Calls refused RESOURCE_EXHAUSTED by a concurrency limit (max_inflight, auto, method_max_inflight)")         \
+  STAT(uint64_t, early_refused, Counter, "overload", "early_refused", "krpc_server_early_refused_total", "",          \
+       "Calls refused because their remaining deadline was below the method's median handler time")               \
+  STAT(int64_t, adaptive_limit, Gauge, "overload", "adaptive_limit", "krpc_server_adaptive_limit", "",               \
+       "The node's adaptive concurrency limit (max_inflight=auto; 0 when fixed)")                                  \
+  STAT(int64_t, adaptive_min_latency_us, Gauge, "overload", "min_latency_us",                                       \
+       "krpc_server_adaptive_min_latency_microseconds", "", "The no-load latency the adaptive limit measured")      \
   STAT(uint64_t, tls_handshakes, Counter, "tls", "handshakes", "", "",                                                \
        "TLS handshakes completed (krpc_server_tls_handshakes_total has them by result)")                            \
   STAT(uint64_t, tls_failures, Counter, "tls", "failures", "", "",                                                    \

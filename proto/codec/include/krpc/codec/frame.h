@@ -35,6 +35,9 @@ inline constexpr char kMagic[4] = {'K', 'R', 'P', 'C'};
 inline constexpr uint8_t kVersion = 1;
 inline constexpr size_t kPrefixSize = 16;
 inline constexpr uint32_t kMaxHeaderBytes = 64 * 1024;
+// Response metadata of a refusal for overload: milliseconds the client waits before retrying
+// the call anywhere ("-1": do not retry). gRPC's equivalent is the grpc-retry-pushback-ms trailer.
+inline constexpr std::string_view kRetryPushbackKey = "krpc-retry-pushback-ms";
 inline constexpr uint32_t kDefaultMaxBodyBytes = 4u << 20;
 inline constexpr uint32_t kHardMaxBodyBytes = 64u << 20;
 
