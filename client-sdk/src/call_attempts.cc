@@ -178,7 +178,7 @@ void CallAttempts::OnAttemptDone(Attempt* a, Status status, bool not_executed) {
       const bool retryable_failure = !status.ok() && (retry_.Retryable(status.code()) || per_try_timeout) &&
                                      status.code() != StatusCode::kCancelled;
       const bool no_retry = pushback && *pushback < 0;  // the server said: do not retry
-      transparent = !no_retry && TransparentRetry(call, status, not_executed, now);
+      transparent = !no_retry && TransparentRetry(call, status, not_executed, pushback.has_value(), now);
       bool decide = status.ok() || no_retry || (!retryable_failure && !transparent);
       if (!decide) {
         const bool again = transparent || ShouldRetry(call, status, not_executed, per_try_timeout, now, &backoff);

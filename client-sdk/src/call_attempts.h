@@ -60,7 +60,8 @@ class CallAttempts final : public AttemptSink, public RouteCalls, public std::en
   // just read it (a call's first attempt starts at the call's start); otherwise it is read here.
   void StartAttempt(CallData* call, AttemptKind kind, CallData::Clock::time_point now = {});
   // Under call->mu.
-  bool TransparentRetry(const CallData* call, const Status& status, bool not_executed,
+  // `overload`: the server refused the call for overload (its answer carried a pushback).
+  bool TransparentRetry(const CallData* call, const Status& status, bool not_executed, bool overload,
                         CallData::Clock::time_point now) const;
   // An endpoint of the call's route it has not tried is usable and has not asked for room.
   bool AnotherEndpointHasRoom(const CallData* call, CallData::Clock::time_point now) const;

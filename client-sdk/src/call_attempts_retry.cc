@@ -43,7 +43,7 @@ bool CallAttempts::ShouldRetry(CallData* call, const Status& status, bool not_ex
   return d.verdict == RetryPolicy::Verdict::kRetry;
 }
 
-bool CallAttempts::TransparentRetry(const CallData* call, const Status& status, bool not_executed,
+bool CallAttempts::TransparentRetry(const CallData* call, const Status& status, bool not_executed, bool overload,
                                      CallData::Clock::time_point now) const {
   // UNAVAILABLE and provably not run: never sent (connect failed, the connection was closing,
   // the endpoint was retiring or in back-off) or refused unexecuted by a draining node. Other
@@ -51,7 +51,7 @@ bool CallAttempts::TransparentRetry(const CallData* call, const Status& status, 
   // of timing, and stay with the retry policy.
   // An overload refusal (RESOURCE_EXHAUSTED, not executed) goes elsewhere at once only while
   // another endpoint has room; otherwise the retry policy (budget, backoff, pushback) decides.
-  const bool refused = status.code() == StatusCode::kResourceExhausted;
+  const bool refused = overload && status.code() == StatusCode::kResourceExhausted;
   return not_executed && (status.code() == StatusCode::kUnavailable || (refused && AnotherEndpointHasRoom(call, now))) &&
          call->transparent < CallData::kMaxTransparent && !call->canceled && now < call->deadline && !shut_down();
 }

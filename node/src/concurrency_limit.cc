@@ -15,7 +15,7 @@ ConcurrencyLimit::ConcurrencyLimit(const ConcurrencyLimitOptions& options, uint6
     // The no-load latency is measured first (a window at the lowest limit), as after each probe.
     probing_ = true;
     limit_before_probe_ = limit_value_;
-    limit_.store(options_.adaptive.min, std::memory_order_relaxed);
+    limit_.store(kProbeLimit, std::memory_order_relaxed);
   }
 }
 
@@ -52,8 +52,8 @@ void ConcurrencyLimit::Update(Clock::time_point now) {
 
   if (probing_) {
     // Calls admitted before the probe are still in flight: wait for a window run at min_limit.
-    if (peak > a.min) return;
-    // The window ran at min_limit: its latency is the no-load latency.
+    if (peak > kProbeLimit) return;
+    // The window ran one call at a time: its latency is the no-load latency.
     probing_ = false;
     min_latency_ns_.store(static_cast<int64_t>(avg), std::memory_order_relaxed);
     limit_value_ = limit_before_probe_;
@@ -69,7 +69,7 @@ void ConcurrencyLimit::Update(Clock::time_point now) {
   if (now >= next_probe_) {
     probing_ = true;
     limit_before_probe_ = limit_value_;
-    limit_.store(a.min, std::memory_order_relaxed);
+    limit_.store(kProbeLimit, std::memory_order_relaxed);
     return;
   }
   double gradient = std::clamp(min_ns * a.tolerance / avg, 0.5, 2.0);

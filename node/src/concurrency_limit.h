@@ -7,8 +7,8 @@
 //     gradient = clamp(min * tolerance / avg, 0.5, 2)
 //     limit    = limit * gradient + sqrt(limit)        (the square root is queueing headroom)
 //   a limit the load never reached (fewer than half in flight) does not grow;
-//   at the start and every probe_interval_ms (+- 20 %) after, the limit drops to min_limit for
-//   one window and that window's average becomes the new `min` (the no-load latency is
+//   at the start and every probe_interval_ms (+- 20 %) after, the limit drops to one call for
+//   a window and that window's average becomes the new `min` (the no-load latency is
 //   re-measured, as brpc does, so a slower deployment does not read as overload forever).
 //
 // At equilibrium the latency stays within `tolerance` of the no-load latency plus the
@@ -40,6 +40,7 @@ class ConcurrencyLimit {
  public:
   using Clock = std::chrono::steady_clock;
   static constexpr int64_t kMinSamples = 10;
+  static constexpr int kProbeLimit = 1;  // calls admitted while the no-load latency is measured
 
   explicit ConcurrencyLimit(const ConcurrencyLimitOptions& options, uint64_t seed = 1);
 

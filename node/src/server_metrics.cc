@@ -38,7 +38,7 @@ ServerMetrics::ServerMetrics(Metrics& m, const Server* server)
         }
         std::map<std::string, std::string> labels;
         if (!v.labels.empty()) labels["result"] = std::string(v.labels);
-        it->second.Add(labels, static_cast<double>(v.value));
+        it->second.Add(labels, static_cast<double>(v.value) / (v.kind == StatKind::Micros ? 1e6 : 1.0));
       });
       for (auto& [name, family] : families) out.push_back(std::move(family).Build());
     }

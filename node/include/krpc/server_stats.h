@@ -10,7 +10,8 @@
 namespace krpc {
 
 // STAT(type, name, kind, group, key, metric, labels, help)
-//   kind    Counter, Gauge, or Timestamp (a gauge exported only when set)
+//   kind    Counter, Gauge, Timestamp (a gauge exported only when set), or Micros (a gauge kept
+//           in microseconds, exported in seconds)
 //   group   the /status object it is shown in, under `key`
 //   metric  its Prometheus family; "" when ServerMetrics exports it per label (reason,
 //           result, method) as the events happen. Stats naming one family with different
@@ -48,8 +49,8 @@ namespace krpc {
        "Calls refused because their remaining deadline was below the method's median handler time")               \
   STAT(int64_t, adaptive_limit, Gauge, "overload", "adaptive_limit", "krpc_server_adaptive_limit", "",               \
        "The node's adaptive concurrency limit (max_inflight=auto; 0 when fixed)")                                  \
-  STAT(int64_t, adaptive_min_latency_us, Gauge, "overload", "min_latency_us",                                       \
-       "krpc_server_adaptive_min_latency_microseconds", "", "The no-load latency the adaptive limit measured")      \
+  STAT(int64_t, adaptive_min_latency_us, Micros, "overload", "min_latency_us",                                      \
+       "krpc_server_adaptive_min_latency_seconds", "", "The no-load latency the adaptive limit measured")          \
   STAT(uint64_t, tls_handshakes, Counter, "tls", "handshakes", "", "",                                                \
        "TLS handshakes completed (krpc_server_tls_handshakes_total has them by result)")                            \
   STAT(uint64_t, tls_failures, Counter, "tls", "failures", "", "",                                                    \
@@ -62,7 +63,7 @@ namespace krpc {
        "krpc_server_tls_certificate_expiry_timestamp_seconds", "",                                                   \
        "When the served TLS certificate expires (unix time)")
 
-enum class StatKind { Counter, Gauge, Timestamp };
+enum class StatKind { Counter, Gauge, Timestamp, Micros };
 
 // One statistic's declaration and value, as ServerStats::ForEach presents it.
 struct StatView {
