@@ -1,0 +1,141 @@
+#!/usr/bin/python3
+"""Overload benchmark: goodput under open-loop load, printed as markdown tables.
+
+Part 1 (the large-message repro of issue 33): one krpc-node (--io_threads=1), `krpc bench`
+open loop with 256 KiB Echo payloads, a 200 ms deadline and at most 5000 calls in flight, at
+70 % and 100 % of the closed-loop capacity measured first in the same run.
+
+Part 2 (the load test): one node with one handler thread doing 1 ms of CPU per call (Echo
+cpu_us=1000), pinned to CPU 0; `krpc bench --rate` on CPU 1 at 1x, 2x and 3x the capacity
+measured closed loop, for max_inflight unlimited, a tuned static limit and auto. Goodput is
+calls that succeeded within their deadline per second; p50/p99 are of those calls.
+
+    bench/overload.py [--build build] [--duration 5] [--part 1|2|all]
+Figures are ratios within one run; the machine is noisy (see docs/benchmarks.md).
+"""
+import argparse
+import base64
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+ECHO = "krpc.examples.EchoService/Echo"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Node:
+    def __init__(self, build, args, cpu=None):
+        self.port, self.admin = free_port(), free_port()
+        cmd = [f"{build}/node/krpc-node", f"--port={self.port}", f"--admin_port={self.admin}",
+               "--listen_host=127.0.0.1", "--admin_host=127.0.0.1", "--log_level=warn"] + args
+        if cpu is not None:
+            cmd = ["taskset", "-c", str(cpu)] + cmd
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for _ in range(200):  # up to 10 s for the port to open
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("node did not start: " + " ".join(cmd))
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(timeout=30)
+
+
+def bench(build, node, data, extra, cpu=None):
+    cmd = [f"{build}/tools/krpc", "bench", "--target", f"127.0.0.1:{node.port}", "-d", data,
+           "--format", "json", "--progress", "off", "--max_attempts", "1", "--hedging_enabled=false"] + extra + [ECHO]
+    if cpu is not None:
+        cmd = ["taskset", "-c", str(cpu)] + cmd
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    return json.loads(out.stdout)
+
+
+def row(label, r, offered=None):
+    n = r["count"] or 1
+    return (f"| {label} | {offered if offered is not None else '-'} | {r['goodput']:,.0f} | "
+            f"{100.0 * r['ok'] / n:.1f} % | {r['ok_p50_ms']:.2f} | {r['ok_p99_ms']:.2f} | "
+            f"{100.0 * r['refused'] / n:.1f} % |")
+
+
+HEADER = ("| run | offered calls/s | goodput (OK/s) | OK share | OK p50 ms | OK p99 ms | refused |\n"
+          "|---|---:|---:|---:|---:|---:|---:|")
+
+
+def part1(build, duration):
+    payload = base64.b64encode(b"x" * 262144).decode()
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
+        f.write(json.dumps({"payload": payload}))
+        data = "@" + f.name
+    node = Node(build, ["--io_threads=1"])
+    try:
+        cap = bench(build, node, data, ["--concurrency", "64", "--duration", str(duration), "--rpc_timeout_ms", "200"])
+        capacity = cap["rps"]
+        print(f"\nPart 1: 256 KiB Echo, node --io_threads=1, deadline 200 ms; closed-loop capacity "
+              f"(64 in flight) {capacity:,.0f} calls/s\n")
+        print(HEADER)
+        print(row("closed loop, 64 in flight", cap))
+        for share in (0.7, 1.0):
+            rate = round(capacity * share)
+            r = bench(build, node, data, ["--rate", str(rate), "--concurrency", "5000", "--duration", str(duration),
+                                          "--rpc_timeout_ms", "200"])
+            print(row(f"open loop at {int(share * 100)} %", r, f"{rate:,}"))
+    finally:
+        node.stop()
+        os.unlink(data[1:])
+
+
+def part2(build, duration):
+    data = json.dumps({"cpu_us": 1000})
+    base = ["--io_threads=1", "--handler_threads=1"]
+    configs = [("unlimited", ["--max_inflight=100000"]), ("static 4", ["--max_inflight=4"]),
+               ("auto", ["--max_inflight=auto"])]
+    common = ["--concurrency", "5000", "--duration", str(duration), "--rpc_timeout_ms", "1000"]
+    node = Node(build, base + ["--max_inflight=100000"], cpu=0)
+    try:
+        capacity = bench(build, node, data, ["--concurrency", "4", "--duration", str(duration), "--rpc_timeout_ms", "1000"],
+                         cpu=1)["rps"]
+        unloaded = bench(build, node, data, ["--rate", str(round(capacity * 0.1))] + common, cpu=1)
+    finally:
+        node.stop()
+    print(f"\nPart 2: Echo with 1 ms of CPU, one handler thread (CPU 0), bench on CPU 1, deadline 1 s; "
+          f"closed-loop capacity {capacity:,.0f} calls/s; unloaded (10 %) OK p99 {unloaded['ok_p99_ms']:.2f} ms\n")
+    print(HEADER)
+    for name, args in configs:
+        node = Node(build, base + args, cpu=0)
+        try:
+            bench(build, node, data, ["--rate", str(round(capacity * 0.5)), "--duration", "2"] + common[0:2] + common[4:],
+                  cpu=1)  # warm-up (the adaptive limit measures its no-load latency)
+            for mult in (1, 2, 3):
+                rate = round(capacity * mult)
+                r = bench(build, node, data, ["--rate", str(rate)] + common, cpu=1)
+                print(row(f"{name} at {mult}x", r, f"{rate:,}"))
+        finally:
+            node.stop()
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--build", default="build")
+    ap.add_argument("--duration", type=int, default=5)
+    ap.add_argument("--part", default="all")
+    a = ap.parse_args()
+    if a.part in ("1", "all"):
+        part1(a.build, a.duration)
+    if a.part in ("2", "all"):
+        part2(a.build, a.duration)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
