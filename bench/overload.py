@@ -10,7 +10,10 @@ cpu_us=1000), pinned to CPU 0; `krpc bench --rate` on CPU 1 at 1x, 2x and 3x the
 measured closed loop, for max_inflight unlimited, a tuned static limit and auto. Goodput is
 calls that succeeded within their deadline per second; p50/p99 are of those calls.
 
-    bench/overload.py [--build build] [--duration 5] [--part 1|2|all]
+Part 3: three auto-limited nodes behind one client (static://) while a second client overloads
+node 1 alone: the first client's load moves to the other two and none of its calls fails.
+
+    bench/overload.py [--build build] [--duration 5] [--part 1|2|3|all]
 Figures are ratios within one run; the machine is noisy (see docs/benchmarks.md).
 """
 import argparse
@@ -125,6 +128,53 @@ def part2(build, duration):
             node.stop()
 
 
+def calls_total(node):
+    import urllib.request
+    with urllib.request.urlopen(f"http://127.0.0.1:{node.admin}/status", timeout=5) as r:
+        return json.loads(r.read())["calls"]["total"]
+
+
+def part3(build, duration):
+    """Three auto-limited nodes behind one client (static://); a second client overloads node 1
+    alone. The first client's calls move to the other two and none fails."""
+    data = json.dumps({"cpu_us": 1000})
+    base = ["--io_threads=1", "--handler_threads=1", "--max_inflight=auto"]
+    nodes = [Node(build, base) for _ in range(3)]
+    try:
+        target = "static://" + ",".join(f"127.0.0.1:{n.port}" for n in nodes)
+        common = ["--concurrency", "5000", "--duration", str(duration), "--rpc_timeout_ms", "1000"]
+        for n in nodes:  # warm-up: each limit measures its no-load latency
+            bench(build, n, data, ["--rate", "100", "--duration", "1"] + common[0:2] + common[4:])
+        before = [calls_total(n) for n in nodes]
+        hammer = subprocess.Popen(
+            [f"{build}/tools/krpc", "bench", "--target", f"127.0.0.1:{nodes[0].port}", "-d", data, "--format", "json",
+             "--progress", "off", "--max_attempts", "1", "--hedging_enabled=false", "--rate", "1500"] + common + [ECHO],
+            stdout=subprocess.PIPE, text=True)
+        cmd = [f"{build}/tools/krpc", "bench", "--target", target, "-d", data, "--format", "json", "--progress", "off",
+               "--idempotent_methods", "/" + ECHO, "--rate", "600"] + common + [ECHO]
+        main_run = json.loads(subprocess.run(cmd, capture_output=True, text=True, timeout=600).stdout)
+        hammered = json.loads(hammer.communicate(timeout=600)[0])
+        after = [calls_total(n) for n in nodes]
+        attempts = [a - b for a, b in zip(after, before)]
+        attempts[0] -= hammered["count"]
+        total = sum(attempts) or 1
+        failed = main_run["count"] - main_run["ok"]
+        print(f"\nPart 3: three auto-limited nodes (1 ms CPU, one handler thread each); client A at 600 calls/s over "
+              f"static:// all three, client B at 1,500 calls/s on node 1 alone (its capacity is ~1,000)\n")
+        print("| client | calls | failed | goodput (OK/s) | OK p99 ms | node 1 / 2 / 3 share of its attempts |")
+        print("|---|---:|---:|---:|---:|---|")
+        shares = " / ".join(f"{100.0 * a / total:.0f} %" for a in attempts)
+        print(f"| A (all three) | {main_run['count']:,} | {failed} | {main_run['goodput']:,.0f} | "
+              f"{main_run['ok_p99_ms']:.2f} | {shares} |")
+        for msg, n in sorted(main_run.get("error_distribution", {}).items(), key=lambda kv: -kv[1])[:5]:
+            print(f"<!-- A failed {n}: {msg} -->")
+        print(f"| B (node 1 only) | {hammered['count']:,} | {hammered['count'] - hammered['ok']:,} | "
+              f"{hammered['goodput']:,.0f} | {hammered['ok_p99_ms']:.2f} | - |")
+    finally:
+        for n in nodes:
+            n.stop()
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--build", default="build")
@@ -135,6 +185,8 @@ def main():
         part1(a.build, a.duration)
     if a.part in ("2", "all"):
         part2(a.build, a.duration)
+    if a.part in ("3", "all"):
+        part3(a.build, a.duration)
 
 
 if __name__ == "__main__":

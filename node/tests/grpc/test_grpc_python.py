@@ -195,7 +195,7 @@ def test_broken_http2_closes_only_that_connection_with_a_logged_reason_and_a_met
 
 def test_max_inflight_refuses_extra_grpc_calls_with_resource_exhausted():
     from conftest import Node
-    n = Node("--max_inflight=1")
+    n = Node("--max_inflight=1", "--overload_pushback_ms=75")
     try:
         n.admin("POST", "/admin/fault", json.dumps({"method": "Echo", "delay_ms": 3000}))
         # Two connections: on one, the node's SETTINGS (max concurrent streams = max_inflight)
@@ -212,6 +212,8 @@ def test_max_inflight_refuses_extra_grpc_calls_with_resource_exhausted():
                 echo_stub(ch2)(echo_pb2.EchoRequest(payload=b"extra"), timeout=10)
             assert e.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
             assert "max_inflight=1" in e.value.details()
+            # The refusal carries gRPC's retry pushback (A6) as a trailer.
+            assert dict(e.value.trailing_metadata() or ()).get("grpc-retry-pushback-ms") == "75"
             n.admin("DELETE", "/admin/fault")
             assert held.result().payload == b"held"
     finally:
