@@ -47,12 +47,14 @@ bool GrpcTransport::SendRequest(Attempt* a, uint64_t id, Clock::time_point now) 
     if (grpc::IsReservedHeader(k)) continue;  // never let metadata forge protocol headers
     h.emplace_back(k, grpc::HeaderValue(k, v));
   }
-  const int32_t stream_id = SubmitRequest(h, grpc::FramedMessage(*call->request, call->request->ByteSizeLong()));
+  const size_t body = call->request->ByteSizeLong();
+  const int32_t stream_id = SubmitRequest(h, grpc::FramedMessage(*call->request, body));
   if (stream_id <= 0) {
     TakeCall(id);
     EndAttempt(a, Status(StatusCode::kUnavailable, "cannot open a stream to " + address()), true);
     return false;
   }
+  NoteQueued(a, body + grpc::kMessagePrefix, now);  // counts against max_queued_request_bytes
   streams_[stream_id].id = id;
   stream_of_[id] = stream_id;
   return true;

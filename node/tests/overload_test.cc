@@ -200,35 +200,42 @@ TEST_F(OverloadTest, a_negative_pushback_forbids_the_retry) {
 // A client whose connection holds max_queued_request_bytes unanswered keeps further requests
 // unencoded; one whose deadline passes meanwhile is never written (the node never sees it).
 TEST_F(OverloadTest, a_request_that_expires_while_waiting_for_room_is_never_written) {
-  const std::string big(100 * 1024, 'h');
-  GatedEcho held(big);  // the 100 KiB call is not answered until Open()
-  ServerOptions o;
-  o.handler_threads = 1;
-  Server& server = StartServer(o, &held);
-  ChannelOptions co;
-  co.retry.max_attempts = 1;
-  co.breaker.enabled = false;
-  co.pool.enabled = false;  // one connection: nothing spreads the waiting requests elsewhere
-  co.connection.max_queued_request_bytes = 64 * 1024;
-  auto ch = MakeChannel(Addr(server), co);
-  AsyncCall first;
-  first.req.set_payload(big);
-  first.Start(ch.get());
-  held.WaitRunning(1);  // written and being handled: the connection's queue is full
-  std::vector<std::unique_ptr<AsyncCall>> waiting;
-  for (int i = 0; i < 3; ++i) {
-    waiting.push_back(std::make_unique<AsyncCall>());
-    waiting.back()->req.set_payload("small");
-    waiting.back()->Start(ch.get(), 100ms);
+  for (WireProtocol protocol : {WireProtocol::kKrpc, WireProtocol::kGrpc}) {
+    SCOPED_TRACE(std::string(ToString(protocol)));
+    const std::string big(100 * 1024, 'h');
+    GatedEcho held(big);  // the 100 KiB call is not answered until Open()
+    ServerOptions o;
+    o.handler_threads = 1;
+    Server& server = StartServer(o, &held);
+    ChannelOptions co;
+    co.retry.max_attempts = 1;
+    co.breaker.enabled = false;
+    co.pool.enabled = false;  // one connection: nothing spreads the waiting requests elsewhere
+    co.connection.protocol = protocol;
+    co.connection.max_queued_request_bytes = 64 * 1024;
+    auto ch = MakeChannel(Addr(server), co);
+    AsyncCall first;
+    first.req.set_payload(big);
+    first.Start(ch.get());
+    held.WaitRunning(1);  // written and being handled: the connection's queue is full
+    std::vector<std::unique_ptr<AsyncCall>> waiting;
+    for (int i = 0; i < 3; ++i) {
+      waiting.push_back(std::make_unique<AsyncCall>());
+      waiting.back()->req.set_payload("small");
+      waiting.back()->Start(ch.get(), 100ms);
+    }
+    for (auto& c : waiting) {
+      const Status s = c->Get();
+      EXPECT_EQ(s.code(), StatusCode::kDeadlineExceeded) << s;
+      EXPECT_NE(s.message().find("before the request was written"), std::string::npos) << s;
+    }
+    EXPECT_EQ(server.stats().calls_total, 1u);  // only the first request reached the node
+    held.Open();
+    EXPECT_TRUE(first.Get().ok());
+    ch->Shutdown();
+    for (auto& sv : servers_) sv->Shutdown(0ms);
+    servers_.clear();  // before the service it calls goes
   }
-  for (auto& c : waiting) {
-    const Status s = c->Get();
-    EXPECT_EQ(s.code(), StatusCode::kDeadlineExceeded) << s;
-    EXPECT_NE(s.message().find("before the request was written"), std::string::npos) << s;
-  }
-  EXPECT_EQ(server.stats().calls_total, 1u);  // only the first request reached the node
-  held.Open();
-  EXPECT_TRUE(first.Get().ok());
 }
 
 }  // namespace
