@@ -67,6 +67,12 @@
     if ("server_received_bytes_per_s" in s.totals) {
       drawChart("bytes", "Bytes/s on the RPC port", "B/s", t, totals(["server_received_bytes_per_s", "server_sent_bytes_per_s"]));
     }
+    if ("server_refused_per_s" in s.totals) {
+      // Overload: calls in flight against the adaptive limit (0 when max_inflight is fixed), and
+      // what the node refused at once instead of queueing (docs/operations.md).
+      drawChart("overload", "Overload: limit, in flight, refusals/s", "count, per s", t,
+                totals(["server_adaptive_limit", "server_inflight", "server_refused_per_s", "server_early_refused_per_s"]));
+    }
     if ("client_retries_per_s" in s.totals) {
       drawChart("resilience", "Retries and hedges/s", "per s", t, totals(["client_retries_per_s", "client_hedges_per_s"]));
     }

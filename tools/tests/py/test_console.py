@@ -118,6 +118,7 @@ def test_node_console_renders_charts_and_registry_tables(node, loaded):
     for chart in ("rate", "p50", "p99", "conns", "bytes"):
         assert_chart(dom, chart, 3)
     assert_chart(dom, "errors", 1)
+    assert_chart(dom, "overload", 3)
     assert ["krpc.examples.EchoService"] in dom.tables["services"], dom.tables["services"]
     znodes = [row[0] for row in dom.tables["znodes"][1:]]
     assert sorted(znodes) == [f"/krpc/services/krpc.examples.{s}/providers/127.0.0.1:{node.port}"
