@@ -137,7 +137,8 @@ void ServerConnection::HandleRequest(const codec::FrameView& frame) {
 void ServerConnection::Complete(ServerCall* call) {
   KRPC_ASSERT_IN_LOOP(InLoop() || !shared_->LoopsRunning());
   if (life_.closed()) return Finish(call);
-  if (!unwritten_.empty() || !has_write_room(shared_->options.max_write_queue_bytes)) {
+  // (Only on the loop: once the loops are stopped nothing would ever make room.)
+  if (InLoop() && (!unwritten_.empty() || !has_write_room(shared_->options.max_write_queue_bytes))) {
     // The peer reads slower than calls finish: the reply waits unencoded, and is dropped if
     // the caller gives up meanwhile.
     TrackUnfinished(call);
