@@ -17,6 +17,7 @@
 #include <stdexcept>
 #include <thread>
 
+#include "async_call.h"
 #include "eventually.h"
 #include "examples/echo.pb.h"
 #include "krpc/channel.h"
@@ -34,6 +35,7 @@ using namespace std::chrono_literals;
 using examples::EchoRequest;
 using examples::EchoResponse;
 using examples::EchoService_Stub;
+using testing::AsyncCall;
 using testing::Eventually;
 using testing::GatedEcho;
 using testing::EchoBody;
@@ -81,22 +83,6 @@ class HardeningTest : public ::testing::Test {
   std::shared_ptr<ClientRuntime> runtime_ = ClientRuntime::Create(2);
 };
 
-// One call with a callback; the future gives its status.
-struct AsyncCall {
-  Controller cntl;
-  EchoRequest req;
-  EchoResponse resp;
-  std::future<Status> status;
-  void Start(Channel* ch) {
-    EchoService_Stub stub(ch);
-    status = CallFuture(&cntl, [&](google::protobuf::Closure* d) { stub.Echo(&cntl, &req, &resp, d); });
-  }
-  Status Get() {
-    // A hang guard, not a timing assertion: the status is what the test checks.
-    if (status.wait_for(120s) != std::future_status::ready) return Status(StatusCode::kUnknown, "call never completed");
-    return status.get();
-  }
-};
 
 // --- client: cancel is never lost ---------------------------------------------------------
 

@@ -9,6 +9,7 @@
 #include <memory>
 #include <vector>
 
+#include "async_call.h"
 #include "echo_service.h"
 #include "eventually.h"
 #include "examples/echo.pb.h"
@@ -21,30 +22,11 @@
 namespace krpc {
 namespace {
 using namespace std::chrono_literals;
-using examples::EchoRequest;
-using examples::EchoResponse;
-using examples::EchoService_Stub;
-using testing::Eventually;
+using testing::AsyncCall;
 using testing::GatedEcho;
 
 constexpr const char* kEcho = "/krpc.examples.EchoService/Echo";
 
-struct AsyncCall {
-  Controller cntl;
-  EchoRequest req;
-  EchoResponse resp;
-  std::future<Status> status;
-  void Start(Channel* ch, std::chrono::milliseconds timeout = 30s) {
-    cntl.set_timeout(timeout);
-    EchoService_Stub stub(ch);
-    status = CallFuture(&cntl, [&](google::protobuf::Closure* d) { stub.Echo(&cntl, &req, &resp, d); });
-  }
-  Status Get() {
-    // A hang guard, not a timing assertion: the status is what the test checks.
-    if (status.wait_for(120s) != std::future_status::ready) return Status(StatusCode::kUnknown, "call never completed");
-    return status.get();
-  }
-};
 
 std::string PushbackOf(const Controller& c) {
   for (const auto& [k, v] : c.response_metadata()) {
@@ -105,7 +87,7 @@ TEST_F(OverloadTest, an_adaptive_limit_refuses_the_excess_at_once_with_a_pushbac
     for (int i = 0; i < kWide; ++i) {
       calls.push_back(std::make_unique<AsyncCall>());
       calls.back()->req.set_cpu_us(1000);
-      calls.back()->Start(ch.get());
+      calls.back()->Start(ch.get(), 30s);
     }
     for (auto& c : calls) {
       const Status s = c->Get();
@@ -142,14 +124,14 @@ TEST_F(OverloadTest, a_refused_call_moves_to_an_endpoint_with_room) {
   auto direct = MakeChannel(Addr(full));
   AsyncCall hold;
   hold.req.set_payload("hold");
-  hold.Start(direct.get());
+  hold.Start(direct.get(), 30s);
   held.WaitRunning(1);
 
   auto ch = MakeChannel("static://" + Addr(full) + "," + Addr(roomy));
   for (int i = 0; i < 30; ++i) {
     AsyncCall c;
     c.req.set_payload("x");
-    c.Start(ch.get());
+    c.Start(ch.get(), 30s);
     ASSERT_TRUE(c.Get().ok()) << c.cntl.ErrorText();
   }
   const uint64_t refusals = full.stats().overload_refused;
