@@ -102,8 +102,9 @@ void Transport::CompleteCall(Attempt* a, Status status, bool not_executed) {
 
 void Transport::EndAttempt(Attempt* a, Status status, bool not_executed) {
   if (a->queued_bytes != 0) {
-    // One answer in four is timed (a clock read per answer is not free).
-    if ((++answers_ & 3) == 0 && status.code() != StatusCode::kDeadlineExceeded &&
+    // Answers are timed only while requests wait for room (the only time the estimate is
+    // used), one in four: a clock read per answer is not free.
+    if (!unwritten_.empty() && (++answers_ & 3) == 0 && status.code() != StatusCode::kDeadlineExceeded &&
         status.code() != StatusCode::kCancelled) {
       const auto wait = Clock::now() - a->queued_at;
       answer_wait_ += (wait - answer_wait_) / 8;
