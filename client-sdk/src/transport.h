@@ -70,8 +70,6 @@ class Transport : private Connector::Owner {
   // Full: max_queued_request_bytes unanswered, or requests waiting for room (the pool spreads
   // load). A connection still connecting is not full: its requests wait for it.
   bool write_queue_full() const { return state_ == State::kReady && (!unwritten_.empty() || QueueFull()); }
-  // Requests dropped unsent because their deadline passed while they waited for room.
-  uint64_t expired_unsent() const { return expired_unsent_; }
 
   // Any thread.
   void Cancel(uint64_t call_id);
@@ -170,7 +168,6 @@ class Transport : private Connector::Owner {
   Clock::duration answer_wait_{};
   uint64_t answers_ = 0;
   bool writing_waiting_ = false;    // WriteWaiting runs (an attempt it ends must not re-enter)
-  uint64_t expired_unsent_ = 0;
   DeadlineQueue deadlines_;  // wake-ups: each attempt's deadline, and its hedge time
   Clock::time_point deadline_armed_ = Clock::time_point::max();
   // Held per connection (looked up once, when it is made), not cached per thread: a

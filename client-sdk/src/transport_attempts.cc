@@ -70,7 +70,6 @@ void Transport::WriteWaiting() {
     // Sending a request that cannot be answered in time only delays the ones behind it.
     if (a->deadline - now <= answer_wait_) {
       calls_.Take(id);
-      ++expired_unsent_;
       const bool per_try = a->deadline < a->call->deadline;
       CompleteCall(a, Status(StatusCode::kDeadlineExceeded, std::string(per_try ? "per-try timeout" : "deadline") +
                                                                 (a->deadline <= now ? " passed" : " too near") +
@@ -144,11 +143,7 @@ void Transport::OnDeadline() {
     }
     if (Attempt* a = calls_.Take(e.id)) {
       const bool unsent = std::exchange(a->unwritten, false);
-      if (unsent) {
-        ++expired_unsent_;
-      } else {
-        SendCancel(e.id);
-      }
+      if (!unsent) SendCancel(e.id);  // the server never saw a request that was not written
       const bool per_try = a->deadline < a->call->deadline;
       CompleteCall(a, Status(StatusCode::kDeadlineExceeded,
                              std::string(per_try ? "per-try timeout exceeded " : "deadline exceeded ") +
