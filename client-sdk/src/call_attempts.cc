@@ -157,6 +157,7 @@ void CallAttempts::OnAttemptDone(Attempt* a, Status status, bool not_executed) {
   if (pushback && a->subchannel) {
     a->subchannel->load().set_pushback_until(now + std::chrono::milliseconds(std::max<int64_t>(*pushback, 0)));
     pushbacks_.fetch_add(1, std::memory_order_relaxed);
+    if (observer_) observer_->OnPushback(call->method);
   }
   if (auto sub = std::move(a->subchannel)) address = sub->address();  // it counted the end already
   if (status.ok() && call->hedgeable) hedging_.Record(call->method, now - a->start, now);

@@ -31,6 +31,7 @@ ClientMetrics::ClientMetrics(Metrics& m, std::shared_ptr<ClientRuntime> runtime)
                    "krpc_client_request_duration_seconds", "Call latency including retries"}),
       retries_(BuildCounter().Name("krpc_client_retries_total").Help("Retry attempts, by service and method").Register(m.registry())),
       transparent_retries_(BuildCounter().Name("krpc_client_transparent_retries_total").Help("Attempts that never ran (never sent, or refused unexecuted by a draining node) re-picked outside the retry policy").Register(m.registry())),
+      pushbacks_(BuildCounter().Name("krpc_client_pushbacks_total").Help("Overload refusals whose retry pushback delayed or forbade a retry, by service and method").Register(m.registry())),
       exhausted_(BuildCounter().Name("krpc_client_retry_budget_exhausted_total").Help("Retries refused by the retry budget").Register(m.registry())),
       per_try_timeouts_(BuildCounter().Name("krpc_client_per_try_timeouts_total").Help("Attempts that ran out their per-try timeout (cancelled; retried when idempotent)").Register(m.registry())),
       hedges_(BuildCounter().Name("krpc_client_hedges_total").Help("Hedged attempts sent").Register(m.registry())),
@@ -67,6 +68,7 @@ ClientMetrics::PerMethod& ClientMetrics::Lookup(const google::protobuf::MethodDe
   per->series = &methods_.Add(labels);
   per->retries = &retries_.Add(labels);
   per->transparent_retries = &transparent_retries_.Add(labels);
+  per->pushbacks = &pushbacks_.Add(labels);
   per->exhausted = &exhausted_.Add(labels);
   per->per_try_timeouts = &per_try_timeouts_.Add(labels);
   per->hedges = &hedges_.Add(labels);
@@ -89,6 +91,8 @@ void ClientMetrics::OnRetry(const google::protobuf::MethodDescriptor* method) { 
 void ClientMetrics::OnTransparentRetry(const google::protobuf::MethodDescriptor* method) {
   For(method).transparent_retries->Increment();
 }
+
+void ClientMetrics::OnPushback(const google::protobuf::MethodDescriptor* method) { For(method).pushbacks->Increment(); }
 
 void ClientMetrics::OnRetryBudgetExhausted(const google::protobuf::MethodDescriptor* method) {
   For(method).exhausted->Increment();

@@ -18,9 +18,9 @@ Transport::Transport(asio::any_io_executor executor, Endpoint endpoint, Connecti
       options_(std::move(options)),
       listener_(std::move(listener)),
       address_(endpoint_.ToString()),
+      connector_(*this, executor, endpoint_, options_, std::move(tls)),
       deadline_timer_(executor),
       heartbeat_timer_(executor),
-      connector_(*this, executor, endpoint_, options_, std::move(tls)),
       log_(krpc::log::Get("client")) {}
 
 Transport::~Transport() = default;
@@ -62,7 +62,7 @@ void Transport::StartDraining(std::string_view why) {
   if (auto l = listener_.lock()) l->OnTransportDraining(this);
   // Requests still waiting to be written go elsewhere: the server takes no new calls here.
   while (!unwritten_.empty()) {
-    const uint64_t id = unwritten_.front();
+    const uint64_t id = unwritten_.front().id;
     unwritten_.pop_front();
     if (Attempt* a = calls_.Take(id)) {
       a->unwritten = false;

@@ -161,7 +161,16 @@ class Transport : private Connector::Owner {
   Status write_error_;         // set once a write failed; the read side decides the end
   CallSlab calls_;
   bool QueueFull() const { return queued_bytes_ >= options_.max_queued_request_bytes; }
-  std::deque<uint64_t> unwritten_;  // ids of requests waiting for room to be written, in order
+  struct Waiting {
+    uint64_t id;
+    Clock::time_point since;
+  };
+  // Requests waiting for room to be written, oldest first. Written oldest first, until the
+  // oldest has waited longer than answers take and than the time it has left (a standing
+  // queue): then newest first, so what is written still has its deadline ahead and the oldest
+  // expire unsent (adaptive LIFO, as in Facebook's "Fail at Scale"). Under overload, FIFO
+  // would write only calls about to expire; a long deadline keeps FIFO's fairness.
+  std::deque<Waiting> unwritten_;
   size_t queued_bytes_ = 0;         // encoded request bytes of attempts not yet ended
   // Smoothed wait from encoding a request to its answer (EWMA, 1/8 per sample): a request
   // that waited for room and has less time left than this is not sent.

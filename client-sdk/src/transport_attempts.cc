@@ -11,6 +11,8 @@ namespace asio = boost::asio;
 
 namespace {
 constexpr auto kDeadlineGranularity = std::chrono::milliseconds(1);
+// The least wait of the oldest waiting request that can mean a standing queue.
+constexpr auto kStandingQueue = std::chrono::milliseconds(1);
 }  // namespace
 
 void Transport::StartCall(Attempt* a) {
@@ -41,7 +43,7 @@ void Transport::StartCall(Attempt* a) {
   }
   if (!unwritten_.empty() || QueueFull() || WriteBlocked()) {
     a->unwritten = true;
-    unwritten_.push_back(id);
+    unwritten_.push_back({id, now});
   } else if (!SendRequest(a, id, now)) {
     return;
   }
@@ -62,10 +64,18 @@ void Transport::WriteWaiting() {
   writing_waiting_ = true;
   const auto now = Clock::now();
   while (!unwritten_.empty() && !QueueFull() && writable()) {
-    const uint64_t id = unwritten_.front();
-    unwritten_.pop_front();
+    // Attempts that ended while they waited (cancel, deadline) leave their ids behind.
+    while (!unwritten_.empty() && !calls_.Find(unwritten_.front().id)) unwritten_.pop_front();
+    if (unwritten_.empty()) break;
+    // Oldest first, until the oldest has waited longer than answers take and than the time
+    // it has left: then the queue stands, and newest first keeps what is written in time.
+    const auto waited = now - unwritten_.front().since;
+    const bool standing = waited > std::max<Clock::duration>(answer_wait_, kStandingQueue) &&
+                          waited > calls_.Find(unwritten_.front().id)->deadline - now;
+    const uint64_t id = standing ? unwritten_.back().id : unwritten_.front().id;
+    standing ? unwritten_.pop_back() : unwritten_.pop_front();
     Attempt* a = calls_.Find(id);
-    if (!a) continue;  // ended while it waited (cancel, deadline)
+    if (!a) continue;
     a->unwritten = false;
     // Sending a request that cannot be answered in time only delays the ones behind it.
     if (a->deadline - now <= answer_wait_) {

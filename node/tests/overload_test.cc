@@ -1,12 +1,14 @@
 // Overload, end to end over loopback with real servers and channels: an adaptive limit
 // refuses at once (RESOURCE_EXHAUSTED, not executed, with a retry pushback) instead of
 // queueing; a client moves a refused call to an endpoint with room, waits for or obeys the
-// pushback, and never writes a request whose deadline passed while it waited for room. Every
-// test waits on counters or on its calls' ends, never on time.
+// pushback, never writes a request whose deadline passed while it waited for room, and writes
+// the newest first when that queue stands. Every test waits on counters or on its calls' ends;
+// one ages a waiting request on purpose, with an outcome that holds however long it waits.
 #include <gtest/gtest.h>
 
 #include <future>
 #include <memory>
+#include <thread>
 #include <vector>
 
 #include "async_call.h"
@@ -14,7 +16,9 @@
 #include "eventually.h"
 #include "examples/echo.pb.h"
 #include "krpc/channel.h"
+#include "krpc/client_metrics.h"
 #include "krpc/client_runtime.h"
+#include "krpc/metrics.h"
 #include "krpc/codec/frame.h"
 #include "krpc/server.h"
 #include "test_services.h"
@@ -127,6 +131,8 @@ TEST_F(OverloadTest, a_refused_call_moves_to_an_endpoint_with_room) {
   hold.Start(direct.get(), 30s);
   held.WaitRunning(1);
 
+  Metrics metrics;
+  runtime_->SetObserver(std::make_shared<ClientMetrics>(metrics, runtime_));
   auto ch = MakeChannel("static://" + Addr(full) + "," + Addr(roomy));
   for (int i = 0; i < 30; ++i) {
     AsyncCall c;
@@ -138,6 +144,11 @@ TEST_F(OverloadTest, a_refused_call_moves_to_an_endpoint_with_room) {
   EXPECT_GT(refusals, 0u);  // p2c tried the full endpoint at least once in 30 picks
   EXPECT_EQ(ch->stats().transparent_retries, refusals);
   EXPECT_EQ(ch->stats().pushbacks, refusals);
+  const std::string text = metrics.Serialize();
+  EXPECT_NE(text.find("krpc_client_pushbacks_total{method=\"Echo\",service=\"krpc.examples.EchoService\"} " +
+                      std::to_string(refusals) + "\n"),
+            std::string::npos)
+      << text;
   held.Open();
   EXPECT_TRUE(hold.Get().ok());
 }
@@ -217,6 +228,63 @@ TEST_F(OverloadTest, a_request_that_expires_while_waiting_for_room_is_never_writ
     ch->Shutdown();
     for (auto& sv : servers_) sv->Shutdown(0ms);
     servers_.clear();  // before the service it calls goes
+  }
+}
+
+// Requests waiting for room go out oldest first while the oldest still has more time left than
+// it has waited; once it has not (a standing queue), newest first, so what is written can be
+// answered in time and the oldest expire unsent, instead of every call arriving just too late.
+TEST_F(OverloadTest, a_standing_queue_writes_the_newest_first) {
+  for (bool standing : {false, true}) {
+    SCOPED_TRACE(standing ? "standing queue" : "queue with time to spare");
+    const std::string big(100 * 1024, 'h');
+    GatedEcho held(big);
+    ServerOptions o;
+    o.handler_threads = 1;  // the node runs the calls in the order they were written
+    Server& server = StartServer(o, &held);
+    ChannelOptions co;
+    co.retry.max_attempts = 1;
+    co.breaker.enabled = false;
+    co.pool.enabled = false;
+    co.connection.max_queued_request_bytes = 64 * 1024;
+    auto ch = MakeChannel(Addr(server), co);
+    AsyncCall first;
+    first.req.set_payload(big);
+    first.Start(ch.get());
+    held.WaitRunning(1);  // the connection's queue is full: what follows waits unwritten
+    AsyncCall old, new1, new2;
+    old.req.set_payload("old");
+    new1.req.set_payload("new1");
+    new2.req.set_payload("new2");
+    const auto t0 = std::chrono::steady_clock::now();
+    old.Start(ch.get(), standing ? 1000ms : 60000ms);
+    new1.Start(ch.get(), 60000ms);
+    new2.Start(ch.get(), 60000ms);
+    // Ages the oldest past half its deadline; this orders nothing: a longer stall only ages it
+    // more (and if it expires unsent, it still is not written before the others).
+    if (standing) std::this_thread::sleep_until(t0 + 600ms);
+    held.Open();
+    ASSERT_TRUE(first.Get().ok());
+    EXPECT_TRUE(new1.Get().ok());
+    EXPECT_TRUE(new2.Get().ok());
+    const Status old_status = old.Get();
+    std::vector<std::string> order = held.seen();
+    order.erase(order.begin());  // the big one
+    if (standing) {
+      const std::vector<std::string> newest_first{"new2", "new1", "old"};
+      if (old_status.ok()) {
+        EXPECT_EQ(order, newest_first);
+      } else {  // a stall beyond its deadline: expired unsent
+        EXPECT_NE(old_status.message().find("before the request was written"), std::string::npos) << old_status;
+        EXPECT_EQ(order, std::vector<std::string>(newest_first.begin(), newest_first.end() - 1));
+      }
+    } else {
+      EXPECT_TRUE(old_status.ok()) << old_status;
+      EXPECT_EQ(order, (std::vector<std::string>{"old", "new1", "new2"}));
+    }
+    ch->Shutdown();
+    for (auto& sv : servers_) sv->Shutdown(0ms);
+    servers_.clear();
   }
 }
 

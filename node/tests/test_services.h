@@ -57,6 +57,10 @@ class GatedEcho final : public examples::EchoService {
   explicit GatedEcho(std::string held_payload = "") : held_payload_(std::move(held_payload)) {}
   void Echo(google::protobuf::RpcController*, const examples::EchoRequest* req, examples::EchoResponse* resp,
             google::protobuf::Closure* done) override {
+    {
+      std::lock_guard lock(mu_);
+      seen_.push_back(req->payload());
+    }
     if (held_payload_.empty() || req->payload() == held_payload_) {
       std::unique_lock lock(mu_);
       ++running_;
@@ -75,9 +79,15 @@ class GatedEcho final : public examples::EchoService {
     open_ = true;
     cv_.notify_all();
   }
+  // The payloads of the calls it received, in the order their handlers ran.
+  std::vector<std::string> seen() {
+    std::lock_guard lock(mu_);
+    return seen_;
+  }
 
  private:
   const std::string held_payload_;
+  std::vector<std::string> seen_;
   std::mutex mu_;
   std::condition_variable cv_;
   int running_ = 0;

@@ -28,6 +28,7 @@ class ClientMetrics final : public ClientObserver {
                       std::chrono::nanoseconds latency, int attempts) override;
   void OnRetry(const google::protobuf::MethodDescriptor* method) override;
   void OnTransparentRetry(const google::protobuf::MethodDescriptor* method) override;
+  void OnPushback(const google::protobuf::MethodDescriptor* method) override;
   void OnRetryBudgetExhausted(const google::protobuf::MethodDescriptor* method) override;
   void OnPerTryTimeout(const google::protobuf::MethodDescriptor* method) override;
   void OnHedge(const google::protobuf::MethodDescriptor* method) override;
@@ -39,6 +40,7 @@ class ClientMetrics final : public ClientObserver {
     MethodSeries* series;  // owned by methods_
     prometheus::Counter* retries;
     prometheus::Counter* transparent_retries;
+    prometheus::Counter* pushbacks;
     prometheus::Counter* exhausted;
     prometheus::Counter* per_try_timeouts;
     prometheus::Counter* hedges;
@@ -54,6 +56,7 @@ class ClientMetrics final : public ClientObserver {
   MethodSeriesFamily methods_;
   prometheus::Family<prometheus::Counter>& retries_;
   prometheus::Family<prometheus::Counter>& transparent_retries_;
+  prometheus::Family<prometheus::Counter>& pushbacks_;
   prometheus::Family<prometheus::Counter>& exhausted_;
   prometheus::Family<prometheus::Counter>& per_try_timeouts_;
   prometheus::Family<prometheus::Counter>& hedges_;

@@ -23,6 +23,8 @@ class ClientObserver {
   // was re-picked outside the retry policy (not counted by max_attempts or the retry budget).
   virtual void OnTransparentRetry(const google::protobuf::MethodDescriptor* method) {}
   virtual void OnRetryBudgetExhausted(const google::protobuf::MethodDescriptor* method) {}
+  // An overload refusal carried a retry pushback (its endpoint has no room until it ends).
+  virtual void OnPushback(const google::protobuf::MethodDescriptor* method) {}
   // An attempt ran out its per-try timeout.
   virtual void OnPerTryTimeout(const google::protobuf::MethodDescriptor* method) {}
   // A hedged attempt was sent; a call's answer came from a hedge; the hedge budget refused one.
