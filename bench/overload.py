@@ -10,8 +10,8 @@ cpu_us=1000), pinned to CPU 0; `krpc bench --rate` on CPU 1 at 1x, 2x and 3x the
 measured closed loop, for max_inflight unlimited, a tuned static limit and auto. Goodput is
 calls that succeeded within their deadline per second; p50/p99 are of those calls.
 
-Part 3: three auto-limited nodes behind one client (static://) while a second client overloads
-node 1 alone: the first client's load moves to the other two and none of its calls fails.
+Part 3: three auto-limited nodes registered in a real ZooKeeper, behind one client (zk://), while
+a second client overloads node 1 alone: the first client's load moves to the other two and none of its calls fails.
 
     bench/overload.py [--build build] [--duration 5] [--part 1|2|3|all]
 Figures are ratios within one run; the machine is noisy (see docs/benchmarks.md).
@@ -20,6 +20,7 @@ import argparse
 import base64
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -55,6 +56,53 @@ class Node:
     def stop(self):
         self.proc.terminate()
         self.proc.wait(timeout=30)
+
+
+class ZooKeeper:
+    """One ZooKeeper server (Debian's `zookeeper` package) on a free loopback port, as the tests
+    run it (common/testing/zk_server.cc)."""
+
+    def __init__(self):
+        self.dir = tempfile.mkdtemp(prefix="krpc-bench-zk-")
+        self.port = free_port()
+        os.makedirs(f"{self.dir}/data")
+        with open(f"{self.dir}/zoo.cfg", "w") as f:
+            f.write(f"tickTime=500\ndataDir={self.dir}/data\nclientPort={self.port}\nclientPortAddress=127.0.0.1\n"
+                    "admin.enableServer=false\n4lw.commands.whitelist=ruok\n")
+        log = open(f"{self.dir}/zookeeper.log", "w")
+        self.proc = subprocess.Popen(["java", "-Xmx256m", f"-Dzookeeper.log.dir={self.dir}", "-cp",
+                                      "/etc/zookeeper/conf:/usr/share/java/zookeeper.jar",
+                                      "org.apache.zookeeper.server.quorum.QuorumPeerMain", f"{self.dir}/zoo.cfg"],
+                                     stdout=log, stderr=log)
+        for _ in range(600):  # up to 30 s to answer ruok
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as c:
+                    c.sendall(b"ruok")
+                    if c.recv(4) == b"imok":
+                        return
+            except OSError:
+                pass
+            time.sleep(0.05)
+        raise RuntimeError(f"ZooKeeper did not start (log: {self.dir}/zookeeper.log)")
+
+    @property
+    def hosts(self):
+        return f"127.0.0.1:{self.port}"
+
+    def stop(self):
+        self.proc.kill()
+        self.proc.wait(timeout=30)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def registered(build, zk):
+    """Providers of the Echo service registered in `zk` (`krpc list`)."""
+    out = subprocess.run([f"{build}/tools/krpc", "list", "--zk", zk.hosts, "--format", "json"], capture_output=True,
+                         text=True, timeout=60).stdout
+    try:
+        return [r for r in json.loads(out) if r["service"] == "krpc.examples.EchoService"]
+    except ValueError:
+        return []
 
 
 def bench(build, node, data, extra, cpu=None):
@@ -146,20 +194,29 @@ def part2(build, duration):
 
 
 def part3(build, duration):
-    """Three auto-limited nodes behind one client (static://); a second client overloads node 1
-    alone. The first client's calls move to the other two and none fails."""
+    """Three auto-limited nodes registered in ZooKeeper behind one client (zk://); a second
+    client overloads node 1 alone. The first client's calls move to the other two and none fails."""
     data = json.dumps({"cpu_us": 1000})
-    base = ["--io_threads=1", "--handler_threads=1", "--max_inflight=auto"]
-    nodes = [Node(build, base) for _ in range(3)]
+    zk = ZooKeeper()
+    base = ["--io_threads=1", "--handler_threads=1", "--max_inflight=auto", f"--zk_hosts={zk.hosts}",
+            "--advertise_host=127.0.0.1"]
+    nodes = []
     try:
-        target = "static://" + ",".join(f"127.0.0.1:{n.port}" for n in nodes)
+        nodes = [Node(build, base) for _ in range(3)]
+        for _ in range(600):  # up to 30 s for the three registrations
+            if len(registered(build, zk)) == 3:
+                break
+            time.sleep(0.05)
+        else:
+            raise RuntimeError("the three nodes did not register")
+        target = f"zk://{zk.hosts}/krpc"
         common = ["--concurrency", "5000", "--duration", str(duration), "--rpc_timeout_ms", "1000"]
         for n in nodes:  # warm-up: each limit measures its no-load latency
             bench(build, n, data, ["--rate", "100", "--duration", "1"] + common[0:2] + common[4:])
         cmd = [f"{build}/tools/krpc", "bench", "--target", target, "-d", data, "--format", "json", "--progress", "off",
                "--idempotent_methods", "/" + ECHO, "--rate", "600"] + common + [ECHO]
         print(f"\nPart 3: three auto-limited nodes (1 ms CPU, one handler thread each); client A at 600 calls/s over "
-              f"static:// all three; then again while client B sends 1,500 calls/s to node 1 alone (its capacity is "
+              f"zk:// (all three); then again while client B sends 1,500 calls/s to node 1 alone (its capacity is "
               f"~1,000)\n")
         print("| client | calls | failed | goodput (OK/s) | OK p99 ms | node 1 / 2 / 3 share of client A's OK answers |")
         print("|---|---:|---:|---:|---:|---|")
@@ -190,6 +247,7 @@ def part3(build, duration):
     finally:
         for n in nodes:
             n.stop()
+        zk.stop()
 
 
 def main():

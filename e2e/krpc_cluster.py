@@ -20,16 +20,17 @@ SESSION_TIMEOUT_S = 6.0  # KRPC_ZK_SESSION_TIMEOUT_MS in docker-compose.yml
 RESULTS = os.path.join(ROOT, "e2e", "results")
 
 
-def sh(*args, timeout=120, check=True):
-    """Runs a command in the project root; returns stdout."""
-    r = subprocess.run(list(args), cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+def sh(*args, timeout=120, check=True, env=None):
+    """Runs a command in the project root (with `env` added to the environment); returns stdout."""
+    r = subprocess.run(list(args), cwd=ROOT, capture_output=True, text=True, timeout=timeout,
+                       env={**os.environ, **env} if env else None)
     if check and r.returncode != 0:
         raise RuntimeError(f"{' '.join(args)} failed ({r.returncode}): {r.stderr.strip()[-2000:]}")
     return r.stdout
 
 
-def compose(*args, timeout=600, check=True):
-    return sh("docker", "compose", *args, timeout=timeout, check=check)
+def compose(*args, timeout=600, check=True, env=None):
+    return sh("docker", "compose", *args, timeout=timeout, check=check, env=env)
 
 
 def http(method, port, path, body=None, timeout=5):
@@ -117,6 +118,17 @@ def registered(service="krpc.examples.EchoService"):
     except ValueError:
         return None
     return sorted(r["provider"].split(":")[0] for r in rows if r["service"] == service)
+
+
+def loadgen_bench(target, data, *flags):
+    """`krpc bench` from the loadgen's container (its certificate, mutual TLS) as a second
+    client; a Popen whose stdout is the bench's JSON report."""
+    certs = "/etc/krpc/certs"
+    return subprocess.Popen(
+        ["docker", "compose", "exec", "-T", "loadgen", "krpc", "bench", "--target", target, "-d", data,
+         "--format", "json", "--progress", "off", "--tls", f"--tls_ca_file={certs}/ca.crt",
+         f"--tls_cert_file={certs}/loadgen.crt", f"--tls_key_file={certs}/loadgen.key", *flags,
+         "krpc.examples.EchoService/Echo"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
 def loadgen_reset():

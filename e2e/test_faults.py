@@ -4,6 +4,7 @@ fault, asserts from metrics and the loadgen's per-call accounting, and restores 
 Every scenario asserts that no idempotent call failed over its whole window, fault included
 (writes that may have run may fail by design; they are reported). Bounded: every wait has a
 timeout."""
+import json
 import time
 
 import pytest
@@ -317,3 +318,50 @@ def test_14_slowly_degrading_node(cluster, report):
     share = kc.shares(s)["node3"]
     assert share < 0.2, f"node3 kept {share:.1%} of the answers while degrading"
     report.add("14 slowly degrading node", s, node3_share=share)
+
+
+def test_15_node_overloaded(cluster, report):
+    """Issue 33: node1 runs the adaptive limit (max_inflight=auto) on half a core while a second
+    client sends node1 alone 600 calls/s of 2 ms of CPU each (2.4x what half a core serves).
+    node1 refuses the excess at once (RESOURCE_EXHAUSTED, not executed, with a pushback) and
+    keeps serving what it admits; the loadgen's calls move to node2 and node3, and none of its
+    idempotent calls fails."""
+    kc = cluster
+    hammer = None
+    try:
+        kc.compose("up", "-d", "--no-deps", "--wait", "--wait-timeout", "120", "node1", timeout=300,
+                   env={"KRPC_NODE_MAX_INFLIGHT": "auto", "KRPC_NODE_HANDLER_THREADS": "4"})
+        kc.wait_for(lambda: kc.registered() == kc.NODES, 60, what="node1 registered with max_inflight=auto")
+        kc.wait_for(lambda: kc.recovered("node1"), 60, what="node1's breakers closed")
+        assert kc.metric_sum(kc.metrics(kc.ADMIN["node1"]), "krpc_server_adaptive_limit") > 0, "node1 runs auto"
+        kc.sh("docker", "update", "--cpus", "0.5", "krpc-node1-1")
+        refused = lambda: kc.metric_sum(kc.metrics(kc.ADMIN["node1"]), "krpc_server_overload_refused_total")
+        pushbacks = lambda: kc.metric_sum(kc.metrics(kc.ADMIN["loadgen"]), "krpc_client_pushbacks_total")
+        before_refused, before_pushbacks = refused(), pushbacks()
+        hammer = kc.loadgen_bench("node1:7000", '{"payload":"aGk=","cpu_us":2000}', "--rate", "600",
+                                  "--concurrency", "3000", "--duration", str(WINDOW_S + 6), "--rpc_timeout_ms", "1000",
+                                  "--max_attempts", "1", "--hedging_enabled=false")
+        # The hammer's first refusals: node1 is past its limit.
+        kc.wait_for(lambda: refused() > before_refused, 30, what="node1 refusing the excess")
+        time.sleep(2)  # the loadgen's picks have met node1's refusals and latency
+        kc.loadgen_reset()
+        time.sleep(WINDOW_S)
+        s = kc.loadgen_stats()
+        out, err = hammer.communicate(timeout=120)
+        assert hammer.returncode == 0, err
+        h = json.loads(out)
+        kc.assert_nothing_lost(s, "node1 overloaded")
+        share = kc.shares(s)["node1"]
+        assert share < 0.2, f"node1 kept {share:.1%} of the loadgen's answers while overloaded (a third when not)"
+        assert h["refused"] > 0, f"node1 refused none of the hammer's calls: {h}"
+        assert h["ok"] > 0, f"node1 served none of what it admitted: {h}"
+        lg_pushbacks = pushbacks() - before_pushbacks
+        report.add("15 node overloaded (auto limit)", s, node1_share=share, node1_refused=refused() - before_refused,
+                   loadgen_pushbacks=lg_pushbacks, hammer_goodput=h["goodput"],
+                   hammer_refused_share=h["refused"] / max(h["count"], 1))
+    finally:
+        if hammer and hammer.poll() is None:
+            hammer.kill()
+            hammer.communicate(timeout=30)
+        # node1 as the compose file has it: the default limit, no CPU quota.
+        kc.compose("up", "-d", "--no-deps", "--wait", "--wait-timeout", "120", "node1", timeout=300, check=False)
