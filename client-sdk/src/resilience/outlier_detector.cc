@@ -5,6 +5,9 @@
 #include "krpc/log.h"
 
 namespace krpc::impl {
+namespace {
+constexpr auto kCapLogInterval = std::chrono::seconds(10);
+}  // namespace
 
 bool EjectionGuard::TryEject() {
   const int limit = static_cast<int>(max_share.load(std::memory_order_relaxed) * endpoints.load());
@@ -73,8 +76,17 @@ bool OutlierDetector::EjectOutlier(const std::string& why) {
 void OutlierDetector::Trip() {
   if (!ejected_ && ejection_ && !ejection_->TryEject()) {
     breaker_.Reset();  // the ejection cap holds: keep it in rotation
-    log::Get("client")->warn("{}: breaker would open, but the ejection cap ({}% of endpoints) is reached", address_,
-                             static_cast<int>(ejection_->max_share.load() * 100));
+    const auto now = Clock::now();
+    if (cap_logged_ != Clock::time_point{} && now - cap_logged_ < kCapLogInterval) {
+      ++cap_unlogged_;
+      return;
+    }
+    log::Get("client")->warn("{}: breaker would open, but the ejection cap ({}% of endpoints) is reached{}", address_,
+                             static_cast<int>(ejection_->max_share.load() * 100),
+                             cap_unlogged_ ? " (" + std::to_string(cap_unlogged_) + " more times since the last report)"
+                                           : std::string());
+    cap_logged_ = now;
+    cap_unlogged_ = 0;
     return;
   }
   ejected_ = true;

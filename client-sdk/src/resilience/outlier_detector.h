@@ -92,6 +92,10 @@ class OutlierDetector : public std::enable_shared_from_this<OutlierDetector> {
   bool probing_ = false;  // a health probe is in flight
   bool stall_probe_ = false;  // the probe in flight checks a stall: its failure ejects
   bool shut_down_ = false;
+  // The ejection cap's refusals are logged at most once per kCapLogInterval (a refused
+  // endpoint that keeps failing trips again on every failure), with the count in between.
+  Clock::time_point cap_logged_{};
+  uint64_t cap_unlogged_ = 0;
 };
 
 }  // namespace krpc::impl
