@@ -58,6 +58,29 @@ class OverloadTest : public ::testing::Test {
     return ch.value();
   }
   static std::string Addr(const Server& s) { return "127.0.0.1:" + std::to_string(s.port()); }
+  // One handler thread: the node runs calls in the order they were written.
+  static ServerOptions OneHandlerThread() {
+    ServerOptions o;
+    o.handler_threads = 1;
+    return o;
+  }
+  // A channel of one connection (nothing spreads waiting requests elsewhere) holding at most
+  // 64 KiB unanswered, filled by `first` (a `big` call that `held` keeps running): what is
+  // called next waits unwritten.
+  std::shared_ptr<Channel> OneFullConnection(const Server& server, WireProtocol protocol, const std::string& big,
+                                             GatedEcho& held, AsyncCall& first) {
+    ChannelOptions co;
+    co.retry.max_attempts = 1;
+    co.breaker.enabled = false;
+    co.pool.enabled = false;
+    co.connection.protocol = protocol;
+    co.connection.max_queued_request_bytes = 64 * 1024;
+    auto ch = MakeChannel(Addr(server), co);
+    first.req.set_payload(big);
+    first.Start(ch.get());
+    held.WaitRunning(1);
+    return ch;
+  }
   void TearDown() override {
     for (auto& s : servers_) s->Shutdown(0ms);
   }
@@ -197,20 +220,9 @@ TEST_F(OverloadTest, a_request_that_expires_while_waiting_for_room_is_never_writ
     SCOPED_TRACE(std::string(ToString(protocol)));
     const std::string big(100 * 1024, 'h');
     GatedEcho held(big);  // the 100 KiB call is not answered until Open()
-    ServerOptions o;
-    o.handler_threads = 1;
-    Server& server = StartServer(o, &held);
-    ChannelOptions co;
-    co.retry.max_attempts = 1;
-    co.breaker.enabled = false;
-    co.pool.enabled = false;  // one connection: nothing spreads the waiting requests elsewhere
-    co.connection.protocol = protocol;
-    co.connection.max_queued_request_bytes = 64 * 1024;
-    auto ch = MakeChannel(Addr(server), co);
     AsyncCall first;
-    first.req.set_payload(big);
-    first.Start(ch.get());
-    held.WaitRunning(1);  // written and being handled: the connection's queue is full
+    Server& server = StartServer(OneHandlerThread(), &held);
+    auto ch = OneFullConnection(server, protocol, big, held, first);
     std::vector<std::unique_ptr<AsyncCall>> waiting;
     for (int i = 0; i < 3; ++i) {
       waiting.push_back(std::make_unique<AsyncCall>());
@@ -239,19 +251,9 @@ TEST_F(OverloadTest, a_standing_queue_writes_the_newest_first) {
     SCOPED_TRACE(standing ? "standing queue" : "queue with time to spare");
     const std::string big(100 * 1024, 'h');
     GatedEcho held(big);
-    ServerOptions o;
-    o.handler_threads = 1;  // the node runs the calls in the order they were written
-    Server& server = StartServer(o, &held);
-    ChannelOptions co;
-    co.retry.max_attempts = 1;
-    co.breaker.enabled = false;
-    co.pool.enabled = false;
-    co.connection.max_queued_request_bytes = 64 * 1024;
-    auto ch = MakeChannel(Addr(server), co);
     AsyncCall first;
-    first.req.set_payload(big);
-    first.Start(ch.get());
-    held.WaitRunning(1);  // the connection's queue is full: what follows waits unwritten
+    Server& server = StartServer(OneHandlerThread(), &held);
+    auto ch = OneFullConnection(server, WireProtocol::kKrpc, big, held, first);
     AsyncCall old, new1, new2;
     old.req.set_payload("old");
     new1.req.set_payload("new1");
