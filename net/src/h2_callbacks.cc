@@ -45,6 +45,8 @@ int H2Callbacks::OnHeader(nghttp2_session*, const nghttp2_frame* frame, const ui
 int H2Callbacks::OnFrameRecv(nghttp2_session*, const nghttp2_frame* frame, void* user) {
   switch (frame->hd.type) {
     case NGHTTP2_HEADERS:
+      if (frame->headers.cat == NGHTTP2_HCAT_REQUEST) Self(user)->OnRequestHeaders(frame->hd.stream_id);
+      [[fallthrough]];
     case NGHTTP2_DATA:
       if (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) Self(user)->OnStreamEnd(frame->hd.stream_id);
       break;

@@ -64,23 +64,18 @@ ServerCall* CallHost::Admit(uint64_t call_id, std::string_view method, uint64_t 
   }
   if (shared_->inflight.fetch_add(1, std::memory_order_acq_rel) >= shared_->options.max_inflight) {
     shared_->inflight.fetch_sub(1, std::memory_order_acq_rel);
-    shared_->overload_refused.fetch_add(1, std::memory_order_relaxed);
-    shared_->observer->OnCallFinished(entry->observer_cookie[p], StatusCode::kResourceExhausted, Clock::now() - arrival);
-    Reject(call_id, StatusCode::kResourceExhausted,
-           "too many calls in flight (max_inflight=" + std::to_string(shared_->options.max_inflight) + ")",
-           shared_->options.overload_pushback_ms);
+    RefuseOverloaded(*entry, call_id, arrival, MaxInflightRefusal(*shared_));
     return nullptr;
   }
   OverloadVerdict v = CheckOverload(*shared_, *entry, deadline, now);
-  if (v.kind != OverloadVerdict::kAdmitted) {
+  if (v.kind == OverloadVerdict::kOverloaded) {
     shared_->CallFinished();  // the max_inflight slot
-    const bool early = v.kind == OverloadVerdict::kTooLate;
-    shared_->observer->OnCallFinished(entry->observer_cookie[p],
-                                      early ? StatusCode::kDeadlineExceeded : StatusCode::kResourceExhausted,
-                                      Clock::now() - arrival);
-    Reject(call_id, early ? StatusCode::kDeadlineExceeded : StatusCode::kResourceExhausted, std::move(v.why),
-           early ? kNoPushback : shared_->options.overload_pushback_ms);
+    RefuseOverloaded(*entry, call_id, arrival, std::move(v.why));
     return nullptr;
+  }
+  if (v.kind == OverloadVerdict::kTooLate) {
+    shared_->CallFinished();  // the max_inflight slot
+    return reject(StatusCode::kDeadlineExceeded, std::move(v.why));
   }
   ++inflight_;
   auto* call = new ServerCall(HostRef(), entry, call_id, arrival, timeout_us);
@@ -88,6 +83,27 @@ ServerCall* CallHost::Admit(uint64_t call_id, std::string_view method, uint64_t 
   call->method_slot = v.method_slot;
   call->timed = shared_->options.early_refusal;
   return call;
+}
+
+bool CallHost::RefuseEarly(uint64_t call_id, std::string_view method, Clock::time_point arrival) {
+  const MethodEntry* entry = shared_->methods.Find(method);
+  if (entry == nullptr || !AuthzPolicy::Allows(*entry, identity_)) {
+    Admit(call_id, method, 0, arrival, false);  // refuses it, as it will every time
+    return true;
+  }
+  std::string why = AtLimit(*shared_, *entry);
+  if (why.empty()) return false;
+  shared_->calls_total.fetch_add(1, std::memory_order_relaxed);
+  shared_->observer->OnCallStarted(entry->observer_cookie[static_cast<size_t>(protocol_)]);
+  RefuseOverloaded(*entry, call_id, arrival, std::move(why));
+  return true;
+}
+
+void CallHost::RefuseOverloaded(const MethodEntry& entry, uint64_t call_id, Clock::time_point arrival, std::string why) {
+  shared_->overload_refused.fetch_add(1, std::memory_order_relaxed);
+  shared_->observer->OnCallFinished(entry.observer_cookie[static_cast<size_t>(protocol_)], StatusCode::kResourceExhausted,
+                                    Clock::now() - arrival);
+  Reject(call_id, StatusCode::kResourceExhausted, std::move(why), shared_->options.overload_pushback_ms);
 }
 
 void CallHost::Track(ServerCall* call) {

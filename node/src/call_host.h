@@ -101,6 +101,11 @@ class CallHost {
   // null returned; else a new ServerCall holding a max_inflight slot.
   ServerCall* Admit(uint64_t call_id, std::string_view method, uint64_t timeout_us, Clock::time_point arrival,
                     bool refusing);
+  // The refusals a call's headers alone decide, before its body arrives (a gRPC stream's
+  // client may send it slowly, or never end it): an unknown method, a caller authz_allow
+  // refuses, a node or method at its concurrency limit. Answers and counts them as Admit
+  // does and returns true; false when the call may go on to Admit (which checks again).
+  bool RefuseEarly(uint64_t call_id, std::string_view method, Clock::time_point arrival);
   // Runs the call: inline, on the handler pool, or through the interceptor.
   void Dispatch(ServerCall* call);
   // The client no longer waits for the call (cancel, reset stream).
@@ -125,6 +130,8 @@ class CallHost {
 
  private:
   void Track(ServerCall* call);
+  // Answers an overload refusal (RESOURCE_EXHAUSTED, with the pushback) and counts it.
+  void RefuseOverloaded(const MethodEntry& entry, uint64_t call_id, Clock::time_point arrival, std::string why);
   void QueueForHandler(ServerCall* call);
   void RunIntercepted(ServerCall* call);
   void RunAfterInterception(ServerCall* call, const Status& status);

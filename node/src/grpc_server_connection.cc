@@ -147,30 +147,36 @@ void GrpcServerConnection::OnStreamEnd(int32_t stream_id) {
   StartCall(stream_id, it->second);
 }
 
-void GrpcServerConnection::StartCall(int32_t stream_id, Request& r) {
-  r.answered = true;  // from here on, the call (or an error) answers it
+// What the headers alone decide is answered at once, before the body: whatever the client
+// sends next (a stream it never half-closes included) is discarded.
+void GrpcServerConnection::OnRequestHeaders(int32_t stream_id) {
+  auto it = streams_.find(stream_id);
+  if (it == streams_.end()) return;
+  Request& r = it->second;
+  if (r.answered || r.call) return;
+  r.answered = true;
   if (r.http_method != "POST") {
-    ReleaseBody(r);
     SubmitResponse(stream_id, {{":status", "405"}}, {}, {});
     return;
   }
   if (!r.content_type.starts_with("application/grpc")) {
-    ReleaseBody(r);
     SubmitResponse(stream_id, {{":status", "415"}}, {}, {});
     return;
   }
-  uint64_t timeout_us = 0;
   if (!r.timeout.empty()) {
     const auto t = grpc::ParseTimeout(r.timeout);
-    if (!t) {
-      ReleaseBody(r);
-      return RespondStatus(stream_id, StatusCode::kInternal, "malformed grpc-timeout '" + r.timeout + "'");
-    }
-    timeout_us = std::max<uint64_t>(1, static_cast<uint64_t>(t->count()));
+    if (!t) return RespondStatus(stream_id, StatusCode::kInternal, "malformed grpc-timeout '" + r.timeout + "'");
+    r.timeout_us = std::max<uint64_t>(1, static_cast<uint64_t>(t->count()));
   }
+  if (RefuseEarly(static_cast<uint64_t>(stream_id), r.path, last_recv())) return;
+  r.answered = false;  // the call goes on once its body is here
+}
+
+void GrpcServerConnection::StartCall(int32_t stream_id, Request& r) {
+  r.answered = true;  // from here on, the call (or an error) answers it
   // Never refused for the drain here: a stream that began before the final GOAWAY is at or
   // below its last stream id, which promises to serve it; nghttp2 ignores the ones above.
-  auto* call = Admit(static_cast<uint64_t>(stream_id), r.path, timeout_us, last_recv(), /*refusing=*/false);
+  auto* call = Admit(static_cast<uint64_t>(stream_id), r.path, r.timeout_us, last_recv(), /*refusing=*/false);
   if (call == nullptr) {
     ReleaseBody(r);
     return;

@@ -43,10 +43,11 @@ class GrpcServerConnection final : public net::H2Connection, public CallHost, pr
     std::string content_type;
     std::string encoding;
     std::string timeout;
+    uint64_t timeout_us = 0;  // parsed from `timeout` (0: none)
     ServerController::Metadata metadata;
     std::string body;
     size_t header_bytes = 0;
-    bool answered = false;       // answered before its end (too large, over budget)
+    bool answered = false;       // answered before its end (refused on its headers, too large, over budget)
     ServerCall* call = nullptr;  // while its handler runs
   };
   std::shared_ptr<GrpcServerConnection> self() {
@@ -60,6 +61,7 @@ class GrpcServerConnection final : public net::H2Connection, public CallHost, pr
   bool Reading() const override { return life_.reading(); }
   void OnBeginHeaders(int32_t stream_id) override;
   bool OnHeader(int32_t stream_id, std::string_view name, std::string_view value) override;
+  void OnRequestHeaders(int32_t stream_id) override;
   bool OnData(int32_t stream_id, std::string_view data) override;
   void OnStreamEnd(int32_t stream_id) override;
   void OnStreamClosed(int32_t stream_id, uint32_t error_code) override;

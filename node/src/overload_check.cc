@@ -1,6 +1,30 @@
 #include "overload_check.h"
 
 namespace krpc::node {
+namespace {
+std::string NodeLimitRefusal(const ConcurrencyLimit& limit) {
+  return "node overloaded (adaptive limit of " + std::to_string(limit.limit()) + " calls in flight)";
+}
+std::string MethodLimitRefusal(const MethodEntry& entry, const ConcurrencyLimit& limit) {
+  return entry.full_name + " overloaded (" + (limit.adaptive() ? "adaptive limit of " : "method_max_inflight=") +
+         std::to_string(limit.limit()) + " calls in flight)";
+}
+}  // namespace
+
+std::string MaxInflightRefusal(const ServerShared& shared) {
+  return "too many calls in flight (max_inflight=" + std::to_string(shared.options.max_inflight) + ")";
+}
+
+std::string AtLimit(const ServerShared& shared, const MethodEntry& entry) {
+  if (shared.inflight.load(std::memory_order_relaxed) >= shared.options.max_inflight) return MaxInflightRefusal(shared);
+  if (const auto* limit = shared.node_limit.get(); limit && limit->inflight() >= limit->limit()) {
+    return NodeLimitRefusal(*limit);
+  }
+  if (const auto* limit = entry.load->limit.get(); limit && limit->inflight() >= limit->limit()) {
+    return MethodLimitRefusal(entry, *limit);
+  }
+  return {};
+}
 
 OverloadVerdict CheckOverload(ServerShared& shared, const MethodEntry& entry,
                               std::chrono::steady_clock::time_point deadline, std::chrono::steady_clock::time_point now) {
@@ -21,8 +45,7 @@ OverloadVerdict CheckOverload(ServerShared& shared, const MethodEntry& entry,
   }
   if (auto* limit = shared.node_limit.get()) {
     if (!limit->TryAcquire()) {
-      shared.overload_refused.fetch_add(1, std::memory_order_relaxed);
-      v.why = "node overloaded (adaptive limit of " + std::to_string(limit->limit()) + " calls in flight)";
+      v.why = NodeLimitRefusal(*limit);
       v.kind = OverloadVerdict::kOverloaded;
       return v;
     }
@@ -32,9 +55,7 @@ OverloadVerdict CheckOverload(ServerShared& shared, const MethodEntry& entry,
     if (!limit->TryAcquire()) {
       if (v.node_slot) shared.node_limit->Release({}, now, false);
       v.node_slot = false;
-      shared.overload_refused.fetch_add(1, std::memory_order_relaxed);
-      v.why = entry.full_name + " overloaded (" + (limit->adaptive() ? "adaptive limit of " : "method_max_inflight=") +
-             std::to_string(limit->limit()) + " calls in flight)";
+      v.why = MethodLimitRefusal(entry, *limit);
       v.kind = OverloadVerdict::kOverloaded;
       return v;
     }

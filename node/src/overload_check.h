@@ -20,6 +20,12 @@ struct OverloadVerdict {
   std::string why;           // the refusal's message
 };
 
+// The refusal message of the fixed max_inflight.
+std::string MaxInflightRefusal(const ServerShared& shared);
+// Whether the node's or the method's limits are full now, without taking a slot (a call's
+// headers are screened before its body arrives): the refusal's message, or empty.
+std::string AtLimit(const ServerShared& shared, const MethodEntry& entry);
+
 // Thread-safe (atomics and the limits' own locks).
 OverloadVerdict CheckOverload(ServerShared& shared, const MethodEntry& entry,
                               std::chrono::steady_clock::time_point deadline, std::chrono::steady_clock::time_point now);

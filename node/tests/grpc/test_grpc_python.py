@@ -91,6 +91,31 @@ def test_unknown_method_is_unimplemented(channel):
     assert "Nope" in e.value.details()
 
 
+def never_ending(first, stop):
+    """A request stream that sends `first` and then nothing, without half-closing, until
+    `stop` is set (the client's sending thread must end with the test)."""
+    yield first
+    stop.wait(120)
+
+
+def test_an_unknown_method_is_refused_on_its_headers_whatever_the_stream_does_next(channel):
+    # The client never half-closes: a node that answered only at the stream's end would leave
+    # this call hanging until its deadline (DEADLINE_EXCEEDED), not UNIMPLEMENTED.
+    import threading
+    stop = threading.Event()
+    bidi = channel.stream_stream("/krpc.examples.EchoService/Nope", request_serializer=echo_pb2.EchoRequest.SerializeToString,
+                                 response_deserializer=echo_pb2.EchoResponse.FromString)
+    try:
+        with pytest.raises(grpc.RpcError) as e:
+            for _ in bidi(never_ending(echo_pb2.EchoRequest(payload=b"a"), stop), timeout=60):
+                pass
+        assert e.value.code() == grpc.StatusCode.UNIMPLEMENTED, e.value
+        assert "Nope" in e.value.details()
+    finally:
+        stop.set()
+    assert echo_stub(channel)(echo_pb2.EchoRequest(payload=b"after"), timeout=10).payload == b"after"
+
+
 def test_a_whole_message_that_is_not_the_request_type_is_invalid_argument(channel):
     # Field 1 (payload, bytes) sent with wire type 0 (varint): framed correctly, unparsable.
     raw = channel.unary_unary(ECHO, request_serializer=lambda b: b,
@@ -214,6 +239,18 @@ def test_max_inflight_refuses_extra_grpc_calls_with_resource_exhausted():
             assert "max_inflight=1" in e.value.details()
             # The refusal carries gRPC's retry pushback (A6) as a trailer.
             assert dict(e.value.trailing_metadata() or ()).get("grpc-retry-pushback-ms") == "75"
+            # A client stream that never half-closes is refused on its headers too.
+            import threading
+            stop = threading.Event()
+            upload = ch2.stream_unary(ECHO, request_serializer=echo_pb2.EchoRequest.SerializeToString,
+                                      response_deserializer=echo_pb2.EchoResponse.FromString)
+            try:
+                with pytest.raises(grpc.RpcError) as e:
+                    upload(never_ending(echo_pb2.EchoRequest(payload=b"a"), stop), timeout=60)
+                assert e.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED, e.value
+                assert "max_inflight=1" in e.value.details()
+            finally:
+                stop.set()
             n.admin("DELETE", "/admin/fault")
             assert held.result().payload == b"held"
     finally:

@@ -97,6 +97,8 @@ class H2Connection : public std::enable_shared_from_this<H2Connection> {
   virtual void OnBeginHeaders(int32_t stream_id) = 0;
   // One header; false resets the stream (e.g. too many header bytes).
   virtual bool OnHeader(int32_t stream_id, std::string_view name, std::string_view value) = 0;
+  // Server: a request's header block is complete (before its body, if any).
+  virtual void OnRequestHeaders(int32_t stream_id) {}
   // Body bytes of a stream as they arrive; false resets the stream.
   virtual bool OnData(int32_t stream_id, std::string_view data) = 0;
   // The peer ended its side of the stream (END_STREAM on HEADERS or DATA).
