@@ -3,6 +3,9 @@
 #include <gtest/gtest.h>
 
 #include <cstdio>
+#include <string>
+#include <utility>
+#include <vector>
 #include <fstream>
 
 namespace krpc {
@@ -83,6 +86,33 @@ TEST(ConfigTest, missing_file_is_an_error) {
   Status s = o.set.Load(3, argv, {});
   ASSERT_FALSE(s.ok());
   EXPECT_NE(s.message().find("/nonexistent/krpc.conf"), std::string::npos);
+}
+
+TEST(ConfigTest, durations_take_bare_seconds_or_go_style_units) {
+  for (const auto& [text, want] : std::vector<std::pair<std::string, double>>{
+           {"10", 10}, {"1.5", 1.5}, {"10s", 10}, {"500ms", 0.5}, {"2m", 120}, {"1m30s", 90}, {"1h", 3600},
+           {"250us", 250e-6}}) {
+    double seconds = -1;
+    OptionSet set;
+    set.AddSeconds("duration", &seconds, 0, 86400, "");
+    Status s = set.Set("duration", text, "flag --duration");
+    ASSERT_TRUE(s.ok()) << text << ": " << s;
+    EXPECT_DOUBLE_EQ(seconds, want) << text;
+  }
+  for (const std::string bad : {"", "s", "10x", "ten", "1m30", "-5s", "2d"}) {
+    double seconds = 7;
+    OptionSet set;
+    set.AddSeconds("duration", &seconds, 0, 86400, "");
+    Status s = set.Set("duration", bad, "flag --duration");
+    EXPECT_FALSE(s.ok()) << "'" << bad << "' was taken";
+    EXPECT_NE(s.message().find("duration"), std::string::npos) << s;
+    EXPECT_EQ(seconds, 7) << bad;
+  }
+  double seconds = 0;
+  OptionSet set;
+  set.AddSeconds("duration", &seconds, 0, 60, "");
+  Status s = set.Set("duration", "2m", "flag --duration");
+  EXPECT_NE(s.message().find("out of range"), std::string::npos) << s;
 }
 
 }  // namespace

@@ -19,7 +19,7 @@ using std::chrono::microseconds;
 struct Simulation {
   ConcurrencyLimit& limit;
   Clock::time_point now{};
-  std::deque<Clock::time_point> queue;  // arrival times of admitted calls
+  std::deque<Clock::time_point> queue{};  // arrival times of admitted calls
   uint64_t admitted = 0, refused = 0, finished = 0;
   Clock::duration busy{};
 

@@ -27,11 +27,20 @@ void RegisterGroups(unsigned groups, Flags* f, OptionSet& o) {
   if (groups & kBench) {
     o.AddInt("concurrency", &f->concurrency, 1, 100000, "closed loop: calls in flight (with --rate: at most this many)");
     o.AddDouble("rate", &f->rate, 0, 1e7, "open loop: start this many calls per second (0 = closed loop)");
-    o.AddDouble("duration", &f->duration_s, 0, 86400, "run this many seconds (0: until --total)");
+    o.AddSeconds("duration", &f->duration_s, 0, 86400, "run this long: seconds, or 500ms, 10s, 2m (0: until --total)");
     o.AddInt("total", &f->total, int64_t{0}, int64_t{1000000000000}, "stop after this many calls (0: until --duration)");
     o.AddInt("connections", &f->connections, 1, 1024, "channels (each with its own connections)");
     o.AddChoice("progress", &f->progress, {"auto", "on", "off"}, "progress bar: auto (on a terminal), on, off");
   }
+}
+
+// An address as grpcurl and ghz users write it first: host:port ([v6]:port), static://... or
+// zk://... (a method or symbol name has no ":port" end).
+bool LooksLikeAddress(std::string_view a) {
+  if (a.starts_with("static://") || a.starts_with("zk://")) return true;
+  const auto colon = a.rfind(':');
+  if (colon == std::string_view::npos || colon + 1 == a.size() || a.find('/') != std::string_view::npos) return false;
+  return a.substr(colon + 1).find_first_not_of("0123456789") == std::string_view::npos;
 }
 
 std::string GroupHelp(unsigned groups) {
@@ -104,6 +113,12 @@ bool Parse(const Command& cmd, int argc, char** argv, Flags* flags, std::vector<
     std::fprintf(stderr, "krpc %s: %s (see krpc %s --help)\n", cmd.name, s.message().c_str(), cmd.name);
     *exit = kExitUsage;
     return false;
+  }
+  // The address may come first without --target, as grpcurl takes it (`krpc list 127.0.0.1:7001`).
+  if ((cmd.groups & kTarget) && flags->target.empty() && flags->zk.empty() && !args->empty() &&
+      LooksLikeAddress(args->front())) {
+    flags->target = args->front();
+    args->erase(args->begin());
   }
   if ((cmd.groups & kFormat) && flags->format != "text" && flags->format != "json" &&
       !((cmd.groups & kBench) && flags->format == "csv")) {

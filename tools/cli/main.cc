@@ -19,26 +19,26 @@ using namespace krpc::cli;
 const Command kCommands[] = {
     {"list", "List the services of a node (its reflection service), of the registry (--zk HOSTS or a\n"
              "zk:// target: services and their providers) or of --proto files.",
-     "[--target T | --zk HOSTS] [--proto FILE ...] [--format text|json]", List, kTarget | kZk | kSchema | kFormat},
+     "[ADDRESS | --target T | --zk HOSTS] [--proto FILE ...] [--format text|json]", List, kTarget | kZk | kSchema | kFormat},
     {"describe", "Describe a service, a method or a message type as proto text. Schemas come from --proto\n"
                  "files, else from the target's reflection service.",
-     "--target T | --proto FILE  SYMBOL", Describe, kTarget | kSchema},
+     "ADDRESS | --target T | --proto FILE  SYMBOL", Describe, kTarget | kSchema},
     {"call", "Call any method. The request is JSON (an argument, -d JSON, -d @FILE or -d - for stdin);\n"
              "the response is printed as JSON. Message types come from --proto files, else from the\n"
              "target's reflection service, else from the services compiled into krpc. Exit code: 0, or\n"
              "64 + the gRPC status code of a failed call (UNAVAILABLE = 78); 2 for bad input.",
-     "--target T [--proto FILE -I DIR] [-H KEY:VALUE ...] [--rpc_timeout_ms MS] METHOD [JSON]", Call,
+     "ADDRESS|--target T [--proto FILE -I DIR] [-H KEY:VALUE ...] [--rpc_timeout_ms MS] METHOD [JSON]", Call,
      kTarget | kSchema | kCallFlags | kFormat},
     {"bench", "Load-test any method with a JSON request template, like ghz: closed loop (--concurrency)\n"
               "or open loop (--rate), for --duration seconds or --total calls (default: 10 s); a progress\n"
               "bar on a terminal; then count, total time, fastest, slowest, average, calls/s,\n"
               "p10 ... p99.9, a latency histogram and the status code distribution.",
-     "--target T [-d JSON] [--concurrency N | --rate R] [--duration S | --total N] [--format text|json|csv] METHOD",
+     "ADDRESS|--target T [-d JSON] [--concurrency N | --rate R] [--duration 10s | --total N]\n  [--format text|json|csv] METHOD",
      Bench, kTarget | kSchema | kCallFlags | kBench | kFormat},
     {"health", "Ask a node's health service (krpc.health.v1.Health/Check); exit 0 when SERVING.",
-     "--target T [SERVICE]", Health, kTarget | kCallFlags},
+     "ADDRESS|--target T [SERVICE]", Health, kTarget | kCallFlags},
     {"status", "Show a channel's view of the endpoints of a target (state, breaker, weight, latency).",
-     "--target T [SERVICE]", Status, kTarget | kCallFlags},
+     "ADDRESS|--target T [SERVICE]", Status, kTarget | kCallFlags},
 };
 
 int TopHelp(FILE* out) {
@@ -48,7 +48,8 @@ int TopHelp(FILE* out) {
     first = first.substr(0, first.find('\n'));
     std::fprintf(out, "  %-9s %s\n", c.name, first.c_str());
   }
-  std::fprintf(out, "\ntargets: host:port, static://h1:p1,h2:p2, zk://zk1:2181,zk2:2181/krpc\n");
+  std::fprintf(out, "\ntargets (--target, or the first argument): host:port, static://h1:p1,h2:p2,\n"
+                   "  zk://zk1:2181,zk2:2181/krpc\n");
   return out == stdout ? 0 : kExitUsage;
 }
 

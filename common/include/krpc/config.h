@@ -47,6 +47,9 @@ class OptionSet {
   void AddIntOr(std::string key, int* field, int min, int max, std::string word, bool* chosen, std::string help);
   void AddPort(std::string key, uint16_t* field, std::string help);
   void AddDouble(std::string key, double* field, double min, double max, std::string help);
+  // A duration in seconds, in [min, max]: a bare number of seconds ("10", "1.5") or numbers with
+  // units ns, us, ms, s, m, h, as Go writes them ("500ms", "10s", "1m30s").
+  void AddSeconds(std::string key, double* seconds, double min, double max, std::string help);
   // A value from a fixed set of choices (e.g. log format "text" | "json").
   void AddChoice(std::string key, std::string* field, std::vector<std::string> choices, std::string help);
   // An enum option spelt as in `names` (a table with static storage); any other value is an

@@ -197,3 +197,26 @@ def test_bench_open_loop_keeps_its_rate(greeter):
     assert s["count"] == 400 and s["mode"].startswith("open loop, 400 calls/s")
     # 400 calls at 400/s are scheduled over 1 s: the run cannot end before the last is due
     assert s["total_s"] >= 0.99, s
+
+
+def test_the_address_may_come_first_and_durations_take_units(zk, node, greeter):
+    """grpcurl's and ghz's habits: `krpc list 127.0.0.1:7001` (no --target) and `--duration 10s`."""
+    r = krpc("list", node.target)
+    assert r.returncode == 0, r.stderr
+    assert "krpc.examples.EchoService" in r.stdout.split()
+    r = krpc("list", f"zk://{zk.hosts}/krpc", "--format", "json")
+    assert r.returncode == 0 and "greet.Greeter" in {row["service"] for row in json.loads(r.stdout)}, r.stderr
+    r = krpc("call", greeter.target, "greet.Greeter/SayHello", '{"name":"positional"}')
+    assert r.returncode == 0 and "positional" in r.stdout, r.stderr
+    r = krpc("describe", greeter.target, "greet.Greeter")
+    assert r.returncode == 0 and "service Greeter" in r.stdout, r.stderr
+    r = krpc("bench", greeter.target, "greet.Greeter/SayHello", "-d", '{"name":"d"}', "--duration", "300ms",
+             "--format", "json", "--progress=off")
+    assert r.returncode == 0, r.stderr
+    s = json.loads(r.stdout)
+    assert s["count"] > 0 and s["status_code_distribution"] == {"OK": s["count"]}
+    # A duration it cannot read names the key; a method is never taken for an address.
+    r = krpc("bench", greeter.target, "greet.Greeter/SayHello", "--duration", "10 parsecs", "--progress=off")
+    assert r.returncode == 2 and "duration" in r.stderr, r.stderr
+    r = krpc("call", "greet.Greeter/SayHello", '{"name":"x"}')
+    assert r.returncode == 2 and "--target is required" in r.stderr, r.stderr
