@@ -13,12 +13,6 @@ using net::h2_error::kNoError;
 
 namespace {
 
-// grpc-status and (when there is one) the percent-encoded grpc-message.
-void AppendStatus(net::Headers& h, StatusCode code, std::string_view message) {
-  h.emplace_back("grpc-status", std::to_string(static_cast<int>(code)));
-  if (!message.empty()) h.emplace_back("grpc-message", grpc::PercentEncode(message));
-}
-
 net::H2Settings SettingsFor(const ServerOptions& o) {
   net::H2Settings s;
   s.max_concurrent_streams = static_cast<uint32_t>(std::min(o.max_inflight, 1000));
@@ -26,6 +20,11 @@ net::H2Settings SettingsFor(const ServerOptions& o) {
   return s;
 }
 }  // namespace
+
+void GrpcServerConnection::AppendStatus(net::Headers& h, StatusCode code, std::string_view message) {
+  h.emplace_back("grpc-status", std::to_string(static_cast<int>(code)));
+  if (!message.empty()) h.emplace_back("grpc-message", grpc::PercentEncode(message));
+}
 
 GrpcServerConnection::GrpcServerConnection(net::Stream io, std::shared_ptr<ServerShared> shared,
                                            uint64_t id)
@@ -68,6 +67,7 @@ void GrpcServerConnection::Goaway() {
       return;
     }
     self->drain_ack_pending_ = true;
+    self->EndWatches();
     self->SubmitShutdownNotice(kDrainPing);
   });
 }
@@ -144,6 +144,7 @@ void GrpcServerConnection::ReleaseBody(Request& r) {
 void GrpcServerConnection::OnStreamEnd(int32_t stream_id) {
   auto it = streams_.find(stream_id);
   if (it == streams_.end() || it->second.answered || it->second.call) return;
+  if (it->second.watch) return StartWatch(stream_id, it->second);
   StartCall(stream_id, it->second);
 }
 
@@ -167,6 +168,11 @@ void GrpcServerConnection::OnRequestHeaders(int32_t stream_id) {
     const auto t = grpc::ParseTimeout(r.timeout);
     if (!t) return RespondStatus(stream_id, StatusCode::kInternal, "malformed grpc-timeout '" + r.timeout + "'");
     r.timeout_us = std::max<uint64_t>(1, static_cast<uint64_t>(t->count()));
+  }
+  if (r.path == kHealthWatch) {  // a stream the node serves itself, once its request is here
+    r.watch = true;
+    r.answered = false;
+    return;
   }
   if (RefuseEarly(static_cast<uint64_t>(stream_id), r.path, last_recv())) return;
   r.answered = false;  // the call goes on once its body is here
@@ -245,6 +251,7 @@ void GrpcServerConnection::Complete(ServerCall* call) {
 }
 
 void GrpcServerConnection::OnStreamClosed(int32_t stream_id, uint32_t) {
+  watches_.erase(stream_id);
   auto it = streams_.find(stream_id);
   if (it == streams_.end()) return;
   ServerCall* running = it->second.call;
@@ -281,6 +288,7 @@ bool GrpcServerConnection::QueueIdleGoodbye() {
 
 void GrpcServerConnection::OnClosed() {
   GoawayAcknowledged();  // a closed connection carries no more streams
+  watches_.clear();
   for (auto& [id, r] : streams_) ReleaseBody(r);
   CancelUnfinished();
 }

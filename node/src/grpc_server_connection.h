@@ -49,6 +49,7 @@ class GrpcServerConnection final : public net::H2Connection, public CallHost, pr
     size_t header_bytes = 0;
     bool answered = false;       // answered before its end (refused on its headers, too large, over budget)
     ServerCall* call = nullptr;  // while its handler runs
+    bool watch = false;          // grpc.health.v1.Health/Watch (grpc_health_watch.cc)
   };
   std::shared_ptr<GrpcServerConnection> self() {
     return std::static_pointer_cast<GrpcServerConnection>(shared_from_this());
@@ -77,6 +78,16 @@ class GrpcServerConnection final : public net::H2Connection, public CallHost, pr
   // Answers with only trailers (HEADERS with grpc-status, ending the stream).
   void RespondStatus(int32_t stream_id, StatusCode code, std::string_view message, int pushback_ms = kNoPushback);
   void ReleaseBody(Request& req);
+  // grpc-status and (when there is one) the percent-encoded grpc-message.
+  static void AppendStatus(net::Headers& h, StatusCode code, std::string_view message);
+
+  // grpc.health.v1.Health/Watch, a server stream (grpc_health_watch.cc): the node's health
+  // for a service now, then when it changes. The node's only change is the drain: NOT_SERVING,
+  // then the stream ends UNAVAILABLE so the drain does not wait for it.
+  static constexpr std::string_view kHealthWatch = "/grpc.health.v1.Health/Watch";
+  void StartWatch(int32_t stream_id, Request& req);
+  bool SendHealth(int32_t stream_id, const std::string& service);
+  void EndWatches();
 
   // ConnectionLife::Ops
   std::shared_ptr<ConnectionLife> LifeRef() override { return {self(), &life_}; }
@@ -90,6 +101,7 @@ class GrpcServerConnection final : public net::H2Connection, public CallHost, pr
   void OnClosed() override;
 
   std::unordered_map<int32_t, Request> streams_;
+  std::unordered_map<int32_t, std::string> watches_;  // open Health/Watch streams: their service
   ConnectionLife life_;
   bool goaway_sent_ = false;   // the final GOAWAY: streams that begin now are refused
   static constexpr uint64_t kDrainPing = 0x4941524463707200;

@@ -165,6 +165,45 @@ def test_standard_health_check(channel):
     assert e.value.code() == grpc.StatusCode.NOT_FOUND
 
 
+def health_watch(channel):
+    return channel.unary_stream("/grpc.health.v1.Health/Watch",
+                                request_serializer=health_pb2.HealthCheckRequest.SerializeToString,
+                                response_deserializer=health_pb2.HealthCheckResponse.FromString)
+
+
+def test_health_watch_streams_serving_then_not_serving_when_the_node_drains(fresh_node):
+    # gRPC's health protocol (grpc.health.v1.Health/Watch, a server stream): the status now,
+    # then each change. The node's change is its drain: NOT_SERVING, then the stream ends
+    # UNAVAILABLE (the drain does not wait for it).
+    import signal
+    SERVING, NOT_SERVING = health_pb2.HealthCheckResponse.SERVING, health_pb2.HealthCheckResponse.NOT_SERVING
+    with grpc.insecure_channel(fresh_node.target) as ch:
+        whole = health_watch(ch)(health_pb2.HealthCheckRequest(), timeout=60)
+        echo = health_watch(ch)(health_pb2.HealthCheckRequest(service="krpc.examples.EchoService"), timeout=60)
+        assert next(whole).status == SERVING
+        assert next(echo).status == SERVING
+        fresh_node.proc.send_signal(signal.SIGTERM)
+        for stream in (whole, echo):
+            assert next(stream).status == NOT_SERVING
+            with pytest.raises(grpc.RpcError) as e:
+                next(stream)
+            assert e.value.code() == grpc.StatusCode.UNAVAILABLE, e.value
+            assert "draining" in e.value.details()
+    assert fresh_node.proc.wait(timeout=60) == 0
+    assert fresh_node.wait_for_log("drain complete")
+
+
+def test_health_watch_of_an_unknown_service_says_so_and_stays_open(channel):
+    stream = health_watch(channel)(health_pb2.HealthCheckRequest(service="no.such.Service"), timeout=60)
+    assert next(stream).status == health_pb2.HealthCheckResponse.SERVICE_UNKNOWN
+    stream.cancel()  # open until the client ends it (the service may appear later)
+    with pytest.raises(grpc.RpcError) as e:
+        next(stream)
+    assert e.value.code() == grpc.StatusCode.CANCELLED
+    # The cancelled stream left the connection serving.
+    assert echo_stub(channel)(echo_pb2.EchoRequest(payload=b"after"), timeout=10).payload == b"after"
+
+
 def test_grpc_calls_are_counted_with_a_protocol_label(node, channel):
     echo_stub(channel)(echo_pb2.EchoRequest(payload=b"count"), timeout=10)
     m = re.search(r'krpc_server_requests_total\{[^}]*code="OK"[^}]*method="Echo"[^}]*protocol="grpc"[^}]*\} (\d+)',

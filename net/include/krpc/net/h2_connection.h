@@ -64,6 +64,14 @@ class H2Connection : public std::enable_shared_from_this<H2Connection> {
   // Server: a response (headers, then `body` as DATA, then `trailers` if any; with no body and
   // no trailers the headers end the stream). Returns false when the stream is gone.
   bool SubmitResponse(int32_t stream_id, const Headers& headers, std::string body, Headers trailers);
+  // Server: a response that stays open (a server stream): the headers now, data with SendData
+  // as messages come, the trailers with CloseResponse. nghttp2 takes the data as the peer's
+  // window allows; what it has not taken yet is unsent_bytes() (a writer bounds it). Each
+  // returns false when the stream is gone (reset, or the connection closed).
+  bool OpenResponse(int32_t stream_id, const Headers& headers);
+  bool SendData(int32_t stream_id, std::string_view bytes);
+  bool CloseResponse(int32_t stream_id, Headers trailers);
+  size_t unsent_bytes(int32_t stream_id) const;
   // Client: a request with `body`; returns the stream id (> 0) or a negative nghttp2 error.
   int32_t SubmitRequest(const Headers& headers, std::string body);
   // An HTTP/2 PING (the peer answers with an ACK: a heartbeat).
@@ -123,7 +131,10 @@ class H2Connection : public std::enable_shared_from_this<H2Connection> {
     std::string body;
     size_t offset = 0;
     Headers trailers;
+    bool open = false;      // a response that stays open (OpenResponse): more data may come
+    bool deferred = false;  // nghttp2 was told to wait for data (resume on SendData)
   };
+  bool Resume(int32_t stream_id, Outgoing& o);
   friend struct H2Callbacks;
   void WaitReadable();
   void OnReadable(const boost::system::error_code& ec);
