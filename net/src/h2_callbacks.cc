@@ -102,4 +102,14 @@ ssize_t H2Callbacks::ReadBody(nghttp2_session*, int32_t stream_id, uint8_t* buf,
   return Self(user)->ReadBody(stream_id, buf, length, flags);
 }
 
+std::vector<nghttp2_nv> ToNv(const Headers& headers) {
+  std::vector<nghttp2_nv> nv;
+  nv.reserve(headers.size());
+  for (const auto& [k, v] : headers) {
+    nv.push_back({reinterpret_cast<uint8_t*>(const_cast<char*>(k.data())),
+                  reinterpret_cast<uint8_t*>(const_cast<char*>(v.data())), k.size(), v.size(), NGHTTP2_NV_FLAG_NONE});
+  }
+  return nv;
+}
+
 }  // namespace krpc::net

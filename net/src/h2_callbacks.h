@@ -6,6 +6,9 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <vector>
+
+#include "krpc/net/h2_connection.h"
 
 namespace krpc::net {
 
@@ -24,5 +27,8 @@ struct H2Callbacks {
   static ssize_t ReadBody(nghttp2_session*, int32_t stream_id, uint8_t* buf, size_t length, uint32_t* flags,
                           nghttp2_data_source*, void* user);
 };
+
+// nghttp2's name-value view of `headers` (valid while `headers` lives).
+std::vector<nghttp2_nv> ToNv(const Headers& headers);
 
 }  // namespace krpc::net

@@ -20,15 +20,6 @@ constexpr size_t kFirstRecvSlice = 1024;
 // (a big message) are freed at once, and every one is freed when the connection idles.
 constexpr size_t kKeptWriteBuffer = 1024 * 1024;
 
-std::vector<nghttp2_nv> ToNv(const Headers& headers) {
-  std::vector<nghttp2_nv> nv;
-  nv.reserve(headers.size());
-  for (const auto& [k, v] : headers) {
-    nv.push_back({reinterpret_cast<uint8_t*>(const_cast<char*>(k.data())),
-                  reinterpret_cast<uint8_t*>(const_cast<char*>(v.data())), k.size(), v.size(), NGHTTP2_NV_FLAG_NONE});
-  }
-  return nv;
-}
 }  // namespace
 
 H2Connection::H2Connection(Stream stream, Role role, H2Settings settings,
@@ -156,32 +147,6 @@ void H2Connection::OnWrite(const boost::system::error_code& ec, size_t n) {
   Flush();
 }
 
-long H2Connection::ReadBody(int32_t stream_id, uint8_t* buf, size_t length, uint32_t* flags) {
-  auto it = outgoing_.find(stream_id);
-  if (it == outgoing_.end()) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
-  Outgoing& o = it->second;
-  if (o.open && o.offset == o.body.size()) {
-    o.deferred = true;  // SendData or CloseResponse resumes it
-    return NGHTTP2_ERR_DEFERRED;
-  }
-  const size_t n = std::min(length, o.body.size() - o.offset);
-  std::memcpy(buf, o.body.data() + o.offset, n);
-  o.offset += n;
-  if (o.offset == o.body.size() && o.open) {
-    o.body.clear();  // keeps its capacity for the next message
-    o.offset = 0;
-  } else if (o.offset == o.body.size()) {
-    *flags |= NGHTTP2_DATA_FLAG_EOF;
-    if (!o.trailers.empty()) {
-      *flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
-      const auto nv = ToNv(o.trailers);
-      nghttp2_submit_trailer(session_, stream_id, nv.data(), nv.size());
-    }
-    std::string().swap(o.body);
-  }
-  return static_cast<long>(n);
-}
-
 bool H2Connection::SubmitResponse(int32_t stream_id, const Headers& headers, std::string body, Headers trailers) {
   KRPC_ASSERT_IN_LOOP(OwningThread());
   const auto nv = ToNv(headers);
@@ -197,53 +162,6 @@ bool H2Connection::SubmitResponse(int32_t stream_id, const Headers& headers, std
   }
   if (rv == 0 && !in_recv_) Flush();
   return rv == 0;
-}
-
-bool H2Connection::OpenResponse(int32_t stream_id, const Headers& headers) {
-  KRPC_ASSERT_IN_LOOP(OwningThread());
-  const auto nv = ToNv(headers);
-  Outgoing& o = outgoing_[stream_id];
-  o = Outgoing{};
-  o.open = true;
-  nghttp2_data_provider prd{};
-  prd.read_callback = &H2Callbacks::ReadBody;
-  if (nghttp2_submit_response(session_, stream_id, nv.data(), nv.size(), &prd) != 0) {
-    outgoing_.erase(stream_id);
-    return false;
-  }
-  if (!in_recv_) Flush();
-  return true;
-}
-
-bool H2Connection::SendData(int32_t stream_id, std::string_view bytes) {
-  KRPC_ASSERT_IN_LOOP(OwningThread());
-  auto it = outgoing_.find(stream_id);
-  if (it == outgoing_.end() || !it->second.open) return false;
-  it->second.body.append(bytes);
-  return Resume(stream_id, it->second);
-}
-
-bool H2Connection::CloseResponse(int32_t stream_id, Headers trailers) {
-  KRPC_ASSERT_IN_LOOP(OwningThread());
-  auto it = outgoing_.find(stream_id);
-  if (it == outgoing_.end() || !it->second.open) return false;
-  it->second.open = false;
-  it->second.trailers = std::move(trailers);
-  return Resume(stream_id, it->second);
-}
-
-bool H2Connection::Resume(int32_t stream_id, Outgoing& o) {
-  if (o.deferred) {
-    o.deferred = false;
-    if (nghttp2_session_resume_data(session_, stream_id) != 0) return false;
-  }
-  if (!in_recv_) Flush();
-  return true;
-}
-
-size_t H2Connection::unsent_bytes(int32_t stream_id) const {
-  auto it = outgoing_.find(stream_id);
-  return it == outgoing_.end() ? 0 : it->second.body.size() - it->second.offset;
 }
 
 int32_t H2Connection::SubmitRequest(const Headers& headers, std::string body) {
