@@ -290,5 +290,36 @@ TEST_F(OverloadTest, a_standing_queue_writes_the_newest_first) {
   }
 }
 
+// A cancelled call's end is when its client gave up (a per-try timeout, a hedge that lost),
+// not how long its handler takes: it must not teach early refusal to refuse every call whose
+// budget is that timeout.
+TEST_F(OverloadTest, cancelled_calls_do_not_count_as_handler_time) {
+  constexpr int kCalls = 16;  // ServiceTime::kWarmSamples: enough for early refusal to act
+  GatedEcho held("hold");
+  ServerOptions o;
+  o.handler_threads = kCalls;
+  Server& server = StartServer(o, &held);
+  ChannelOptions co;
+  co.retry.max_attempts = 1;
+  co.breaker.enabled = false;
+  auto ch = MakeChannel(Addr(server), co);
+  std::vector<std::unique_ptr<AsyncCall>> calls;
+  for (int i = 0; i < kCalls; ++i) {
+    calls.push_back(std::make_unique<AsyncCall>());
+    calls.back()->req.set_payload("hold");
+    calls.back()->Start(ch.get(), 100ms);
+  }
+  held.WaitRunning(kCalls);
+  for (auto& c : calls) EXPECT_EQ(c->Get().code(), StatusCode::kDeadlineExceeded);  // cancelled at 100 ms
+  held.Open();                  // the cancelled handlers end now, long after their clients gave up
+  held.WaitFinished(kCalls);    // their ends are queued on the node's loop before what follows
+  AsyncCall tight;
+  tight.req.set_payload("tight");
+  tight.Start(ch.get(), 60ms);  // far above Echo's real time, below the cancelled calls' 100+ ms
+  const Status st = tight.Get();
+  EXPECT_EQ(st.message().find("below the median handler time"), std::string::npos) << st;
+  EXPECT_EQ(server.stats().early_refused, 0u);
+}
+
 }  // namespace
 }  // namespace krpc

@@ -69,10 +69,18 @@ class GatedEcho final : public examples::EchoService {
     }
     resp->set_payload(req->payload());
     done->Run();
+    std::lock_guard lock(mu_);
+    ++finished_;
+    cv_.notify_all();
   }
   void WaitRunning(int n) {
     std::unique_lock lock(mu_);
     cv_.wait(lock, [&] { return running_ >= n; });
+  }
+  // Handlers that returned (their replies handed to the node).
+  void WaitFinished(int n) {
+    std::unique_lock lock(mu_);
+    cv_.wait(lock, [&] { return finished_ >= n; });
   }
   void Open() {
     std::lock_guard lock(mu_);
@@ -91,6 +99,7 @@ class GatedEcho final : public examples::EchoService {
   std::mutex mu_;
   std::condition_variable cv_;
   int running_ = 0;
+  int finished_ = 0;
   bool open_ = false;
 };
 
