@@ -220,9 +220,8 @@ void CallHost::Finish(ServerCall* call) {
   const auto now = Clock::now();
   shared_->observer->OnCallFinished(call->entry().observer_cookie[static_cast<size_t>(protocol_)],
                                     call->status().code(), now - call->arrival());
-  // The handler's time, for early refusal. Not a cancelled call's: its end is when the client
-  // gave up (a per-try timeout, a hedge that lost), and counting those would teach the node
-  // to refuse every call whose budget is that timeout.
+  // Handler time for early refusal; a cancelled call ended when its client gave up (counting it
+  // would refuse every call whose budget is that per-try timeout).
   if (call->started() != Clock::time_point{} && !call->not_executed && !call->IsCanceled()) {
     call->entry().load->service_time.Add(now - call->started());
   }
