@@ -293,9 +293,47 @@ TEST_F(OverloadTest, a_standing_queue_writes_the_newest_first) {
 // A cancelled call's end is when its client gave up (a per-try timeout, a hedge that lost),
 // not how long its handler takes: it must not teach early refusal to refuse every call whose
 // budget is that timeout.
+// Holds every call until Open(); counts the handlers that replied (after `done`, so it must
+// outlive the server: the test shuts the server down before it goes).
+class CountingGate final : public examples::EchoService {
+ public:
+  void Echo(google::protobuf::RpcController*, const examples::EchoRequest* req, examples::EchoResponse* resp,
+            google::protobuf::Closure* done) override {
+    std::unique_lock lock(mu_);
+    ++running_;
+    cv_.notify_all();
+    cv_.wait(lock, [&] { return open_; });
+    lock.unlock();
+    resp->set_payload(req->payload());
+    done->Run();  // the reply (or, for a cancelled call, its end) is posted to the node's loop
+    lock.lock();
+    ++replied_;
+    cv_.notify_all();
+  }
+  void WaitRunning(int n) {
+    std::unique_lock lock(mu_);
+    cv_.wait(lock, [&] { return running_ >= n; });
+  }
+  void WaitReplied(int n) {
+    std::unique_lock lock(mu_);
+    cv_.wait(lock, [&] { return replied_ >= n; });
+  }
+  void Open() {
+    std::lock_guard lock(mu_);
+    open_ = true;
+    cv_.notify_all();
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  int running_ = 0, replied_ = 0;
+  bool open_ = false;
+};
+
 TEST_F(OverloadTest, cancelled_calls_do_not_count_as_handler_time) {
   constexpr int kCalls = 16;  // ServiceTime::kWarmSamples: enough for early refusal to act
-  GatedEcho held("hold");
+  CountingGate held;
   ServerOptions o;
   o.handler_threads = kCalls;
   Server& server = StartServer(o, &held);
@@ -312,13 +350,16 @@ TEST_F(OverloadTest, cancelled_calls_do_not_count_as_handler_time) {
   held.WaitRunning(kCalls);
   for (auto& c : calls) EXPECT_EQ(c->Get().code(), StatusCode::kDeadlineExceeded);  // cancelled at 100 ms
   held.Open();                  // the cancelled handlers end now, long after their clients gave up
-  held.WaitFinished(kCalls);    // their ends are queued on the node's loop before what follows
+  held.WaitReplied(kCalls);     // their ends are queued on the node's loop before what follows
   AsyncCall tight;
   tight.req.set_payload("tight");
   tight.Start(ch.get(), 60ms);  // far above Echo's real time, below the cancelled calls' 100+ ms
   const Status st = tight.Get();
   EXPECT_EQ(st.message().find("below the median handler time"), std::string::npos) << st;
   EXPECT_EQ(server.stats().early_refused, 0u);
+  ch->Shutdown();
+  for (auto& sv : servers_) sv->Shutdown(0ms);
+  servers_.clear();  // its handler threads are done before `held` goes
 }
 
 }  // namespace
