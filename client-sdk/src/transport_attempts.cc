@@ -65,13 +65,14 @@ void Transport::WriteWaiting() {
   const auto now = Clock::now();
   while (!unwritten_.empty() && !QueueFull() && writable()) {
     // Attempts that ended while they waited (cancel, deadline) leave their ids behind.
-    while (!unwritten_.empty() && !calls_.Find(unwritten_.front().id)) unwritten_.pop_front();
-    if (unwritten_.empty()) break;
+    const Attempt* oldest = nullptr;
+    while (!unwritten_.empty() && !(oldest = calls_.Find(unwritten_.front().id))) unwritten_.pop_front();
+    if (oldest == nullptr) break;
     // Oldest first, until the oldest has waited longer than answers take and than the time
     // it has left: then the queue stands, and newest first keeps what is written in time.
     const auto waited = now - unwritten_.front().since;
     const bool standing = waited > std::max<Clock::duration>(answer_wait_, kStandingQueue) &&
-                          waited > calls_.Find(unwritten_.front().id)->deadline - now;
+                          waited > oldest->deadline - now;
     const uint64_t id = standing ? unwritten_.back().id : unwritten_.front().id;
     standing ? unwritten_.pop_back() : unwritten_.pop_front();
     Attempt* a = calls_.Find(id);

@@ -3,9 +3,8 @@
 // only change is its drain: NOT_SERVING, then the stream ends UNAVAILABLE, so clients that
 // balance on Watch (gRPC's client-side health checking) stop picking the node and the drain
 // does not wait for the stream. At most two messages per stream: nothing to bound.
-#include <algorithm>
-
 #include "grpc_server_connection.h"
+#include "health_service.h"
 #include "krpc/health.pb.h"
 #include "krpc/impl/thread_check.h"
 #include "krpc/net/grpc_wire.h"
@@ -17,14 +16,8 @@ using krpc::health::v1::HealthCheckResponse;
 void GrpcServerConnection::StartWatch(int32_t stream_id, Request& r) {
   KRPC_ASSERT_IN_LOOP(InLoop());
   r.answered = true;
-  std::string inflated;
-  std::string_view message;
-  Status st = grpc::ExtractUnaryMessage(r.body, r.encoding, shared_->limits.max_body_bytes, &inflated, &message);
   krpc::health::v1::HealthCheckRequest request;
-  if (st.ok() && !request.ParseFromArray(message.data(), static_cast<int>(message.size()))) {
-    st = Status(StatusCode::kInvalidArgument, "cannot parse request message as " + request.GetTypeName());
-  }
-  ReleaseBody(r);
+  const Status st = ParseBody(r, &request);
   if (!st.ok()) return RespondStatus(stream_id, st.code(), st.message());
   if (!OpenResponse(stream_id, {{":status", "200"}, {"content-type", "application/grpc"},
                                 {"grpc-accept-encoding", "identity,gzip"}})) {
@@ -36,16 +29,10 @@ void GrpcServerConnection::StartWatch(int32_t stream_id, Request& r) {
 }
 
 bool GrpcServerConnection::SendHealth(int32_t stream_id, const std::string& service) {
+  // gRPC's health protocol: an unknown service is SERVICE_UNKNOWN and the call goes on (the
+  // service may appear later).
   HealthCheckResponse response;
-  const auto services = shared_->methods.Services();
-  if (!service.empty() && std::find(services.begin(), services.end(), service) == services.end()) {
-    // gRPC's health protocol: an unknown service is SERVICE_UNKNOWN, and the call goes on (the
-    // service may appear later).
-    response.set_status(HealthCheckResponse::SERVICE_UNKNOWN);
-  } else {
-    response.set_status(shared_->draining.load(std::memory_order_acquire) ? HealthCheckResponse::NOT_SERVING
-                                                                           : HealthCheckResponse::SERVING);
-  }
+  response.set_status(HealthOf(service, !shared_->draining.load(std::memory_order_acquire), shared_->methods.Services()));
   return SendData(stream_id, grpc::FramedMessage(response, response.ByteSizeLong()));
 }
 

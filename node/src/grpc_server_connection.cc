@@ -110,6 +110,19 @@ bool GrpcServerConnection::OnData(int32_t stream_id, std::string_view data) {
   return true;
 }
 
+Status GrpcServerConnection::ParseBody(Request& r, google::protobuf::MessageLite* into) {
+  std::string inflated;
+  std::string_view message;
+  Status st = grpc::ExtractUnaryMessage(r.body, r.encoding, shared_->limits.max_body_bytes, &inflated, &message);
+  if (st.ok() && !into->ParseFromArray(message.data(), static_cast<int>(message.size()))) {
+    // The message arrived whole but is not the method's request: the caller's error, as on
+    // the krpc wire (INTERNAL is for framing the transport could not read).
+    st = Status(StatusCode::kInvalidArgument, "cannot parse request message as " + into->GetTypeName());
+  }
+  ReleaseBody(r);
+  return st;
+}
+
 void GrpcServerConnection::ReleaseBody(Request& r) {
   shared_->frame_budget->Release(r.body.size());
   std::string().swap(r.body);
@@ -133,16 +146,7 @@ void GrpcServerConnection::StartCall(int32_t stream_id, Request& r) {
   }
   r.call = call;
   call->mutable_metadata().swap(r.metadata);
-  std::string inflated;
-  std::string_view message;
-  Status st = grpc::ExtractUnaryMessage(r.body, r.encoding, shared_->limits.max_body_bytes, &inflated, &message);
-  if (st.ok() && !call->request()->ParseFromArray(message.data(), static_cast<int>(message.size()))) {
-    // The message arrived whole but is not the method's request: the caller's error, as on
-    // the krpc wire (INTERNAL is for framing the transport could not read).
-    st = Status(StatusCode::kInvalidArgument,
-                "cannot parse request message as " + call->entry().request_prototype->GetTypeName());
-  }
-  ReleaseBody(r);
+  const Status st = ParseBody(r, call->request());
   if (!st.ok()) {
     call->SetStatus(st.code(), st.message());
     call->not_executed = true;

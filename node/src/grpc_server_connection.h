@@ -12,6 +12,7 @@
 
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <google/protobuf/message_lite.h>
 
 #include <memory>
 #include <string>
@@ -78,6 +79,9 @@ class GrpcServerConnection final : public net::H2Connection, public CallHost, pr
   // Answers with only trailers (HEADERS with grpc-status, ending the stream).
   void RespondStatus(int32_t stream_id, StatusCode code, std::string_view message, int pushback_ms = kNoPushback);
   void ReleaseBody(Request& req);
+  // The one message of a request's body (gzip inflated) parsed into `into`; the body is
+  // released either way. INTERNAL for framing, INVALID_ARGUMENT for a message that does not parse.
+  Status ParseBody(Request& req, google::protobuf::MessageLite* into);
   // grpc-status and (when there is one) the percent-encoded grpc-message.
   static void AppendStatus(net::Headers& h, StatusCode code, std::string_view message);
 

@@ -7,21 +7,24 @@
 namespace krpc::node {
 using krpc::health::v1::HealthCheckResponse;
 
+HealthCheckResponse::ServingStatus HealthOf(const std::string& service, bool serving,
+                                            const std::vector<std::string>& hosted) {
+  if (!service.empty() && std::find(hosted.begin(), hosted.end(), service) == hosted.end()) {
+    return HealthCheckResponse::SERVICE_UNKNOWN;
+  }
+  return serving ? HealthCheckResponse::SERVING : HealthCheckResponse::NOT_SERVING;
+}
+
 void HealthServiceImpl::Check(google::protobuf::RpcController* controller,
                               const krpc::health::v1::HealthCheckRequest* request, HealthCheckResponse* response,
                               google::protobuf::Closure* done) {
-  const auto services = services_();
-  if (!request->service().empty() &&
-      std::find(services.begin(), services.end(), request->service()) == services.end()) {
-    auto* c = ServerController::From(controller);
-    if (c->method().starts_with("/grpc.health.v1.")) {
-      // gRPC's health service answers NOT_FOUND for a service it does not know.
-      c->SetStatus(StatusCode::kNotFound, "unknown service '" + request->service() + "'");
-    } else {
-      response->set_status(HealthCheckResponse::SERVICE_UNKNOWN);
-    }
+  const auto status = HealthOf(request->service(), serving_(), services_());
+  auto* c = ServerController::From(controller);
+  if (status == HealthCheckResponse::SERVICE_UNKNOWN && c->method().starts_with("/grpc.health.v1.")) {
+    // gRPC's health service answers NOT_FOUND for a service it does not know.
+    c->SetStatus(StatusCode::kNotFound, "unknown service '" + request->service() + "'");
   } else {
-    response->set_status(serving_() ? HealthCheckResponse::SERVING : HealthCheckResponse::NOT_SERVING);
+    response->set_status(status);
   }
   done->Run();
 }

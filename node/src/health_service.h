@@ -10,6 +10,12 @@
 
 namespace krpc::node {
 
+// The health of `service` ("" = the node as a whole) on a node that is `serving` and hosts
+// `hosted`: SERVING, NOT_SERVING, or SERVICE_UNKNOWN for a service it lacks. Check and the
+// gRPC connection's Watch both answer with it.
+krpc::health::v1::HealthCheckResponse::ServingStatus HealthOf(const std::string& service, bool serving,
+                                                              const std::vector<std::string>& hosted);
+
 class HealthServiceImpl final : public krpc::health::v1::Health {
  public:
   // `serving` says whether the node takes calls; `services` lists what it hosts.
