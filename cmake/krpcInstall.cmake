@@ -32,7 +32,7 @@ install(TARGETS krpc-node krpc krpc-bench krpc-loadgen RUNTIME DESTINATION ${CMA
 foreach(dir common/include net/include proto/codec/include observability/include node/include client-sdk/include)
   install(DIRECTORY ${PROJECT_SOURCE_DIR}/${dir}/ DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}
           PATTERN impl EXCLUDE
-          PATTERN framed_connection.h EXCLUDE PATTERN h2_connection.h EXCLUDE PATTERN stream.h EXCLUDE
+          PATTERN framed_connection.h EXCLUDE PATTERN h2_connection.h EXCLUDE PATTERN h2_settings.h EXCLUDE PATTERN stream.h EXCLUDE
           PATTERN tls_context.h EXCLUDE PATTERN tls_session.h EXCLUDE)
 endforeach()
 install(FILES ${PROJECT_BINARY_DIR}/proto/krpc/wire.pb.h ${PROJECT_BINARY_DIR}/proto/krpc/health.pb.h

@@ -90,6 +90,20 @@ Status ExtractUnaryMessage(std::string_view body, std::string_view encoding, siz
   return st;
 }
 
+Status FirstMessageSize(std::string_view bytes, size_t max_bytes, size_t* size) {
+  *size = 0;
+  if (bytes.size() < kMessagePrefix) return Status::Ok();
+  const auto* p = reinterpret_cast<const unsigned char*>(bytes.data());
+  if (p[0] > 1) return {StatusCode::kInternal, "invalid message flags"};
+  const uint32_t length = (uint32_t{p[1]} << 24) | (uint32_t{p[2]} << 16) | (uint32_t{p[3]} << 8) | p[4];
+  if (length > max_bytes) {
+    return {StatusCode::kResourceExhausted,
+            "message of " + std::to_string(length) + " bytes exceeds the limit of " + std::to_string(max_bytes)};
+  }
+  if (bytes.size() - kMessagePrefix >= length) *size = kMessagePrefix + length;
+  return Status::Ok();
+}
+
 std::optional<std::chrono::microseconds> ParseTimeout(std::string_view v) {
   if (v.size() < 2 || v.size() > 9) return std::nullopt;
   uint64_t n = 0;

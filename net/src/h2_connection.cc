@@ -29,6 +29,7 @@ H2Connection::H2Connection(Stream stream, Role role, H2Settings settings,
   nghttp2_option* opt = nullptr;
   nghttp2_option_new(&opt);
   nghttp2_option_set_max_send_header_block_length(opt, 1u << 20);
+  if (settings.manual_window) nghttp2_option_set_no_auto_window_update(opt, 1);
   if (role == Role::kServer) {
     nghttp2_session_server_new2(&session_, cbs, this, opt);
   } else {
@@ -160,7 +161,7 @@ bool H2Connection::SubmitResponse(int32_t stream_id, const Headers& headers, std
     rv = nghttp2_submit_response(session_, stream_id, nv.data(), nv.size(), &prd);
     if (rv != 0) outgoing_.erase(stream_id);
   }
-  if (rv == 0 && !in_recv_) Flush();
+  if (rv == 0) FlushSoon();
   return rv == 0;
 }
 
@@ -173,19 +174,19 @@ int32_t H2Connection::SubmitRequest(const Headers& headers, std::string body) {
   if (id > 0) {
     outgoing_[id] = Outgoing{std::move(body), 0, {}};
     ++open_streams_;
-    if (!in_recv_) Flush();
+    FlushSoon();
   }
   return id;
 }
 
 void H2Connection::SubmitPing() {
   nghttp2_submit_ping(session_, NGHTTP2_FLAG_NONE, nullptr);
-  if (!in_recv_) Flush();
+  FlushSoon();
 }
 
 void H2Connection::ResetStream(int32_t stream_id, uint32_t error_code) {
   nghttp2_submit_rst_stream(session_, NGHTTP2_FLAG_NONE, stream_id, error_code);
-  if (!in_recv_) Flush();
+  FlushSoon();
 }
 
 void H2Connection::SubmitGoaway(uint32_t error_code, std::string_view debug, int32_t last_stream_id) {
@@ -193,7 +194,7 @@ void H2Connection::SubmitGoaway(uint32_t error_code, std::string_view debug, int
   if (last_stream_id < 0) last_stream_id = nghttp2_session_get_last_proc_stream_id(session_);
   nghttp2_submit_goaway(session_, NGHTTP2_FLAG_NONE, last_stream_id, error_code,
                         reinterpret_cast<const uint8_t*>(debug.data()), debug.size());
-  if (!in_recv_) Flush();
+  FlushSoon();
 }
 
 void H2Connection::SubmitShutdownNotice(uint64_t ping_opaque) {
@@ -202,7 +203,7 @@ void H2Connection::SubmitShutdownNotice(uint64_t ping_opaque) {
   notice_ping_ = ping_opaque;
   notice_ping_pending_ = true;
   nghttp2_submit_shutdown_notice(session_);
-  if (!in_recv_) Flush();
+  FlushSoon();
 }
 
 void H2Connection::ReleaseIdleBuffers() {

@@ -23,9 +23,12 @@ long H2Connection::ReadBody(int32_t stream_id, uint8_t* buf, size_t length, uint
   const size_t n = std::min(length, o.body.size() - o.offset);
   std::memcpy(buf, o.body.data() + o.offset, n);
   o.offset += n;
-  if (o.offset == o.body.size() && o.open) {
-    o.body.clear();  // keeps its capacity for the next message
-    o.offset = 0;
+  if (o.open) {
+    if (o.offset == o.body.size()) {
+      o.body.clear();  // keeps its capacity for the next message
+      o.offset = 0;
+    }
+    OnResponseProgress(stream_id);
   } else if (o.offset == o.body.size()) {
     *flags |= NGHTTP2_DATA_FLAG_EOF;
     if (!o.trailers.empty()) {
@@ -50,7 +53,7 @@ bool H2Connection::OpenResponse(int32_t stream_id, const Headers& headers) {
     outgoing_.erase(stream_id);
     return false;
   }
-  if (!in_recv_) Flush();
+  FlushSoon();
   return true;
 }
 
@@ -76,8 +79,16 @@ bool H2Connection::Resume(int32_t stream_id, Outgoing& o) {
     o.deferred = false;
     if (nghttp2_session_resume_data(session_, stream_id) != 0) return false;
   }
-  if (!in_recv_) Flush();
+  FlushSoon();
   return true;
+}
+
+void H2Connection::Consume(int32_t stream_id, size_t n) {
+  KRPC_ASSERT_IN_LOOP(OwningThread());
+  if (n == 0) return;
+  // nghttp2 counts the connection's window first and skips the stream's once it is gone.
+  nghttp2_session_consume(session_, stream_id, n);
+  FlushSoon();
 }
 
 size_t H2Connection::unsent_bytes(int32_t stream_id) const {

@@ -1,6 +1,7 @@
 #include "example_services.h"
 
 #include "echo_service.h"
+#include "interop_service.h"
 #include "user_service.h"
 
 namespace krpc::examples {
@@ -14,6 +15,8 @@ StatusOr<std::vector<std::shared_ptr<google::protobuf::Service>>> MakeExampleSer
       out.push_back(std::make_shared<EchoServiceImpl>());
     } else if (name == "user") {
       out.push_back(std::make_shared<UserServiceImpl>());
+    } else if (name == "interop") {
+      out.push_back(std::make_shared<InteropServiceImpl>());
     } else {
       return Status(StatusCode::kInvalidArgument, "bad value for 'services': unknown service '" + std::string(name) + "'");
     }

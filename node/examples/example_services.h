@@ -13,7 +13,8 @@ class Service;
 
 namespace krpc::examples {
 
-// "echo,user" -> an EchoServiceImpl and a UserServiceImpl. An unknown name is an error naming
+// "echo,user,interop" -> an EchoServiceImpl, a UserServiceImpl and an InteropServiceImpl
+// (grpc.testing.TestService). An unknown name is an error naming
 // the key ('services').
 StatusOr<std::vector<std::shared_ptr<google::protobuf::Service>>> MakeExampleServices(std::string_view list);
 

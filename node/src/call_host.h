@@ -66,7 +66,24 @@ class CallHost {
   void ForceClose(std::string reason);
 
   // Owning thread: writes the call's reply (unless the connection closed), then Finish().
+  // For a streaming call: its final status (in trailers), unless it ended already.
   virtual void Complete(ServerCall* call) = 0;
+
+  // --- a streaming call's operations (StreamCall), on the owning thread; a protocol that
+  // carries streams overrides them ---
+  // Sends one message of the call (its response opens first, with the response metadata).
+  // CANCELLED when the stream is gone; RESOURCE_EXHAUSTED for a message over max_body_bytes.
+  virtual Status SendStreamMessage(uint64_t call_id, std::string_view payload);
+  // Bytes of the call's messages not yet taken by the protocol.
+  virtual size_t StreamUnsent(uint64_t call_id) const { return 0; }
+  // A message of the client's was read or dropped: its `wire_bytes` leave the node's memory
+  // budget, and `window_bytes` of them go back to the client's window.
+  virtual void StreamConsumed(uint64_t call_id, size_t wire_bytes, size_t window_bytes) {}
+  // Ends the call with `status` now, before its handler finished (deadline, a bad message);
+  // the handler sees a cancel, and its Finish sends nothing more.
+  virtual void EndStream(uint64_t call_id, const Status& status) {}
+  const boost::asio::io_context::executor_type& executor() const { return executor_; }
+  ServerShared& shared() const { return *shared_; }
 
  protected:
   CallHost(std::shared_ptr<ServerShared> shared, boost::asio::io_context::executor_type executor, uint64_t id,

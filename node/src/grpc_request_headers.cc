@@ -60,6 +60,7 @@ void GrpcServerConnection::OnRequestHeaders(int32_t stream_id) {
     return;
   }
   if (RefuseEarly(static_cast<uint64_t>(stream_id), r.path, last_recv())) return;
+  if (const MethodEntry* e = shared_->methods.Find(r.path); e && e->streaming()) return StartStream(stream_id, r);
   r.answered = false;  // the call goes on once its body is here
 }
 

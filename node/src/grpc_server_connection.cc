@@ -17,14 +17,10 @@ net::H2Settings SettingsFor(const ServerOptions& o) {
   net::H2Settings s;
   s.max_concurrent_streams = static_cast<uint32_t>(std::min(o.max_inflight, 1000));
   s.max_header_list_size = codec::kMaxHeaderBytes;
+  s.manual_window = true;  // streams return the client's window as their handlers read
   return s;
 }
 }  // namespace
-
-void GrpcServerConnection::AppendStatus(net::Headers& h, StatusCode code, std::string_view message) {
-  h.emplace_back("grpc-status", std::to_string(static_cast<int>(code)));
-  if (!message.empty()) h.emplace_back("grpc-message", grpc::PercentEncode(message));
-}
 
 GrpcServerConnection::GrpcServerConnection(net::Stream io, std::shared_ptr<ServerShared> shared,
                                            uint64_t id)
@@ -85,8 +81,18 @@ void GrpcServerConnection::OnBeginHeaders(int32_t stream_id) {
 
 bool GrpcServerConnection::OnData(int32_t stream_id, std::string_view data) {
   auto it = streams_.find(stream_id);
-  if (it == streams_.end()) return true;
+  if (it == streams_.end()) {
+    Consume(stream_id, data.size());
+    return true;
+  }
   Request& r = it->second;
+  if (r.stream) {
+    StreamData(stream_id, r, data);
+    return true;
+  }
+  // A unary request's bytes are the node's at once (its memory budget and max_body_bytes
+  // bound them), so they go back to the client's window on arrival.
+  Consume(stream_id, data.size());
   if (r.answered || r.call) return true;  // discarded: already answered
   const size_t limit = size_t{shared_->limits.max_body_bytes} + grpc::kMessagePrefix;
   if (r.body.size() + data.size() > limit) {
@@ -130,7 +136,15 @@ void GrpcServerConnection::ReleaseBody(Request& r) {
 
 void GrpcServerConnection::OnStreamEnd(int32_t stream_id) {
   auto it = streams_.find(stream_id);
-  if (it == streams_.end() || it->second.answered || it->second.call) return;
+  if (it == streams_.end()) return;
+  if (Request& r = it->second; r.stream && !r.response_closed) {
+    if (!r.inbound.empty()) {
+      return EndStream(static_cast<uint64_t>(stream_id),
+                       Status(StatusCode::kInternal, "the client's stream ended inside a message"));
+    }
+    return r.stream->OnHalfClose();
+  }
+  if (it->second.answered || it->second.call) return;
   if (it->second.watch) return StartWatch(stream_id, it->second);
   StartCall(stream_id, it->second);
 }
@@ -156,23 +170,16 @@ void GrpcServerConnection::StartCall(int32_t stream_id, Request& r) {
   Dispatch(call);
 }
 
-void GrpcServerConnection::Reject(uint64_t call_id, StatusCode code, std::string message, int pushback_ms) {
-  RespondStatus(static_cast<int32_t>(call_id), code, message, pushback_ms);
-}
-
-void GrpcServerConnection::RespondStatus(int32_t stream_id, StatusCode code, std::string_view message, int pushback_ms) {
-  net::Headers h{{":status", "200"}, {"content-type", "application/grpc"}};
-  AppendStatus(h, code, message);
-  // gRPC's retry pushback (A6): clients wait this long before retrying; negative: no retry.
-  if (pushback_ms != kNoPushback) h.emplace_back("grpc-retry-pushback-ms", std::to_string(pushback_ms));
-  SubmitResponse(stream_id, h, {}, {});
-}
-
 void GrpcServerConnection::Complete(ServerCall* call) {
   KRPC_ASSERT_IN_LOOP(InLoop() || !shared_->LoopsRunning());
   const auto stream_id = static_cast<int32_t>(call->call_id());
   auto it = streams_.find(stream_id);
-  if (it != streams_.end() && it->second.call == call && !life_.closed()) {
+  if (it != streams_.end() && it->second.call == call && !life_.closed() && it->second.stream) {
+    BatchedWrites batch(*this);  // the entry stays valid until the writes
+    it->second.call = nullptr;
+    CloseStream(stream_id, it->second, call->status(), call);
+    DropStream(stream_id, it->second);
+  } else if (it != streams_.end() && it->second.call == call && !life_.closed()) {
     it->second.call = nullptr;
     std::string body;
     if (call->status().ok()) {
@@ -185,13 +192,14 @@ void GrpcServerConnection::Complete(ServerCall* call) {
         body = grpc::FramedMessage(*call->response(), size);
       }
     }
-    net::Headers headers{{":status", "200"}, {"content-type", "application/grpc"},
-                         {"grpc-accept-encoding", "identity,gzip"}};
-    for (const auto& [k, v] : call->response_metadata()) headers.emplace_back(k, grpc::HeaderValue(k, v));
+    net::Headers headers = ResponseHeaders(*call);
     if (call->status().ok()) {
-      SubmitResponse(stream_id, headers, std::move(body), {{"grpc-status", "0"}});
+      net::Headers trailers{{"grpc-status", "0"}};
+      AppendTrailing(trailers, *call);
+      SubmitResponse(stream_id, headers, std::move(body), std::move(trailers));
     } else {
       AppendStatus(headers, call->status().code(), call->status().message());
+      AppendTrailing(headers, *call);
       SubmitResponse(stream_id, headers, {}, {});
     }
   }
@@ -203,6 +211,7 @@ void GrpcServerConnection::OnStreamClosed(int32_t stream_id, uint32_t) {
   auto it = streams_.find(stream_id);
   if (it == streams_.end()) return;
   ServerCall* running = it->second.call;
+  DropStream(stream_id, it->second);
   ReleaseBody(it->second);
   streams_.erase(it);
   // The client reset the stream (a cancel or its deadline) while the handler ran.
@@ -237,7 +246,10 @@ bool GrpcServerConnection::QueueIdleGoodbye() {
 void GrpcServerConnection::OnClosed() {
   GoawayAcknowledged();  // a closed connection carries no more streams
   watches_.clear();
-  for (auto& [id, r] : streams_) ReleaseBody(r);
+  for (auto& [id, r] : streams_) {
+    DropStream(id, r);
+    ReleaseBody(r);
+  }
   CancelUnfinished();
 }
 

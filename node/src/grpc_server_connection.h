@@ -22,6 +22,7 @@
 #include "connection_life.h"
 #include "krpc/net/h2_connection.h"
 #include "krpc/server_controller.h"
+#include "stream_call.h"
 
 namespace krpc::node {
 
@@ -51,6 +52,14 @@ class GrpcServerConnection final : public net::H2Connection, public CallHost, pr
     bool answered = false;       // answered before its end (refused on its headers, too large, over budget)
     ServerCall* call = nullptr;  // while its handler runs
     bool watch = false;          // grpc.health.v1.Health/Watch (grpc_health_watch.cc)
+    // A streaming call (grpc_server_streams.cc): its stream, the client's bytes of a message not
+    // whole yet, the bytes of those charged to the node's budget and not yet returned to the
+    // client's window, and how far the response got.
+    std::shared_ptr<StreamCall> stream;
+    std::string inbound;
+    size_t window_held = 0;
+    bool response_open = false;    // headers sent (with the first message)
+    bool response_closed = false;  // status sent (the handler finished, or the call ended early)
   };
   std::shared_ptr<GrpcServerConnection> self() {
     return std::static_pointer_cast<GrpcServerConnection>(shared_from_this());
@@ -76,6 +85,23 @@ class GrpcServerConnection final : public net::H2Connection, public CallHost, pr
   void OnPingAck(uint64_t opaque) override;
 
   void StartCall(int32_t stream_id, Request& req);
+  // The response headers of a call: content type, encodings, the handler's response metadata.
+  static net::Headers ResponseHeaders(const ServerCall& call);
+
+  // Streaming calls (grpc_server_streams.cc): admitted and dispatched on their headers; the
+  // client's messages go to the handler as they arrive and are read, its messages out as it
+  // writes them, within the windows (a reader that stops reading shuts the client's).
+  void StartStream(int32_t stream_id, Request& req);
+  void StreamData(int32_t stream_id, Request& req, std::string_view data);
+  // Sends the final status (trailers, or Trailers-Only before any message) once.
+  void CloseStream(int32_t stream_id, Request& req, const Status& status, const ServerController* call);
+  // The stream is over for the protocol: the handler's side learns it, its bytes go back.
+  void DropStream(int32_t stream_id, Request& req);
+  Status SendStreamMessage(uint64_t call_id, std::string_view payload) override;
+  size_t StreamUnsent(uint64_t call_id) const override { return unsent_bytes(static_cast<int32_t>(call_id)); }
+  void StreamConsumed(uint64_t call_id, size_t wire_bytes, size_t window_bytes) override;
+  void EndStream(uint64_t call_id, const Status& status) override;
+  void OnResponseProgress(int32_t stream_id) override;
   // Answers with only trailers (HEADERS with grpc-status, ending the stream).
   void RespondStatus(int32_t stream_id, StatusCode code, std::string_view message, int pushback_ms = kNoPushback);
   void ReleaseBody(Request& req);
@@ -84,6 +110,8 @@ class GrpcServerConnection final : public net::H2Connection, public CallHost, pr
   Status ParseBody(Request& req, google::protobuf::MessageLite* into);
   // grpc-status and (when there is one) the percent-encoded grpc-message.
   static void AppendStatus(net::Headers& h, StatusCode code, std::string_view message);
+  // The handler's trailing metadata.
+  static void AppendTrailing(net::Headers& h, const ServerController& call);
 
   // grpc.health.v1.Health/Watch, a server stream (grpc_health_watch.cc): the node's health
   // for a service now, then when it changes. The node's only change is the drain: NOT_SERVING,

@@ -1,6 +1,6 @@
-// krpc-node: hosts the example services (EchoService, UserService) and the health service,
-// and registers them in ZooKeeper when zk_hosts is set. It is a NodeRunner (krpc/node_runner.h)
-// with one key of its own, `services`.
+// krpc-node: hosts the example services (EchoService, UserService, gRPC's interop TestService)
+// and the health and reflection services, and registers them in ZooKeeper when zk_hosts is
+// set. It is a NodeRunner (krpc/node_runner.h) with one key of its own, `services`.
 // Configuration: defaults < -c FILE < KRPC_* environment < --flags (docs/configuration.md).
 // SIGTERM/SIGINT: deregister, wait deregister_grace_ms, GOAWAY, drain in-flight calls, exit 0.
 #include <cstdio>
@@ -12,8 +12,10 @@
 
 int main(int argc, char** argv) {
   krpc::NodeRunner node("krpc-node");
-  std::string services = "echo,user";
-  node.options().AddString("services", &services, "example services to host: any of echo,user (comma separated)");
+  std::string services = "echo,user,interop";
+  node.options().AddString("services", &services,
+                           "example services to host: any of echo,user,interop (comma separated; interop is "
+                           "gRPC's grpc.testing.TestService)");
   if (auto s = node.Configure(argc, argv); !s.ok()) {
     if (s.code() == krpc::StatusCode::kCancelled) return 0;
     std::fprintf(stderr, "krpc-node: configuration error: %s\n", s.message().c_str());

@@ -9,10 +9,22 @@ Status MethodTable::Add(google::protobuf::Service* service) {
   if (std::find(services_.begin(), services_.end(), desc->full_name()) != services_.end()) {
     return {StatusCode::kAlreadyExists, "service " + desc->full_name() + " is already added"};
   }
+  auto* streamer = dynamic_cast<StreamService*>(service);
+  for (int i = 0; i < desc->method_count(); ++i) {
+    const auto* m = desc->method(i);
+    if ((m->client_streaming() || m->server_streaming()) && streamer == nullptr) {
+      return {StatusCode::kInvalidArgument, "method " + m->full_name() +
+                                                " streams, but its service does not implement krpc::StreamService "
+                                                "(use the base protoc-gen-krpc generates)"};
+    }
+  }
   for (int i = 0; i < desc->method_count(); ++i) {
     const auto* m = desc->method(i);
     MethodEntry e;
     e.service = service;
+    e.kind = m->client_streaming() ? (m->server_streaming() ? MethodKind::kBidi : MethodKind::kClientStream)
+                                   : (m->server_streaming() ? MethodKind::kServerStream : MethodKind::kUnary);
+    if (e.kind != MethodKind::kUnary) e.streamer = streamer;
     e.method = m;
     e.request_prototype = &service->GetRequestPrototype(m);
     e.response_prototype = &service->GetResponsePrototype(m);

@@ -12,6 +12,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "krpc/server_stream.h"
 #include "krpc/status.h"
 #include "concurrency_limit.h"
 #include "service_time.h"
@@ -29,8 +30,13 @@ struct MethodLoad {
   std::unique_ptr<ConcurrencyLimit> limit;  // method_max_inflight, or null
 };
 
+// Unary, or which side streams (the method's `stream` keywords in its .proto).
+enum class MethodKind : uint8_t { kUnary, kServerStream, kClientStream, kBidi };
+
 struct MethodEntry {
   google::protobuf::Service* service = nullptr;
+  MethodKind kind = MethodKind::kUnary;
+  StreamService* streamer = nullptr;  // the service's stream handler (streaming methods)
   const google::protobuf::MethodDescriptor* method = nullptr;
   const google::protobuf::Message* request_prototype = nullptr;
   const google::protobuf::Message* response_prototype = nullptr;
@@ -42,10 +48,14 @@ struct MethodEntry {
   // when any peer may. See AuthzPolicy.
   const std::vector<std::string>* allowed = nullptr;
   std::shared_ptr<MethodLoad> load = std::make_shared<MethodLoad>();  // never null
+
+  bool streaming() const { return kind != MethodKind::kUnary; }
 };
 
 class MethodTable {
  public:
+  // Fails (naming the method) when the service has a streaming method but does not implement
+  // krpc::StreamService: a stream could not be served.
   Status Add(google::protobuf::Service* service);
   // Serves every method of the added service `service` under the name `alias` too (same
   // handler and messages; the alias is not listed in Services()).

@@ -56,7 +56,9 @@ bool NodeApp::ready(std::string* why) const {
 std::vector<std::string> NodeApp::RegisteredServices() const {
   std::vector<std::string> services;
   for (const auto& s : server_->Services()) {
-    if (s != "krpc.health.v1.Health" && s != "krpc.reflection.v1.Reflection") services.push_back(s);  // served by every node
+    if (std::find(std::begin(kBuiltInServices), std::end(kBuiltInServices), s) == std::end(kBuiltInServices)) {
+      services.push_back(s);  // the built-in ones are served by every node
+    }
   }
   return services;
 }

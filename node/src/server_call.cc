@@ -66,7 +66,14 @@ void ServerCall::Invoke() {
   refs_.fetch_add(1, std::memory_order_relaxed);
   if (timed) started_ = Clock::now();
   try {
-    entry_->service->CallMethod(entry_->method, this, request(), response(), this);
+    if (!entry_->streaming()) {
+      entry_->service->CallMethod(entry_->method, this, request(), response(), this);
+    } else if (auto s = stream.lock()) {
+      entry_->streamer->CallStream(entry_->method, std::move(s));
+    } else {  // the stream closed before its handler could start
+      SetStatus(StatusCode::kCancelled, "the stream ended before its handler ran");
+      Run();
+    }
   } catch (const std::exception& e) {
     HandlerThrew(e.what());
   } catch (...) {

@@ -10,6 +10,7 @@
 #include <string_view>
 
 #include "krpc/server_controller.h"
+#include "krpc/server_stream.h"
 #include "method_table.h"
 
 namespace krpc::node {
@@ -39,6 +40,8 @@ class ServerCall final : public ServerController, public google::protobuf::Closu
   // Invoke(), unless the deadline passed `where` (then DEADLINE_EXCEEDED, not executed).
   void InvokeUnlessExpired(std::string_view where);
   void Cancel() { MarkCanceled(); }
+  // Takes a reference (a StreamCall holds its call while the handler may use the controller).
+  void AddRef() { refs_.fetch_add(1, std::memory_order_relaxed); }
   // Drops a reference; the call is deleted when both the completion and a running Invoke()
   // have dropped theirs.
   void Release();
@@ -54,6 +57,8 @@ class ServerCall final : public ServerController, public google::protobuf::Closu
   // An injected delay before the handler runs; cancelled when the connection closes, so the
   // wait never outlives the connection (it holds a reference to it).
   std::shared_ptr<boost::asio::steady_timer> delay_timer;
+  // A streaming method's stream (owned by the connection while open, and by the handler).
+  std::weak_ptr<ServerStream> stream;
 
  private:
   void HandlerThrew(std::string_view what);

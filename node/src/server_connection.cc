@@ -181,6 +181,7 @@ void ServerConnection::WriteReply(ServerCall* call, CallHost::Clock::time_point 
                         std::to_string(shared_->limits.max_body_bytes));
   }
   if (!call->response_metadata().empty()) *h.mutable_metadata() = call->response_metadata();
+  for (const auto& [k, v] : call->trailing_metadata()) (*h.mutable_metadata())[k] = v;
   if (call->status().ok()) {
     codec::AppendFrame(out(), FrameType::kResponse, h, call->response());
   } else {

@@ -17,6 +17,7 @@
 #include "connection_table.h"
 #include "health_service.h"
 #include "krpc/server.h"
+#include "grpc_reflection_service.h"
 #include "reflection_service.h"
 #include "server_listener.h"
 #include "server_shared.h"
@@ -33,6 +34,8 @@ struct Server::Impl {
   std::mutex mu;  // guards the stop state; never taken on the call path
   std::unique_ptr<node::HealthServiceImpl> health;
   std::unique_ptr<node::ReflectionServiceImpl> reflection;  // unless options.reflection is false
+  std::unique_ptr<node::ReflectionV1> reflection_v1;        // gRPC's, both versions, likewise
+  std::unique_ptr<node::ReflectionV1Alpha> reflection_v1alpha;
   node::AuthzPolicy authz;
   // Builds the TLS context and the authorization rules from the options (at Start).
   Status ConfigureSecurity();

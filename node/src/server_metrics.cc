@@ -27,7 +27,8 @@ ServerMetrics::ServerMetrics(Metrics& m, const Server* server)
                       .Add({}, static_cast<double>(sent_.Read())).Build());
     if (server) {
       // The statistics declared with a metric name (KRPC_SERVER_STATS), read at scrape time;
-      // stats naming one family are its samples, told apart by their `result` label.
+      // stats naming one family are its samples, told apart by a label (`result`, or
+      // the one their `labels` names: "direction=sent").
       std::vector<std::pair<std::string_view, FamilyBuilder>> families;
       server->stats().ForEach([&](const StatView& v) {
         if (v.metric.empty() || (v.kind == StatKind::Timestamp && v.value == 0)) return;
@@ -37,7 +38,11 @@ ServerMetrics::ServerMetrics(Metrics& m, const Server* server)
           it = families.insert(families.end(), {v.metric, FamilyBuilder(std::string(v.metric), std::string(v.help), type)});
         }
         std::map<std::string, std::string> labels;
-        if (!v.labels.empty()) labels["result"] = std::string(v.labels);
+        if (const auto eq = v.labels.find('='); eq != std::string_view::npos) {
+          labels[std::string(v.labels.substr(0, eq))] = std::string(v.labels.substr(eq + 1));
+        } else if (!v.labels.empty()) {
+          labels["result"] = std::string(v.labels);
+        }
         it->second.Add(labels, static_cast<double>(v.value) / (v.kind == StatKind::Micros ? 1e6 : 1.0));
       });
       for (auto& [name, family] : families) out.push_back(std::move(family).Build());

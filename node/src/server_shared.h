@@ -50,6 +50,10 @@ struct ServerShared {
   std::atomic<uint64_t> tls_failures{0};
   std::atomic<uint64_t> authz_denied{0};
   std::atomic<uint64_t> replies_dropped{0};
+  std::atomic<int64_t> streams_open{0};          // StreamCall objects alive
+  std::atomic<uint64_t> stream_messages_received{0};
+  std::atomic<uint64_t> stream_messages_sent{0};
+  std::atomic<int64_t> stream_writes_waiting{0};
   std::atomic<uint64_t> overload_refused{0};  // by the node's or a method's concurrency limit
   std::atomic<uint64_t> early_refused{0};     // remaining deadline below the method's median handler time
   // max_inflight=auto: the node's adaptive limit (null: the fixed max_inflight alone).

@@ -136,8 +136,13 @@ TEST_F(ObservabilityTest, status_and_metrics_show_every_declared_server_statisti
     EXPECT_NE(status.body.find("\"" + std::string(v.group) + "\":{"), std::string::npos) << v.group;
     EXPECT_NE(status.body.find("\"" + std::string(v.key) + "\":"), std::string::npos) << v.name;
     if (v.metric.empty() || (v.kind == StatKind::Timestamp && v.value == 0)) return;
-    const std::string series =
-        std::string(v.metric) + (v.labels.empty() ? "" : "{result=\"" + std::string(v.labels) + "\"}");
+    std::string label = std::string(v.labels);
+    if (const auto eq = label.find('='); eq != std::string::npos) {
+      label = label.substr(0, eq) + "=\"" + label.substr(eq + 1) + "\"";
+    } else if (!label.empty()) {
+      label = "result=\"" + label + "\"";
+    }
+    const std::string series = std::string(v.metric) + (label.empty() ? "" : "{" + label + "}");
     EXPECT_GE(Value(m.body, series), 0) << series << " is exported";
   });
   EXPECT_GE(declared, 17);

@@ -118,6 +118,12 @@ class ServerInterceptor {
   virtual Interception Intercept(std::string_view service, std::string_view method) = 0;
 };
 
+// The services every Server adds itself: health checks and reflection (unless
+// reflection=false). Not registered in ZooKeeper: every node serves them.
+inline constexpr std::string_view kBuiltInServices[] = {"krpc.health.v1.Health", "krpc.reflection.v1.Reflection",
+                                                        "grpc.reflection.v1.ServerReflection",
+                                                        "grpc.reflection.v1alpha.ServerReflection"};
+
 class Server {
  public:
   explicit Server(ServerOptions options);

@@ -42,6 +42,10 @@ class ServerController : public google::protobuf::RpcController {
   // headers). Keys must be lowercase; a "-bin" key may hold binary bytes. Set it before `done`.
   void SetResponseMetadata(std::string key, std::string value) { response_metadata_[std::move(key)] = std::move(value); }
   const Metadata& response_metadata() const { return response_metadata_; }
+  // Trailing metadata, sent with the call's status (gRPC: in the trailers; krpc: with the
+  // response metadata, which its reply carries at the end anyway). Set it before the call ends.
+  void SetTrailingMetadata(std::string key, std::string value) { trailing_metadata_[std::move(key)] = std::move(value); }
+  const Metadata& trailing_metadata() const { return trailing_metadata_; }
 
   // Fails the call with a canonical code. The response message is not sent.
   void SetStatus(StatusCode code, std::string message);
@@ -76,6 +80,7 @@ class ServerController : public google::protobuf::RpcController {
   const PeerIdentity* identity_ = nullptr;
   Status status_;
   Metadata response_metadata_;
+  Metadata trailing_metadata_;
   std::atomic<bool> canceled_{false};
   std::mutex cancel_mu_;  // guards on_cancel_ (set by the handler, run by the canceller)
   google::protobuf::Closure* on_cancel_ = nullptr;

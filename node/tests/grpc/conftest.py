@@ -19,6 +19,11 @@ def _generate_messages():
     proto_dir = os.environ["PROTO_DIR"]
     subprocess.run([os.environ.get("PROTOC", "protoc"), "-I", proto_dir, "--python_out", out,
                     "examples/echo.proto", "examples/user.proto", "krpc/health.proto"], check=True)
+    # gRPC's own protos as modules `testing.test_pb2` and `reflection.v1.reflection_pb2` (their
+    # package path, grpc.*, would shadow grpcio's `grpc`).
+    subprocess.run([os.environ.get("PROTOC", "protoc"), "-I", os.path.join(proto_dir, "grpc"), "--python_out", out,
+                    "testing/test.proto", "reflection/v1/reflection.proto", "reflection/v1alpha/reflection.proto"],
+                   check=True)
     sys.path.insert(0, out)
 
 

@@ -145,8 +145,9 @@ def test_describe_via_reflection_and_via_proto(greeter):
 def test_list_from_a_node_from_zookeeper_and_from_proto_files(zk, node, greeter):
     r = krpc("list", "--target", node.target)
     assert r.returncode == 0, r.stderr
-    assert r.stdout.split() == ["krpc.examples.EchoService", "krpc.examples.UserService", "krpc.health.v1.Health",
-                                "krpc.reflection.v1.Reflection"], r.stdout
+    assert r.stdout.split() == ["grpc.reflection.v1.ServerReflection", "grpc.reflection.v1alpha.ServerReflection",
+                                "grpc.testing.TestService", "krpc.examples.EchoService", "krpc.examples.UserService",
+                                "krpc.health.v1.Health", "krpc.reflection.v1.Reflection"], r.stdout
     r = krpc("list", "--target", greeter.target, "--format", "json")
     assert "greet.Greeter" in json.loads(r.stdout)
     for args in (["--zk", zk.hosts], ["--target", f"zk://{zk.hosts}/krpc"]):

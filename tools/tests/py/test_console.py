@@ -121,8 +121,8 @@ def test_node_console_renders_charts_and_registry_tables(node, loaded):
     assert_chart(dom, "overload", 3)
     assert ["krpc.examples.EchoService"] in dom.tables["services"], dom.tables["services"]
     znodes = [row[0] for row in dom.tables["znodes"][1:]]
-    assert sorted(znodes) == [f"/krpc/services/krpc.examples.{s}/providers/127.0.0.1:{node.port}"
-                              for s in ("EchoService", "UserService")], znodes
+    assert sorted(znodes) == [f"/krpc/services/{s}/providers/127.0.0.1:{node.port}" for s in
+                              ("grpc.testing.TestService", "krpc.examples.EchoService", "krpc.examples.UserService")], znodes
     providers = dom.tables["providers"][1:]
     assert any(row[:2] == ["krpc.examples.EchoService", f"127.0.0.1:{node.port}"] for row in providers), providers
     registry = dom.tables["registry"][1]

@@ -36,6 +36,11 @@ std::string FramedMessage(const google::protobuf::MessageLite& message, size_t s
 Status ExtractUnaryMessage(std::string_view body, std::string_view encoding, size_t max_bytes, std::string* out,
                            std::string_view* view);
 
+// The size (prefix included) of the first message in `bytes` of a stream, or 0 while it has
+// not all arrived. Checked on the prefix alone: bad flags (INTERNAL), a message over
+// `max_bytes` (RESOURCE_EXHAUSTED). ExtractUnaryMessage then decodes the message.
+Status FirstMessageSize(std::string_view bytes, size_t max_bytes, size_t* size);
+
 // grpc-timeout: "<1-8 digits><unit>" with unit H, M, S, m, u or n. nullopt when malformed.
 std::optional<std::chrono::microseconds> ParseTimeout(std::string_view value);
 // The shortest exact-enough grpc-timeout for `t` (rounded up to the unit it uses).

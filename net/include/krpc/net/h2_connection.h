@@ -20,30 +20,12 @@
 #include <utility>
 #include <vector>
 
+#include "krpc/net/h2_settings.h"
 #include "krpc/net/stream.h"
 
 struct nghttp2_session;
 
 namespace krpc::net {
-
-// HTTP/2 error codes (RFC 9113 section 7) the connections send or act on.
-namespace h2_error {
-inline constexpr uint32_t kNoError = 0x0;
-inline constexpr uint32_t kRefusedStream = 0x7;
-inline constexpr uint32_t kCancel = 0x8;
-inline constexpr uint32_t kEnhanceYourCalm = 0xb;
-inline constexpr uint32_t kInadequateSecurity = 0xc;
-}  // namespace h2_error
-
-using Header = std::pair<std::string, std::string>;
-using Headers = std::vector<Header>;
-
-struct H2Settings {
-  uint32_t max_concurrent_streams = 1000;   // what we accept from the peer
-  uint32_t initial_window_size = 1u << 20;  // per stream
-  uint32_t connection_window_size = 16u << 20;
-  uint32_t max_header_list_size = 64u << 10;
-};
 
 class H2Connection : public std::enable_shared_from_this<H2Connection> {
  public:
@@ -61,6 +43,21 @@ class H2Connection : public std::enable_shared_from_this<H2Connection> {
   void Start();
   // Writes what nghttp2 has to send unless a write is on the wire.
   void Flush();
+  // While one lives, what is submitted is written when it ends (not at each submit): a flush
+  // runs nghttp2's send loop, whose callbacks may close streams (OnStreamClosed), so code that
+  // holds a reference to its own state for a stream batches its submits in one of these.
+  class BatchedWrites {
+   public:
+    explicit BatchedWrites(H2Connection& c) : c_(c) { ++c_.batching_; }
+    ~BatchedWrites() {
+      if (--c_.batching_ == 0) c_.FlushSoon();
+    }
+    BatchedWrites(const BatchedWrites&) = delete;
+    BatchedWrites& operator=(const BatchedWrites&) = delete;
+
+   private:
+    H2Connection& c_;
+  };
   // Server: a response (headers, then `body` as DATA, then `trailers` if any; with no body and
   // no trailers the headers end the stream). Returns false when the stream is gone.
   bool SubmitResponse(int32_t stream_id, const Headers& headers, std::string body, Headers trailers);
@@ -72,6 +69,10 @@ class H2Connection : public std::enable_shared_from_this<H2Connection> {
   bool SendData(int32_t stream_id, std::string_view bytes);
   bool CloseResponse(int32_t stream_id, Headers trailers);
   size_t unsent_bytes(int32_t stream_id) const;
+  // With H2Settings::manual_window: `n` bytes of DATA received on the stream were used; they
+  // go back to the stream's and the connection's windows (a WINDOW_UPDATE once half a window
+  // is used). Bytes of a stream that closed go back to the connection's window.
+  void Consume(int32_t stream_id, size_t n);
   // Client: a request with `body`; returns the stream id (> 0) or a negative nghttp2 error.
   int32_t SubmitRequest(const Headers& headers, std::string body);
   // An HTTP/2 PING (the peer answers with an ACK: a heartbeat).
@@ -123,6 +124,9 @@ class H2Connection : public std::enable_shared_from_this<H2Connection> {
   virtual void OnWriteFailed(const boost::system::error_code& ec) = 0;
   virtual void OnBytesRead(size_t n) {}
   virtual void OnBytesWritten(size_t n) {}
+  // nghttp2 took bytes of an open response (OpenResponse) to send: unsent_bytes() fell. Runs
+  // inside nghttp2's send loop: post what it starts, submit nothing here.
+  virtual void OnResponseProgress(int32_t stream_id) {}
   // Nothing is queued or on the wire (SessionDone() then says whether the session ended).
   virtual void OnOutputDrained() {}
 
@@ -135,6 +139,10 @@ class H2Connection : public std::enable_shared_from_this<H2Connection> {
     bool deferred = false;  // nghttp2 was told to wait for data (resume on SendData)
   };
   bool Resume(int32_t stream_id, Outgoing& o);
+  // Flush(), unless inside nghttp2's receive loop (which flushes after) or a BatchedWrites.
+  void FlushSoon() {
+    if (!in_recv_ && batching_ == 0) Flush();
+  }
   friend struct H2Callbacks;
   void WaitReadable();
   void OnReadable(const boost::system::error_code& ec);
@@ -151,6 +159,7 @@ class H2Connection : public std::enable_shared_from_this<H2Connection> {
   bool write_in_progress_ = false;
   bool in_recv_ = false;
   bool in_flush_ = false;
+  int batching_ = 0;  // BatchedWrites alive
   bool started_ = false;
   bool goaway_submitted_ = false;
   uint64_t notice_ping_ = 0;          // SubmitShutdownNotice's PING, sent once the notice is out
