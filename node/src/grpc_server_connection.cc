@@ -248,6 +248,7 @@ void GrpcServerConnection::OnClosed() {
   watches_.clear();
   for (auto& [id, r] : streams_) {
     DropStream(id, r);
+    r.stream.reset();  // it holds this connection: no cycle may outlive the close
     ReleaseBody(r);
   }
   CancelUnfinished();

@@ -3,6 +3,7 @@ here wrote): gRPC's interop test cases against the node's grpc.testing.TestServi
 of stream), flow control with a client that stops reading, and the standard reflection service
 (grpc.reflection.v1 and v1alpha) answering on one bidi stream."""
 import queue
+import signal
 import re
 import threading
 
@@ -249,3 +250,81 @@ def test_a_streaming_call_to_an_unknown_method_is_unimplemented(channel):
     with pytest.raises(grpc.RpcError) as e:
         list(bidi(iter([b""]), timeout=10))
     assert e.value.code() == grpc.StatusCode.UNIMPLEMENTED
+
+
+# --- the call's semantics, for streams ---
+
+def bidi_of(ch):
+    return method(ch, "FullDuplexCall", t.StreamingOutputCallRequest, t.StreamingOutputCallResponse, "ss")
+
+
+def open_bidi(ch, **kw):
+    """A bidi stream that answered one request: (request queue, response iterator)."""
+    requests = queue.Queue()
+    responses = bidi_of(ch)(iter(requests.get, None), **kw)
+    requests.put(out_request(7))
+    assert len(next(responses).payload.body) == 7
+    return requests, responses
+
+
+def test_streams_run_with_handler_threads():
+    """With handler_threads the handler starts on the pool; its reads and writes resume on the
+    connection's I/O thread: every kind still works."""
+    node = Node("--handler_threads=2")
+    try:
+        with grpc.insecure_channel(node.target) as ch:
+            requests, responses = open_bidi(ch, timeout=30)
+            requests.put(out_request(3, 4))
+            assert [len(next(responses).payload.body) for _ in range(2)] == [3, 4]
+            requests.put(None)
+            assert list(responses) == []
+            call = method(ch, "StreamingOutputCall", t.StreamingOutputCallRequest, t.StreamingOutputCallResponse, "us")
+            assert [len(r.payload.body) for r in call(out_request(1, 2, 3), timeout=30)] == [1, 2, 3]
+    finally:
+        node.stop()
+
+
+def test_an_open_stream_holds_a_max_inflight_slot():
+    """max_inflight=1: one open stream takes the node's only slot; a stream on another
+    connection (this one's MAX_CONCURRENT_STREAMS is 1 too) is refused until it ends."""
+    node = Node("--max_inflight=1")
+    try:
+        with grpc.insecure_channel(node.target) as ch, \
+                grpc.insecure_channel(node.target, options=[("grpc.use_local_subchannel_pool", 1)]) as other:
+            requests, responses = open_bidi(ch, timeout=30)
+            with pytest.raises(grpc.RpcError) as e:
+                list(bidi_of(other)(iter([out_request(1)]), timeout=10))
+            assert e.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+            requests.put(None)
+            assert list(responses) == []
+            wait_until(lambda: metric(node, "krpc_server_inflight_requests") == 0, 30, "the slot to be released")
+            assert [len(r.payload.body) for r in bidi_of(ch)(iter([out_request(2)]), timeout=10)] == [2]
+    finally:
+        node.stop()
+
+
+def test_a_drain_lets_an_open_stream_finish():
+    """SIGTERM while a bidi stream is open: the stream goes on (ping-pong still answered) until
+    the client half-closes; then the node exits cleanly."""
+    node = Node("--drain_timeout_ms=60000", "--deregister_grace_ms=0")
+    with grpc.insecure_channel(node.target) as ch:
+        requests, responses = open_bidi(ch, timeout=60)
+        node.proc.send_signal(signal.SIGTERM)
+        assert node.wait_for_log("draining"), "".join(node.lines)
+        requests.put(out_request(5))
+        assert len(next(responses).payload.body) == 5
+        requests.put(None)
+        assert list(responses) == [] and responses.code() == grpc.StatusCode.OK
+    assert node.proc.wait(60) == 0
+
+
+def test_a_drain_that_times_out_ends_an_open_stream():
+    node = Node("--drain_timeout_ms=300", "--deregister_grace_ms=0")
+    with grpc.insecure_channel(node.target) as ch:
+        requests, responses = open_bidi(ch, timeout=60)
+        node.proc.send_signal(signal.SIGTERM)
+        with pytest.raises(grpc.RpcError) as e:
+            next(responses)
+        assert e.value.code() == grpc.StatusCode.UNAVAILABLE
+        requests.put(None)
+    assert node.proc.wait(60) == 0, "".join(node.lines[-60:])
