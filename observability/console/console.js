@@ -73,6 +73,12 @@
       drawChart("overload", "Overload: limit, in flight, refusals/s", "count, per s", t,
                 totals(["server_adaptive_limit", "server_inflight", "server_refused_per_s", "server_early_refused_per_s"]));
     }
+    if ("server_streams_open" in s.totals) {
+      // Streams: how many are open, their messages/s (both directions), and writes held back
+      // by clients that do not read (flow control; docs/protocol.md "Streams").
+      drawChart("streams", "Streams: open, messages/s, writes waiting", "count, per s", t,
+                totals(["server_streams_open", "server_stream_messages_per_s", "server_stream_writes_waiting"]));
+    }
     if ("client_retries_per_s" in s.totals) {
       drawChart("resilience", "Retries and hedges/s", "per s", t, totals(["client_retries_per_s", "client_hedges_per_s"]));
     }
@@ -112,6 +118,10 @@
          col("idle closed", "idle_closed", {num: 1}), col("frame errors", "frame_errors", {num: 1}),
          col("in flight", () => st.calls.inflight, {num: 1}), col("calls", () => st.calls.total, {num: 1})],
         [st.connections])),
+      card("Streams", table("node-streams",
+        [col("open", "open", {num: 1}), col("messages received", "messages_received", {num: 1}),
+         col("messages sent", "messages_sent", {num: 1}), col("writes waiting", "writes_waiting", {num: 1})],
+        [st.streams || {}])),
       card("Registry (ZooKeeper)", table("registry",
         [col("enabled", r => String(r.enabled)), col("state", "state"), col("session", "session"),
          col("advertised", "advertised"), col("registrations", "registrations", {num: 1}),

@@ -119,7 +119,9 @@ def test_node_console_renders_charts_and_registry_tables(node, loaded):
         assert_chart(dom, chart, 3)
     assert_chart(dom, "errors", 1)
     assert_chart(dom, "overload", 3)
+    assert_chart(dom, "streams", 3)
     assert ["krpc.examples.EchoService"] in dom.tables["services"], dom.tables["services"]
+    assert dom.tables["node-streams"][0] == ["open", "messages received", "messages sent", "writes waiting"]
     znodes = [row[0] for row in dom.tables["znodes"][1:]]
     assert sorted(znodes) == [f"/krpc/services/{s}/providers/127.0.0.1:{node.port}" for s in
                               ("grpc.testing.TestService", "krpc.examples.EchoService", "krpc.examples.UserService")], znodes
