@@ -5,6 +5,7 @@
 #include <charconv>
 #include <optional>
 
+#include "client_stream_core.h"
 #include "krpc/codec/frame.h"
 #include "krpc/impl/deadline.h"
 #include "krpc/impl/io_pool.h"
@@ -51,8 +52,9 @@ void CallAttempts::Start(CallData* call) {
   retry_.OnRequest(call->start);
   if (shut_down()) return FinishCall(call, Status(StatusCode::kUnavailable, "channel is shut down"));
   if (Status s = CheckMetadataSize(*call); !s.ok()) return FinishCall(call, std::move(s));
-  call->hedgeable = hedging_.enabled() && retry_.Idempotent(call->method, call->idempotent);
+  call->hedgeable = hedging_.enabled() && retry_.Idempotent(call->method, call->idempotent) && !call->stream;
   call->try_timeout = call->per_try_set ? call->per_try_timeout : retry_.PerTryTimeout(call->method);
+  if (call->stream) call->try_timeout = std::chrono::milliseconds(0);  // a stream lasts as long as it needs
   if (call->hedgeable) hedging_.OnRequest(call->start);
   StartAttempt(call, AttemptKind::kFirst, call->start);  // clock reads are not free: one per call start
 }
@@ -178,7 +180,8 @@ void CallAttempts::OnAttemptDone(Attempt* a, Status status, bool not_executed) {
     if (!call->decided) {
       const bool retryable_failure = !status.ok() && (retry_.Retryable(status.code()) || per_try_timeout) &&
                                      status.code() != StatusCode::kCancelled;
-      const bool no_retry = pushback && *pushback < 0;  // the server said: do not retry
+      // The server said: do not retry; or a stream is committed (a message went out or came in).
+      const bool no_retry = (pushback && *pushback < 0) || (call->stream && call->stream->committed());
       transparent = !no_retry && TransparentRetry(call, status, not_executed, pushback.has_value(), now);
       bool decide = status.ok() || no_retry || (!retryable_failure && !transparent);
       if (!decide) {

@@ -35,6 +35,7 @@ namespace krpc::impl {
 
 class Transport;
 class Subchannel;
+class ClientStreamCore;
 class EndpointLoad;
 struct CallData;
 
@@ -125,6 +126,7 @@ struct CallData {
   Status status;
   std::string remote;
   std::vector<std::pair<std::string, std::string>> response_metadata;  // the deciding attempt's
+  std::shared_ptr<ClientStreamCore> stream;  // a streaming call's stream (Channel::OpenStream), else null
   bool hedgeable = false;                    // idempotent, and the channel hedges
   std::chrono::milliseconds try_timeout{0};  // resolved per-try timeout (0: none)
 

@@ -1,8 +1,11 @@
 #include "krpc/channel.h"
 
+#include <google/protobuf/empty.pb.h>
+
 #include <thread>
 
 #include "channel_impl.h"
+#include "client_stream_core.h"
 #include "krpc/controller.h"
 #include "krpc/impl/deadline.h"
 #include "krpc/zk_client.h"
@@ -105,6 +108,46 @@ void Channel::CallMethod(const google::protobuf::MethodDescriptor* method, googl
   }
   impl_->Call(&call);
   if (!done) call.Wait();
+}
+
+namespace {
+// A streaming call's `done`: its end goes to the stream (then this frees itself).
+class StreamDone final : public google::protobuf::Closure {
+ public:
+  StreamDone(std::shared_ptr<impl::ClientStreamCore> core, Controller* controller)
+      : core_(std::move(core)), controller_(controller) {}
+  void Run() override {
+    auto core = std::move(core_);
+    const Status status = controller_->status();
+    delete this;
+    core->OnCallDone(status);
+  }
+
+ private:
+  std::shared_ptr<impl::ClientStreamCore> core_;
+  Controller* controller_;
+};
+}  // namespace
+
+std::shared_ptr<ClientStream> Channel::OpenStream(const google::protobuf::MethodDescriptor* method,
+                                                  Controller* controller) {
+  static const google::protobuf::Empty kNoMessage;  // streams send theirs through the core
+  auto core = std::make_shared<impl::ClientStreamCore>();
+  core->cancel_call = [controller] { controller->StartCancel(); };
+  auto& call = controller->data();
+  call.ResetCall();
+  call.method = method;
+  call.request = &kNoMessage;
+  call.response = &core->unused_response;
+  call.stream = core;
+  call.done = new StreamDone(core, controller);
+  call.start = impl::CallData::Clock::now();
+  if (!call.deadline_set) {
+    call.deadline = call.timeout_set ? impl::SaturatingDeadline(call.start, call.timeout)
+                                     : impl::CallData::Clock::time_point::max();
+  }
+  impl_->Call(&call);
+  return core;
 }
 
 Status Channel::WaitForEndpoints(const std::string& service, std::chrono::milliseconds timeout) {

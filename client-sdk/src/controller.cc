@@ -18,6 +18,7 @@ void CallData::ResetCall() {
   request = nullptr;
   response = nullptr;
   done = nullptr;
+  stream.reset();
   sink.reset();
   status = Status();
   remote.clear();

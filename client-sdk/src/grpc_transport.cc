@@ -22,7 +22,8 @@ std::string PathOf(const google::protobuf::MethodDescriptor* m) {
 
 GrpcTransport::GrpcTransport(asio::any_io_executor executor, Endpoint endpoint, ConnectionOptions options,
                              std::weak_ptr<TransportListener> listener, std::shared_ptr<net::TlsContext> tls)
-    : H2Connection(net::Stream(asio::ip::tcp::socket(executor)), Role::kClient, net::H2Settings{}),
+    : H2Connection(net::Stream(asio::ip::tcp::socket(executor)), Role::kClient,
+                   net::H2Settings{.manual_window = true}),  // streams return the window as they are read
       Transport(executor, endpoint, options, std::move(listener), std::move(tls)),
       authority_(endpoint.ToString()) {}
 
@@ -47,6 +48,7 @@ bool GrpcTransport::SendRequest(Attempt* a, uint64_t id, Clock::time_point now) 
     if (grpc::IsReservedHeader(k)) continue;  // never let metadata forge protocol headers
     h.emplace_back(k, grpc::HeaderValue(k, v));
   }
+  if (call->stream) return OpenStream(a, id, std::move(h));
   const size_t body = call->request->ByteSizeLong();
   const int32_t stream_id = SubmitRequest(h, grpc::FramedMessage(*call->request, body));
   if (stream_id <= 0) {
@@ -65,6 +67,10 @@ void GrpcTransport::SendCancel(uint64_t id) {
   if (it == stream_of_.end()) return;
   const int32_t stream_id = it->second;
   stream_of_.erase(it);
+  if (auto p = streams_.find(stream_id); p != streams_.end() && p->second.stream) {
+    p->second.stream->OnStreamEnded();
+    Consume(stream_id, p->second.window_held);
+  }
   streams_.erase(stream_id);
   if (state() == State::kReady || state() == State::kDraining) ResetStream(stream_id, kCancel);
 }
@@ -79,7 +85,11 @@ bool GrpcTransport::OnHeader(int32_t stream_id, std::string_view name, std::stri
     p.grpc_status = std::atoi(std::string(value).c_str());
   } else if (name == "grpc-message") {
     p.grpc_message = grpc::PercentDecode(value);
-  } else if (!grpc::IsReservedHeader(name)) {
+  } else if (grpc::IsReservedHeader(name)) {
+    return true;
+  } else if (grpc::IsBinaryHeader(name)) {  // "-bin" values travel base64-encoded
+    if (auto bytes = grpc::Base64Decode(value)) p.metadata.emplace_back(name, std::move(*bytes));
+  } else {
     p.metadata.emplace_back(name, value);
   }
   return true;
@@ -87,8 +97,13 @@ bool GrpcTransport::OnHeader(int32_t stream_id, std::string_view name, std::stri
 
 bool GrpcTransport::OnData(int32_t stream_id, std::string_view data) {
   auto it = streams_.find(stream_id);
-  if (it == streams_.end()) return true;
+  if (it == streams_.end()) {
+    Consume(stream_id, data.size());
+    return true;
+  }
   Pending& p = it->second;
+  if (p.stream) return StreamData(stream_id, p, data);
+  Consume(stream_id, data.size());  // a unary response is ours at once (max_body_bytes bounds it)
   if (p.body.size() + data.size() > options().max_body_bytes + grpc::kMessagePrefix) {
     p.too_large = true;
     std::string().swap(p.body);
@@ -98,12 +113,25 @@ bool GrpcTransport::OnData(int32_t stream_id, std::string_view data) {
   return true;
 }
 
+void GrpcTransport::OnStreamEnd(int32_t stream_id) {
+  // The server's END_STREAM (its trailers) ends a streaming call even while the client still
+  // has its side open: the status is known, the rest of the client's messages are not wanted.
+  auto it = streams_.find(stream_id);
+  if (it == streams_.end() || !it->second.stream) return;
+  OnStreamClosed(stream_id, kNoError);
+  ResetStream(stream_id, kNoError);
+}
+
 void GrpcTransport::OnStreamClosed(int32_t stream_id, uint32_t error_code) {
   auto it = streams_.find(stream_id);
   if (it == streams_.end()) return;  // cancelled by us
   Pending p = std::move(it->second);
   streams_.erase(it);
   stream_of_.erase(p.id);
+  if (p.stream) {
+    p.stream->OnStreamEnded();
+    Consume(stream_id, p.window_held);
+  }
   Attempt* a = TakeCall(p.id);
   if (!a) return;
   bool not_executed = false;
@@ -125,7 +153,9 @@ void GrpcTransport::OnStreamClosed(int32_t stream_id, uint32_t error_code) {
   } else {
     status = Status(StatusCode::kInternal, "no grpc-status from " + address());
   }
-  if (status.ok()) {
+  if (status.ok() && p.stream && !p.body.empty()) {
+    status = Status(StatusCode::kInternal, "the stream from " + address() + " ended inside a message");
+  } else if (status.ok() && !p.stream) {
     std::string inflated;
     std::string_view message;
     status = grpc::ExtractUnaryMessage(p.body, "identity", options().max_body_bytes, &inflated, &message);

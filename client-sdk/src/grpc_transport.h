@@ -9,12 +9,13 @@
 
 #include <unordered_map>
 
+#include "client_stream_core.h"
 #include "krpc/net/h2_connection.h"
 #include "transport.h"
 
 namespace krpc::impl {
 
-class GrpcTransport final : public net::H2Connection, public Transport {
+class GrpcTransport final : public net::H2Connection, public Transport, public StreamWire {
  public:
   using Clock = Transport::Clock;
   GrpcTransport(boost::asio::any_io_executor executor, Endpoint endpoint, ConnectionOptions options,
@@ -31,6 +32,10 @@ class GrpcTransport final : public net::H2Connection, public Transport {
     std::string body;
     bool too_large = false;
     std::vector<std::pair<std::string, std::string>> metadata;  // the handler's response metadata
+    // A streaming call (grpc_transport_streams.cc): its core; `body` then holds the bytes of
+    // the server's next message, `window_held` those not yet returned to the server's window.
+    std::shared_ptr<ClientStreamCore> stream;
+    size_t window_held = 0;
   };
   std::shared_ptr<GrpcTransport> self() { return std::static_pointer_cast<GrpcTransport>(shared_from_this()); }
   // Transport
@@ -51,13 +56,24 @@ class GrpcTransport final : public net::H2Connection, public Transport {
   void OnBeginHeaders(int32_t) override {}
   bool OnHeader(int32_t stream_id, std::string_view name, std::string_view value) override;
   bool OnData(int32_t stream_id, std::string_view data) override;
-  void OnStreamEnd(int32_t) override {}
+  void OnStreamEnd(int32_t stream_id) override;
   void OnStreamClosed(int32_t stream_id, uint32_t error_code) override;
   void OnGoaway(int32_t last_stream_id, uint32_t error_code) override;
   void OnSessionError(std::string detail) override;
   void OnReadFailed(const boost::system::error_code& ec) override { ReadFailed(ec); }
   void OnWriteFailed(const boost::system::error_code& ec) override { WriteFailed(ec); }
   void OnOutputDrained() override;
+  void OnSendProgress(int32_t stream_id) override;
+
+  // Streams (grpc_transport_streams.cc).
+  bool OpenStream(Attempt* a, uint64_t id, net::Headers headers);
+  // The server's bytes of a streaming call: whole messages go to the core.
+  bool StreamData(int32_t stream_id, Pending& p, std::string_view data);
+  // StreamWire
+  bool SendStreamMessage(int32_t stream_id, std::string_view payload) override;
+  bool CloseSend(int32_t stream_id) override;
+  size_t StreamUnsent(int32_t stream_id) const override { return unsent_bytes(stream_id); }
+  void StreamConsumed(int32_t stream_id, size_t window_bytes) override;
 
   std::string authority_;
   std::unordered_map<int32_t, Pending> streams_;      // by stream id

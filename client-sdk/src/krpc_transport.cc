@@ -22,6 +22,12 @@ void KrpcTransport::OnStreamConnected() {
 
 bool KrpcTransport::SendRequest(Attempt* a, uint64_t id, Clock::time_point now) {
   CallData* call = a->call;
+  if (call->stream) {  // the krpc wire's stream frames are designed, not built (streaming-design.md)
+    TakeCall(id);
+    EndAttempt(a, Status(StatusCode::kUnimplemented, "streams need protocol=grpc (the krpc wire carries unary calls)"),
+               false);
+    return false;
+  }
   auto& h = scratch_request_;
   h.set_call_id(id);
   const auto* m = call->method;

@@ -1,5 +1,5 @@
-// H2Connection's responses that stay open (a server stream): headers now, data as it comes,
-// trailers at the end. nghttp2 pulls the data through ReadBody as the peer's window allows;
+// H2Connection's responses and requests that stay open (streams): headers now, data as it
+// comes, trailers (or, for a request, END_STREAM) at the end. nghttp2 pulls the data through ReadBody as the peer's window allows;
 // an empty buffer defers the stream until the next write resumes it.
 #include <nghttp2/nghttp2.h>
 
@@ -28,7 +28,7 @@ long H2Connection::ReadBody(int32_t stream_id, uint8_t* buf, size_t length, uint
       o.body.clear();  // keeps its capacity for the next message
       o.offset = 0;
     }
-    OnResponseProgress(stream_id);
+    OnSendProgress(stream_id);
   } else if (o.offset == o.body.size()) {
     *flags |= NGHTTP2_DATA_FLAG_EOF;
     if (!o.trailers.empty()) {
@@ -55,6 +55,21 @@ bool H2Connection::OpenResponse(int32_t stream_id, const Headers& headers) {
   }
   FlushSoon();
   return true;
+}
+
+int32_t H2Connection::OpenRequest(const Headers& headers) {
+  KRPC_ASSERT_IN_LOOP(OwningThread());
+  const auto nv = ToNv(headers);
+  nghttp2_data_provider prd{};
+  prd.read_callback = &H2Callbacks::ReadBody;
+  const int32_t id = nghttp2_submit_request(session_, nullptr, nv.data(), nv.size(), &prd, nullptr);
+  if (id > 0) {
+    Outgoing& o = outgoing_[id];
+    o.open = true;
+    ++open_streams_;
+    FlushSoon();
+  }
+  return id;
 }
 
 bool H2Connection::SendData(int32_t stream_id, std::string_view bytes) {

@@ -101,7 +101,7 @@ class GrpcServerConnection final : public net::H2Connection, public CallHost, pr
   size_t StreamUnsent(uint64_t call_id) const override { return unsent_bytes(static_cast<int32_t>(call_id)); }
   void StreamConsumed(uint64_t call_id, size_t wire_bytes, size_t window_bytes) override;
   void EndStream(uint64_t call_id, const Status& status) override;
-  void OnResponseProgress(int32_t stream_id) override;
+  void OnSendProgress(int32_t stream_id) override;
   // Answers with only trailers (HEADERS with grpc-status, ending the stream).
   void RespondStatus(int32_t stream_id, StatusCode code, std::string_view message, int pushback_ms = kNoPushback);
   void ReleaseBody(Request& req);

@@ -97,7 +97,7 @@ Status GrpcServerConnection::SendStreamMessage(uint64_t call_id, std::string_vie
   return Status::Ok();
 }
 
-void GrpcServerConnection::OnResponseProgress(int32_t stream_id) {
+void GrpcServerConnection::OnSendProgress(int32_t stream_id) {
   auto it = streams_.find(stream_id);
   if (it != streams_.end() && it->second.stream) it->second.stream->OnProgress();
 }

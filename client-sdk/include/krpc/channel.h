@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "krpc/client_options.h"
+#include "krpc/client_stream.h"
 #include "krpc/controller.h"
 #include "krpc/endpoint_state.h"
 #include "krpc/status.h"
@@ -156,6 +157,11 @@ class Channel : public google::protobuf::RpcChannel, public std::enable_shared_f
   void CallMethod(const google::protobuf::MethodDescriptor* method, google::protobuf::RpcController* controller,
                   const google::protobuf::Message* request, google::protobuf::Message* response,
                   google::protobuf::Closure* done) override;
+
+  // Opens a streaming call of `method` (server, client or bidi streaming; krpc/client_stream.h).
+  // `controller` carries its metadata and deadline (none unless set: the channel's timeout_ms
+  // is for unary calls) and must outlive the stream's end (Finish).
+  std::shared_ptr<ClientStream> OpenStream(const google::protobuf::MethodDescriptor* method, Controller* controller);
 
   // Endpoint states, for status pages and `krpc status`.
   std::vector<EndpointInfo> Endpoints() const;

@@ -75,6 +75,10 @@ class H2Connection : public std::enable_shared_from_this<H2Connection> {
   void Consume(int32_t stream_id, size_t n);
   // Client: a request with `body`; returns the stream id (> 0) or a negative nghttp2 error.
   int32_t SubmitRequest(const Headers& headers, std::string body);
+  // Client: a request that stays open (a client or bidi stream): the headers now, data with
+  // SendData, the half-close with CloseResponse(stream_id, {}) (no trailers). Returns the
+  // stream id (> 0) or a negative nghttp2 error.
+  int32_t OpenRequest(const Headers& headers);
   // An HTTP/2 PING (the peer answers with an ACK: a heartbeat).
   void SubmitPing();
   // Resets a stream (error_code: an HTTP/2 error code, e.g. 8 = CANCEL).
@@ -124,9 +128,10 @@ class H2Connection : public std::enable_shared_from_this<H2Connection> {
   virtual void OnWriteFailed(const boost::system::error_code& ec) = 0;
   virtual void OnBytesRead(size_t n) {}
   virtual void OnBytesWritten(size_t n) {}
-  // nghttp2 took bytes of an open response (OpenResponse) to send: unsent_bytes() fell. Runs
+  // nghttp2 took bytes of an open response or request (OpenResponse, OpenRequest) to send:
+  // unsent_bytes() fell. Runs
   // inside nghttp2's send loop: post what it starts, submit nothing here.
-  virtual void OnResponseProgress(int32_t stream_id) {}
+  virtual void OnSendProgress(int32_t stream_id) {}
   // Nothing is queued or on the wire (SessionDone() then says whether the session ended).
   virtual void OnOutputDrained() {}
 

@@ -1,0 +1,89 @@
+// Streaming calls on the SDK's gRPC transport: the attempt opens an HTTP/2 stream that stays
+// open (the client's messages as the application writes them, WritesDone as END_STREAM), and
+// the server's messages go to the call's ClientStreamCore as they arrive. Flow control follows
+// the application, as on the node (docs/protocol.md "Streams"): the bytes of a whole message go
+// back to the server's window when it is read; those of a message still arriving at once while
+// the application has read everything before. The status comes from the trailers, as for a
+// unary call, and ends the attempt.
+#include "grpc_transport.h"
+#include "krpc/net/grpc_wire.h"
+
+namespace krpc::impl {
+namespace grpc = net::grpc;
+
+bool GrpcTransport::OpenStream(Attempt* a, uint64_t id, net::Headers headers) {
+  const int32_t stream_id = OpenRequest(headers);
+  if (stream_id <= 0) {
+    TakeCall(id);
+    EndAttempt(a, Status(StatusCode::kUnavailable, "cannot open a stream to " + address()), true);
+    return false;
+  }
+  Pending& p = streams_[stream_id];
+  p.id = id;
+  p.stream = a->call->stream;
+  stream_of_[id] = stream_id;
+  p.stream->Attach(std::static_pointer_cast<GrpcTransport>(shared_from_this()), TheStream().socket().get_executor(),
+                   stream_id);
+  return true;
+}
+
+bool GrpcTransport::StreamData(int32_t stream_id, Pending& p, std::string_view data) {
+  if (p.stream->queued() == 0) {
+    Consume(stream_id, p.window_held + data.size());
+    p.window_held = 0;
+  } else {
+    p.window_held += data.size();
+  }
+  p.body.append(data);
+  size_t off = 0;
+  for (;;) {
+    const std::string_view rest = std::string_view(p.body).substr(off);
+    size_t size = 0;
+    Status st = grpc::FirstMessageSize(rest, options().max_body_bytes, &size);
+    std::string inflated;
+    std::string_view message;
+    if (st.ok() && size > 0) {
+      st = grpc::ExtractUnaryMessage(rest.substr(0, size), "identity", options().max_body_bytes, &inflated, &message);
+    }
+    if (!st.ok()) {
+      p.too_large = true;  // ends the attempt RESOURCE_EXHAUSTED (or the framing's error below)
+      std::string().swap(p.body);
+      return false;        // resets the stream
+    }
+    if (size == 0) break;
+    const size_t window = std::min(size, p.window_held);
+    p.window_held -= window;
+    off += size;
+    p.stream->OnMessage(inflated.empty() ? std::string(message) : std::move(inflated), window);
+  }
+  p.body.erase(0, off);
+  return true;
+}
+
+bool GrpcTransport::SendStreamMessage(int32_t stream_id, std::string_view payload) {
+  if (!streams_.contains(stream_id)) return false;
+  std::string framed;
+  framed.reserve(grpc::kMessagePrefix + payload.size());
+  grpc::AppendMessagePrefix(framed, static_cast<uint32_t>(payload.size()));
+  framed.append(payload);
+  return SendData(stream_id, framed);
+}
+
+bool GrpcTransport::CloseSend(int32_t stream_id) {
+  return streams_.contains(stream_id) && CloseResponse(stream_id, {});
+}
+
+void GrpcTransport::StreamConsumed(int32_t stream_id, size_t window_bytes) {
+  auto it = streams_.find(stream_id);
+  if (it != streams_.end() && it->second.stream && it->second.stream->queued() == 0) {
+    window_bytes += std::exchange(it->second.window_held, 0);  // the part of a message still arriving
+  }
+  if (state() != State::kClosed) Consume(stream_id, window_bytes);
+}
+
+void GrpcTransport::OnSendProgress(int32_t stream_id) {
+  auto it = streams_.find(stream_id);
+  if (it != streams_.end() && it->second.stream) it->second.stream->OnProgress();
+}
+
+}  // namespace krpc::impl
