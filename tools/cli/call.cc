@@ -47,8 +47,8 @@ StatusOr<std::unique_ptr<Schema>> LoadSchema(const Flags& flags, Channel* channe
   return Schema::Compiled();
 }
 
-std::optional<PreparedCall> PrepareCall(const Flags& flags, Channel& channel, const std::string& name,
-                                        const std::string& text, const char* cmd, int* exit) {
+std::optional<PreparedCall> FindCall(const Flags& flags, Channel& channel, const std::string& name, const char* cmd,
+                                     int* exit) {
   std::string service, method_name;
   (void)SplitMethodName(name, &service, &method_name);  // checked by the command
   auto schema = LoadSchema(flags, &channel, service);
@@ -67,9 +67,22 @@ std::optional<PreparedCall> PrepareCall(const Flags& flags, Channel& channel, co
     return std::nullopt;
   }
   p.request.reset(p.schema->NewMessage(p.method->input_type()));
+  return p;
+}
+
+bool ParseRequest(PreparedCall& p, const std::string& text, const char* cmd) {
   if (auto st = gp::util::JsonStringToMessage(text, p.request.get()); !st.ok()) {
     std::fprintf(stderr, "krpc %s: bad request JSON for %s: %s\n", cmd, p.method->input_type()->full_name().c_str(),
                  st.ToString().c_str());
+    return false;
+  }
+  return true;
+}
+
+std::optional<PreparedCall> PrepareCall(const Flags& flags, Channel& channel, const std::string& name,
+                                        const std::string& text, const char* cmd, int* exit) {
+  auto p = FindCall(flags, channel, name, cmd, exit);
+  if (p && !ParseRequest(*p, text, cmd)) {
     *exit = kExitUsage;
     return std::nullopt;
   }
@@ -87,16 +100,21 @@ int Call(Flags& flags, const std::vector<std::string>& args) {
     std::fprintf(stderr, "krpc call: '%s' is not a method name (want pkg.Service/Method)\n", name.c_str());
     return kExitUsage;
   }
-  auto text = RequestText(args.size() == 2 ? args[1] : flags.data);
+  const std::string data = args.size() == 2 ? args[1] : flags.data;
+  auto channel = MakeChannel(flags, "call");
+  if (!channel) return kExitUsage;
+  int exit = 0;
+  auto call = FindCall(flags, *channel, name, "call", &exit);
+  if (!call) return exit;
+  // A client-streaming method's requests are lines, read by CallStream as they come.
+  if (call->method->client_streaming()) return CallStream(flags, *call, data);
+  auto text = RequestText(data);
   if (!text.ok()) {
     std::fprintf(stderr, "krpc call: %s\n", text.status().message().c_str());
     return kExitUsage;
   }
-  auto channel = MakeChannel(flags, "call");
-  if (!channel) return kExitUsage;
-  int exit = 0;
-  auto call = PrepareCall(flags, *channel, name, *text, "call", &exit);
-  if (!call) return exit;
+  if (!ParseRequest(*call, *text, "call")) return kExitUsage;
+  if (call->method->server_streaming()) return CallStream(flags, *call, data);
   std::unique_ptr<gp::Message> resp(call->schema->NewMessage(call->method->output_type()));
   Controller cntl;
   for (const auto& [k, v] : flags.headers) cntl.AddMetadata(k, v);

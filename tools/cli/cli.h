@@ -88,8 +88,17 @@ struct PreparedCall {
   const google::protobuf::MethodDescriptor* method = nullptr;
   std::unique_ptr<google::protobuf::Message> request;
 };
+// The method `name` and its schema (request not parsed), or nullopt with the error printed.
+std::optional<PreparedCall> FindCall(const Flags& flags, Channel& channel, const std::string& name, const char* cmd,
+                                     int* exit);
+// `text` (JSON) into p.request; false with the error printed.
+bool ParseRequest(PreparedCall& p, const std::string& text, const char* cmd);
+// FindCall, then ParseRequest(text).
 std::optional<PreparedCall> PrepareCall(const Flags& flags, Channel& channel, const std::string& name,
                                         const std::string& text, const char* cmd, int* exit);
+// krpc call on a streaming method (call_stream.cc): requests and responses as JSON lines.
+// `data` is the request argument: JSON, @FILE, or - (stdin, read line by line as typed).
+int CallStream(const Flags& flags, PreparedCall& call, const std::string& data);
 
 // Subcommands.
 int List(Flags& flags, const std::vector<std::string>& args);

@@ -221,3 +221,30 @@ def test_the_address_may_come_first_and_durations_take_units(zk, node, greeter):
     assert r.returncode == 2 and "duration" in r.stderr, r.stderr
     r = krpc("call", "greet.Greeter/SayHello", '{"name":"x"}')
     assert r.returncode == 2 and "--target is required" in r.stderr, r.stderr
+
+
+TS = "grpc.testing.TestService/"
+
+
+def test_call_streams_json_lines_in_and_out(node):
+    """Every kind of stream through `krpc call` against the node's interop TestService, schemas
+    from its reflection: server streaming (one request, JSON lines out), client streaming (JSON
+    lines in from stdin), bidi (a status ends it: its exit code), and a bad line (exit 2)."""
+    r = krpc("call", node.target, TS + "StreamingOutputCall", '{"responseParameters":[{"size":3},{"size":5}]}')
+    assert r.returncode == 0, r.stderr
+    sizes = [len(json.loads(line)["payload"].get("body", "")) for line in r.stdout.splitlines()]
+    assert sizes == [4, 8], r.stdout  # base64 of 3 and 5 bytes
+
+    lines = "\n".join(json.dumps({"payload": {"body": b}}) for b in ["YWJj", "YWJjZA==", ""]) + "\n"
+    r = krpc("call", node.target, TS + "StreamingInputCall", "-d", "-", stdin=lines)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout) == {"aggregatedPayloadSize": 7}
+
+    lines = ('{"responseParameters":[{"size":2}]}\n'
+             '{"responseParameters":[{"size":1}],"responseStatus":{"code":9,"message":"stop"}}\n')
+    r = krpc("call", node.target, TS + "FullDuplexCall", "-d", "-", stdin=lines)
+    assert r.returncode == 64 + 9, (r.stdout, r.stderr)
+    assert len(r.stdout.splitlines()) == 1 and "FAILED_PRECONDITION: stop" in r.stderr
+
+    r = krpc("call", node.target, TS + "FullDuplexCall", "-d", "-", stdin='{"responseParameters":[{"size":2}]}\nnot json\n')
+    assert r.returncode == 2 and "bad request JSON" in r.stderr, r.stderr
