@@ -3,7 +3,8 @@
 // to a fresh TCP connection as raw bytes, then the write side is shut and the response read
 // until the server closes. This drives the real connections: the protocol choice by the first
 // byte, then for krpc frame decoding, header parsing, method lookup, metadata, body parsing,
-// the handlers, error replies and closing; for inputs that start with the HTTP/2 preface (seeds
+// the handlers, error replies and closing, streams (open, MESSAGE, CREDIT, half-close, the
+// interop TestService's handlers); for inputs that start with the HTTP/2 preface (seeds
 // grpc_*), the gRPC connection over nghttp2 (headers, bodies, limits, trailers, GOAWAY).
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -21,6 +22,7 @@
 #include <memory>
 
 #include "echo_service.h"
+#include "interop_service.h"
 #include "krpc/server.h"
 #include "user_service.h"
 
@@ -29,6 +31,7 @@ namespace {
 struct Fixture {
   krpc::examples::EchoServiceImpl echo;
   krpc::examples::UserServiceImpl user;
+  krpc::examples::InteropServiceImpl interop;  // every kind of stream, on both wires
   std::unique_ptr<krpc::Server> server;
   Fixture() {
     krpc::ServerOptions o;
@@ -36,7 +39,10 @@ struct Fixture {
     o.io_threads = 1;
     o.max_body_bytes = 64 * 1024;
     server = std::make_unique<krpc::Server>(o);
-    if (!server->AddService(&echo).ok() || !server->AddService(&user).ok() || !server->Start().ok()) std::abort();
+    if (!server->AddService(&echo).ok() || !server->AddService(&user).ok() || !server->AddService(&interop).ok() ||
+        !server->Start().ok()) {
+      std::abort();
+    }
   }
 };
 

@@ -33,11 +33,11 @@ def frame(ftype, header, body=b"", version=1):
     return b"KRPC" + bytes([version, ftype, 0, 0]) + struct.pack(">II", len(header) + len(body), len(header)) + header + body
 
 
-def request(call_id, method, body, timeout_us=1000000, metadata=()):
+def request(call_id, method, body, timeout_us=1000000, metadata=(), extra=b""):
     h = field_varint(1, call_id) + field_bytes(2, method) + field_varint(3, timeout_us)
     for k, v in metadata:
         h += field_bytes(4, field_bytes(1, k) + field_bytes(2, v))
-    return frame(1, h, body)
+    return frame(1, h + extra, body)
 
 
 echo = request(1, "/krpc.examples.EchoService/Echo", field_bytes(1, "hello"), metadata=[("x-trace", "abc"), ("k-bin", b"\x00\xff")])
@@ -56,6 +56,17 @@ bad_version = frame(1, b"", version=9)
 oversize = b"KRPC" + bytes([1, 1, 0, 0]) + struct.pack(">II", 4 << 20, 16) + field_varint(1, 9)
 half = echo[: len(echo) // 2]
 
+# Streams on the krpc wire: a bidi stream opened (stream_kind=3, credit), a message asking for
+# three responses, credit back, the half-close; and the frames a bad peer sends.
+stream_open = request(8, "/grpc.testing.TestService/FullDuplexCall", b"", extra=field_varint(5, 3) + field_varint(6, 1 << 20))
+stream_message = frame(8, field_varint(1, 8), field_bytes(2, field_varint(1, 3)) * 3)
+stream_credit = frame(9, field_varint(1, 8) + field_varint(2, 4096))
+stream_half_close = frame(8, field_varint(1, 8) + field_varint(2, 1))
+stream_bidi = stream_open + stream_message + stream_credit + stream_half_close
+stream_unknown = frame(8, field_varint(1, 99), b"x") + frame(9, field_varint(1, 98) + field_varint(2, 1))
+stream_on_unary = request(9, "/krpc.examples.EchoService/Echo", b"", extra=field_varint(5, 1))
+stream_accept_to_server = frame(7, field_varint(1, 1) + field_varint(2, 10))
+
 # A gzip member inflating to 3000 bytes (grpc_message: compressed messages).
 _c = zlib.compressobj(wbits=31)
 GZ = _c.compress(b"x" * 3000) + _c.flush()
@@ -65,10 +76,13 @@ GZ = _c.compress(b"x" * 3000) + _c.flush()
 
 seeds = {
     "frame_decoder": {"echo": echo, "pipelined": echo + login + ping + cancel, "bad_magic": bad_magic,
-                      "bad_version": bad_version, "oversize": oversize, "half": half, "goaway": goaway},
+                      "bad_version": bad_version, "oversize": oversize, "half": half, "goaway": goaway,
+                      "stream": stream_bidi},
     "request_dispatch": {"echo": echo, "user": login + register, "health": health, "unknown": unknown,
                          "bad_body": bad_body, "huge_timeout": huge_timeout, "pipelined": echo + ping + cancel + login,
-                         "response_to_server": response, "oversize": oversize, "bad_magic": bad_magic},
+                         "response_to_server": response, "oversize": oversize, "bad_magic": bad_magic,
+                         "stream_bidi": stream_bidi, "stream_unknown": stream_unknown, "stream_on_unary": stream_on_unary,
+                         "stream_accept_to_server": stream_accept_to_server},
     "config_parser": {"file": b"# comment\nname = node1\nflag = true\ncount = 12\nbig = 123456\nbytes = 4096\nport = 7000\nratio = 0.25\nformat = json\n",
                       "flags": b"--name=x\0--flag\0--count\0-3\0--format=text\0positional",
                       "bad": b"count = many\nunknown = 1\n=\n"},

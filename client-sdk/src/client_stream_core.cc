@@ -99,7 +99,7 @@ void ClientStreamCore::Cancel() {
   if (cancel_call) cancel_call();
 }
 
-void ClientStreamCore::Attach(std::weak_ptr<StreamWire> wire, boost::asio::any_io_executor executor, int32_t stream_id) {
+void ClientStreamCore::Attach(std::weak_ptr<StreamWire> wire, boost::asio::any_io_executor executor, uint64_t stream_id) {
   std::lock_guard lock(mu_);
   wire_ = std::move(wire);
   executor_ = std::move(executor);

@@ -35,12 +35,12 @@ class StreamWire {
  public:
   virtual ~StreamWire() = default;
   // One message (the protocol adds its framing); false when the stream is gone.
-  virtual bool SendStreamMessage(int32_t stream_id, std::string_view payload) = 0;
+  virtual bool SendStreamMessage(uint64_t stream_id, std::string_view payload) = 0;
   // The client's half-close; false when the stream is gone.
-  virtual bool CloseSend(int32_t stream_id) = 0;
-  virtual size_t StreamUnsent(int32_t stream_id) const = 0;
+  virtual bool CloseSend(uint64_t stream_id) = 0;
+  virtual size_t StreamUnsent(uint64_t stream_id) const = 0;
   // The application read a message: `window_bytes` go back to the server's window.
-  virtual void StreamConsumed(int32_t stream_id, size_t window_bytes) = 0;
+  virtual void StreamConsumed(uint64_t stream_id, size_t window_bytes) = 0;
 };
 
 class ClientStreamCore final : public ClientStream, public std::enable_shared_from_this<ClientStreamCore> {
@@ -60,7 +60,7 @@ class ClientStreamCore final : public ClientStream, public std::enable_shared_fr
   google::protobuf::Empty unused_response;
 
   // --- the transport, on its loop ---
-  void Attach(std::weak_ptr<StreamWire> wire, boost::asio::any_io_executor executor, int32_t stream_id);
+  void Attach(std::weak_ptr<StreamWire> wire, boost::asio::any_io_executor executor, uint64_t stream_id);
   void OnMessage(std::string payload, size_t window_bytes);
   void OnProgress();
   void OnStreamEnded();
@@ -90,7 +90,7 @@ class ClientStreamCore final : public ClientStream, public std::enable_shared_fr
   mutable std::recursive_mutex mu_;
   std::weak_ptr<StreamWire> wire_;
   std::optional<boost::asio::any_io_executor> executor_;
-  int32_t stream_id_ = 0;
+  uint64_t stream_id_ = 0;  // the transport's name for the stream
   bool attached_ = false;
   std::deque<PendingWrite> writes_;
   std::function<void(bool)> write_waiting_;  // the write that waits for the stream to drain

@@ -70,10 +70,11 @@ class GrpcTransport final : public net::H2Connection, public Transport, public S
   // The server's bytes of a streaming call: whole messages go to the core.
   bool StreamData(int32_t stream_id, Pending& p, std::string_view data);
   // StreamWire
-  bool SendStreamMessage(int32_t stream_id, std::string_view payload) override;
-  bool CloseSend(int32_t stream_id) override;
-  size_t StreamUnsent(int32_t stream_id) const override { return unsent_bytes(stream_id); }
-  void StreamConsumed(int32_t stream_id, size_t window_bytes) override;
+  // (The wire's stream ids are HTTP/2 stream ids.)
+  bool SendStreamMessage(uint64_t stream_id, std::string_view payload) override;
+  bool CloseSend(uint64_t stream_id) override;
+  size_t StreamUnsent(uint64_t stream_id) const override { return unsent_bytes(static_cast<int32_t>(stream_id)); }
+  void StreamConsumed(uint64_t stream_id, size_t window_bytes) override;
 
   std::string authority_;
   std::unordered_map<int32_t, Pending> streams_;      // by stream id

@@ -60,7 +60,8 @@ bool GrpcTransport::StreamData(int32_t stream_id, Pending& p, std::string_view d
   return true;
 }
 
-bool GrpcTransport::SendStreamMessage(int32_t stream_id, std::string_view payload) {
+bool GrpcTransport::SendStreamMessage(uint64_t id, std::string_view payload) {
+  const auto stream_id = static_cast<int32_t>(id);
   if (!streams_.contains(stream_id)) return false;
   std::string framed;
   framed.reserve(grpc::kMessagePrefix + payload.size());
@@ -69,11 +70,13 @@ bool GrpcTransport::SendStreamMessage(int32_t stream_id, std::string_view payloa
   return SendData(stream_id, framed);
 }
 
-bool GrpcTransport::CloseSend(int32_t stream_id) {
+bool GrpcTransport::CloseSend(uint64_t id) {
+  const auto stream_id = static_cast<int32_t>(id);
   return streams_.contains(stream_id) && CloseResponse(stream_id, {});
 }
 
-void GrpcTransport::StreamConsumed(int32_t stream_id, size_t window_bytes) {
+void GrpcTransport::StreamConsumed(uint64_t id, size_t window_bytes) {
+  const auto stream_id = static_cast<int32_t>(id);
   auto it = streams_.find(stream_id);
   if (it != streams_.end() && it->second.stream && it->second.stream->queued() == 0) {
     window_bytes += std::exchange(it->second.window_held, 0);  // the part of a message still arriving

@@ -22,12 +22,6 @@ void KrpcTransport::OnStreamConnected() {
 
 bool KrpcTransport::SendRequest(Attempt* a, uint64_t id, Clock::time_point now) {
   CallData* call = a->call;
-  if (call->stream) {  // the krpc wire's stream frames are designed, not built (streaming-design.md)
-    TakeCall(id);
-    EndAttempt(a, Status(StatusCode::kUnimplemented, "streams need protocol=grpc (the krpc wire carries unary calls)"),
-               false);
-    return false;
-  }
   auto& h = scratch_request_;
   h.set_call_id(id);
   const auto* m = call->method;
@@ -48,6 +42,9 @@ bool KrpcTransport::SendRequest(Attempt* a, uint64_t id, Clock::time_point now) 
             true);
     return false;
   }
+  if (call->stream) return StartStream(a, id, now);
+  h.set_stream_kind(wire::NONE);
+  h.set_credit(0);
   const size_t before = out().size();
   codec::AppendFrame(out(), FrameType::kRequest, h, call->request);
   NoteQueued(a, out().size() - before, now);
@@ -56,6 +53,7 @@ bool KrpcTransport::SendRequest(Attempt* a, uint64_t id, Clock::time_point now) 
 }
 
 void KrpcTransport::SendCancel(uint64_t call_id) {
+  ForgetStream(call_id);
   if (state() != State::kReady && state() != State::kDraining) return;
   wire::CancelHeader c;
   c.set_call_id(call_id);
@@ -94,6 +92,10 @@ bool KrpcTransport::OnFrame(const codec::FrameView& frame) {
     case FrameType::kGoaway:
       HandleGoaway(frame);
       return state() != State::kClosed;
+    case FrameType::kStreamAccept:
+    case FrameType::kMessage:
+    case FrameType::kCredit:
+      return HandleStreamFrame(frame);
     case FrameType::kRequest:
     case FrameType::kCancel:
       Close(Status(StatusCode::kUnavailable, "protocol error from " + address() + ": unexpected " +
@@ -109,6 +111,7 @@ void KrpcTransport::HandleResponse(const codec::FrameView& frame) {
     Close(Status(StatusCode::kUnavailable, "protocol error from " + address() + ": malformed RESPONSE header"));
     return;
   }
+  ForgetStream(h.call_id());
   Attempt* a = TakeCall(h.call_id());
   if (!a) return;  // finished already (deadline or cancel): a late reply is dropped
   Status status(StatusCodeFromInt(h.status()), h.message());

@@ -1,8 +1,13 @@
 // KrpcTransport: a Transport speaking the krpc framed protocol over a net::FramedConnection
-// (read batches, PONGs, coalesced writes): REQUEST, RESPONSE, CANCEL, PING, GOAWAY.
+// (read batches, PONGs, coalesced writes): REQUEST, RESPONSE, CANCEL, PING, GOAWAY, and the
+// stream frames STREAM_ACCEPT, MESSAGE and CREDIT (krpc_transport_streams.cc).
 // Owned by one I/O thread. Internal header.
 #pragma once
 
+#include <deque>
+#include <unordered_map>
+
+#include "client_stream_core.h"
 #include "krpc/codec/frame.h"
 #include "krpc/net/framed_connection.h"
 #include "krpc/wire.pb.h"
@@ -10,7 +15,7 @@
 
 namespace krpc::impl {
 
-class KrpcTransport final : public net::FramedConnection, public Transport {
+class KrpcTransport final : public net::FramedConnection, public Transport, public StreamWire {
  public:
   using Clock = Transport::Clock;
   KrpcTransport(boost::asio::any_io_executor executor, Endpoint endpoint, ConnectionOptions options,
@@ -44,6 +49,30 @@ class KrpcTransport final : public net::FramedConnection, public Transport {
 
   void HandleResponse(const codec::FrameView& frame);
   void HandleGoaway(const codec::FrameView& frame);
+
+  // Streams (krpc_transport_streams.cc; docs/protocol.md "Streams on the krpc wire"): the
+  // client's messages wait here until STREAM_ACCEPT and then for credit.
+  static constexpr uint64_t kStreamWindow = 1u << 20;
+  struct OpenStream {
+    std::shared_ptr<ClientStreamCore> core;
+    bool accepted = false;
+    uint64_t send_credit = 0;
+    uint64_t recv_outstanding = 0;
+    std::deque<std::string> out;
+    size_t out_bytes = 0;
+    bool half_close = false;  // WritesDone: sent once `out` is
+  };
+  bool StartStream(Attempt* a, uint64_t id, Clock::time_point now);
+  bool HandleStreamFrame(const codec::FrameView& frame);
+  void PumpStream(uint64_t id, OpenStream& s);
+  // The stream is over for the transport (its RESPONSE, a cancel): the core stops using it.
+  void ForgetStream(uint64_t id);
+  // StreamWire (ids are call ids)
+  bool SendStreamMessage(uint64_t id, std::string_view payload) override;
+  bool CloseSend(uint64_t id) override;
+  size_t StreamUnsent(uint64_t id) const override;
+  void StreamConsumed(uint64_t id, size_t window_bytes) override;
+  std::unordered_map<uint64_t, OpenStream> streams_;
 
   uint64_t ping_nonce_ = 0;
   wire::RequestHeader scratch_request_;

@@ -1,7 +1,7 @@
-// The SDK's client streams (protocol=grpc) against a real krpc Server hosting gRPC's interop
-// TestService (node/examples/interop_service.h): the generic API and the coroutine client
-// protoc-gen-krpc generates, every kind of stream, flow control toward a slow reader, cancel,
-// deadline, a krpc-wire channel refusing streams, and the endpoint's outcome counted.
+// The SDK's client streams against a real krpc Server hosting gRPC's interop TestService
+// (node/examples/interop_service.h), over both wires (krpc's stream frames and gRPC): the
+// generic API and the coroutine client protoc-gen-krpc generates, every kind of stream, flow
+// control toward a slow reader, cancel, deadline, and clean refusals.
 #include <gtest/gtest.h>
 
 #include <future>
@@ -11,6 +11,7 @@
 
 #include "eventually.h"
 #include "grpc/testing/test.krpc.h"
+#include "examples/echo.pb.h"
 #include "interop_service.h"
 #include "krpc/channel.h"
 #include "krpc/client_runtime.h"
@@ -31,7 +32,7 @@ gt::StreamingOutputCallRequest Ask(std::vector<int> sizes, int payload = 0) {
   return r;
 }
 
-class StreamTest : public ::testing::Test {
+class StreamTest : public ::testing::TestWithParam<WireProtocol> {
  protected:
   void SetUp() override {
     ServerOptions o;
@@ -40,7 +41,7 @@ class StreamTest : public ::testing::Test {
     server_ = std::make_unique<Server>(o);
     ASSERT_TRUE(server_->AddService(&interop_).ok());
     ASSERT_TRUE(server_->Start().ok());
-    channel_ = Open(WireProtocol::kGrpc);
+    channel_ = Open(GetParam());
     client_ = std::make_unique<gt::TestServiceClient>(channel_);
   }
   void TearDown() override { server_->Shutdown(0ms); }
@@ -63,7 +64,7 @@ class StreamTest : public ::testing::Test {
   std::unique_ptr<gt::TestServiceClient> client_;
 };
 
-TEST_F(StreamTest, bidi_ping_pong_with_the_coroutine_client) {
+TEST_P(StreamTest, bidi_ping_pong_with_the_coroutine_client) {
   auto run = [&]() -> Task<std::vector<int>> {
     Controller ctx;
     ctx.set_timeout(30s);
@@ -88,7 +89,7 @@ TEST_F(StreamTest, bidi_ping_pong_with_the_coroutine_client) {
   EXPECT_EQ(SyncWait(run()), (std::vector<int>{31415, 9, 2653, 58979}));
 }
 
-TEST_F(StreamTest, server_and_client_streaming_with_the_coroutine_client) {
+TEST_P(StreamTest, server_and_client_streaming_with_the_coroutine_client) {
   auto server_streaming = [&]() -> Task<std::vector<int>> {
     Controller ctx;
     auto call = client_->StreamingOutputCall(ctx);
@@ -123,7 +124,7 @@ TEST_F(StreamTest, server_and_client_streaming_with_the_coroutine_client) {
   EXPECT_EQ(SyncWait(client_streaming()), 27182 + 8 + 1828 + 45904);
 }
 
-TEST_F(StreamTest, the_status_and_trailing_metadata_reach_the_generic_client) {
+TEST_P(StreamTest, the_status_and_trailing_metadata_reach_the_generic_client) {
   Controller ctx;
   ctx.AddMetadata("x-grpc-test-echo-trailing-bin", std::string("\x0a\x0b", 2));
   auto s = channel_->OpenStream(Method("FullDuplexCall"), &ctx);
@@ -141,7 +142,7 @@ TEST_F(StreamTest, the_status_and_trailing_metadata_reach_the_generic_client) {
   EXPECT_TRUE(echoed);
 }
 
-TEST_F(StreamTest, a_reader_that_stops_holds_the_server_at_its_window) {
+TEST_P(StreamTest, a_reader_that_stops_holds_the_server_at_its_window) {
   // The server would send 256 messages of 1 MiB; the client reads one and stops. The node's
   // handler waits for the window (its writes_waiting counter), having sent a few messages.
   Controller ctx;
@@ -162,7 +163,7 @@ TEST_F(StreamTest, a_reader_that_stops_holds_the_server_at_its_window) {
   EXPECT_TRUE(Eventually([&] { return server_->stats().streams_open == 0; }, 60s)) << "the node saw the cancel";
 }
 
-TEST_F(StreamTest, the_deadline_covers_the_whole_stream) {
+TEST_P(StreamTest, the_deadline_covers_the_whole_stream) {
   Controller ctx;
   ctx.set_timeout(300ms);
   auto s = channel_->OpenStream(Method("FullDuplexCall"), &ctx);
@@ -174,17 +175,82 @@ TEST_F(StreamTest, the_deadline_covers_the_whole_stream) {
   EXPECT_EQ(done.get_future().get().code(), StatusCode::kDeadlineExceeded);
 }
 
-TEST_F(StreamTest, a_krpc_wire_channel_refuses_streams_cleanly) {
-  auto krpc_channel = Open(WireProtocol::kKrpc);
+TEST_P(StreamTest, a_stream_to_a_method_the_node_lacks_is_refused_cleanly) {
+  // What a node without streams (or without this method) answers: UNIMPLEMENTED, and the
+  // client's message is never sent (krpc: no frame of a new type before STREAM_ACCEPT).
+  auto* method = examples::EchoService::descriptor()->method(0);  // not hosted by this server
   Controller ctx;
-  auto s = krpc_channel->OpenStream(Method("FullDuplexCall"), &ctx);
+  auto s = channel_->OpenStream(method, &ctx);
+  examples::EchoRequest req;
   std::promise<bool> wrote;
-  s->Write(Ask({1}), [&](bool ok) { wrote.set_value(ok); });
+  s->Write(req, [&](bool ok) { wrote.set_value(ok); });
   std::promise<Status> done;
   s->Finish([&](const Status& st) { done.set_value(st); });
   EXPECT_EQ(done.get_future().get().code(), StatusCode::kUnimplemented);
-  EXPECT_FALSE(wrote.get_future().get());
+  wrote.get_future().wait();
+  EXPECT_EQ(server_->stats().frame_errors, 0u) << "no frame the node could not take";
+  EXPECT_EQ(server_->stats().stream_messages_received, 0u);
 }
+
+// Reads a stream to its end with callbacks; `done` gets its status (DATA_LOSS when a message
+// is not the size `want`, or not `count` of them came).
+struct CountingReader : std::enable_shared_from_this<CountingReader> {
+  std::shared_ptr<ClientStream> stream;
+  size_t want = 0;
+  int count = 0;
+  int got = 0;
+  std::promise<Status> done;
+  gt::StreamingOutputCallResponse msg;
+  void Next() {
+    stream->Read(&msg, [self = shared_from_this()](bool ok) {
+      if (ok) {
+        if (self->msg.payload().body().size() == self->want) ++self->got;
+        return self->Next();
+      }
+      self->stream->Finish([self](const Status& st) {
+        self->done.set_value(st.ok() && self->got == self->count ? st : Status(StatusCode::kDataLoss, "missing"));
+      });
+    });
+  }
+};
+
+TEST_P(StreamTest, many_streams_at_once_on_one_connection) {
+  constexpr int kStreams = 64;
+  std::vector<std::unique_ptr<Controller>> ctxs;
+  std::vector<std::future<Status>> ends;
+  for (int i = 0; i < kStreams; ++i) {
+    ctxs.push_back(std::make_unique<Controller>());
+    auto r = std::make_shared<CountingReader>();
+    r->stream = channel_->OpenStream(Method("StreamingOutputCall"), ctxs.back().get());
+    r->want = static_cast<size_t>(1000 + i);
+    r->count = 3;
+    r->stream->Write(Ask(std::vector<int>(3, 1000 + i)), [](bool) {});
+    r->stream->WritesDone([](bool) {});
+    ends.push_back(r->done.get_future());
+    r->Next();
+  }
+  for (auto& e : ends) EXPECT_TRUE(e.get().ok());
+}
+
+TEST(KrpcWireStreamTest, a_stream_opened_on_a_unary_method_is_refused) {
+  ServerOptions o;
+  o.listen_host = "127.0.0.1";
+  Server server(o);
+  examples::InteropServiceImpl interop;
+  ASSERT_TRUE(server.AddService(&interop).ok());
+  ASSERT_TRUE(server.Start().ok());
+  auto ch = Channel::Create("127.0.0.1:" + std::to_string(server.port()), {});
+  ASSERT_TRUE(ch.ok());
+  Controller ctx;
+  auto s = (*ch)->OpenStream(gt::TestServiceClient::descriptor()->FindMethodByName("UnaryCall"), &ctx);
+  std::promise<Status> done;
+  s->Finish([&](const Status& st) { done.set_value(st); });
+  EXPECT_EQ(done.get_future().get().code(), StatusCode::kInvalidArgument);
+  server.Shutdown(0ms);
+}
+
+INSTANTIATE_TEST_SUITE_P(BothWires, StreamTest, ::testing::Values(WireProtocol::kKrpc, WireProtocol::kGrpc),
+                         [](const auto& info) { return std::string(info.param == WireProtocol::kKrpc ? "krpc" : "grpc"); });
 
 }  // namespace
 }  // namespace krpc

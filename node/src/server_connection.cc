@@ -99,9 +99,17 @@ bool ServerConnection::OnFrame(const codec::FrameView& frame) {
         life_.ProtocolError("malformed_header", "unparsable CANCEL header");
         return false;
       }
+      DropStream(cancel.call_id());
       if (auto* call = FindUnfinished(cancel.call_id())) CancelCall(call);
       return true;
     }
+    case FrameType::kMessage:
+      return HandleMessage(frame);
+    case FrameType::kCredit:
+      return HandleCredit(frame);
+    case FrameType::kStreamAccept:
+      life_.ProtocolError("unexpected_frame", "STREAM_ACCEPT frame sent to a server");
+      return false;
     case FrameType::kGoaway:
       return true;  // a client's GOAWAY only says it sends no more calls
     case FrameType::kResponse:
@@ -124,6 +132,17 @@ void ServerConnection::HandleRequest(const codec::FrameView& frame) {
                      goaway_sent_ || shared_->draining.load(std::memory_order_relaxed));
   if (call == nullptr) return;
   if (!h.metadata().empty()) call->mutable_metadata().swap(*h.mutable_metadata());
+  if ((h.stream_kind() != wire::NONE) != call->entry().streaming()) {
+    call->SetStatus(StatusCode::kInvalidArgument, call->entry().full_name +
+                                                     (call->entry().streaming() ? " streams: open it as a stream"
+                                                                                : " is unary: call it without a stream"));
+    call->not_executed = true;
+    WriteReply(call, CallHost::Clock::now());
+    FlushSoon();
+    Finish(call);
+    return;
+  }
+  if (call->entry().streaming()) return OpenStream(call);
   if (!call->request()->ParseFromArray(frame.body.data(), static_cast<int>(frame.body.size()))) {
     call->SetStatus(StatusCode::kInvalidArgument,
                     "cannot parse request body as " + call->entry().request_prototype->GetTypeName());
@@ -137,6 +156,10 @@ void ServerConnection::HandleRequest(const codec::FrameView& frame) {
 void ServerConnection::Complete(ServerCall* call) {
   KRPC_ASSERT_IN_LOOP(InLoop() || !shared_->LoopsRunning());
   if (life_.closed()) return Finish(call);
+  if (call->entry().streaming()) {  // a stream's end; nothing to send once the stream is gone
+    if (streams_.contains(call->call_id())) return CompleteStream(call);
+    return Finish(call);
+  }
   // (Only on the loop: once the loops are stopped nothing would ever make room.)
   if (InLoop() && (!unwritten_.empty() || !has_write_room(shared_->options.max_write_queue_bytes))) {
     // The peer reads slower than calls finish: the reply waits unencoded, and is dropped if

@@ -13,6 +13,7 @@
 #include <array>
 #include <deque>
 #include <memory>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -24,6 +25,7 @@
 #include "call_host.h"
 #include "connection_life.h"
 #include "server_shared.h"
+#include "stream_call.h"
 
 namespace krpc::node {
 
@@ -80,6 +82,33 @@ class ServerConnection final : public net::FramedConnection, public CallHost, pr
   void ReplyError(uint64_t call_id, StatusCode code, std::string message, bool not_executed,
                   int pushback_ms = kNoPushback);
   void SendGoaway(StatusCode code, std::string message);
+
+  // Streams on the krpc wire (server_connection_streams.cc; docs/protocol.md "Streams on the
+  // krpc wire"): REQUEST with a stream kind opens one, STREAM_ACCEPT admits it, MESSAGE and
+  // CREDIT frames carry messages and flow control both ways, RESPONSE ends it.
+  static constexpr uint64_t kStreamWindow = 1u << 20;  // message bytes each side takes unread
+  struct KrpcStream {
+    std::shared_ptr<StreamCall> stream;
+    ServerCall* call = nullptr;       // until Complete
+    uint64_t send_credit = 0;         // message bytes the client takes before returning credit
+    uint64_t recv_outstanding = 0;    // message bytes received, not yet returned as credit
+    std::deque<std::string> out;      // messages waiting for credit
+    size_t out_bytes = 0;
+    std::optional<wire::ResponseHeader> final;  // the status, once `out` is sent
+  };
+  void OpenStream(ServerCall* call);
+  bool HandleMessage(const codec::FrameView& frame);
+  bool HandleCredit(const codec::FrameView& frame);
+  // The stream's waiting messages while credit allows, then its final RESPONSE.
+  void SendStreamOut(uint64_t call_id, KrpcStream& s);
+  void CompleteStream(ServerCall* call);
+  // The stream is over for the protocol: its handler's side learns it; its bytes go back.
+  void DropStream(uint64_t call_id);
+  Status SendStreamMessage(uint64_t call_id, std::string_view payload) override;
+  size_t StreamUnsent(uint64_t call_id) const override;
+  void StreamConsumed(uint64_t call_id, size_t wire_bytes, size_t window_bytes) override;
+  void EndStream(uint64_t call_id, const Status& status) override;
+  std::unordered_map<uint64_t, KrpcStream> streams_;
 
   ConnectionLife life_;
   bool goaway_sent_ = false;

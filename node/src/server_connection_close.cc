@@ -61,6 +61,10 @@ void ServerConnection::OnClosed() {
     unwritten_.pop_front();
     Finish(call);
   }
+  // Streams: their handlers' reads and writes end false; nothing holds this connection after.
+  std::vector<uint64_t> open;
+  for (const auto& [id, s] : streams_) open.push_back(id);
+  for (uint64_t id : open) DropStream(id);
   CancelUnfinished();
   reader().EndBatch();
 }

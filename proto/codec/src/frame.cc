@@ -27,7 +27,7 @@ void StoreBe32(char* p, uint32_t v) {
 }
 
 bool KnownType(uint8_t t) {
-  return t >= static_cast<uint8_t>(FrameType::kRequest) && t <= static_cast<uint8_t>(FrameType::kCancel);
+  return t >= static_cast<uint8_t>(FrameType::kRequest) && t <= static_cast<uint8_t>(FrameType::kCredit);
 }
 
 char* WritePrefix(std::vector<char>& out, FrameType type, size_t header_len, size_t body_len,
@@ -63,6 +63,9 @@ std::string_view ToString(FrameType type) {
     case FrameType::kPong: return "PONG";
     case FrameType::kGoaway: return "GOAWAY";
     case FrameType::kCancel: return "CANCEL";
+    case FrameType::kStreamAccept: return "STREAM_ACCEPT";
+    case FrameType::kMessage: return "MESSAGE";
+    case FrameType::kCredit: return "CREDIT";
   }
   return "UNKNOWN";
 }
@@ -129,6 +132,14 @@ void AppendFrame(std::vector<char>& out, FrameType type, const google::protobuf:
   char* p = WritePrefix(out, type, header_len, body_len, kVersion);
   header.SerializeWithCachedSizesToArray(reinterpret_cast<uint8_t*>(p));
   if (body) body->SerializeWithCachedSizesToArray(reinterpret_cast<uint8_t*>(p + header_len));
+}
+
+void AppendFrame(std::vector<char>& out, FrameType type, const google::protobuf::MessageLite& header,
+                 std::string_view body) {
+  const size_t header_len = header.ByteSizeLong();
+  char* p = WritePrefix(out, type, header_len, body.size(), kVersion);
+  header.SerializeWithCachedSizesToArray(reinterpret_cast<uint8_t*>(p));
+  if (!body.empty()) std::memcpy(p + header_len, body.data(), body.size());
 }
 
 void AppendRawFrame(std::vector<char>& out, FrameType type, std::string_view header,

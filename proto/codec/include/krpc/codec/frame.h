@@ -48,6 +48,9 @@ enum class FrameType : uint8_t {
   kPong = 4,
   kGoaway = 5,
   kCancel = 6,
+  kStreamAccept = 7,  // streams (docs/protocol.md "Streams on the krpc wire")
+  kMessage = 8,
+  kCredit = 9,
 };
 std::string_view ToString(FrameType type);
 
@@ -106,6 +109,9 @@ FramePrefix PeekPrefix(std::string_view input);
 void AppendFrame(std::vector<char>& out, FrameType type, const google::protobuf::MessageLite& header,
                  const google::protobuf::MessageLite* body);
 
+// Appends one frame whose body is already serialized (a stream's MESSAGE).
+void AppendFrame(std::vector<char>& out, FrameType type, const google::protobuf::MessageLite& header,
+                 std::string_view body);
 // Appends a frame with an already serialized body (used for error replies and tests).
 void AppendRawFrame(std::vector<char>& out, FrameType type, std::string_view header,
                     std::string_view body, uint8_t version = kVersion);
