@@ -10,9 +10,8 @@
 //              server streaming  Task<Status> M(ServerController&, const Req&, Writer<Resp>&)
 //              client streaming  Task<Status> M(ServerController&, Reader<Req>&, Resp&)
 //              bidi              Task<Status> M(ServerController&, Reader<Req>&, Writer<Resp>&)
-// SClient's streaming methods return a krpc::StreamCall<Req, Resp> to co_await (streams need
-// a channel speaking gRPC until the krpc wire carries them). No `option cc_generic_services`
-// is needed.
+// SClient's streaming methods return a krpc::StreamCall<Req, Resp> to co_await. No
+// `option cc_generic_services` is needed.
 #include <google/protobuf/compiler/code_generator.h>
 #include <google/protobuf/compiler/plugin.h>
 #include <google/protobuf/descriptor.h>

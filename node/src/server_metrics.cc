@@ -15,7 +15,7 @@ ServerMetrics::ServerMetrics(Metrics& m, const Server* server)
       authz_denied_(BuildCounter().Name("krpc_server_authz_denied_total").Help("Calls refused PERMISSION_DENIED by authz_allow, by service and method").Register(m.registry())) {
   for (const char* reason : {"bad_magic", "bad_version", "bad_type", "header_too_large", "body_too_large",
                              "header_exceeds_frame", "malformed_header", "unexpected_frame", "frame_timeout",
-                             "memory_budget", "http2"}) {
+                             "memory_budget", "http2", "stream_credit"}) {
     frame_error_by_reason_[reason] = &frame_errors_.Add({{"reason", reason}});
   }
   // Gauges the server already counts are read at scrape time, not pushed on every call.

@@ -107,14 +107,14 @@ int Call(Flags& flags, const std::vector<std::string>& args) {
   auto call = FindCall(flags, *channel, name, "call", &exit);
   if (!call) return exit;
   // A client-streaming method's requests are lines, read by CallStream as they come.
-  if (call->method->client_streaming()) return CallStream(flags, *call, data);
+  if (call->method->client_streaming()) return CallStream(flags, *channel, *call, data);
   auto text = RequestText(data);
   if (!text.ok()) {
     std::fprintf(stderr, "krpc call: %s\n", text.status().message().c_str());
     return kExitUsage;
   }
   if (!ParseRequest(*call, *text, "call")) return kExitUsage;
-  if (call->method->server_streaming()) return CallStream(flags, *call, data);
+  if (call->method->server_streaming()) return CallStream(flags, *channel, *call, data);
   std::unique_ptr<gp::Message> resp(call->schema->NewMessage(call->method->output_type()));
   Controller cntl;
   for (const auto& [k, v] : flags.headers) cntl.AddMetadata(k, v);

@@ -4,9 +4,8 @@
 //   client streaming   one request per line (of the argument, the file, or stdin as it is
 //   bidi                typed: a line is sent when it is complete), then the responses
 //
-// Streams travel over gRPC: a node serves both protocols on one port, so a channel speaking
-// the krpc wire is paired with one speaking gRPC to the same target for the stream. A stream
-// has no deadline (rpc_timeout_ms is for unary calls): it lasts as long as its input.
+// The stream goes over the channel's protocol (krpc's stream frames, or gRPC with --protocol
+// grpc). It has no deadline (rpc_timeout_ms is for unary calls): it lasts as long as its input.
 #include <google/protobuf/util/json_util.h>
 
 #include <cstdio>
@@ -49,18 +48,11 @@ bool WriteLines(ClientStream& stream, const PreparedCall& call, std::istream& in
 
 }  // namespace
 
-int CallStream(const Flags& flags, PreparedCall& call, const std::string& data) {
-  ChannelOptions options = flags.channel;
-  options.connection.protocol = WireProtocol::kGrpc;
-  auto channel = Channel::Create(flags.target, options);
-  if (!channel.ok()) {
-    std::fprintf(stderr, "krpc call: %s\n", channel.status().ToString().c_str());
-    return kExitUsage;
-  }
+int CallStream(const Flags& flags, Channel& channel, PreparedCall& call, const std::string& data) {
   Controller cntl;
   for (const auto& [k, v] : flags.headers) cntl.AddMetadata(k, v);
   // No deadline: a stream lasts as long as its input (rpc_timeout_ms is for unary calls).
-  auto stream = (*channel)->OpenStream(call.method, &cntl);
+  auto stream = channel.OpenStream(call.method, &cntl);
 
   // The requests, on their own thread: a bidi stream's answers are printed as they come.
   std::atomic<bool> bad_input{false};

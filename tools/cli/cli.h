@@ -98,7 +98,7 @@ std::optional<PreparedCall> PrepareCall(const Flags& flags, Channel& channel, co
                                         const std::string& text, const char* cmd, int* exit);
 // krpc call on a streaming method (call_stream.cc): requests and responses as JSON lines.
 // `data` is the request argument: JSON, @FILE, or - (stdin, read line by line as typed).
-int CallStream(const Flags& flags, PreparedCall& call, const std::string& data);
+int CallStream(const Flags& flags, Channel& channel, PreparedCall& call, const std::string& data);
 
 // Subcommands.
 int List(Flags& flags, const std::vector<std::string>& args);

@@ -25,8 +25,7 @@ const Command kCommands[] = {
      "ADDRESS | --target T | --proto FILE  SYMBOL", Describe, kTarget | kSchema},
     {"call", "Call any method. The request is JSON (an argument, -d JSON, -d @FILE or -d - for stdin);\n"
              "the response is printed as JSON. A streaming method takes its requests as JSON lines (stdin:\n"
-             "each line sent as typed) and prints its responses as JSON lines, over gRPC, without a\n"
-             "deadline. Message types come from --proto files, else from the\n"
+             "each line sent as typed) and prints its responses as JSON lines, without a deadline. Message types come from --proto files, else from the\n"
              "target's reflection service, else from the services compiled into krpc. Exit code: 0, or\n"
              "64 + the gRPC status code of a failed call (UNAVAILABLE = 78); 2 for bad input.",
      "ADDRESS|--target T [--proto FILE -I DIR] [-H KEY:VALUE ...] [--rpc_timeout_ms MS] METHOD [JSON]", Call,

@@ -20,8 +20,7 @@
 //
 // Flow control: a Read hands over one message the server sent; the server may send more only
 // as the application reads. Write's callback runs once the stream holds at most 64 KiB unsent.
-// Streams need a channel speaking gRPC (protocol=grpc): on the krpc wire (not built yet) they
-// end UNIMPLEMENTED.
+// Both wires carry streams: krpc's stream frames and gRPC (protocol=grpc).
 //
 // Threading: any method from any thread; callbacks run on the stream's I/O thread (or, for a
 // stream that never reached an endpoint, on the thread that ended it). One Read and one Write

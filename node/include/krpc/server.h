@@ -92,7 +92,8 @@ class ServerObserver {
   }
   virtual void OnConnectionOpened() {}
   virtual void OnConnectionClosed(std::string_view reason) {}
-  // reason: a DecodeError name ("bad_magic", ...), "malformed_header" or "unexpected_frame".
+  // reason: a DecodeError name ("bad_magic", ...), "malformed_header", "unexpected_frame",
+  // "frame_timeout", "memory_budget", "http2" or "stream_credit".
   virtual void OnFrameError(std::string_view reason) {}
   virtual void OnBytes(size_t received, size_t sent) {}
   // A call arrived / was answered (cookie from OnMethodRegistered).

@@ -18,7 +18,7 @@ def _generate_messages():
     out = tempfile.mkdtemp(prefix="krpc-pyproto-")
     proto_dir = os.environ["PROTO_DIR"]
     subprocess.run([os.environ.get("PROTOC", "protoc"), "-I", proto_dir, "--python_out", out,
-                    "examples/echo.proto", "examples/user.proto", "krpc/health.proto"], check=True)
+                    "examples/echo.proto", "examples/user.proto", "krpc/health.proto", "krpc/wire.proto"], check=True)
     # gRPC's own protos as modules `testing.test_pb2` and `reflection.v1.reflection_pb2` (their
     # package path, grpc.*, would shadow grpcio's `grpc`).
     subprocess.run([os.environ.get("PROTOC", "protoc"), "-I", os.path.join(proto_dir, "grpc"), "--python_out", out,
