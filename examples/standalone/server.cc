@@ -15,6 +15,20 @@ class GreeterImpl final : public greet::GreeterBase {
     co_return krpc::Status::Ok();
   }
 
+  // A stream: read the names as they come, answer each. (GCC 12: keep co_await out of an if's
+  // condition; assign first.)
+  krpc::Task<krpc::Status> Chat(krpc::ServerController& ctx, krpc::Reader<greet::HelloRequest>& names,
+                                krpc::Writer<greet::HelloReply>& replies) override {
+    while (std::optional<greet::HelloRequest> name = co_await names.Read()) {
+      greet::HelloReply reply;
+      reply.set_text("hello, " + name->name());
+      reply.set_served_by(host_);
+      const bool sent = co_await replies.Write(reply);
+      if (!sent) break;  // the client went away
+    }
+    co_return krpc::Status::Ok();
+  }
+
  private:
   std::string host_ = [] {
     char name[256] = {};

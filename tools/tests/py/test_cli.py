@@ -248,3 +248,11 @@ def test_call_streams_json_lines_in_and_out(node):
 
     r = krpc("call", node.target, TS + "FullDuplexCall", "-d", "-", stdin='{"responseParameters":[{"size":2}]}\nnot json\n')
     assert r.returncode == 2 and "bad request JSON" in r.stderr, r.stderr
+
+
+def test_the_standalone_examples_chat_stream(greeter):
+    """examples/standalone's Greeter.Chat (a bidi stream with coroutine handlers, a service the
+    CLI was not built with): names in as JSON lines, a greeting out for each."""
+    r = krpc("call", greeter.target, "greet.Greeter/Chat", "-d", "-", stdin='{"name":"a"}\n{"name":"b"}\n')
+    assert r.returncode == 0, r.stderr
+    assert [json.loads(line)["text"] for line in r.stdout.splitlines()] == ["hello, a", "hello, b"]
