@@ -44,6 +44,7 @@ bool ServerConnection::HandleMessage(const codec::FrameView& frame) {
     return false;
   }
   KrpcStream& s = it->second;
+  if (!s.stream || s.final) return true;  // ended here; its last messages wait for credit: dropped
   if (h.half_close()) {
     s.stream->OnHalfClose();
     return true;

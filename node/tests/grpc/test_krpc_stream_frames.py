@@ -116,3 +116,34 @@ def test_a_stream_answers_message_by_message_then_the_status(fresh_node):
     final = w.ResponseHeader.FromString(f[1])
     assert (final.call_id, final.status) == (5, 0)
     assert len(got[0].payload.body) == 3
+
+
+def test_messages_after_the_handler_finished_are_dropped(fresh_node):
+    """The client grants one byte of credit, so the handler's answers wait on the node; the
+    handler ends the call (a status it was asked for) while they wait; the client keeps
+    writing. Its messages are dropped, the node stays up, and credit lets the answers and the
+    status out."""
+    c = RawKrpc(fresh_node.port)
+    c.send(frame(REQUEST, field_varint(1, 3) + field_bytes(2, "/grpc.testing.TestService/FullDuplexCall") +
+                 field_varint(5, 3) + field_varint(6, 1)))
+    f = c.next_frame()
+    assert f is not None and f[0] == STREAM_ACCEPT
+    ask = t.StreamingOutputCallRequest(response_parameters=[t.ResponseParameters(size=10)] * 2)
+    c.send(frame(MESSAGE, field_varint(1, 3), ask.SerializeToString()))
+    ask2 = t.StreamingOutputCallRequest(response_status=t.EchoStatus(code=10, message="done"))
+    c.send(frame(MESSAGE, field_varint(1, 3), ask2.SerializeToString()))
+    # The handler has finished once both messages are read: two CREDIT frames come back.
+    credits = 0
+    while credits < 2:
+        f = c.next_frame()
+        assert f is not None, "the node closed the connection"
+        credits += f[0] == CREDIT
+    for _ in range(3):
+        c.send(frame(MESSAGE, field_varint(1, 3), ask.SerializeToString()))
+    c.send(frame(CREDIT, field_varint(1, 3) + field_varint(2, 1 << 20)))
+    kinds = []
+    while (f := c.next_frame()) is not None and f[0] != RESPONSE:
+        kinds.append(f[0])
+    assert kinds.count(MESSAGE) == 2, kinds
+    assert f is not None and w.ResponseHeader.FromString(f[1]).status == 10
+    assert fresh_node.proc.poll() is None
