@@ -168,11 +168,13 @@ TEST_P(StreamTest, the_deadline_covers_the_whole_stream) {
   ctx.set_timeout(300ms);
   auto s = channel_->OpenStream(Method("FullDuplexCall"), &ctx);
   auto req = Ask({1});
-  req.mutable_response_parameters(0)->set_interval_us(5'000'000);  // the handler waits 5 s
+  req.mutable_response_parameters(0)->set_interval_us(1'000'000);  // the handler waits 1 s
   s->Write(req, [](bool) {});
   std::promise<Status> done;
   s->Finish([&](const Status& st) { done.set_value(st); });
   EXPECT_EQ(done.get_future().get().code(), StatusCode::kDeadlineExceeded);
+  // The handler learns it when it writes after its wait, and ends (nothing left behind).
+  EXPECT_TRUE(Eventually([&] { return server_->stats().streams_open == 0; }, 60s));
 }
 
 TEST_P(StreamTest, a_stream_to_a_method_the_node_lacks_is_refused_cleanly) {
