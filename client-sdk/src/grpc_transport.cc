@@ -69,7 +69,7 @@ void GrpcTransport::SendCancel(uint64_t id) {
   stream_of_.erase(it);
   if (auto p = streams_.find(stream_id); p != streams_.end() && p->second.stream) {
     p->second.stream->OnStreamEnded();
-    Consume(stream_id, p->second.window_held);
+    Consume(stream_id, p->second.cutter.Clear());
   }
   streams_.erase(stream_id);
   if (state() == State::kReady || state() == State::kDraining) ResetStream(stream_id, kCancel);
@@ -128,9 +128,10 @@ void GrpcTransport::OnStreamClosed(int32_t stream_id, uint32_t error_code) {
   Pending p = std::move(it->second);
   streams_.erase(it);
   stream_of_.erase(p.id);
+  const bool partial = p.cutter.buffered() > 0;  // a stream that ended inside a message
   if (p.stream) {
     p.stream->OnStreamEnded();
-    Consume(stream_id, p.window_held);
+    Consume(stream_id, p.cutter.Clear());
   }
   Attempt* a = TakeCall(p.id);
   if (!a) return;
@@ -153,7 +154,7 @@ void GrpcTransport::OnStreamClosed(int32_t stream_id, uint32_t error_code) {
   } else {
     status = Status(StatusCode::kInternal, "no grpc-status from " + address());
   }
-  if (status.ok() && p.stream && !p.body.empty()) {
+  if (status.ok() && p.stream && partial) {
     status = Status(StatusCode::kInternal, "the stream from " + address() + " ended inside a message");
   } else if (status.ok() && !p.stream) {
     std::string inflated;

@@ -10,6 +10,7 @@
 #include <unordered_map>
 
 #include "client_stream_core.h"
+#include "krpc/net/grpc_wire.h"
 #include "krpc/net/h2_connection.h"
 #include "transport.h"
 
@@ -32,10 +33,10 @@ class GrpcTransport final : public net::H2Connection, public Transport, public S
     std::string body;
     bool too_large = false;
     std::vector<std::pair<std::string, std::string>> metadata;  // the handler's response metadata
-    // A streaming call (grpc_transport_streams.cc): its core; `body` then holds the bytes of
-    // the server's next message, `window_held` those not yet returned to the server's window.
+    // A streaming call (grpc_transport_streams.cc): its core, and the server's messages as
+    // they arrive.
     std::shared_ptr<ClientStreamCore> stream;
-    size_t window_held = 0;
+    net::grpc::MessageCutter cutter;
   };
   std::shared_ptr<GrpcTransport> self() { return std::static_pointer_cast<GrpcTransport>(shared_from_this()); }
   // Transport

@@ -28,36 +28,16 @@ bool GrpcTransport::OpenStream(Attempt* a, uint64_t id, net::Headers headers) {
 }
 
 bool GrpcTransport::StreamData(int32_t stream_id, Pending& p, std::string_view data) {
-  if (p.stream->queued() == 0) {
-    Consume(stream_id, p.window_held + data.size());
-    p.window_held = 0;
-  } else {
-    p.window_held += data.size();
-  }
-  p.body.append(data);
-  size_t off = 0;
-  for (;;) {
-    const std::string_view rest = std::string_view(p.body).substr(off);
-    size_t size = 0;
-    Status st = grpc::FirstMessageSize(rest, options().max_body_bytes, &size);
-    std::string inflated;
-    std::string_view message;
-    if (st.ok() && size > 0) {
-      st = grpc::ExtractUnaryMessage(rest.substr(0, size), "identity", options().max_body_bytes, &inflated, &message);
-    }
-    if (!st.ok()) {
-      p.too_large = true;  // ends the attempt RESOURCE_EXHAUSTED (or the framing's error below)
-      std::string().swap(p.body);
-      return false;        // resets the stream
-    }
-    if (size == 0) break;
-    const size_t window = std::min(size, p.window_held);
-    p.window_held -= window;
-    off += size;
-    p.stream->OnMessage(inflated.empty() ? std::string(message) : std::move(inflated), window);
-  }
-  p.body.erase(0, off);
-  return true;
+  std::vector<grpc::MessageCutter::Message> messages;
+  size_t window_now = 0;
+  const Status st = p.cutter.Add(data, p.stream->queued() == 0, "identity", options().max_body_bytes, &messages,
+                                 &window_now);
+  Consume(stream_id, window_now);
+  for (auto& m : messages) p.stream->OnMessage(std::move(m.payload), m.window_bytes);
+  if (st.ok()) return true;
+  p.too_large = true;  // ends the attempt RESOURCE_EXHAUSTED
+  Consume(stream_id, p.cutter.Clear());
+  return false;        // resets the stream
 }
 
 bool GrpcTransport::SendStreamMessage(uint64_t id, std::string_view payload) {
@@ -79,7 +59,7 @@ void GrpcTransport::StreamConsumed(uint64_t id, size_t window_bytes) {
   const auto stream_id = static_cast<int32_t>(id);
   auto it = streams_.find(stream_id);
   if (it != streams_.end() && it->second.stream && it->second.stream->queued() == 0) {
-    window_bytes += std::exchange(it->second.window_held, 0);  // the part of a message still arriving
+    window_bytes += it->second.cutter.TakeHeld();  // the part of a message still arriving
   }
   if (state() != State::kClosed) Consume(stream_id, window_bytes);
 }

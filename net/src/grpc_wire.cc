@@ -104,6 +104,45 @@ Status FirstMessageSize(std::string_view bytes, size_t max_bytes, size_t* size) 
   return Status::Ok();
 }
 
+Status MessageCutter::Add(std::string_view data, bool reader_idle, std::string_view encoding, size_t max_bytes,
+                          std::vector<Message>* out, size_t* window_now) {
+  buf_.append(data);
+  const size_t before = out->size();
+  size_t off = 0;
+  Status st;
+  for (;;) {
+    const std::string_view rest = std::string_view(buf_).substr(off);
+    size_t size = 0;
+    st = FirstMessageSize(rest, max_bytes, &size);
+    if (!st.ok() || size == 0) break;
+    std::string inflated;
+    std::string_view message;
+    st = ExtractUnaryMessage(rest.substr(0, size), encoding, max_bytes, &inflated, &message);
+    if (!st.ok()) break;
+    const size_t already = std::min(size, returned_);  // the part returned while it arrived
+    returned_ -= already;
+    off += size;
+    out->push_back({inflated.empty() ? std::string(message) : std::move(inflated), size, size - already});
+  }
+  buf_.erase(0, off);
+  // The message still arriving goes back at once only while nothing waits to be read.
+  *window_now = reader_idle && out->size() == before ? TakeHeld() : 0;
+  return st;
+}
+
+size_t MessageCutter::TakeHeld() {
+  const size_t n = buf_.size() - returned_;
+  returned_ = buf_.size();
+  return n;
+}
+
+size_t MessageCutter::Clear() {
+  const size_t n = buf_.size() - returned_;
+  std::string().swap(buf_);
+  returned_ = 0;
+  return n;
+}
+
 std::optional<std::chrono::microseconds> ParseTimeout(std::string_view v) {
   if (v.size() < 2 || v.size() > 9) return std::nullopt;
   uint64_t n = 0;

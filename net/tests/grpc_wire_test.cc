@@ -113,3 +113,64 @@ TEST(GrpcWireTest, messages_are_percent_encoded_and_binary_metadata_base64) {
 
 }  // namespace
 }  // namespace krpc::net::grpc
+
+namespace krpc::net::grpc {
+namespace {
+
+TEST(MessageCutterTest, cuts_messages_across_chunks_and_returns_the_window_as_the_rule_says) {
+  MessageCutter c;
+  std::vector<MessageCutter::Message> out;
+  size_t now = 0;
+  const std::string two = Framed("hello") + Framed("world!");
+  // The first 7 bytes while the reader is idle: returned at once; no whole message yet.
+  ASSERT_TRUE(c.Add(std::string_view(two).substr(0, 7), true, "", 100, &out, &now).ok());
+  EXPECT_EQ(now, 7u);
+  EXPECT_TRUE(out.empty());
+  EXPECT_EQ(c.buffered(), 7u);
+  // The rest while a message waits to be read: held, and given to the messages it completes.
+  ASSERT_TRUE(c.Add(std::string_view(two).substr(7), false, "", 100, &out, &now).ok());
+  EXPECT_EQ(now, 0u);
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_EQ(out[0].payload, "hello");
+  EXPECT_EQ(out[0].wire_bytes, 10u);
+  EXPECT_EQ(out[0].window_bytes, 3u);  // its first 7 bytes went back already
+  EXPECT_EQ(out[1].payload, "world!");
+  EXPECT_EQ(out[1].window_bytes, 11u);
+  EXPECT_EQ(c.buffered(), 0u);
+  // Every received byte goes back exactly once: 7 at once + 3 + 11 when read = 21.
+  EXPECT_EQ(7u + out[0].window_bytes + out[1].window_bytes, two.size());
+}
+
+TEST(MessageCutterTest, a_message_still_arriving_is_held_then_taken_when_the_reader_catches_up) {
+  MessageCutter c;
+  std::vector<MessageCutter::Message> out;
+  size_t now = 0;
+  const std::string big = Framed(std::string(50, 'x'));
+  ASSERT_TRUE(c.Add(std::string_view(big).substr(0, 20), false, "", 100, &out, &now).ok());
+  EXPECT_EQ(now, 0u);
+  EXPECT_EQ(c.TakeHeld(), 20u);  // the reader caught up: these go back, the message can finish
+  EXPECT_EQ(c.TakeHeld(), 0u);
+  ASSERT_TRUE(c.Add(std::string_view(big).substr(20), true, "", 100, &out, &now).ok());
+  EXPECT_EQ(now, 0u) << "whole now: its bytes go back when it is read";
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].window_bytes, big.size() - 20);
+}
+
+TEST(MessageCutterTest, bad_framing_and_oversize_messages_are_errors_after_the_whole_ones) {
+  MessageCutter c;
+  std::vector<MessageCutter::Message> out;
+  size_t now = 0;
+  std::string bad = Framed("ok");
+  bad += std::string("\x07\x00\x00\x00\x01x", 6);  // flags 7: not a gRPC message
+  EXPECT_EQ(c.Add(bad, true, "", 100, &out, &now).code(), StatusCode::kInternal);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].payload, "ok");
+  MessageCutter d;
+  out.clear();
+  EXPECT_EQ(d.Add(Framed(std::string(200, 'y')).substr(0, 5), true, "", 100, &out, &now).code(),
+            StatusCode::kResourceExhausted);  // known from the prefix alone
+  EXPECT_EQ(d.Clear(), 0u);
+}
+
+}  // namespace
+}  // namespace krpc::net::grpc

@@ -138,7 +138,7 @@ void GrpcServerConnection::OnStreamEnd(int32_t stream_id) {
   auto it = streams_.find(stream_id);
   if (it == streams_.end()) return;
   if (Request& r = it->second; r.stream && !r.response_closed) {
-    if (!r.inbound.empty()) {
+    if (r.cutter.buffered() > 0) {
       return EndStream(static_cast<uint64_t>(stream_id),
                        Status(StatusCode::kInternal, "the client's stream ended inside a message"));
     }

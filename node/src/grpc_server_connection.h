@@ -20,6 +20,7 @@
 
 #include "call_host.h"
 #include "connection_life.h"
+#include "krpc/net/grpc_wire.h"
 #include "krpc/net/h2_connection.h"
 #include "krpc/server_controller.h"
 #include "stream_call.h"
@@ -52,12 +53,11 @@ class GrpcServerConnection final : public net::H2Connection, public CallHost, pr
     bool answered = false;       // answered before its end (refused on its headers, too large, over budget)
     ServerCall* call = nullptr;  // while its handler runs
     bool watch = false;          // grpc.health.v1.Health/Watch (grpc_health_watch.cc)
-    // A streaming call (grpc_server_streams.cc): its stream, the client's bytes of a message not
-    // whole yet, the bytes of those charged to the node's budget and not yet returned to the
-    // client's window, and how far the response got.
+    // A streaming call (grpc_server_streams.cc): its stream, the client's messages as they
+    // arrive (a message not whole yet is charged to the node's budget), and how far the
+    // response got.
     std::shared_ptr<StreamCall> stream;
-    std::string inbound;
-    size_t window_held = 0;
+    net::grpc::MessageCutter cutter;
     bool response_open = false;    // headers sent (with the first message)
     bool response_closed = false;  // status sent (the handler finished, or the call ended early)
   };

@@ -39,36 +39,16 @@ void GrpcServerConnection::StreamData(int32_t stream_id, Request& r, std::string
                             "the node's memory for received messages is exhausted (max_pending_frame_bytes=" +
                                 std::to_string(shared_->frame_budget->limit()) + ")"));
   }
-  // Returned now while the handler has read everything before (it keeps up); held otherwise.
-  if (r.stream->queued() == 0) {
-    Consume(stream_id, r.window_held + data.size());
-    r.window_held = 0;
-  } else {
-    r.window_held += data.size();
+  std::vector<grpc::MessageCutter::Message> messages;
+  size_t window_now = 0;
+  const Status st = r.cutter.Add(data, r.stream->queued() == 0, r.encoding, shared_->limits.max_body_bytes,
+                                 &messages, &window_now);
+  Consume(stream_id, window_now);
+  for (auto& m : messages) {
+    r.stream->OnMessage(std::move(m.payload), m.wire_bytes, m.window_bytes);
+    if (r.response_closed) return;  // the handler's side ended it (a message that did not parse)
   }
-  r.inbound.append(data);
-  size_t off = 0;
-  const size_t max = shared_->limits.max_body_bytes;
-  for (;;) {
-    const std::string_view rest = std::string_view(r.inbound).substr(off);
-    size_t size = 0;
-    Status st = grpc::FirstMessageSize(rest, max, &size);
-    std::string inflated;
-    std::string_view message;
-    if (st.ok() && size > 0) st = grpc::ExtractUnaryMessage(rest.substr(0, size), r.encoding, max, &inflated, &message);
-    if (!st.ok()) {
-      r.inbound.erase(0, off);  // the messages handed over left it
-      return EndStream(static_cast<uint64_t>(stream_id), st);
-    }
-    if (size == 0) break;
-    std::string payload = inflated.empty() ? std::string(message) : std::move(inflated);
-    const size_t window = std::min(size, r.window_held);
-    r.window_held -= window;
-    off += size;
-    r.stream->OnMessage(std::move(payload), size, window);
-    if (r.response_closed) break;  // the handler's side ended it (a message that did not parse)
-  }
-  r.inbound.erase(0, off);
+  if (!st.ok()) EndStream(static_cast<uint64_t>(stream_id), st);
 }
 
 Status GrpcServerConnection::SendStreamMessage(uint64_t call_id, std::string_view payload) {
@@ -109,7 +89,7 @@ void GrpcServerConnection::StreamConsumed(uint64_t call_id, size_t wire_bytes, s
   if (it != streams_.end() && it->second.stream && it->second.stream->queued() == 0) {
     // The handler caught up: the part of a message still arriving goes back too (it may be
     // larger than what is left of the window).
-    window_bytes += std::exchange(it->second.window_held, 0);
+    window_bytes += it->second.cutter.TakeHeld();
   }
   if (!life_.closed()) Consume(stream_id, window_bytes);
 }
@@ -150,10 +130,9 @@ void GrpcServerConnection::EndStream(uint64_t call_id, const Status& status) {
 
 void GrpcServerConnection::DropStream(int32_t stream_id, Request& r) {
   if (r.stream) r.stream->OnEnded();  // returns the messages it held (StreamConsumed)
-  shared_->frame_budget->Release(r.inbound.size());
-  std::string().swap(r.inbound);
-  if (!life_.closed()) Consume(stream_id, r.window_held);
-  r.window_held = 0;
+  shared_->frame_budget->Release(r.cutter.buffered());
+  const size_t held = r.cutter.Clear();
+  if (!life_.closed()) Consume(stream_id, held);
 }
 
 }  // namespace krpc::node

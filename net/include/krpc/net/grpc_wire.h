@@ -9,6 +9,8 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "krpc/status.h"
 
@@ -40,6 +42,36 @@ Status ExtractUnaryMessage(std::string_view body, std::string_view encoding, siz
 // not all arrived. Checked on the prefix alone: bad flags (INTERNAL), a message over
 // `max_bytes` (RESOURCE_EXHAUSTED). ExtractUnaryMessage then decodes the message.
 Status FirstMessageSize(std::string_view bytes, size_t max_bytes, size_t* size);
+
+// One direction of a gRPC stream, cut into messages as its DATA arrives, with the flow-control
+// rule both the node and the SDK follow (docs/protocol.md "Streams"): the bytes of whole
+// messages go back to the sender's window when the application reads them; the bytes of the
+// message still arriving go back at once while no whole message waits to be read (so a
+// message larger than the window passes), else when the reader catches up (TakeHeld). Every
+// received byte goes back exactly once.
+class MessageCutter {
+ public:
+  struct Message {
+    std::string payload;  // decoded (inflated) message
+    size_t wire_bytes;    // prefix + message as received
+    size_t window_bytes;  // of those, the ones still to be returned to the window when read
+  };
+  // Appends `data`. `reader_idle`: no whole message waits to be read. Whole messages go to
+  // `out` (even when an error follows them); `*window_now` is what goes back to the window at
+  // once. An error (bad framing, too large, an unknown encoding) ends the stream.
+  Status Add(std::string_view data, bool reader_idle, std::string_view encoding, size_t max_bytes,
+             std::vector<Message>* out, size_t* window_now);
+  // The reader caught up: the bytes of the message still arriving not yet returned go back.
+  size_t TakeHeld();
+  // Bytes of a message not whole yet.
+  size_t buffered() const { return buf_.size(); }
+  // Drops what is buffered; returns the bytes still held from the window.
+  size_t Clear();
+
+ private:
+  std::string buf_;      // the message still arriving
+  size_t returned_ = 0;  // bytes of buf_ already returned to the window
+};
 
 // grpc-timeout: "<1-8 digits><unit>" with unit H, M, S, m, u or n. nullopt when malformed.
 std::optional<std::chrono::microseconds> ParseTimeout(std::string_view value);
