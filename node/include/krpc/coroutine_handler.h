@@ -30,14 +30,23 @@
 
 namespace krpc::impl {
 
+// The status of a call whose handler threw `e`: INTERNAL, naming it.
+inline Status HandlerThrew(const std::exception_ptr& e) {
+  try {
+    std::rethrow_exception(e);
+  } catch (const std::exception& x) {
+    return Status(StatusCode::kInternal, std::string("handler threw: ") + x.what());
+  } catch (...) {
+    return Status(StatusCode::kInternal, "handler threw a non-standard exception");
+  }
+}
+
 inline Detached RunHandler(Task<Status> handler, ServerController* ctx, google::protobuf::Closure* done) {
   Status status;
   try {
     status = co_await std::move(handler);
-  } catch (const std::exception& e) {
-    status = Status(StatusCode::kInternal, std::string("handler threw: ") + e.what());
   } catch (...) {
-    status = Status(StatusCode::kInternal, "handler threw a non-standard exception");
+    status = HandlerThrew(std::current_exception());
   }
   if (!status.ok()) ctx->SetStatus(status.code(), status.message());
   done->Run();

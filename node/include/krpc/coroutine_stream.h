@@ -34,6 +34,7 @@
 #include <string>
 #include <utility>
 
+#include "krpc/coroutine_handler.h"
 #include "krpc/server_stream.h"
 #include "krpc/status.h"
 #include "krpc/task.h"
@@ -103,10 +104,8 @@ inline Detached FinishWith(Task<Status> handler, std::shared_ptr<ServerStream> s
   Status status;
   try {
     status = co_await std::move(handler);
-  } catch (const std::exception& e) {
-    status = Status(StatusCode::kInternal, std::string("handler threw: ") + e.what());
   } catch (...) {
-    status = Status(StatusCode::kInternal, "handler threw a non-standard exception");
+    status = HandlerThrew(std::current_exception());
   }
   if (status.ok() && response != nullptr) {
     ServerStream* s = stream.get();
