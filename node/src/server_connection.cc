@@ -126,6 +126,10 @@ void ServerConnection::HandleRequest(const codec::FrameView& frame) {
     return;
   }
   const uint64_t call_id = h.call_id();
+  if (streams_.contains(call_id)) {  // would orphan the open stream (its handler waits forever)
+    life_.ProtocolError("unexpected_frame", "REQUEST reuses call id " + std::to_string(call_id) + " of an open stream");
+    return;
+  }
   max_call_id_ = std::max(max_call_id_, call_id);
   // Draining: refused, not executed (the client retries it elsewhere).
   auto* call = Admit(call_id, h.method(), h.timeout_us(), batch_time_,

@@ -10,6 +10,7 @@ import struct
 import grpc
 
 from krpc import wire_pb2 as w
+from krpc_procs import wait_until
 from testing import test_pb2 as t
 
 REQUEST, RESPONSE, STREAM_ACCEPT, MESSAGE, CREDIT = 1, 2, 7, 8, 9
@@ -147,3 +148,18 @@ def test_messages_after_the_handler_finished_are_dropped(fresh_node):
     assert kinds.count(MESSAGE) == 2, kinds
     assert f is not None and w.ResponseHeader.FromString(f[1]).status == 10
     assert fresh_node.proc.poll() is None
+
+
+def test_a_request_reusing_an_open_streams_call_id_closes_the_connection(fresh_node):
+    """Found by fuzzing: a second REQUEST with the id of an open stream replaced it, and the
+    first stream's handler waited forever (a leak). It is a protocol error now."""
+    c = RawKrpc(fresh_node.port)
+    open_stream(c, 4)
+    c.send(frame(REQUEST, field_varint(1, 4) + field_bytes(2, "/grpc.testing.TestService/FullDuplexCall") +
+                 field_varint(5, 3) + field_varint(6, 1 << 20)))
+    while c.next_frame() is not None:
+        pass  # the node closes the connection
+    assert frame_errors(fresh_node, "unexpected_frame") == 1
+    # The first stream ended with the connection: nothing stays open.
+    wait_until(lambda: re.search(r"^krpc_server_streams_open 0$", fresh_node.metrics(), re.M), 30,
+               "the first stream to end")
